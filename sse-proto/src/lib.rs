@@ -1,0 +1,96 @@
+//! Sans-IO Server-Sent Events: the `text/event-stream` format as pure state
+//! machines, with no sockets, no clocks and no async.
+//!
+//! # Decoding
+//!
+//! [`Decoder`] implements the WHATWG HTML "event stream interpretation"
+//! (section 9.2.6) exactly: one leading BOM skipped, CR, LF and CRLF line ends
+//! (also when a CRLF is split across reads), comments, `data` lines joined with
+//! LF, `event` reset after each dispatch, `id` persisting across events (and
+//! ignored when it holds NUL), `retry` accepted only as ASCII digits, the
+//! unfinished block discarded at end of input, and invalid UTF-8 replaced with
+//! U+FFFD. Its output does not depend on how the input is split.
+//!
+//! The run loop is: hand the decoder what the transport read
+//! ([`Decoder::handle_bytes`] or, without a copy, [`Decoder::handle_chunk`]),
+//! then drain [`Decoder::poll_frame`] until it returns `Ok(None)`; at the end
+//! of the body call [`Decoder::handle_eof`] and drain once more.
+//!
+//! ```
+//! use sse_proto::{Decoder, Frame};
+//!
+//! let mut decoder = Decoder::new();
+//! for chunk in [&b"data: hel"[..], b"lo\n\nid: 1\ndata: a\ndata: b\n", b"\n"] {
+//!     decoder.handle_bytes(chunk);
+//!     while let Some(frame) = decoder.poll_frame()? {
+//!         if let Frame::Event(event) = frame {
+//!             println!("{} {:?} (id {:?})", event.event_type(), event.data(), event.id());
+//!         }
+//!     }
+//! }
+//! decoder.handle_eof();
+//! assert_eq!(decoder.poll_frame()?, None);
+//! assert_eq!(decoder.last_event_id(), "1");
+//! # Ok::<(), sse_proto::DecodeError>(())
+//! ```
+//!
+//! Untrusted input cannot make the decoder panic or grow without bound:
+//! [`Limits`] caps the line length and the event size, and a violation is a
+//! typed [`DecodeError`] after which the decoder stays terminal.
+//!
+//! Decoded fields are [`Str`]s: short ones are stored inline, long ones share
+//! the input chunk, so a small event costs no allocation and a large data
+//! line no copy.
+//!
+//! # Encoding
+//!
+//! [`OutgoingEvent`], [`encode_comment`] and [`encode_retry`] write into a
+//! caller-owned `BytesMut`. Ids and names are validated when built
+//! ([`EventId`], [`EventName`]), so encoding cannot fail and no field can
+//! inject another. `decode(encode(event))` gives the event back, with line
+//! ends in the data normalised to LF.
+//!
+//! ```
+//! use sse_proto::{Decoder, EventId, OutgoingEvent};
+//!
+//! let id = EventId::new("42")?;
+//! let frame = OutgoingEvent::new("two\nlines").id(&id).to_bytes(); // encode once, share it
+//!
+//! let mut decoder = Decoder::new();
+//! decoder.handle_chunk(frame);
+//! let event = decoder.poll_event()?.unwrap();
+//! assert_eq!((event.data(), event.id()), ("two\nlines", "42"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # `no_std`
+//!
+//! The crate is `no_std` and needs only `alloc`.
+#![no_std]
+#![warn(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+mod decode;
+mod encode;
+mod event;
+mod field;
+mod str;
+
+pub use decode::{DecodeError, Decoder, Frame, Limits};
+pub use encode::{OutgoingEvent, comment_len, encode_comment, encode_retry};
+pub use event::Event;
+pub use field::{EventId, EventName, InvalidField};
+pub use str::{FromUtf8Error, Str};
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

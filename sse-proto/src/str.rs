@@ -1,0 +1,393 @@
+//! [`Str`]: an immutable UTF-8 string that is stored inline when short and
+//! otherwise shares a [`Bytes`] buffer.
+//!
+//! This module holds the crate's only `unsafe` code: two calls to
+//! `core::str::from_utf8_unchecked`, each on bytes that were validated as
+//! UTF-8 when the `Str` was built and that cannot change afterwards.
+#![allow(unsafe_code)]
+
+use alloc::borrow::Cow;
+use alloc::boxed::Box;
+use alloc::string::String;
+use core::borrow::Borrow;
+use core::cmp::Ordering;
+use core::fmt;
+use core::hash::{Hash, Hasher};
+use core::ops::Deref;
+
+use bytes::Bytes;
+
+/// Longest string kept inline (without a heap buffer or a reference count).
+const INLINE_CAP: usize = 23;
+
+/// An immutable, cheaply cloned UTF-8 string.
+///
+/// Decoded event fields are `Str`s. Short strings (up to 23 bytes: most
+/// event names, ids and small payloads) live inline, so building, cloning and
+/// dropping them touches no allocator and no reference count. Longer strings
+/// share the buffer they were decoded from: a data line received as one
+/// contiguous slice of a [`Bytes`] chunk becomes a view of that chunk, with no
+/// copy. [`Str::into_bytes`] hands the bytes on (for example to re-encode or
+/// forward them) without copying when they are shared.
+///
+/// `Str` dereferences to [`str`], so every `&str` method works on it, and it
+/// compares, hashes and orders like the `str` it holds.
+///
+/// ```
+/// use sse_proto::Str;
+///
+/// let s = Str::from("hello");
+/// assert_eq!(s, "hello");
+/// assert_eq!(s.len(), 5);
+/// let shared = Str::from_utf8(bytes::Bytes::from_static(b"a longer string, held by reference")).unwrap();
+/// assert!(shared.starts_with("a longer"));
+/// ```
+#[derive(Clone)]
+pub struct Str(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// `buf[..len]` is valid UTF-8.
+    Inline { len: u8, buf: [u8; INLINE_CAP] },
+    /// The whole `Bytes` is valid UTF-8.
+    Shared(Bytes),
+}
+
+/// The error returned by [`Str::from_utf8`] when the bytes are not UTF-8.
+///
+/// It carries the bytes back so the caller can decide what to do with them
+/// (for example [`Str::from_utf8_lossy`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromUtf8Error {
+    bytes: Bytes,
+    valid_up_to: usize,
+}
+
+impl FromUtf8Error {
+    /// The bytes that were rejected.
+    pub fn into_bytes(self) -> Bytes {
+        self.bytes
+    }
+
+    /// The length of the longest valid UTF-8 prefix.
+    pub fn valid_up_to(&self) -> usize {
+        self.valid_up_to
+    }
+}
+
+impl fmt::Display for FromUtf8Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bytes are not valid UTF-8 (the first invalid sequence starts at byte {})",
+            self.valid_up_to
+        )
+    }
+}
+
+impl core::error::Error for FromUtf8Error {}
+
+impl Str {
+    /// The empty string.
+    pub const fn new() -> Str {
+        Str(Repr::Inline {
+            len: 0,
+            buf: [0; INLINE_CAP],
+        })
+    }
+
+    /// Wraps a static string without copying it.
+    pub fn from_static(s: &'static str) -> Str {
+        Str::inline(s.as_bytes())
+            .unwrap_or_else(|| Str(Repr::Shared(Bytes::from_static(s.as_bytes()))))
+    }
+
+    /// Checks that `bytes` are UTF-8 and wraps them without copying (short
+    /// strings are copied inline instead, which is cheaper than sharing).
+    ///
+    /// # Errors
+    /// [`FromUtf8Error`], holding the bytes, when they are not valid UTF-8.
+    pub fn from_utf8(bytes: Bytes) -> Result<Str, FromUtf8Error> {
+        match core::str::from_utf8(&bytes) {
+            Ok(_) => Ok(Str::from_valid_bytes(bytes)),
+            Err(e) => Err(FromUtf8Error {
+                valid_up_to: e.valid_up_to(),
+                bytes,
+            }),
+        }
+    }
+
+    /// Wraps `bytes`, replacing each invalid UTF-8 sequence with U+FFFD by the
+    /// WHATWG "maximal subpart" rule (the rule of [`String::from_utf8_lossy`]).
+    /// Valid input is not copied (short strings are stored inline).
+    pub fn from_utf8_lossy(bytes: Bytes) -> Str {
+        match core::str::from_utf8(&bytes) {
+            Ok(_) => Str::from_valid_bytes(bytes),
+            Err(_) => Str::from(String::from_utf8_lossy(&bytes).into_owned()),
+        }
+    }
+
+    /// Copies `bytes` into a new `Str`, replacing invalid UTF-8 as
+    /// [`Str::from_utf8_lossy`] does.
+    pub fn copy_from_utf8_lossy(bytes: &[u8]) -> Str {
+        match String::from_utf8_lossy(bytes) {
+            Cow::Borrowed(s) => Str::from(s),
+            Cow::Owned(s) => Str::from(s),
+        }
+    }
+
+    /// The string slice.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            Repr::Inline { len, buf } => {
+                let bytes = buf.get(..usize::from(*len)).unwrap_or_default();
+                // SAFETY: `Repr::Inline` is only built by `Str::inline`, from
+                // bytes that were valid UTF-8, copied into `buf[..len]`; the
+                // fields are private and never mutated afterwards.
+                unsafe { core::str::from_utf8_unchecked(bytes) }
+            }
+            Repr::Shared(bytes) => {
+                // SAFETY: `Repr::Shared` is only built by `from_valid_bytes`
+                // (whose callers validated the bytes) or from a `String`/`&str`;
+                // `Bytes` is immutable, so the bytes are still valid UTF-8.
+                unsafe { core::str::from_utf8_unchecked(bytes) }
+            }
+        }
+    }
+
+    /// The UTF-8 bytes.
+    #[inline]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.as_str().as_bytes()
+    }
+
+    /// Converts into [`Bytes`]: free when the string shares a buffer, one small
+    /// copy when it is stored inline.
+    pub fn into_bytes(self) -> Bytes {
+        match self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Shared(bytes) => bytes,
+        }
+    }
+
+    /// Builds an inline `Str` when `valid` fits; `valid` must be UTF-8.
+    #[inline]
+    fn inline(valid: &[u8]) -> Option<Str> {
+        let len = u8::try_from(valid.len())
+            .ok()
+            .filter(|&l| usize::from(l) <= INLINE_CAP)?;
+        let mut buf = [0; INLINE_CAP];
+        buf.get_mut(..valid.len())?.copy_from_slice(valid);
+        Some(Str(Repr::Inline { len, buf }))
+    }
+
+    /// Wraps bytes the caller has validated as UTF-8.
+    #[inline]
+    pub(crate) fn from_valid_bytes(valid: Bytes) -> Str {
+        Str::inline(&valid).unwrap_or(Str(Repr::Shared(valid)))
+    }
+
+    /// Copies a slice the caller has validated as UTF-8.
+    #[inline]
+    pub(crate) fn copy_from_valid(valid: &[u8]) -> Str {
+        Str::inline(valid).unwrap_or_else(|| Str(Repr::Shared(Bytes::copy_from_slice(valid))))
+    }
+}
+
+impl Default for Str {
+    fn default() -> Str {
+        Str::new()
+    }
+}
+
+impl Deref for Str {
+    type Target = str;
+    #[inline]
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Str {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<[u8]> for Str {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
+impl Borrow<str> for Str {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Str {
+    fn from(s: &str) -> Str {
+        Str::copy_from_valid(s.as_bytes())
+    }
+}
+
+impl From<String> for Str {
+    fn from(s: String) -> Str {
+        Str::inline(s.as_bytes()).unwrap_or_else(|| Str(Repr::Shared(Bytes::from(s))))
+    }
+}
+
+impl From<Box<str>> for Str {
+    fn from(s: Box<str>) -> Str {
+        Str::from(String::from(s))
+    }
+}
+
+impl From<Str> for Bytes {
+    fn from(s: Str) -> Bytes {
+        s.into_bytes()
+    }
+}
+
+impl From<Str> for String {
+    fn from(s: Str) -> String {
+        String::from(s.as_str())
+    }
+}
+
+impl TryFrom<Bytes> for Str {
+    type Error = FromUtf8Error;
+    fn try_from(bytes: Bytes) -> Result<Str, FromUtf8Error> {
+        Str::from_utf8(bytes)
+    }
+}
+
+impl fmt::Debug for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Str {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Str {
+    fn eq(&self, other: &Str) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Str {}
+
+impl PartialEq<str> for Str {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Str {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<String> for Str {
+    fn eq(&self, other: &String) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl PartialEq<Str> for str {
+    fn eq(&self, other: &Str) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Str> for &str {
+    fn eq(&self, other: &Str) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl PartialOrd for Str {
+    fn partial_cmp(&self, other: &Str) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Str {
+    fn cmp(&self, other: &Str) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl Hash for Str {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn size_is_four_words() {
+        assert_eq!(core::mem::size_of::<Str>(), 32);
+    }
+
+    #[test]
+    fn short_strings_are_inline_long_ones_shared() {
+        let short = Str::from_utf8(Bytes::from_static(b"exactly-23-bytes-long!!")).unwrap();
+        assert!(matches!(short.0, Repr::Inline { len: 23, .. }));
+        let long = Bytes::from(vec![b'x'; 24]);
+        let ptr = long.as_ptr();
+        let s = Str::from_utf8(long).unwrap();
+        assert!(matches!(s.0, Repr::Shared(_)));
+        assert_eq!(s.as_ptr(), ptr, "a long valid string must not be copied");
+        assert_eq!(s.into_bytes().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn lossy_uses_maximal_subparts() {
+        let cases: &[&[u8]] = &[
+            b"\xff",
+            b"a\xe2\x82",
+            b"\xf0\x9f\x98",
+            b"\xed\xa0\x80x",
+            b"ok",
+        ];
+        for &case in cases {
+            let want = String::from_utf8_lossy(case);
+            assert_eq!(Str::copy_from_utf8_lossy(case), *want);
+            assert_eq!(Str::from_utf8_lossy(Bytes::copy_from_slice(case)), *want);
+        }
+    }
+
+    #[test]
+    fn from_utf8_rejects_and_returns_bytes() {
+        let err = Str::from_utf8(Bytes::from_static(b"ab\xff")).unwrap_err();
+        assert_eq!(err.valid_up_to(), 2);
+        assert_eq!(err.into_bytes(), Bytes::from_static(b"ab\xff"));
+    }
+
+    #[test]
+    fn equality_hash_and_order_follow_str() {
+        let a = Str::from("abc");
+        let b = Str::from(String::from("abc"));
+        assert_eq!(a, b);
+        assert_eq!(a, "abc");
+        assert_eq!(Str::from("abd").cmp(&a), Ordering::Greater);
+        assert_eq!(Str::default(), "");
+        assert_eq!(
+            Str::from_static("a static string that is long"),
+            "a static string that is long"
+        );
+    }
+}
