@@ -17,6 +17,7 @@ use core::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::Event;
+use crate::scan::find_line_end;
 use crate::str::Str;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -153,23 +154,19 @@ pub enum Frame {
 /// ```
 #[derive(Debug)]
 pub struct Decoder {
-    limits: Limits,
     /// Bytes not yet parsed, copied in. Parsed before `cur`.
     carry: BytesMut,
     /// A shared chunk parsed in place. When it is not empty, `carry` holds
     /// only whole lines (or nothing).
     cur: Bytes,
-    scan: Scan,
-    block: Block,
-    /// The event source's last event ID string: set from the id buffer when a
-    /// blank line is processed.
-    last_event_id: Str,
-    retry: Option<Duration>,
-    error: Option<DecodeError>,
+    parser: Parser,
 }
 
+/// Everything but the input buffers, so that a buffer and the parser can be
+/// borrowed at once.
 #[derive(Debug)]
-struct Scan {
+struct Parser {
+    limits: Limits,
     /// How many bytes at the front of the active buffer (`carry` if not
     /// empty, else `cur`) are known to hold no CR or LF.
     scanned: usize,
@@ -179,6 +176,12 @@ struct Scan {
     /// The stream has started but a leading BOM is still possible.
     bom_pending: bool,
     eof: bool,
+    block: Block,
+    /// The event source's last event ID string: set from the id buffer when a
+    /// blank line is processed.
+    last_event_id: Str,
+    retry: Option<Duration>,
+    error: Option<DecodeError>,
 }
 
 /// The parsing buffers of the current block.
@@ -187,6 +190,8 @@ struct Block {
     event_type: Str,
     /// The last event ID buffer: persists from block to block.
     id: Str,
+    /// An `id` line set `id` since the last blank line.
+    id_set: bool,
     data: Data,
     /// Bytes in the data buffer once joined, without the final LF.
     data_len: usize,
@@ -214,21 +219,6 @@ enum Line {
     Ignored,
 }
 
-/// A field value: borrowed from the input, or taken from it as shared bytes.
-enum Value<'a> {
-    Slice(&'a [u8]),
-    Shared(Bytes),
-}
-
-impl Value<'_> {
-    fn as_bytes(&self) -> &[u8] {
-        match self {
-            Value::Slice(bytes) => bytes,
-            Value::Shared(bytes) => bytes,
-        }
-    }
-}
-
 /// Values longer than this become views of a shared input chunk rather than
 /// inline copies.
 const SHARE_ABOVE: usize = 23;
@@ -248,25 +238,26 @@ impl Decoder {
     /// A decoder with the given limits.
     pub fn with_limits(limits: Limits) -> Decoder {
         Decoder {
-            limits,
             carry: BytesMut::new(),
             cur: Bytes::new(),
-            scan: Scan {
+            parser: Parser {
+                limits,
                 scanned: 0,
                 skip_lf: false,
                 bom_pending: true,
                 eof: false,
+                block: Block {
+                    event_type: Str::new(),
+                    id: Str::new(),
+                    id_set: false,
+                    data: Data::None,
+                    data_len: 0,
+                    joined: Vec::new(),
+                },
+                last_event_id: Str::new(),
+                retry: None,
+                error: None,
             },
-            block: Block {
-                event_type: Str::new(),
-                id: Str::new(),
-                data: Data::None,
-                data_len: 0,
-                joined: Vec::new(),
-            },
-            last_event_id: Str::new(),
-            retry: None,
-            error: None,
         }
     }
 
@@ -274,8 +265,8 @@ impl Decoder {
     /// does: events carry it until the stream sets another.
     pub fn with_last_event_id(mut self, id: impl Into<Str>) -> Decoder {
         let id = id.into();
-        self.block.id = id.clone();
-        self.last_event_id = id;
+        self.parser.block.id = id.clone();
+        self.parser.last_event_id = id;
         self
     }
 
@@ -283,7 +274,7 @@ impl Decoder {
     /// call [`poll_frame`](Decoder::poll_frame) until `Ok(None)` afterwards.
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
-        if self.scan.eof || self.error.is_some() {
+        if self.parser.eof || self.parser.error.is_some() {
             return;
         }
         self.flush_cur_to_carry();
@@ -296,7 +287,7 @@ impl Decoder {
     /// [`poll_frame`](Decoder::poll_frame) until `Ok(None)` afterwards.
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
     pub fn handle_chunk(&mut self, chunk: Bytes) {
-        if self.scan.eof || self.error.is_some() || chunk.is_empty() {
+        if self.parser.eof || self.parser.error.is_some() || chunk.is_empty() {
             return;
         }
         if self.carry.is_empty() && self.cur.is_empty() {
@@ -312,12 +303,12 @@ impl Decoder {
         // `carry` ends with an unfinished line: copy only what completes it,
         // and parse the rest of the chunk in place.
         let old_len = self.carry.len();
-        let fully_scanned = self.scan.scanned == old_len;
+        let fully_scanned = self.parser.scanned == old_len;
         match memchr::memchr2(b'\n', b'\r', &chunk) {
             None => {
                 self.carry.extend_from_slice(&chunk);
                 if fully_scanned {
-                    self.scan.scanned = self.carry.len();
+                    self.parser.scanned = self.carry.len();
                 }
             }
             Some(end) => {
@@ -326,7 +317,7 @@ impl Decoder {
                 self.cur = rest;
                 if fully_scanned {
                     // The line end just copied is the next one to find.
-                    self.scan.scanned = old_len + end;
+                    self.parser.scanned = old_len + end;
                 }
             }
         }
@@ -337,7 +328,7 @@ impl Decoder {
     /// without a line end, are discarded (WHATWG: "once the end of the file
     /// is reached, any pending data must be discarded").
     pub fn handle_eof(&mut self) {
-        self.scan.eof = true;
+        self.parser.eof = true;
     }
 
     /// Returns the next frame, or `Ok(None)` when the input received so far
@@ -348,38 +339,18 @@ impl Decoder {
     /// # Errors
     /// [`DecodeError`] when a [`Limits`] bound is exceeded; the decoder is
     /// then terminal and returns the same error from every later call.
+    #[inline]
     pub fn poll_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
-        if let Some(err) = self.error {
+        if let Some(err) = self.parser.error {
             return Err(err);
         }
-        let result = loop {
-            let step = if self.carry.is_empty() {
-                let step = self.step(Source::Cur);
-                if let Ok(Step::NeedMore) = step {
-                    self.flush_cur_to_carry();
-                }
-                step
-            } else {
-                self.step(Source::Carry)
-            };
-            match step {
-                Ok(Step::Continue) => {}
-                Ok(Step::Frame(frame)) => break Ok(Some(frame)),
-                Ok(Step::NeedMore) => {
-                    if self.scan.eof {
-                        self.discard_pending();
-                    }
-                    break Ok(None);
-                }
-                Err(err) => break Err(err),
-            }
-        };
+        let result = self.next_frame();
         if let Err(err) = result {
-            self.error = Some(err);
+            self.parser.error = Some(err);
             self.carry = BytesMut::new();
             self.cur = Bytes::new();
-            self.block.joined = Vec::new();
-            self.block.data = Data::None;
+            self.parser.block.joined = Vec::new();
+            self.parser.block.data = Data::None;
         }
         result
     }
@@ -389,6 +360,7 @@ impl Decoder {
     ///
     /// # Errors
     /// As [`poll_frame`](Decoder::poll_frame).
+    #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, DecodeError> {
         loop {
             match self.poll_frame()? {
@@ -402,27 +374,52 @@ impl Decoder {
     /// The last event ID string: the id buffer as it stood at the last blank
     /// line processed (`""` until an `id` field sets it).
     pub fn last_event_id(&self) -> &str {
-        &self.last_event_id
+        &self.parser.last_event_id
     }
 
     /// The last event ID as a [`Str`].
     pub fn last_event_id_str(&self) -> &Str {
-        &self.last_event_id
+        &self.parser.last_event_id
     }
 
     /// The reconnection time set by the last valid `retry` field, if any.
     pub fn retry(&self) -> Option<Duration> {
-        self.retry
+        self.parser.retry
     }
 
     /// Whether [`handle_eof`](Decoder::handle_eof) was called.
     pub fn is_eof(&self) -> bool {
-        self.scan.eof
+        self.parser.eof
     }
 
     /// The limits in force.
     pub fn limits(&self) -> Limits {
-        self.limits
+        self.parser.limits
+    }
+
+    #[inline]
+    fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if !self.carry.is_empty() {
+            if let Some(frame) = self.parser.parse(&mut self.carry)? {
+                return Ok(Some(frame));
+            }
+            if !self.carry.is_empty() && !self.cur.is_empty() {
+                // Not reached while `handle_chunk` keeps its invariant; if it
+                // were, order is kept by joining the two.
+                self.flush_cur_to_carry();
+                return self.next_frame();
+            }
+        }
+        if !self.cur.is_empty() {
+            if let Some(frame) = self.parser.parse(&mut self.cur)? {
+                return Ok(Some(frame));
+            }
+            self.flush_cur_to_carry();
+        }
+        if self.parser.eof {
+            self.discard_pending();
+        }
+        Ok(None)
     }
 
     fn flush_cur_to_carry(&mut self) {
@@ -435,100 +432,188 @@ impl Decoder {
     fn discard_pending(&mut self) {
         self.carry = BytesMut::new();
         self.cur = Bytes::new();
-        self.scan.scanned = 0;
-        self.block.event_type = Str::new();
-        self.block.data = Data::None;
-        self.block.data_len = 0;
-        self.block.joined = Vec::new();
+        let parser = &mut self.parser;
+        parser.scanned = 0;
+        parser.block.event_type = Str::new();
+        parser.block.data = Data::None;
+        parser.block.data_len = 0;
+        parser.block.joined = Vec::new();
     }
+}
 
-    /// Parses one line from the given source, if it holds a whole one.
-    fn step(&mut self, source: Source) -> Result<Step, DecodeError> {
-        // The buffer is moved out while the line is applied, so that parsing
-        // can borrow it and the block state at once; moving a `Bytes` or
-        // `BytesMut` is a few words, no copy of the bytes.
-        match source {
-            Source::Cur => {
-                let mut cur = core::mem::take(&mut self.cur);
-                let step = step_in(&mut cur, self);
-                self.cur = cur;
-                step
+/// A buffer the decoder parses in place.
+trait Input: core::ops::Deref<Target = [u8]> {
+    fn skip(&mut self, n: usize);
+    fn take(&mut self, n: usize) -> Bytes;
+}
+
+impl Input for Bytes {
+    #[inline]
+    fn skip(&mut self, n: usize) {
+        self.advance(n.min(self.len()));
+    }
+    #[inline]
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n.min(self.len()))
+    }
+}
+
+impl Input for BytesMut {
+    #[inline]
+    fn skip(&mut self, n: usize) {
+        self.advance(n.min(self.len()));
+    }
+    #[inline]
+    fn take(&mut self, n: usize) -> Bytes {
+        self.split_to(n.min(self.len())).freeze()
+    }
+}
+
+impl Parser {
+    /// Parses whole lines from the front of `buf`, consuming them, until one
+    /// yields a frame or no whole line is left.
+    #[inline]
+    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Option<Frame>, DecodeError> {
+        if self.skip_lf {
+            match buf.first() {
+                None => return Ok(None),
+                Some(b'\n') => buf.skip(1),
+                Some(_) => {}
             }
-            Source::Carry => {
-                let mut carry = core::mem::take(&mut self.carry);
-                let step = step_in(&mut carry, self);
-                self.carry = carry;
-                step
-            }
+            self.skip_lf = false;
         }
-    }
-
-    /// Applies one parsed line to the block state.
-    fn apply(&mut self, line: Line, value: Value<'_>) -> Result<Option<Frame>, DecodeError> {
-        match line {
-            Line::Blank => Ok(self.dispatch().map(Frame::Event)),
-            Line::Data => {
-                self.push_data(value)?;
-                Ok(None)
+        if self.bom_pending {
+            let head = buf.get(..buf.len().min(3)).unwrap_or_default();
+            if head == BOM {
+                buf.skip(3);
+            } else if BOM.starts_with(head) {
+                // Empty, or a partial BOM: wait for more bytes.
+                return Ok(None);
             }
-            Line::Event => {
-                self.block.event_type = Str::copy_from_utf8_lossy(value.as_bytes());
-                Ok(None)
-            }
-            Line::Id => {
-                if memchr::memchr(0, value.as_bytes()).is_none() {
-                    self.block.id = Str::copy_from_utf8_lossy(value.as_bytes());
+            self.bom_pending = false;
+        }
+        let max_line = self.limits.max_line_len;
+        loop {
+            let from = self.scanned;
+            let Some(found) = find_line_end(buf.get(from..).unwrap_or_default()) else {
+                self.scanned = buf.len();
+                if buf.len() > max_line {
+                    return Err(DecodeError::LineTooLong { limit: max_line });
                 }
-                Ok(None)
+                return Ok(None);
+            };
+            self.scanned = 0;
+            let end = from + found;
+            if end > max_line {
+                return Err(DecodeError::LineTooLong { limit: max_line });
             }
-            Line::Retry => Ok(parse_retry(value.as_bytes()).map(|ms| {
-                let retry = Duration::from_millis(ms);
-                self.retry = Some(retry);
-                Frame::Retry(retry)
-            })),
-            Line::Ignored => Ok(None),
+            let mut consumed = end + 1;
+            if buf.get(end) == Some(&b'\r') {
+                match buf.get(end + 1) {
+                    Some(b'\n') => consumed += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            let line_bytes = buf.get(..end).unwrap_or_default();
+            let (line, value_start) = classify(line_bytes);
+            let value_len = end.saturating_sub(value_start);
+            // The value and what follows it, so short values can be copied
+            // with a fixed-size move.
+            let window = buf.get(value_start..).unwrap_or_default();
+            let frame = match line {
+                Line::Blank => self.dispatch().map(Frame::Event),
+                Line::Data => {
+                    self.check_data_len(value_len)?;
+                    match self.block.data {
+                        Data::None if value_len > SHARE_ABOVE => {
+                            // The first data line of a block, if long, is
+                            // taken out of the buffer: the event's data then
+                            // costs no copy.
+                            buf.skip(value_start);
+                            let shared = buf.take(value_len);
+                            buf.skip(consumed - end);
+                            self.block.data = Data::One(Str::from_utf8_lossy(shared));
+                            continue;
+                        }
+                        Data::None => {
+                            self.block.data = Data::One(Str::copy_window_lossy(window, value_len));
+                        }
+                        _ => self.push_data(window.get(..value_len).unwrap_or_default()),
+                    }
+                    None
+                }
+                Line::Event => {
+                    self.block.event_type = Str::copy_window_lossy(window, value_len);
+                    None
+                }
+                Line::Id => {
+                    let value = window.get(..value_len).unwrap_or_default();
+                    if !value.contains(&0) {
+                        self.block.id = Str::copy_window_lossy(window, value_len);
+                        self.block.id_set = true;
+                    }
+                    None
+                }
+                Line::Retry => parse_retry(window.get(..value_len).unwrap_or_default()).map(|ms| {
+                    let retry = Duration::from_millis(ms);
+                    self.retry = Some(retry);
+                    Frame::Retry(retry)
+                }),
+                Line::Ignored => None,
+            };
+            buf.skip(consumed);
+            if frame.is_some() {
+                return Ok(frame);
+            }
         }
     }
 
-    fn push_data(&mut self, value: Value<'_>) -> Result<(), DecodeError> {
-        let block = &mut self.block;
-        let limit = self.limits.max_event_size;
-        let bytes = value.as_bytes();
-        let added = match block.data {
-            Data::None => bytes.len(),
-            _ => bytes.len().saturating_add(1),
+    /// Counts a data line of `len` bytes against the event size limit.
+    #[inline]
+    fn check_data_len(&mut self, len: usize) -> Result<(), DecodeError> {
+        let added = match self.block.data {
+            Data::None => len,
+            _ => len.saturating_add(1),
         };
-        let new_len = block.data_len.saturating_add(added);
+        let new_len = self.block.data_len.saturating_add(added);
+        let limit = self.limits.max_event_size;
         if new_len > limit {
             return Err(DecodeError::EventTooLarge { limit });
         }
-        block.data_len = new_len;
-        match core::mem::replace(&mut block.data, Data::Many) {
-            Data::None => {
-                block.data = Data::One(match value {
-                    Value::Slice(bytes) => Str::copy_from_utf8_lossy(bytes),
-                    Value::Shared(bytes) => Str::from_utf8_lossy(bytes),
-                });
-            }
-            Data::One(first) => {
-                block.joined.clear();
-                block.joined.reserve(first.len() + 1 + bytes.len());
-                block.joined.extend_from_slice(first.as_bytes());
-                block.joined.push(b'\n');
-                block.joined.extend_from_slice(bytes);
-            }
-            Data::Many => {
-                block.joined.push(b'\n');
-                block.joined.extend_from_slice(bytes);
-            }
-        }
+        self.block.data_len = new_len;
         Ok(())
     }
 
+    /// Appends a second or later data line's value (already counted) to the
+    /// joined data buffer.
+    #[inline]
+    fn push_data(&mut self, value: &[u8]) {
+        let block = &mut self.block;
+        match core::mem::replace(&mut block.data, Data::Many) {
+            Data::One(first) => {
+                block.joined.clear();
+                block.joined.reserve(first.len() + 1 + value.len());
+                block.joined.extend_from_slice(first.as_bytes());
+                block.joined.push(b'\n');
+                block.joined.extend_from_slice(value);
+            }
+            Data::Many | Data::None => {
+                block.joined.push(b'\n');
+                block.joined.extend_from_slice(value);
+            }
+        }
+    }
+
     /// Processes a blank line: WHATWG "dispatch the event".
+    #[inline]
     fn dispatch(&mut self) -> Option<Event> {
         let block = &mut self.block;
-        self.last_event_id.clone_from(&block.id);
+        if block.id_set {
+            // The id buffer only changes on `id` lines: copy it only then.
+            self.last_event_id.clone_from(&block.id);
+            block.id_set = false;
+        }
         let data = match core::mem::replace(&mut block.data, Data::None) {
             Data::None => {
                 block.event_type = Str::new();
@@ -548,136 +633,36 @@ impl Decoder {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Source {
-    Cur,
-    Carry,
-}
-
-enum Step {
-    Frame(Frame),
-    Continue,
-    NeedMore,
-}
-
-/// A buffer the decoder parses in place.
-trait Input: core::ops::Deref<Target = [u8]> {
-    fn skip(&mut self, n: usize);
-    fn take(&mut self, n: usize) -> Bytes;
-}
-
-impl Input for Bytes {
-    fn skip(&mut self, n: usize) {
-        self.advance(n.min(self.len()));
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n.min(self.len()))
-    }
-}
-
-impl Input for BytesMut {
-    fn skip(&mut self, n: usize) {
-        self.advance(n.min(self.len()));
-    }
-    fn take(&mut self, n: usize) -> Bytes {
-        self.split_to(n.min(self.len())).freeze()
-    }
-}
-
-/// Finds the next whole line in `buf` and applies it to `dec`.
-fn step_in<I: Input>(buf: &mut I, dec: &mut Decoder) -> Result<Step, DecodeError> {
-    let scan = &mut dec.scan;
-    if scan.skip_lf {
-        match buf.first() {
-            None => return Ok(Step::NeedMore),
-            Some(b'\n') => buf.skip(1),
-            Some(_) => {}
-        }
-        scan.skip_lf = false;
-    }
-    if scan.bom_pending {
-        let head = buf.get(..buf.len().min(3)).unwrap_or_default();
-        if head == BOM {
-            buf.skip(3);
-        } else if BOM.starts_with(head) {
-            // Empty, or a partial BOM: wait for more bytes.
-            return Ok(Step::NeedMore);
-        }
-        scan.bom_pending = false;
-    }
-    let from = scan.scanned;
-    let max_line = dec.limits.max_line_len;
-    let Some(found) = memchr::memchr2(b'\n', b'\r', buf.get(from..).unwrap_or_default()) else {
-        scan.scanned = buf.len();
-        if buf.len() > max_line {
-            return Err(DecodeError::LineTooLong { limit: max_line });
-        }
-        return Ok(Step::NeedMore);
-    };
-    let end = from + found;
-    if end > max_line {
-        return Err(DecodeError::LineTooLong { limit: max_line });
-    }
-    let mut consumed = end + 1;
-    if buf.get(end) == Some(&b'\r') {
-        match buf.get(end + 1) {
-            Some(b'\n') => consumed += 1,
-            Some(_) => {}
-            None => scan.skip_lf = true,
-        }
-    }
-    scan.scanned = 0;
-
-    let (line, value_start) = classify(buf.get(..end).unwrap_or_default());
-    let value_len = end.saturating_sub(value_start);
-    // The first data line of a block, if long, is taken out of the buffer as
-    // shared bytes: the event's data then costs no copy.
-    let frame =
-        if line == Line::Data && matches!(dec.block.data, Data::None) && value_len > SHARE_ABOVE {
-            buf.skip(value_start);
-            let value = buf.take(value_len);
-            buf.skip(consumed - end);
-            dec.apply(line, Value::Shared(value))?
-        } else {
-            let frame = {
-                let value = buf.get(value_start..end).unwrap_or_default();
-                dec.apply(line, Value::Slice(value))?
-            };
-            buf.skip(consumed);
-            frame
-        };
-    Ok(match frame {
-        Some(frame) => Step::Frame(frame),
-        None => Step::Continue,
-    })
-}
-
 /// Splits a line into its field and the start of its value (WHATWG 9.2.6:
-/// the value follows the first colon, less one leading space).
-#[inline]
+/// the field name runs to the first colon; the value follows it, less one
+/// leading space; a line without a colon is a field with an empty value).
+#[inline(always)]
 fn classify(line: &[u8]) -> (Line, usize) {
-    let (name, value_start) = match memchr::memchr(b':', line) {
-        None if line.is_empty() => return (Line::Blank, 0),
-        None => (line, line.len()),
-        Some(0) => return (Line::Ignored, 0),
-        Some(colon) => {
-            let after = colon + 1;
+    // Only four names matter, so match them directly instead of searching
+    // for the colon: a line is field `name` if it is `name` or starts with
+    // `name:`.
+    let (kind, name_len) = match line.first() {
+        None => return (Line::Blank, 0),
+        Some(b':') => return (Line::Ignored, 0),
+        Some(b'd') if line.starts_with(b"data") => (Line::Data, 4),
+        Some(b'e') if line.starts_with(b"event") => (Line::Event, 5),
+        Some(b'i') if line.starts_with(b"id") => (Line::Id, 2),
+        Some(b'r') if line.starts_with(b"retry") => (Line::Retry, 5),
+        Some(_) => return (Line::Ignored, 0),
+    };
+    match line.get(name_len) {
+        None => (kind, name_len),
+        Some(b':') => {
+            let after = name_len + 1;
             let start = if line.get(after) == Some(&b' ') {
                 after + 1
             } else {
                 after
             };
-            (line.get(..colon).unwrap_or_default(), start)
+            (kind, start)
         }
-    };
-    let line = match name {
-        b"data" => Line::Data,
-        b"event" => Line::Event,
-        b"id" => Line::Id,
-        b"retry" => Line::Retry,
-        _ => Line::Ignored,
-    };
-    (line, value_start)
+        Some(_) => (Line::Ignored, 0),
+    }
 }
 
 /// ASCII digits only, base ten; values past `u64::MAX` are ignored.
@@ -692,4 +677,219 @@ fn parse_retry(value: &[u8]) -> Option<u64> {
             None
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::String;
+    use alloc::vec;
+
+    fn events(decoder: &mut Decoder) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        while let Some(e) = decoder.poll_event().unwrap() {
+            out.push((e.event_type().into(), e.data().into(), e.id().into()));
+        }
+        out
+    }
+
+    fn ev(t: &str, d: &str, id: &str) -> (String, String, String) {
+        (t.into(), d.into(), id.into())
+    }
+
+    #[test]
+    fn long_data_line_in_a_chunk_is_not_copied() {
+        let chunk = Bytes::from([b"data: ".to_vec(), vec![b'x'; 100], b"\n\n".to_vec()].concat());
+        let range = chunk.as_ptr_range();
+        let mut decoder = Decoder::new();
+        decoder.handle_chunk(chunk);
+        let event = decoder.poll_event().unwrap().unwrap();
+        assert_eq!(event.data().len(), 100);
+        assert!(
+            range.contains(&event.data().as_ptr()),
+            "data must point into the chunk"
+        );
+    }
+
+    #[test]
+    fn line_cut_by_a_chunk_boundary_is_completed_and_the_rest_parsed_in_place() {
+        let mut decoder = Decoder::new();
+        decoder.handle_chunk(Bytes::from_static(b"data: first half, "));
+        assert_eq!(events(&mut decoder), vec![]);
+        let second = Bytes::from(
+            [
+                b"second half\n\ndata: ".to_vec(),
+                vec![b'y'; 40],
+                b"\n\n".to_vec(),
+            ]
+            .concat(),
+        );
+        let range = second.as_ptr_range();
+        decoder.handle_chunk(second);
+        let first = decoder.poll_event().unwrap().unwrap();
+        assert_eq!(first.data(), "first half, second half");
+        let next = decoder.poll_event().unwrap().unwrap();
+        assert!(range.contains(&next.data().as_ptr()));
+    }
+
+    #[test]
+    fn chunks_handed_in_without_draining_keep_their_order() {
+        let mut decoder = Decoder::new();
+        decoder.handle_chunk(Bytes::from_static(b"data: a\n\ndata: b"));
+        decoder.handle_chunk(Bytes::from_static(b"\n\ndata: c\n"));
+        decoder.handle_bytes(b"\n");
+        decoder.handle_chunk(Bytes::from_static(b"data: d\n\n"));
+        let data: Vec<_> = events(&mut decoder).into_iter().map(|e| e.1).collect();
+        assert_eq!(data, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn crlf_split_across_reads_is_one_line_end() {
+        for split in [b"data: a\r" as &[u8], b"data: a\r\n", b"data: a\r\n\r"] {
+            let input = b"data: a\r\n\r\ndata: b\r\n\r\n";
+            let mut decoder = Decoder::new();
+            decoder.handle_bytes(split);
+            let mut got = events(&mut decoder);
+            decoder.handle_bytes(&input[split.len()..]);
+            got.extend(events(&mut decoder));
+            assert_eq!(
+                got,
+                vec![ev("message", "a", ""), ev("message", "b", "")],
+                "{split:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bom_arriving_byte_by_byte_is_skipped_once() {
+        let mut decoder = Decoder::new();
+        for &b in b"\xEF\xBB\xBFdata: 1\n\n\xEF\xBB\xBFdata: 2\n\n" {
+            decoder.handle_chunk(Bytes::copy_from_slice(&[b]));
+            let _ = decoder.poll_frame().unwrap();
+        }
+        // The second BOM is part of a field name, so its block has no data.
+        decoder.handle_eof();
+        assert_eq!(events(&mut decoder), vec![]);
+        let mut decoder = Decoder::new();
+        decoder.handle_bytes(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n");
+        assert_eq!(events(&mut decoder), vec![ev("message", "y", "")]);
+    }
+
+    #[test]
+    fn eof_discards_the_unfinished_block_and_later_input() {
+        let mut decoder = Decoder::new();
+        decoder.handle_bytes(b"data: done\n\nid: 9\ndata: cut off\n");
+        decoder.handle_eof();
+        assert_eq!(events(&mut decoder), vec![ev("message", "done", "")]);
+        assert_eq!(decoder.last_event_id(), "");
+        decoder.handle_bytes(b"\n");
+        assert_eq!(events(&mut decoder), vec![]);
+        assert!(decoder.is_eof());
+    }
+
+    #[test]
+    fn line_limit_applies_to_complete_and_unfinished_lines() {
+        let limits = Limits::default().max_line_len(8);
+        let mut decoder = Decoder::with_limits(limits);
+        decoder.handle_bytes(b"data: ok\n\n");
+        assert_eq!(events(&mut decoder), vec![ev("message", "ok", "")]);
+        decoder.handle_bytes(b"data: too long\n");
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::LineTooLong { limit: 8 })
+        );
+
+        let mut decoder = Decoder::with_limits(limits);
+        decoder.handle_bytes(b"data: 12");
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        decoder.handle_bytes(b"3");
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::LineTooLong { limit: 8 })
+        );
+        // Terminal: input is ignored and the error repeats.
+        decoder.handle_bytes(b"\n\ndata: x\n\n");
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::LineTooLong { limit: 8 })
+        );
+        assert!(
+            decoder.carry.capacity() == 0 && decoder.cur.is_empty(),
+            "buffers are freed"
+        );
+    }
+
+    #[test]
+    fn event_limit_counts_joined_data() {
+        let limits = Limits::default().max_event_size(5);
+        let mut decoder = Decoder::with_limits(limits);
+        decoder.handle_bytes(b"data: ab\ndata: cd\n\n");
+        assert_eq!(events(&mut decoder), vec![ev("message", "ab\ncd", "")]);
+        decoder.handle_bytes(b"data: ab\ndata: cde\n\n");
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::EventTooLarge { limit: 5 })
+        );
+        let long = Limits::default().max_event_size(30);
+        let mut decoder = Decoder::with_limits(long);
+        decoder.handle_chunk(Bytes::from(
+            [b"data: ".to_vec(), vec![b'z'; 31], b"\n".to_vec()].concat(),
+        ));
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::EventTooLarge { limit: 30 })
+        );
+    }
+
+    #[test]
+    fn retry_is_digits_only_and_exact_to_u64_max() {
+        let mut decoder = Decoder::new();
+        decoder.handle_bytes(b"retry: 18446744073709551615\nretry: 18446744073709551616\nretry: -1\nretry: 1e3\nretry:\n");
+        assert_eq!(
+            decoder.poll_frame(),
+            Ok(Some(Frame::Retry(Duration::from_millis(u64::MAX))))
+        );
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        assert_eq!(decoder.retry(), Some(Duration::from_millis(u64::MAX)));
+    }
+
+    #[test]
+    fn starting_last_event_id_is_carried_until_changed() {
+        let mut decoder = Decoder::new().with_last_event_id("41");
+        decoder.handle_bytes(b"data: a\n\nid: 42\ndata: b\n\nid\ndata: c\n\n");
+        assert_eq!(
+            events(&mut decoder),
+            vec![
+                ev("message", "a", "41"),
+                ev("message", "b", "42"),
+                ev("message", "c", "")
+            ]
+        );
+    }
+
+    #[test]
+    fn field_names_match_exactly() {
+        assert!(matches!(classify(b"data"), (Line::Data, 4)));
+        assert!(matches!(classify(b"data:x"), (Line::Data, 5)));
+        assert!(matches!(classify(b"data: x"), (Line::Data, 6)));
+        assert!(matches!(classify(b"data:  x"), (Line::Data, 6)));
+        assert!(matches!(classify(b"datax: y"), (Line::Ignored, _)));
+        assert!(matches!(classify(b"dat: y"), (Line::Ignored, _)));
+        assert!(matches!(classify(b"Data: y"), (Line::Ignored, _)));
+        assert!(matches!(classify(b"id"), (Line::Id, 2)));
+        assert!(matches!(classify(b"identity: 1"), (Line::Ignored, _)));
+        assert!(matches!(classify(b"retry:1"), (Line::Retry, 6)));
+        assert!(matches!(classify(b"event :x"), (Line::Ignored, _)));
+        assert!(matches!(classify(b": comment"), (Line::Ignored, _)));
+        assert!(matches!(classify(b""), (Line::Blank, 0)));
+    }
+
+    #[test]
+    fn errors_read_as_sentences() {
+        let msg = alloc::format!("{}", DecodeError::LineTooLong { limit: 10 });
+        assert!(
+            msg.contains("10-byte limit") && msg.contains("max_line_len"),
+            "{msg}"
+        );
+    }
 }

@@ -83,6 +83,7 @@ mod decode;
 mod encode;
 mod event;
 mod field;
+mod scan;
 mod str;
 
 pub use decode::{DecodeError, Decoder, Frame, Limits};

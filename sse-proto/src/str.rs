@@ -6,7 +6,6 @@
 //! UTF-8 when the `Str` was built and that cannot change afterwards.
 #![allow(unsafe_code)]
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::string::String;
 use core::borrow::Borrow;
@@ -120,20 +119,44 @@ impl Str {
     /// Wraps `bytes`, replacing each invalid UTF-8 sequence with U+FFFD by the
     /// WHATWG "maximal subpart" rule (the rule of [`String::from_utf8_lossy`]).
     /// Valid input is not copied (short strings are stored inline).
+    #[inline]
     pub fn from_utf8_lossy(bytes: Bytes) -> Str {
-        match core::str::from_utf8(&bytes) {
-            Ok(_) => Str::from_valid_bytes(bytes),
-            Err(_) => Str::from(String::from_utf8_lossy(&bytes).into_owned()),
+        if is_utf8(&bytes) {
+            Str::from_valid_bytes(bytes)
+        } else {
+            Str::from(String::from_utf8_lossy(&bytes).into_owned())
         }
     }
 
     /// Copies `bytes` into a new `Str`, replacing invalid UTF-8 as
     /// [`Str::from_utf8_lossy`] does.
+    #[inline]
     pub fn copy_from_utf8_lossy(bytes: &[u8]) -> Str {
-        match String::from_utf8_lossy(bytes) {
-            Cow::Borrowed(s) => Str::from(s),
-            Cow::Owned(s) => Str::from(s),
+        if is_utf8(bytes) {
+            Str::copy_from_valid(bytes)
+        } else {
+            Str::from(String::from_utf8_lossy(bytes).into_owned())
         }
+    }
+
+    /// Copies `window[..len]`, replacing invalid UTF-8 as
+    /// [`Str::from_utf8_lossy`] does. `window` may run past `len`: when it
+    /// holds a whole inline buffer's worth, a short value is copied with one
+    /// fixed-size move, which is much cheaper than a variable-length copy.
+    #[inline]
+    pub(crate) fn copy_window_lossy(window: &[u8], len: usize) -> Str {
+        if let (Some(fixed), Ok(small)) = (window.get(..INLINE_CAP), u8::try_from(len)) {
+            if len <= INLINE_CAP {
+                let mut buf = [0; INLINE_CAP];
+                buf.copy_from_slice(fixed);
+                if ascii_prefix(&buf, len) {
+                    // `buf[..len]` is ASCII, hence UTF-8; the bytes after it
+                    // are never read.
+                    return Str(Repr::Inline { len: small, buf });
+                }
+            }
+        }
+        Str::copy_from_utf8_lossy(window.get(..len).unwrap_or_default())
     }
 
     /// The string slice.
@@ -182,17 +205,50 @@ impl Str {
         Some(Str(Repr::Inline { len, buf }))
     }
 
-    /// Wraps bytes the caller has validated as UTF-8.
+    /// Wraps bytes validated as UTF-8 (private: the invariant of `Repr`).
     #[inline]
-    pub(crate) fn from_valid_bytes(valid: Bytes) -> Str {
+    fn from_valid_bytes(valid: Bytes) -> Str {
         Str::inline(&valid).unwrap_or(Str(Repr::Shared(valid)))
     }
 
-    /// Copies a slice the caller has validated as UTF-8.
+    /// Copies a slice validated as UTF-8 (private: the invariant of `Repr`).
     #[inline]
-    pub(crate) fn copy_from_valid(valid: &[u8]) -> Str {
+    fn copy_from_valid(valid: &[u8]) -> Str {
         Str::inline(valid).unwrap_or_else(|| Str(Repr::Shared(Bytes::copy_from_slice(valid))))
     }
+}
+
+/// Whether `buf[..len]` is ASCII, tested a word at a time.
+#[inline]
+fn ascii_prefix(buf: &[u8; INLINE_CAP], len: usize) -> bool {
+    const HI: u64 = 0x8080_8080_8080_8080;
+    // Three overlapping words cover the 23 bytes: 0..8, 8..16, 15..23.
+    let word = |start: usize| {
+        let mut bytes = [0; 8];
+        if let Some(src) = buf.get(start..start + 8) {
+            bytes.copy_from_slice(src);
+        }
+        u64::from_le_bytes(bytes)
+    };
+    let (a, b, c) = (word(0), word(8), word(15));
+    // Usually the bytes after the value (the next lines) are ASCII too, and
+    // one test of the whole buffer settles it.
+    if (a | b | c) & HI == 0 {
+        return true;
+    }
+    let keep = |start: usize| match len.saturating_sub(start) {
+        0 => 0,
+        n if n >= 8 => u64::MAX,
+        n => (1u64 << (n * 8)) - 1,
+    };
+    ((a & keep(0)) | (b & keep(8)) | (c & keep(15))) & HI == 0
+}
+
+/// Whether `bytes` are UTF-8. Short ASCII strings, the common case for
+/// event fields, skip the general validator and its fixed cost.
+#[inline]
+fn is_utf8(bytes: &[u8]) -> bool {
+    (bytes.len() <= 64 && bytes.is_ascii()) || core::str::from_utf8(bytes).is_ok()
 }
 
 impl Default for Str {
@@ -352,6 +408,31 @@ mod tests {
         assert!(matches!(s.0, Repr::Shared(_)));
         assert_eq!(s.as_ptr(), ptr, "a long valid string must not be copied");
         assert_eq!(s.into_bytes().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn window_copies_only_the_prefix() {
+        let window = b"abc\xffdefghijklmnopqrstuvwxyz";
+        for len in 0..window.len() {
+            let want = String::from_utf8_lossy(&window[..len]);
+            assert_eq!(Str::copy_window_lossy(window, len), *want, "len {len}");
+            assert_eq!(
+                Str::copy_window_lossy(&window[..len], len),
+                *want,
+                "len {len}"
+            );
+        }
+        // Non-ASCII beyond `len` does not count; non-ASCII inside does.
+        let tail = "abcdefgh\u{e9}zzzzzzzzzzzzzzzzz";
+        assert_eq!(Str::copy_window_lossy(tail.as_bytes(), 8), "abcdefgh");
+        assert_eq!(
+            Str::copy_window_lossy(tail.as_bytes(), 10),
+            "abcdefgh\u{e9}"
+        );
+        assert_eq!(
+            Str::copy_window_lossy(tail.as_bytes(), 9),
+            "abcdefgh\u{fffd}"
+        );
     }
 
     #[test]

@@ -1,0 +1,117 @@
+//! Finding line ends: the decoder's innermost loop.
+//!
+//! Most event stream lines are short, and a general SIMD search such as
+//! `memchr2` pays a fixed cost to start that exceeds the work on a 10 to 40
+//! byte line. So the first 64 bytes are examined 16 at a time with one
+//! compare-and-mask step each, and only longer lines fall through to
+//! `memchr2`.
+//!
+//! This module holds the crate's second `unsafe` block: SSE2 intrinsics,
+//! which are part of the x86_64 baseline and compiled in only when the build
+//! enables `sse2`.
+#![allow(unsafe_code)]
+
+/// Bytes examined block by block before `memchr2` takes over.
+const PREFIX: usize = 64;
+
+/// The index of the first CR or LF in `hay`.
+#[inline]
+pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
+    let mut offset = 0;
+    while offset < PREFIX {
+        let Some(block) = hay.get(offset..offset + 16) else {
+            // Fewer than 16 bytes left: look at them one by one.
+            let tail = hay.get(offset..).unwrap_or_default();
+            return tail
+                .iter()
+                .position(|&b| b == b'\n' || b == b'\r')
+                .map(|i| offset + i);
+        };
+        if let Ok(block) = <&[u8; 16]>::try_from(block) {
+            if let Some(i) = first_in_block(block) {
+                return Some(offset + i);
+            }
+        }
+        offset += 16;
+    }
+    memchr::memchr2(b'\n', b'\r', hay.get(offset..).unwrap_or_default()).map(|i| offset + i)
+}
+
+/// The index of the first CR or LF in a 16-byte block.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn first_in_block(block: &[u8; 16]) -> Option<usize> {
+    use core::arch::x86_64::{
+        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+    };
+    // SAFETY: the cfg above compiles this only when SSE2 is enabled, so the
+    // intrinsics exist on the running CPU; `_mm_loadu_si128` reads exactly
+    // the 16 bytes `block` refers to and allows any alignment.
+    let mask = unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast());
+        let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+        let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+        _mm_movemask_epi8(_mm_or_si128(lf, cr))
+    };
+    (mask != 0).then(|| mask.trailing_zeros() as usize)
+}
+
+/// The index of the first CR or LF in a 16-byte block, eight bytes at a time
+/// in a plain register.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn first_in_block(block: &[u8; 16]) -> Option<usize> {
+    let (lo, hi) = block.split_at(8);
+    for (base, word) in [(0, lo), (8, hi)] {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            continue;
+        };
+        let word = u64::from_le_bytes(word);
+        let found = has_byte(word, b'\n') | has_byte(word, b'\r');
+        if found != 0 {
+            // The lowest flagged byte is a true match: flags only go wrong in
+            // bytes above a true match.
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// Sets the high bit of every byte of `word` that equals `byte` (and,
+/// possibly, of bytes above such a match).
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn has_byte(word: u64, byte: u8) -> u64 {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let x = word ^ (LO * u64::from(byte));
+    x.wrapping_sub(LO) & !x & HI
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agrees_with_a_plain_scan_at_every_length_and_position() {
+        let mut hay = [b'a'; 200];
+        for len in 0..200 {
+            hay.fill(0x8d);
+            assert_eq!(find_line_end(&hay[..len]), None, "len {len}");
+            for pos in 0..len {
+                for end in [b'\n', b'\r'] {
+                    hay.fill(b'a');
+                    hay[pos] = end;
+                    // A second line end, and bytes that trip word tricks.
+                    if pos + 1 < len {
+                        hay[pos + 1] = 0x0b;
+                    }
+                    if pos + 2 < len {
+                        hay[pos + 2] = b'\n';
+                    }
+                    assert_eq!(find_line_end(&hay[..len]), Some(pos), "len {len} pos {pos}");
+                }
+            }
+        }
+    }
+}

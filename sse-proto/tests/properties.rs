@@ -1,0 +1,331 @@
+//! Property tests: the decoder equals a literal, unoptimised reading of the
+//! WHATWG algorithm on arbitrary input; any chunking gives the same output as
+//! the whole input (in both feeding modes, with and without tight limits);
+//! decode(encode(events)) gives the events back.
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use proptest::prelude::*;
+use sse_proto::{
+    DecodeError, Decoder, EventId, EventName, Frame, InvalidField, Limits, OutgoingEvent,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Out {
+    Event {
+        event_type: String,
+        data: String,
+        id: String,
+    },
+    Retry(u64),
+    Error(DecodeError),
+}
+
+/// The spec, read literally: decode the whole stream (one BOM stripped,
+/// invalid UTF-8 replaced), split it into lines, process each line.
+fn reference(input: &[u8]) -> (Vec<Out>, String, Option<u64>) {
+    let input = input.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(input);
+    let text = String::from_utf8_lossy(input);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                lines.push(std::mem::take(&mut line));
+            }
+            '\n' => lines.push(std::mem::take(&mut line)),
+            c => line.push(c),
+        }
+    }
+    // `line` is now the unterminated last line: never processed.
+    let (mut data, mut event_type, mut id_buffer, mut last_id) =
+        (String::new(), String::new(), String::new(), String::new());
+    let mut retry = None;
+    let mut out = Vec::new();
+    for line in lines {
+        if line.is_empty() {
+            last_id = id_buffer.clone();
+            if data.is_empty() {
+                event_type.clear();
+                continue;
+            }
+            if data.ends_with('\n') {
+                data.pop();
+            }
+            let t = if event_type.is_empty() {
+                "message".to_owned()
+            } else {
+                event_type.clone()
+            };
+            out.push(Out::Event {
+                event_type: t,
+                data: std::mem::take(&mut data),
+                id: last_id.clone(),
+            });
+            event_type.clear();
+            continue;
+        }
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = match line.find(':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+            }
+            None => (line.as_str(), ""),
+        };
+        match field {
+            "event" => event_type = value.to_owned(),
+            "data" => {
+                data.push_str(value);
+                data.push('\n');
+            }
+            "id" if !value.contains('\0') => id_buffer = value.to_owned(),
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                if let Ok(ms) = value.parse::<u64>() {
+                    retry = Some(ms);
+                    out.push(Out::Retry(ms));
+                }
+            }
+            _ => {}
+        }
+    }
+    (out, last_id, retry)
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Feed {
+    Copy,
+    Chunk,
+}
+
+fn decode(
+    input: &[u8],
+    cuts: &[usize],
+    feed: Feed,
+    limits: Limits,
+) -> (Vec<Out>, String, Option<u64>) {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut out = Vec::new();
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    let mut start = 0;
+    for &cut in cuts {
+        let cut = cut.clamp(start, input.len());
+        pieces.push(&input[start..cut]);
+        start = cut;
+    }
+    pieces.push(&input[start..]);
+    let drain = |decoder: &mut Decoder, out: &mut Vec<Out>| loop {
+        match decoder.poll_frame() {
+            Ok(Some(Frame::Event(e))) => out.push(Out::Event {
+                event_type: e.event_type().into(),
+                data: e.data().into(),
+                id: e.id().into(),
+            }),
+            Ok(Some(Frame::Retry(r))) => {
+                out.push(Out::Retry(u64::try_from(r.as_millis()).unwrap()))
+            }
+            Ok(Some(_)) => unreachable!(),
+            Ok(None) => return true,
+            Err(e) => {
+                out.push(Out::Error(e));
+                // Terminal: the same error again, and nothing else.
+                assert_eq!(decoder.poll_frame(), Err(e));
+                return false;
+            }
+        }
+    };
+    for piece in pieces {
+        match feed {
+            Feed::Copy => decoder.handle_bytes(piece),
+            Feed::Chunk => decoder.handle_chunk(Bytes::copy_from_slice(piece)),
+        }
+        if !drain(&mut decoder, &mut out) {
+            return (
+                out,
+                decoder.last_event_id().into(),
+                decoder.retry().map(|r| r.as_millis() as u64),
+            );
+        }
+    }
+    decoder.handle_eof();
+    drain(&mut decoder, &mut out);
+    (
+        out,
+        decoder.last_event_id().into(),
+        decoder.retry().map(|r| r.as_millis() as u64),
+    )
+}
+
+/// Pieces that make up event streams, including every tricky byte.
+const TOKENS: &[&[u8]] = &[
+    b"data",
+    b"data:",
+    b"data: ",
+    b"event:",
+    b"event: ",
+    b"id:",
+    b"id: ",
+    b"retry:",
+    b"retry: ",
+    b":",
+    b" ",
+    b"\n",
+    b"\n",
+    b"\n",
+    b"\r",
+    b"\r\n",
+    b"\r\n",
+    b"x",
+    b"hello",
+    b"message",
+    b"0",
+    b"12",
+    b"18446744073709551616",
+    b"\0",
+    b"\xEF\xBB\xBF",
+    b"\xEF\xBB",
+    b"\xC3\xA9",
+    b"\xF0\x9F\x99\x82",
+    b"\xFF",
+    b"\xE2\x82",
+    b"Data",
+    b"ev",
+    b"ent",
+    b"\t",
+    b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+];
+
+fn stream() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(TOKENS), 0..80).prop_map(|t| t.concat())
+}
+
+fn cuts() -> impl Strategy<Value = Vec<usize>> {
+    prop::collection::vec(0usize..400, 0..12).prop_map(|mut c| {
+        c.sort_unstable();
+        c
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn decoder_matches_the_literal_algorithm(input in stream(), cuts in cuts()) {
+        let want = reference(&input);
+        prop_assert_eq!(&decode(&input, &[], Feed::Copy, Limits::default()), &want);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Copy, Limits::default()), &want);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Chunk, Limits::default()), &want);
+    }
+
+    #[test]
+    fn any_chunking_gives_the_whole_input_output_even_at_the_limits(
+        input in stream(),
+        cuts in cuts(),
+        max_line in 0usize..60,
+        max_event in 0usize..120,
+    ) {
+        let limits = Limits::default().max_line_len(max_line).max_event_size(max_event);
+        let whole = decode(&input, &[], Feed::Copy, limits);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Copy, limits), &whole);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Chunk, limits), &whole);
+        let bytewise: Vec<usize> = (1..input.len()).collect();
+        prop_assert_eq!(&decode(&input, &bytewise, Feed::Chunk, limits), &whole);
+    }
+}
+
+/// Characters that stress the encoder: every line end, NUL, spaces, colons,
+/// BOM, multi-byte text.
+fn text() -> impl Strategy<Value = String> {
+    let chars = prop::sample::select(vec![
+        'a', 'Z', ' ', ':', '\r', '\n', '\0', 'é', '🙂', '\u{FEFF}', '\t',
+    ]);
+    prop::collection::vec(chars, 0..16).prop_map(|c| c.into_iter().collect())
+}
+
+#[derive(Clone, Debug)]
+struct Spec {
+    id: Option<String>,
+    name: Option<String>,
+    data: String,
+    retry: Option<u64>,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (
+        prop::option::of(text()),
+        prop::option::of(text()),
+        text(),
+        prop::option::of(any::<u64>()),
+    )
+        .prop_map(|(id, name, data, retry)| Spec {
+            id,
+            name,
+            data,
+            retry,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn decode_of_encode_gives_the_events_back(specs in prop::collection::vec(spec(), 0..6), cuts in cuts()) {
+        let mut wire = BytesMut::new();
+        let mut want = Vec::new();
+        let mut last_id = String::new();
+        for spec in &specs {
+            let id = spec.id.as_deref().map(EventId::new);
+            let name = spec.name.as_deref().map(EventName::new);
+            // Validation rejects exactly the values that could inject a field.
+            if let (Some(raw), Some(result)) = (&spec.id, &id) {
+                let expect = if raw.contains(['\r', '\n']) {
+                    Err(InvalidField::IdLineBreak)
+                } else if raw.contains('\0') {
+                    Err(InvalidField::IdNul)
+                } else {
+                    Ok(())
+                };
+                prop_assert_eq!(result.as_ref().map(|_| ()).map_err(|e| *e), expect);
+            }
+            if let (Some(raw), Some(result)) = (&spec.name, &name) {
+                prop_assert_eq!(result.is_err(), raw.contains(['\r', '\n']));
+            }
+            let id = id.and_then(Result::ok);
+            let name = name.and_then(Result::ok);
+            let mut event = OutgoingEvent::new(&spec.data);
+            if let Some(id) = &id {
+                event = event.id(id);
+                last_id = id.as_str().to_owned();
+            }
+            if let Some(name) = &name {
+                event = event.event(name);
+            }
+            if let Some(ms) = spec.retry {
+                event = event.retry(Duration::from_millis(ms));
+                want.push(Out::Retry(ms));
+            }
+            let before = wire.len();
+            event.encode(&mut wire);
+            prop_assert_eq!(wire.len() - before, event.encoded_len());
+            let event_type = match name.as_ref().map(|n| n.as_str()) {
+                None | Some("") => "message".to_owned(),
+                Some(n) => n.to_owned(),
+            };
+            want.push(Out::Event {
+                event_type,
+                data: spec.data.replace("\r\n", "\n").replace('\r', "\n"),
+                id: last_id.clone(),
+            });
+        }
+        let (got, final_id, _) = decode(&wire, &cuts, Feed::Chunk, Limits::default());
+        prop_assert_eq!(got, want);
+        prop_assert_eq!(final_id, last_id);
+    }
+}
