@@ -493,11 +493,17 @@ impl Parser {
             self.bom_pending = false;
         }
         let max_line = self.limits.max_line_len;
+        // Bytes of `buf` consumed so far by this call: `buf` itself is
+        // advanced once, when the call returns, not once per line.
+        let mut pos = 0;
         loop {
+            let rest = buf.get(pos..).unwrap_or_default();
             let from = self.scanned;
-            let Some(found) = find_line_end(buf.get(from..).unwrap_or_default()) else {
-                self.scanned = buf.len();
-                if buf.len() > max_line {
+            let Some(found) = find_line_end(rest.get(from..).unwrap_or_default()) else {
+                let pending = rest.len();
+                buf.skip(pos);
+                self.scanned = pending;
+                if pending > max_line {
                     return Err(DecodeError::LineTooLong { limit: max_line });
                 }
                 return Ok(None);
@@ -508,19 +514,18 @@ impl Parser {
                 return Err(DecodeError::LineTooLong { limit: max_line });
             }
             let mut consumed = end + 1;
-            if buf.get(end) == Some(&b'\r') {
-                match buf.get(end + 1) {
+            if rest.get(end) == Some(&b'\r') {
+                match rest.get(end + 1) {
                     Some(b'\n') => consumed += 1,
                     Some(_) => {}
                     None => self.skip_lf = true,
                 }
             }
-            let line_bytes = buf.get(..end).unwrap_or_default();
-            let (line, value_start) = classify(line_bytes);
+            let (line, value_start) = classify(rest.get(..end).unwrap_or_default());
             let value_len = end.saturating_sub(value_start);
             // The value and what follows it, so short values can be copied
             // with a fixed-size move.
-            let window = buf.get(value_start..).unwrap_or_default();
+            let window = rest.get(value_start..).unwrap_or_default();
             let frame = match line {
                 Line::Blank => self.dispatch().map(Frame::Event),
                 Line::Data => {
@@ -530,10 +535,11 @@ impl Parser {
                             // The first data line of a block, if long, is
                             // taken out of the buffer: the event's data then
                             // costs no copy.
-                            buf.skip(value_start);
+                            buf.skip(pos + value_start);
                             let shared = buf.take(value_len);
-                            buf.skip(consumed - end);
                             self.block.data = Data::One(Str::from_utf8_lossy(shared));
+                            // `buf` now starts at this line's end.
+                            pos = consumed - end;
                             continue;
                         }
                         Data::None => {
@@ -544,13 +550,13 @@ impl Parser {
                     None
                 }
                 Line::Event => {
-                    self.block.event_type = Str::copy_window_lossy(window, value_len);
+                    self.block.event_type.assign_window_lossy(window, value_len);
                     None
                 }
                 Line::Id => {
                     let value = window.get(..value_len).unwrap_or_default();
                     if !value.contains(&0) {
-                        self.block.id = Str::copy_window_lossy(window, value_len);
+                        self.block.id.assign_window_lossy(window, value_len);
                         self.block.id_set = true;
                     }
                     None
@@ -562,8 +568,9 @@ impl Parser {
                 }),
                 Line::Ignored => None,
             };
-            buf.skip(consumed);
+            pos += consumed;
             if frame.is_some() {
+                buf.skip(pos);
                 return Ok(frame);
             }
         }

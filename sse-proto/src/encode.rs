@@ -7,9 +7,10 @@
 
 use core::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 
 use crate::field::{EventId, EventName};
+use crate::scan::find_line_end;
 
 /// An event to send, borrowing its parts.
 ///
@@ -90,7 +91,19 @@ impl<'a> OutgoingEvent<'a> {
 
     /// Appends the encoded event to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
-        dst.reserve(self.data.len() + 64);
+        // One reservation for the fields and the first data line; further
+        // data lines are rare and reserve for themselves.
+        let mut len = self.data.len() + DATA.len() + 2;
+        if let Some(id) = self.id {
+            len += ID.len() + id.len() + 1;
+        }
+        if let Some(event) = self.event {
+            len += EVENT.len() + event.len() + 1;
+        }
+        if self.retry.is_some() {
+            len += RETRY.len() + 21;
+        }
+        dst.reserve(len);
         if let Some(retry) = self.retry {
             put_field(dst, RETRY, &digits(retry_millis(retry)));
         }
@@ -101,7 +114,7 @@ impl<'a> OutgoingEvent<'a> {
             put_field(dst, EVENT, event.as_bytes());
         }
         for_each_line(self.data.as_bytes(), |line| put_field(dst, DATA, line));
-        dst.put_u8(b'\n');
+        dst.extend_from_slice(b"\n");
     }
 
     /// Encodes into a new buffer of exactly the right size and freezes it:
@@ -128,7 +141,7 @@ pub fn encode_comment(text: &str, dst: &mut BytesMut) {
     dst.reserve(text.len() + 3);
     for_each_line(text.as_bytes(), |line| {
         if line.is_empty() {
-            dst.put_slice(b":\n");
+            dst.extend_from_slice(b":\n");
         } else {
             put_field(dst, b": ", line);
         }
@@ -165,12 +178,12 @@ const ID: &[u8] = b"id: ";
 const EVENT: &[u8] = b"event: ";
 const RETRY: &[u8] = b"retry: ";
 
+/// Writes `prefix`, `value` and a line end (`BytesMut` grows if needed).
 #[inline]
 fn put_field(dst: &mut BytesMut, prefix: &[u8], value: &[u8]) {
-    dst.reserve(prefix.len() + value.len() + 1);
-    dst.put_slice(prefix);
-    dst.put_slice(value);
-    dst.put_u8(b'\n');
+    dst.extend_from_slice(prefix);
+    dst.extend_from_slice(value);
+    dst.extend_from_slice(b"\n");
 }
 
 fn retry_millis(retry: Duration) -> u64 {
@@ -212,7 +225,7 @@ fn digits(mut n: u64) -> Digits {
 #[inline]
 fn for_each_line(text: &[u8], mut f: impl FnMut(&[u8])) {
     let mut rest = text;
-    while let Some(end) = memchr::memchr2(b'\n', b'\r', rest) {
+    while let Some(end) = find_line_end(rest) {
         let (line, tail) = rest.split_at(end);
         f(line);
         let skip = if tail.starts_with(b"\r\n") { 2 } else { 1 };

@@ -20,12 +20,7 @@ pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
     let mut offset = 0;
     while offset < PREFIX {
         let Some(block) = hay.get(offset..offset + 16) else {
-            // Fewer than 16 bytes left: look at them one by one.
-            let tail = hay.get(offset..).unwrap_or_default();
-            return tail
-                .iter()
-                .position(|&b| b == b'\n' || b == b'\r')
-                .map(|i| offset + i);
+            return find_in_tail(hay, offset);
         };
         if let Ok(block) = <&[u8; 16]>::try_from(block) {
             if let Some(i) = first_in_block(block) {
@@ -35,6 +30,27 @@ pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
         offset += 16;
     }
     memchr::memchr2(b'\n', b'\r', hay.get(offset..).unwrap_or_default()).map(|i| offset + i)
+}
+
+/// Searches `hay[offset..]`, shorter than 16 bytes, knowing `hay[..offset]`
+/// holds no line end.
+#[inline]
+fn find_in_tail(hay: &[u8], offset: usize) -> Option<usize> {
+    if offset == hay.len() {
+        return None;
+    }
+    // With 16 bytes or more in all, search the last 16: they overlap bytes
+    // already searched, which hold no match, so the first match is new.
+    if let Some(start) = hay.len().checked_sub(16) {
+        if let Some(Ok(block)) = hay.get(start..).map(<&[u8; 16]>::try_from) {
+            return first_in_block(block).map(|i| start + i);
+        }
+    }
+    // A short input: copy it into a block padded with a byte that is no line end.
+    let tail = hay.get(offset..).unwrap_or_default();
+    let mut block = [0u8; 16];
+    block.get_mut(..tail.len())?.copy_from_slice(tail);
+    first_in_block(&block).map(|i| offset + i)
 }
 
 /// The index of the first CR or LF in a 16-byte block.
@@ -94,8 +110,11 @@ mod tests {
 
     #[test]
     fn agrees_with_a_plain_scan_at_every_length_and_position() {
+        // Every length and position up to 200 natively; a shorter range
+        // (still crossing the 64-byte handover) under Miri, which is slow.
+        let max = if cfg!(miri) { 82 } else { 200 };
         let mut hay = [b'a'; 200];
-        for len in 0..200 {
+        for len in 0..max {
             hay.fill(0x8d);
             assert_eq!(find_line_end(&hay[..len]), None, "len {len}");
             for pos in 0..len {

@@ -145,18 +145,36 @@ impl Str {
     /// fixed-size move, which is much cheaper than a variable-length copy.
     #[inline]
     pub(crate) fn copy_window_lossy(window: &[u8], len: usize) -> Str {
+        let mut s = Str::new();
+        s.assign_window_lossy(window, len);
+        s
+    }
+
+    /// Replaces the contents with `window[..len]`, as
+    /// [`copy_window_lossy`](Str::copy_window_lossy) builds them.
+    ///
+    /// It writes into `self` in place when `self` is stored inline: a value
+    /// built elsewhere and then moved in would be written with narrow stores
+    /// and read back at once with wide loads, which the CPU cannot forward,
+    /// and that stall costs more than the whole copy.
+    #[inline]
+    pub(crate) fn assign_window_lossy(&mut self, window: &[u8], len: usize) {
         if let (Some(fixed), Ok(small)) = (window.get(..INLINE_CAP), u8::try_from(len)) {
-            if len <= INLINE_CAP {
-                let mut buf = [0; INLINE_CAP];
-                buf.copy_from_slice(fixed);
-                if ascii_prefix(&buf, len) {
-                    // `buf[..len]` is ASCII, hence UTF-8; the bytes after it
-                    // are never read.
-                    return Str(Repr::Inline { len: small, buf });
+            if len <= INLINE_CAP && ascii_prefix(fixed, len) {
+                // `fixed[..len]` is ASCII, hence UTF-8; the bytes after it
+                // are never read.
+                if let Repr::Inline { len: l, buf } = &mut self.0 {
+                    buf.copy_from_slice(fixed);
+                    *l = small;
+                } else {
+                    let mut buf = [0; INLINE_CAP];
+                    buf.copy_from_slice(fixed);
+                    self.0 = Repr::Inline { len: small, buf };
                 }
+                return;
             }
         }
-        Str::copy_from_utf8_lossy(window.get(..len).unwrap_or_default())
+        *self = Str::copy_from_utf8_lossy(window.get(..len).unwrap_or_default());
     }
 
     /// The string slice.
@@ -218,9 +236,10 @@ impl Str {
     }
 }
 
-/// Whether `buf[..len]` is ASCII, tested a word at a time.
+/// Whether `buf[..len]` is ASCII (`buf` holds `INLINE_CAP` bytes), tested a
+/// word at a time.
 #[inline]
-fn ascii_prefix(buf: &[u8; INLINE_CAP], len: usize) -> bool {
+fn ascii_prefix(buf: &[u8], len: usize) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
     // Three overlapping words cover the 23 bytes: 0..8, 8..16, 15..23.
     let word = |start: usize| {
