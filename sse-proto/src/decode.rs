@@ -193,17 +193,21 @@ struct Block {
     /// An `id` line set `id` since the last blank line.
     id_set: bool,
     data: Data,
+    /// The first data line's value, written in place (see
+    /// `Str::assign_window_lossy`).
+    first: Str,
     /// Bytes in the data buffer once joined, without the final LF.
     data_len: usize,
     /// Joined data of a block with several `data` lines; reused.
     joined: Vec<u8>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Data {
     None,
-    /// One `data` line so far, its value held without copying when it is long.
-    One(Str),
+    /// One `data` line so far, in `Block::first` (without a copy when it is
+    /// long).
+    One,
     /// Several lines, joined in `Block::joined`.
     Many,
 }
@@ -251,6 +255,7 @@ impl Decoder {
                     id: Str::new(),
                     id_set: false,
                     data: Data::None,
+                    first: Str::new(),
                     data_len: 0,
                     joined: Vec::new(),
                 },
@@ -350,6 +355,7 @@ impl Decoder {
             self.carry = BytesMut::new();
             self.cur = Bytes::new();
             self.parser.block.joined = Vec::new();
+            self.parser.block.first = Str::new();
             self.parser.block.data = Data::None;
         }
         result
@@ -436,6 +442,7 @@ impl Decoder {
         parser.scanned = 0;
         parser.block.event_type = Str::new();
         parser.block.data = Data::None;
+        parser.block.first = Str::new();
         parser.block.data_len = 0;
         parser.block.joined = Vec::new();
     }
@@ -537,13 +544,15 @@ impl Parser {
                             // costs no copy.
                             buf.skip(pos + value_start);
                             let shared = buf.take(value_len);
-                            self.block.data = Data::One(Str::from_utf8_lossy(shared));
+                            self.block.first = Str::from_utf8_lossy(shared);
+                            self.block.data = Data::One;
                             // `buf` now starts at this line's end.
                             pos = consumed - end;
                             continue;
                         }
                         Data::None => {
-                            self.block.data = Data::One(Str::copy_window_lossy(window, value_len));
+                            self.block.first.assign_window_lossy(window, value_len);
+                            self.block.data = Data::One;
                         }
                         _ => self.push_data(window.get(..value_len).unwrap_or_default()),
                     }
@@ -598,10 +607,11 @@ impl Parser {
     fn push_data(&mut self, value: &[u8]) {
         let block = &mut self.block;
         match core::mem::replace(&mut block.data, Data::Many) {
-            Data::One(first) => {
+            Data::One => {
+                let first = block.first.as_bytes();
                 block.joined.clear();
                 block.joined.reserve(first.len() + 1 + value.len());
-                block.joined.extend_from_slice(first.as_bytes());
+                block.joined.extend_from_slice(first);
                 block.joined.push(b'\n');
                 block.joined.extend_from_slice(value);
             }
@@ -626,7 +636,7 @@ impl Parser {
                 block.event_type = Str::new();
                 return None;
             }
-            Data::One(data) => data,
+            Data::One => core::mem::take(&mut block.first),
             Data::Many => Str::copy_from_utf8_lossy(&block.joined),
         };
         block.data_len = 0;

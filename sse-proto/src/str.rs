@@ -41,10 +41,8 @@ const INLINE_CAP: usize = 23;
 /// let shared = Str::from_utf8(bytes::Bytes::from_static(b"a longer string, held by reference")).unwrap();
 /// assert!(shared.starts_with("a longer"));
 /// ```
-#[derive(Clone)]
 pub struct Str(Repr);
 
-#[derive(Clone)]
 enum Repr {
     /// `buf[..len]` is valid UTF-8.
     Inline { len: u8, buf: [u8; INLINE_CAP] },
@@ -268,6 +266,33 @@ fn ascii_prefix(buf: &[u8], len: usize) -> bool {
 #[inline]
 fn is_utf8(bytes: &[u8]) -> bool {
     (bytes.len() <= 64 && bytes.is_ascii()) || core::str::from_utf8(bytes).is_ok()
+}
+
+impl Clone for Str {
+    #[inline]
+    fn clone(&self) -> Str {
+        match &self.0 {
+            Repr::Inline { len, buf } => Str(Repr::Inline {
+                len: *len,
+                buf: *buf,
+            }),
+            Repr::Shared(bytes) => Str(Repr::Shared(bytes.clone())),
+        }
+    }
+
+    /// Copies field by field in place when both are inline. A whole-value
+    /// copy of a string written moments ago reads it back in wider pieces
+    /// than it was written in, which stalls store-to-load forwarding.
+    #[inline]
+    fn clone_from(&mut self, source: &Str) {
+        match (&mut self.0, &source.0) {
+            (Repr::Inline { len, buf }, Repr::Inline { len: l, buf: b }) => {
+                *len = *l;
+                buf.copy_from_slice(b);
+            }
+            _ => *self = source.clone(),
+        }
+    }
 }
 
 impl Default for Str {
