@@ -141,8 +141,8 @@ impl Str {
     /// [`Str::from_utf8_lossy`] does. `window` may run past `len`: when it
     /// holds a whole inline buffer's worth, a short value is copied with one
     /// fixed-size move, which is much cheaper than a variable-length copy.
-    #[inline]
-    pub(crate) fn copy_window_lossy(window: &[u8], len: usize) -> Str {
+    #[cfg(test)]
+    fn copy_window_lossy(window: &[u8], len: usize) -> Str {
         let mut s = Str::new();
         s.assign_window_lossy(window, len);
         s
