@@ -17,7 +17,7 @@ use core::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::Event;
-use crate::scan::find_line_end;
+use crate::scan::{Window, find_line_end};
 use crate::str::Str;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -223,9 +223,13 @@ enum Line {
     Ignored,
 }
 
+/// Lines are walked through 64-byte windows of line-end bitmasks until they
+/// grow longer than this; then `memchr2` searches the rest.
+const WINDOWED_LINE: usize = 128;
+
 /// Values longer than this become views of a shared input chunk rather than
 /// inline copies.
-const SHARE_ABOVE: usize = 23;
+const SHARE_ABOVE: usize = crate::str::INLINE_CAP;
 
 impl Default for Decoder {
     fn default() -> Decoder {
@@ -283,7 +287,13 @@ impl Decoder {
             return;
         }
         self.flush_cur_to_carry();
+        let fully_scanned = self.parser.scanned == self.carry.len();
         self.carry.extend_from_slice(bytes);
+        // A few bytes that end no line (a trickle, or one byte at a time)
+        // are scanned here, so that polling returns at once.
+        if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
+            self.parser.scanned = self.carry.len();
+        }
     }
 
     /// Appends a chunk received from the transport without copying it: the
@@ -309,7 +319,12 @@ impl Decoder {
         // and parse the rest of the chunk in place.
         let old_len = self.carry.len();
         let fully_scanned = self.parser.scanned == old_len;
-        match memchr::memchr2(b'\n', b'\r', &chunk) {
+        let line_end = if chunk.len() < 16 {
+            chunk.iter().position(|&b| b == b'\n' || b == b'\r')
+        } else {
+            find_line_end(&chunk)
+        };
+        match line_end {
             None => {
                 self.carry.extend_from_slice(&chunk);
                 if fully_scanned {
@@ -405,6 +420,19 @@ impl Decoder {
 
     #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        let parser = &self.parser;
+        if self.cur.is_empty()
+            && parser.scanned == self.carry.len()
+            && !parser.eof
+            && !parser.bom_pending
+        {
+            // Everything held is known to end no line: nothing to parse.
+            let max_line = parser.limits.max_line_len;
+            if self.carry.len() > max_line {
+                return Err(DecodeError::LineTooLong { limit: max_line });
+            }
+            return Ok(None);
+        }
         if !self.carry.is_empty() {
             if let Some(frame) = self.parser.parse(&mut self.carry)? {
                 return Ok(Some(frame));
@@ -493,6 +521,8 @@ impl Parser {
             let head = buf.get(..buf.len().min(3)).unwrap_or_default();
             if head == BOM {
                 buf.skip(3);
+                // What was scanned counted the BOM's bytes.
+                self.scanned = self.scanned.saturating_sub(3);
             } else if BOM.starts_with(head) {
                 // Empty, or a partial BOM: wait for more bytes.
                 return Ok(None);
@@ -503,10 +533,32 @@ impl Parser {
         // Bytes of `buf` consumed so far by this call: `buf` itself is
         // advanced once, when the call returns, not once per line.
         let mut pos = 0;
+        // Line ends of the 64 bytes being parsed, as bitmasks.
+        let mut win = Window::EMPTY;
         loop {
+            let from = pos + self.scanned;
+            let mut at = from;
+            let found = loop {
+                if at - pos > WINDOWED_LINE {
+                    // A long line: a SIMD search over the rest is faster.
+                    break find_line_end(buf.get(at..).unwrap_or_default()).map(|i| at + i);
+                }
+                if !win.covers(at) {
+                    if at >= buf.len() {
+                        break None;
+                    }
+                    win = Window::at(buf, at);
+                }
+                if let Some(end) = win.next_end(at) {
+                    break Some(end);
+                }
+                if win.len < 64 {
+                    break None;
+                }
+                at = win.start + win.len;
+            };
             let rest = buf.get(pos..).unwrap_or_default();
-            let from = self.scanned;
-            let Some(found) = find_line_end(rest.get(from..).unwrap_or_default()) else {
+            let Some(end_at) = found else {
                 let pending = rest.len();
                 buf.skip(pos);
                 self.scanned = pending;
@@ -516,15 +568,25 @@ impl Parser {
                 return Ok(None);
             };
             self.scanned = 0;
-            let end = from + found;
+            let end = end_at - pos;
             if end > max_line {
                 return Err(DecodeError::LineTooLong { limit: max_line });
             }
             let mut consumed = end + 1;
-            if rest.get(end) == Some(&b'\r') {
-                match rest.get(end + 1) {
-                    Some(b'\n') => consumed += 1,
-                    Some(_) => {}
+            let is_cr = if win.covers(end_at) {
+                win.is_cr(end_at)
+            } else {
+                rest.get(end) == Some(&b'\r')
+            };
+            if is_cr {
+                let next_is_lf = if win.covers(end_at + 1) {
+                    Some(win.is_lf(end_at + 1))
+                } else {
+                    rest.get(end + 1).map(|&b| b == b'\n')
+                };
+                match next_is_lf {
+                    Some(true) => consumed += 1,
+                    Some(false) => {}
                     None => self.skip_lf = true,
                 }
             }
@@ -546,8 +608,10 @@ impl Parser {
                             let shared = buf.take(value_len);
                             self.block.first = Str::from_utf8_lossy(shared);
                             self.block.data = Data::One;
-                            // `buf` now starts at this line's end.
+                            // `buf` now starts at this line's end, and the
+                            // window's offsets no longer hold.
                             pos = consumed - end;
+                            win = Window::EMPTY;
                             continue;
                         }
                         Data::None => {
@@ -790,6 +854,32 @@ mod tests {
         let mut decoder = Decoder::new();
         decoder.handle_bytes(b"\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\ndata: y\n\n");
         assert_eq!(events(&mut decoder), vec![ev("message", "y", "")]);
+    }
+
+    #[test]
+    fn bom_split_from_the_line_after_it() {
+        for feed_bytes in [true, false] {
+            let mut decoder = Decoder::new();
+            for piece in [&b"\xEF"[..], b"\xBB\xBF\ndata: x\n\n"] {
+                if feed_bytes {
+                    decoder.handle_bytes(piece);
+                } else {
+                    decoder.handle_chunk(Bytes::copy_from_slice(piece));
+                }
+                let _ = decoder.poll_frame().unwrap();
+            }
+            // The first poll after the second piece took the blank line; the
+            // event follows.
+            let mut decoder2 = Decoder::new();
+            decoder2.handle_bytes(b"\xEF");
+            assert_eq!(decoder2.poll_frame(), Ok(None));
+            decoder2.handle_bytes(b"\xBB\xBF\ndata: x\n\n");
+            assert_eq!(
+                events(&mut decoder2),
+                vec![ev("message", "x", "")],
+                "bytes: {feed_bytes}"
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,128 @@
 /// Bytes examined block by block before `memchr2` takes over.
 const PREFIX: usize = 64;
 
+/// The positions of every LF and CR in up to 64 bytes of a buffer, as
+/// bitmasks. Walking lines through a window costs a few register operations
+/// each, where finding each line end separately makes every line wait for
+/// the search of the one before it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    /// Where the window starts in the buffer.
+    pub(crate) start: usize,
+    /// How many bytes of the buffer it covers (64 unless the buffer ends).
+    pub(crate) len: usize,
+    /// Bit `i` is set when byte `start + i` is LF.
+    pub(crate) lf: u64,
+    /// Bit `i` is set when byte `start + i` is CR.
+    pub(crate) cr: u64,
+}
+
+impl Window {
+    /// A window covering nothing.
+    pub(crate) const EMPTY: Window = Window {
+        start: 0,
+        len: 0,
+        lf: 0,
+        cr: 0,
+    };
+
+    /// The window of `hay` that starts at `start`.
+    #[inline]
+    pub(crate) fn at(hay: &[u8], start: usize) -> Window {
+        let rest = hay.get(start..).unwrap_or_default();
+        let (lf, cr) = match rest.get(..64).map(<&[u8; 64]>::try_from) {
+            Some(Ok(block)) => masks(block),
+            _ => {
+                // The buffer ends within 64 bytes: pad with a byte that is
+                // neither CR nor LF.
+                let mut block = [0u8; 64];
+                if let Some(dst) = block.get_mut(..rest.len()) {
+                    dst.copy_from_slice(rest);
+                }
+                masks(&block)
+            }
+        };
+        Window {
+            start,
+            len: rest.len().min(64),
+            lf,
+            cr,
+        }
+    }
+
+    /// Whether buffer offset `at` lies inside the window.
+    #[inline]
+    pub(crate) fn covers(&self, at: usize) -> bool {
+        at >= self.start && at - self.start < self.len
+    }
+
+    /// The first line end at or after buffer offset `from` (which the
+    /// window covers), if the window holds one.
+    #[inline]
+    pub(crate) fn next_end(&self, from: usize) -> Option<usize> {
+        let shift = from.wrapping_sub(self.start);
+        let ends = (self.lf | self.cr).checked_shr(u32::try_from(shift).ok()?)?;
+        (ends != 0).then(|| from + ends.trailing_zeros() as usize)
+    }
+
+    /// Whether the byte at buffer offset `at` (covered) is CR.
+    #[inline]
+    pub(crate) fn is_cr(&self, at: usize) -> bool {
+        bit(self.cr, at.wrapping_sub(self.start))
+    }
+
+    /// Whether the byte at buffer offset `at` (covered) is LF.
+    #[inline]
+    pub(crate) fn is_lf(&self, at: usize) -> bool {
+        bit(self.lf, at.wrapping_sub(self.start))
+    }
+}
+
+#[inline]
+fn bit(mask: u64, i: usize) -> bool {
+    u32::try_from(i)
+        .ok()
+        .and_then(|i| mask.checked_shr(i))
+        .is_some_and(|m| m & 1 == 1)
+}
+
+/// LF and CR bitmasks of a 64-byte block.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+fn masks(block: &[u8; 64]) -> (u64, u64) {
+    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
+    let (mut lf, mut cr) = (0u64, 0u64);
+    for (i, part) in block.chunks_exact(16).enumerate() {
+        // SAFETY: the cfg above compiles this only when SSE2 is enabled, so
+        // the intrinsics exist on the running CPU; `part` is 16 bytes long
+        // (`chunks_exact(16)`), which is exactly what `_mm_loadu_si128`
+        // reads, at any alignment.
+        let (l, c) = unsafe {
+            let v = _mm_loadu_si128(part.as_ptr().cast());
+            (
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
+                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8))),
+            )
+        };
+        // Each mask has 16 meaningful bits.
+        lf |= u64::from(l as u16) << (16 * i);
+        cr |= u64::from(c as u16) << (16 * i);
+    }
+    (lf, cr)
+}
+
+/// LF and CR bitmasks of a 64-byte block, byte by byte.
+#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+#[inline]
+fn masks(block: &[u8; 64]) -> (u64, u64) {
+    block.iter().enumerate().fold((0, 0), |(lf, cr), (i, &b)| {
+        (
+            lf | (u64::from(b == b'\n') << i),
+            cr | (u64::from(b == b'\r') << i),
+        )
+    })
+}
+
 /// The index of the first CR or LF in `hay`.
 #[inline]
 pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
@@ -107,6 +229,33 @@ fn has_byte(word: u64, byte: u8) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn window_masks_match_the_bytes() {
+        let mut hay = [b'x'; 150];
+        for (i, b) in hay.iter_mut().enumerate() {
+            if i % 7 == 0 {
+                *b = b'\n';
+            } else if i % 11 == 0 {
+                *b = b'\r';
+            }
+        }
+        for start in [0, 1, 63, 64, 90, 149, 150] {
+            let w = Window::at(&hay, start);
+            assert_eq!(w.len, (150 - start).min(64));
+            for at in start..start + w.len {
+                assert!(w.covers(at));
+                assert_eq!(w.is_lf(at), hay[at] == b'\n', "{start} {at}");
+                assert_eq!(w.is_cr(at), hay[at] == b'\r', "{start} {at}");
+                let want = hay[at..start + w.len]
+                    .iter()
+                    .position(|&b| b == b'\n' || b == b'\r');
+                assert_eq!(w.next_end(at), want.map(|i| at + i), "{start} {at}");
+            }
+            assert!(!w.covers(start + w.len));
+            assert!(start == 0 || !w.covers(start - 1));
+        }
+    }
 
     #[test]
     fn agrees_with_a_plain_scan_at_every_length_and_position() {

@@ -17,11 +17,11 @@ use core::ops::Deref;
 use bytes::Bytes;
 
 /// Longest string kept inline (without a heap buffer or a reference count).
-const INLINE_CAP: usize = 23;
+pub(crate) const INLINE_CAP: usize = 38;
 
 /// An immutable, cheaply cloned UTF-8 string.
 ///
-/// Decoded event fields are `Str`s. Short strings (up to 23 bytes: most
+/// Decoded event fields are `Str`s. Short strings (up to 38 bytes: most
 /// event names, ids and small payloads) live inline, so building, cloning and
 /// dropping them touches no allocator and no reference count. Longer strings
 /// share the buffer they were decoded from: a data line received as one
@@ -239,7 +239,8 @@ impl Str {
 #[inline]
 fn ascii_prefix(buf: &[u8], len: usize) -> bool {
     const HI: u64 = 0x8080_8080_8080_8080;
-    // Three overlapping words cover the 23 bytes: 0..8, 8..16, 15..23.
+    /// Overlapping words that cover the whole inline buffer.
+    const STARTS: [usize; 5] = [0, 8, 16, 24, INLINE_CAP - 8];
     let word = |start: usize| {
         let mut bytes = [0; 8];
         if let Some(src) = buf.get(start..start + 8) {
@@ -247,10 +248,10 @@ fn ascii_prefix(buf: &[u8], len: usize) -> bool {
         }
         u64::from_le_bytes(bytes)
     };
-    let (a, b, c) = (word(0), word(8), word(15));
+    let words = STARTS.map(word);
     // Usually the bytes after the value (the next lines) are ASCII too, and
     // one test of the whole buffer settles it.
-    if (a | b | c) & HI == 0 {
+    if words.iter().fold(0, |acc, w| acc | w) & HI == 0 {
         return true;
     }
     let keep = |start: usize| match len.saturating_sub(start) {
@@ -258,7 +259,12 @@ fn ascii_prefix(buf: &[u8], len: usize) -> bool {
         n if n >= 8 => u64::MAX,
         n => (1u64 << (n * 8)) - 1,
     };
-    ((a & keep(0)) | (b & keep(8)) | (c & keep(15))) & HI == 0
+    STARTS
+        .iter()
+        .zip(words)
+        .fold(0, |acc, (&start, w)| acc | (w & keep(start)))
+        & HI
+        == 0
 }
 
 /// Whether `bytes` are UTF-8. Short ASCII strings, the common case for
@@ -438,15 +444,18 @@ mod tests {
     use alloc::vec;
 
     #[test]
-    fn size_is_four_words() {
-        assert_eq!(core::mem::size_of::<Str>(), 32);
+    fn size_is_five_words() {
+        assert_eq!(core::mem::size_of::<Str>(), 40);
     }
 
     #[test]
     fn short_strings_are_inline_long_ones_shared() {
-        let short = Str::from_utf8(Bytes::from_static(b"exactly-23-bytes-long!!")).unwrap();
-        assert!(matches!(short.0, Repr::Inline { len: 23, .. }));
-        let long = Bytes::from(vec![b'x'; 24]);
+        let short = Str::from_utf8(Bytes::from_static(
+            b"exactly-38-bytes-long-exactly-38-bytes",
+        ))
+        .unwrap();
+        assert!(matches!(short.0, Repr::Inline { len: 38, .. }));
+        let long = Bytes::from(vec![b'x'; 39]);
         let ptr = long.as_ptr();
         let s = Str::from_utf8(long).unwrap();
         assert!(matches!(s.0, Repr::Shared(_)));

@@ -200,6 +200,9 @@ const TOKENS: &[&[u8]] = &[
     b"ent",
     b"\t",
     b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+    // Longer than a 64-byte scan window, and than the 128 bytes after which
+    // the decoder hands a line over to memchr2.
+    b"yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy",
 ];
 
 fn stream() -> impl Strategy<Value = Vec<u8>> {
@@ -207,7 +210,7 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
 }
 
 fn cuts() -> impl Strategy<Value = Vec<usize>> {
-    prop::collection::vec(0usize..400, 0..12).prop_map(|mut c| {
+    prop::collection::vec(0usize..1200, 0..12).prop_map(|mut c| {
         c.sort_unstable();
         c
     })
@@ -220,6 +223,19 @@ proptest! {
     fn decoder_matches_the_literal_algorithm(input in stream(), cuts in cuts()) {
         let want = reference(&input);
         prop_assert_eq!(&decode(&input, &[], Feed::Copy, Limits::default()), &want);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Copy, Limits::default()), &want);
+        prop_assert_eq!(&decode(&input, &cuts, Feed::Chunk, Limits::default()), &want);
+    }
+
+    #[test]
+    fn a_leading_bom_split_anywhere_is_skipped_once(
+        input in stream(),
+        first_cut in 0usize..4,
+        cuts in cuts(),
+    ) {
+        let input = [b"\xEF\xBB\xBF".as_slice(), &input].concat();
+        let want = reference(&input);
+        let cuts: Vec<usize> = std::iter::once(first_cut).chain(cuts.into_iter().map(|c| c.max(first_cut))).collect();
         prop_assert_eq!(&decode(&input, &cuts, Feed::Copy, Limits::default()), &want);
         prop_assert_eq!(&decode(&input, &cuts, Feed::Chunk, Limits::default()), &want);
     }
