@@ -223,6 +223,9 @@ enum Line {
     Ignored,
 }
 
+/// Chunks shorter than this are copied in rather than parsed in place.
+const SHARE_CHUNK_MIN: usize = 64;
+
 /// Lines are walked through 64-byte windows of line-end bitmasks until they
 /// grow longer than this; then `memchr2` searches the rest.
 const WINDOWED_LINE: usize = 128;
@@ -282,15 +285,24 @@ impl Decoder {
     /// Appends bytes received from the transport (copied). Does no parsing;
     /// call [`poll_frame`](Decoder::poll_frame) until `Ok(None)` afterwards.
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
+    #[inline]
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
         if self.parser.eof || self.parser.error.is_some() {
             return;
         }
         self.flush_cur_to_carry();
         let fully_scanned = self.parser.scanned == self.carry.len();
+        if let [byte] = bytes {
+            // One byte (input trickling in): a constant-size store, and a
+            // scan position kept up to date so that polling returns at once.
+            self.carry.extend_from_slice(&[*byte]);
+            if fully_scanned && *byte != b'\n' && *byte != b'\r' {
+                self.parser.scanned += 1;
+            }
+            return;
+        }
         self.carry.extend_from_slice(bytes);
-        // A few bytes that end no line (a trickle, or one byte at a time)
-        // are scanned here, so that polling returns at once.
+        // A few bytes that end no line are scanned here too.
         if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
             self.parser.scanned = self.carry.len();
         }
@@ -301,8 +313,14 @@ impl Decoder {
     /// (a long data line becomes a view of the chunk). Call
     /// [`poll_frame`](Decoder::poll_frame) until `Ok(None)` afterwards.
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
+    #[inline]
     pub fn handle_chunk(&mut self, chunk: Bytes) {
-        if self.parser.eof || self.parser.error.is_some() || chunk.is_empty() {
+        if chunk.len() < SHARE_CHUNK_MIN {
+            // Sharing a chunk this small saves less than it costs.
+            self.handle_bytes(&chunk);
+            return;
+        }
+        if self.parser.eof || self.parser.error.is_some() {
             return;
         }
         if self.carry.is_empty() && self.cur.is_empty() {
@@ -364,6 +382,18 @@ impl Decoder {
         if let Some(err) = self.parser.error {
             return Err(err);
         }
+        let parser = &self.parser;
+        if self.cur.is_empty()
+            && parser.scanned == self.carry.len()
+            && !parser.eof
+            && !parser.bom_pending
+            && self.carry.len() <= parser.limits.max_line_len
+        {
+            // Everything held is known to end no line: nothing to parse.
+            // (Checked here, before the parsing machinery is entered, so
+            // that input trickling in costs little per call.)
+            return Ok(None);
+        }
         let result = self.next_frame();
         if let Err(err) = result {
             self.parser.error = Some(err);
@@ -420,19 +450,6 @@ impl Decoder {
 
     #[inline]
     fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
-        let parser = &self.parser;
-        if self.cur.is_empty()
-            && parser.scanned == self.carry.len()
-            && !parser.eof
-            && !parser.bom_pending
-        {
-            // Everything held is known to end no line: nothing to parse.
-            let max_line = parser.limits.max_line_len;
-            if self.carry.len() > max_line {
-                return Err(DecodeError::LineTooLong { limit: max_line });
-            }
-            return Ok(None);
-        }
         if !self.carry.is_empty() {
             if let Some(frame) = self.parser.parse(&mut self.carry)? {
                 return Ok(Some(frame));
@@ -456,11 +473,17 @@ impl Decoder {
         Ok(None)
     }
 
+    #[inline]
     fn flush_cur_to_carry(&mut self) {
         if !self.cur.is_empty() {
-            self.carry.extend_from_slice(&self.cur);
-            self.cur = Bytes::new();
+            self.move_cur_to_carry();
         }
+    }
+
+    #[cold]
+    fn move_cur_to_carry(&mut self) {
+        self.carry.extend_from_slice(&self.cur);
+        self.cur = Bytes::new();
     }
 
     fn discard_pending(&mut self) {
@@ -544,8 +567,11 @@ impl Parser {
                     break find_line_end(buf.get(at..).unwrap_or_default()).map(|i| at + i);
                 }
                 if !win.covers(at) {
-                    if at >= buf.len() {
-                        break None;
+                    let tail = buf.get(at..).unwrap_or_default();
+                    if tail.len() < 16 {
+                        // A few bytes left: a window is not worth building.
+                        let end = tail.iter().position(|&b| b == b'\n' || b == b'\r');
+                        break end.map(|i| at + i);
                     }
                     win = Window::at(buf, at);
                 }
@@ -800,7 +826,7 @@ mod tests {
         let second = Bytes::from(
             [
                 b"second half\n\ndata: ".to_vec(),
-                vec![b'y'; 40],
+                vec![b'y'; 80],
                 b"\n\n".to_vec(),
             ]
             .concat(),
