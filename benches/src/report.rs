@@ -1,0 +1,147 @@
+//! Turns criterion's results into the ratio tables of the README: reads each
+//! benchmark's median from `<criterion dir>/<group>/<bench>/new/estimates.json`
+//! (criterion's own output) and prints GB/s, M events/s and the ratio of our
+//! decoder or encoder to the fastest peer.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use crate::decoders::Kind;
+
+/// One line of a table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// Contender name.
+    pub name: String,
+    /// Ours, peer or limit.
+    pub kind: Kind,
+    /// Median time per iteration, in nanoseconds, if measured.
+    pub median_ns: Option<f64>,
+    /// A remark (why it was not measured, how it was measured).
+    pub note: String,
+}
+
+/// Where criterion writes its results, found the way criterion finds it:
+/// `$CRITERION_HOME`, else `$CARGO_TARGET_DIR/criterion`, else the target
+/// directory this benchmark executable was built in.
+pub fn criterion_dir() -> PathBuf {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return PathBuf::from(home);
+    }
+    if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(target).join("criterion");
+    }
+    // target/<profile>/deps/<exe>
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.join("criterion")))
+        .unwrap_or_else(|| PathBuf::from("target/criterion"))
+}
+
+/// The median (ns per iteration) criterion estimated for `group`/`bench` in
+/// the latest run, if there is one.
+pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
+    let path = criterion_dir()
+        .join(group)
+        .join(bench)
+        .join("new")
+        .join("estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json.get("median")?.get("point_estimate")?.as_f64()
+}
+
+/// Renders one group as a Markdown table: time, GB/s (10^9 bytes/s), M
+/// events/s, and for ours the ratio to the fastest peer; for peers and
+/// limits their speed relative to ours.
+pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| contender | median time | GB/s | M events/s | speed vs sse-proto | note |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let ours = rows
+        .iter()
+        .find(|r| r.kind == Kind::Ours)
+        .and_then(|r| r.median_ns);
+    let best_peer = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Peer)
+        .filter_map(|r| r.median_ns.map(|t| (t, r.name.as_str())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    for r in rows {
+        match r.median_ns {
+            Some(ns) => {
+                let secs = ns / 1e9;
+                let vs = ours.map_or(String::from("-"), |o| format!("{:.2}x", o / ns));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.3} | {:.2} | {} | {} |",
+                    r.name,
+                    human_time(ns),
+                    bytes as f64 / secs / 1e9,
+                    events as f64 / secs / 1e6,
+                    vs,
+                    r.note
+                );
+            }
+            None => {
+                let _ = writeln!(out, "| {} | - | - | - | - | {} |", r.name, r.note);
+            }
+        }
+    }
+    match (ours, best_peer) {
+        (Some(o), Some((p, name))) => {
+            let ratio = p / o;
+            let verdict = if ratio >= target { "MET" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "\nsse-proto / fastest peer ({name}): **{ratio:.2}x** (target {target}x: {verdict})"
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "\nsse-proto / fastest peer: n/a");
+        }
+    }
+    let limit = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.median_ns)
+    };
+    if let (Some(o), Some(memcpy), Some(memchr)) =
+        (ours, limit("limit_memcpy"), limit("limit_memchr"))
+    {
+        let _ = writeln!(
+            out,
+            "\nsse-proto takes {:.2}x the time of memcpy and {:.2}x the time of the memchr scan.",
+            o / memcpy,
+            o / memchr
+        );
+    }
+    out
+}
+
+fn human_time(ns: f64) -> String {
+    if ns >= 1e9 {
+        format!("{:.3} s", ns / 1e9)
+    } else if ns >= 1e6 {
+        format!("{:.3} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{ns:.1} ns")
+    }
+}
+
+/// Prints `text` and appends it to `<criterion dir>/<file>`.
+pub fn emit(file: &str, text: &str) {
+    println!("{text}");
+    let dir = criterion_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join(file), text);
+}
