@@ -182,6 +182,21 @@ struct Parser {
     last_event_id: Str,
     retry: Option<Duration>,
     error: Option<DecodeError>,
+    /// The event the last dispatch produced, until a poll takes it.
+    ready: Event,
+}
+
+/// What one parsing step produced.
+///
+/// The event itself waits in `Parser::ready`: returning it inside an enum
+/// made the compiler re-encode the enum's discriminant and copy the event
+/// from an odd offset on the way to the caller, which stalled every load
+/// (store-to-load forwarding fails on misaligned overlaps).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parsed {
+    Event,
+    Retry(Duration),
+    NeedMore,
 }
 
 /// The parsing buffers of the current block.
@@ -269,6 +284,7 @@ impl Decoder {
                 last_event_id: Str::new(),
                 retry: None,
                 error: None,
+                ready: Event::new(Str::new(), Str::new(), Str::new()),
             },
         }
     }
@@ -379,6 +395,40 @@ impl Decoder {
     /// then terminal and returns the same error from every later call.
     #[inline]
     pub fn poll_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        Ok(match self.step()? {
+            Parsed::Event => Some(Frame::Event(self.take_ready())),
+            Parsed::Retry(retry) => Some(Frame::Retry(retry)),
+            Parsed::NeedMore => None,
+        })
+    }
+
+    /// Like [`poll_frame`](Decoder::poll_frame), but returns only events;
+    /// `retry` values still update [`retry`](Decoder::retry).
+    ///
+    /// # Errors
+    /// As [`poll_frame`](Decoder::poll_frame).
+    #[inline]
+    pub fn poll_event(&mut self) -> Result<Option<Event>, DecodeError> {
+        loop {
+            match self.step()? {
+                Parsed::Event => return Ok(Some(self.take_ready())),
+                Parsed::Retry(_) => {}
+                Parsed::NeedMore => return Ok(None),
+            }
+        }
+    }
+
+    #[inline]
+    fn take_ready(&mut self) -> Event {
+        core::mem::replace(
+            &mut self.parser.ready,
+            Event::new(Str::new(), Str::new(), Str::new()),
+        )
+    }
+
+    /// One parsing step, with the error state kept.
+    #[inline]
+    fn step(&mut self) -> Result<Parsed, DecodeError> {
         if let Some(err) = self.parser.error {
             return Err(err);
         }
@@ -392,7 +442,7 @@ impl Decoder {
             // Everything held is known to end no line: nothing to parse.
             // (Checked here, before the parsing machinery is entered, so
             // that input trickling in costs little per call.)
-            return Ok(None);
+            return Ok(Parsed::NeedMore);
         }
         let result = self.next_frame();
         if let Err(err) = result {
@@ -404,22 +454,6 @@ impl Decoder {
             self.parser.block.data = Data::None;
         }
         result
-    }
-
-    /// Like [`poll_frame`](Decoder::poll_frame), but returns only events;
-    /// `retry` values still update [`retry`](Decoder::retry).
-    ///
-    /// # Errors
-    /// As [`poll_frame`](Decoder::poll_frame).
-    #[inline]
-    pub fn poll_event(&mut self) -> Result<Option<Event>, DecodeError> {
-        loop {
-            match self.poll_frame()? {
-                Some(Frame::Event(event)) => return Ok(Some(event)),
-                Some(Frame::Retry(_)) => {}
-                None => return Ok(None),
-            }
-        }
     }
 
     /// The last event ID string: the id buffer as it stood at the last blank
@@ -449,10 +483,11 @@ impl Decoder {
     }
 
     #[inline]
-    fn next_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+    fn next_frame(&mut self) -> Result<Parsed, DecodeError> {
         if !self.carry.is_empty() {
-            if let Some(frame) = self.parser.parse(&mut self.carry)? {
-                return Ok(Some(frame));
+            let parsed = self.parser.parse(&mut self.carry)?;
+            if parsed != Parsed::NeedMore {
+                return Ok(parsed);
             }
             if !self.carry.is_empty() && !self.cur.is_empty() {
                 // Not reached while `handle_chunk` keeps its invariant; if it
@@ -462,15 +497,16 @@ impl Decoder {
             }
         }
         if !self.cur.is_empty() {
-            if let Some(frame) = self.parser.parse(&mut self.cur)? {
-                return Ok(Some(frame));
+            let parsed = self.parser.parse(&mut self.cur)?;
+            if parsed != Parsed::NeedMore {
+                return Ok(parsed);
             }
             self.flush_cur_to_carry();
         }
         if self.parser.eof {
             self.discard_pending();
         }
-        Ok(None)
+        Ok(Parsed::NeedMore)
     }
 
     #[inline]
@@ -531,10 +567,10 @@ impl Parser {
     /// Parses whole lines from the front of `buf`, consuming them, until one
     /// yields a frame or no whole line is left.
     #[inline]
-    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Option<Frame>, DecodeError> {
+    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Parsed, DecodeError> {
         if self.skip_lf {
             match buf.first() {
-                None => return Ok(None),
+                None => return Ok(Parsed::NeedMore),
                 Some(b'\n') => buf.skip(1),
                 Some(_) => {}
             }
@@ -548,7 +584,7 @@ impl Parser {
                 self.scanned = self.scanned.saturating_sub(3);
             } else if BOM.starts_with(head) {
                 // Empty, or a partial BOM: wait for more bytes.
-                return Ok(None);
+                return Ok(Parsed::NeedMore);
             }
             self.bom_pending = false;
         }
@@ -591,7 +627,7 @@ impl Parser {
                 if pending > max_line {
                     return Err(DecodeError::LineTooLong { limit: max_line });
                 }
-                return Ok(None);
+                return Ok(Parsed::NeedMore);
             };
             self.scanned = 0;
             let end = end_at - pos;
@@ -621,8 +657,14 @@ impl Parser {
             // The value and what follows it, so short values can be copied
             // with a fixed-size move.
             let window = rest.get(value_start..).unwrap_or_default();
-            let frame = match line {
-                Line::Blank => self.dispatch().map(Frame::Event),
+            let parsed = match line {
+                Line::Blank => {
+                    if self.dispatch() {
+                        Parsed::Event
+                    } else {
+                        Parsed::NeedMore
+                    }
+                }
                 Line::Data => {
                     self.check_data_len(value_len)?;
                     match self.block.data {
@@ -646,11 +688,11 @@ impl Parser {
                         }
                         _ => self.push_data(window.get(..value_len).unwrap_or_default()),
                     }
-                    None
+                    Parsed::NeedMore
                 }
                 Line::Event => {
                     self.block.event_type.assign_window_lossy(window, value_len);
-                    None
+                    Parsed::NeedMore
                 }
                 Line::Id => {
                     let value = window.get(..value_len).unwrap_or_default();
@@ -658,19 +700,22 @@ impl Parser {
                         self.block.id.assign_window_lossy(window, value_len);
                         self.block.id_set = true;
                     }
-                    None
+                    Parsed::NeedMore
                 }
-                Line::Retry => parse_retry(window.get(..value_len).unwrap_or_default()).map(|ms| {
-                    let retry = Duration::from_millis(ms);
-                    self.retry = Some(retry);
-                    Frame::Retry(retry)
-                }),
-                Line::Ignored => None,
+                Line::Retry => match parse_retry(window.get(..value_len).unwrap_or_default()) {
+                    Some(ms) => {
+                        let retry = Duration::from_millis(ms);
+                        self.retry = Some(retry);
+                        Parsed::Retry(retry)
+                    }
+                    None => Parsed::NeedMore,
+                },
+                Line::Ignored => Parsed::NeedMore,
             };
             pos += consumed;
-            if frame.is_some() {
+            if parsed != Parsed::NeedMore {
                 buf.skip(pos);
-                return Ok(frame);
+                return Ok(parsed);
             }
         }
     }
@@ -712,9 +757,10 @@ impl Parser {
         }
     }
 
-    /// Processes a blank line: WHATWG "dispatch the event".
+    /// Processes a blank line: WHATWG "dispatch the event". Returns whether
+    /// an event was dispatched (into `ready`).
     #[inline]
-    fn dispatch(&mut self) -> Option<Event> {
+    fn dispatch(&mut self) -> bool {
         let block = &mut self.block;
         if block.id_set {
             // The id buffer only changes on `id` lines: copy it only then.
@@ -724,7 +770,7 @@ impl Parser {
         let data = match core::mem::replace(&mut block.data, Data::None) {
             Data::None => {
                 block.event_type = Str::new();
-                return None;
+                return false;
             }
             Data::One => core::mem::take(&mut block.first),
             Data::Many => Str::copy_from_utf8_lossy(&block.joined),
@@ -736,7 +782,8 @@ impl Parser {
         } else {
             event_type
         };
-        Some(Event::new(event_type, data, self.last_event_id.clone()))
+        self.ready = Event::new(event_type, data, self.last_event_id.clone());
+        true
     }
 }
 
