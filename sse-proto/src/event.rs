@@ -30,11 +30,13 @@ impl Event {
 
     /// The event type: the `event` field's value, or `"message"` when the
     /// block had none (or an empty one).
+    #[inline]
     pub fn event_type(&self) -> &str {
         &self.event_type
     }
 
     /// The data: every `data` field's value in the block, joined with LF.
+    #[inline]
     pub fn data(&self) -> &str {
         &self.data
     }
@@ -42,17 +44,20 @@ impl Event {
     /// The last event ID in force when the event was dispatched (`""` when
     /// none has been set). It persists from event to event until an `id`
     /// field changes it.
+    #[inline]
     pub fn id(&self) -> &str {
         &self.id
     }
 
     /// The data as a [`Str`], which converts to `Bytes` without a copy when
     /// it is shared with the input.
+    #[inline]
     pub fn data_str(&self) -> &Str {
         &self.data
     }
 
     /// Splits the event into its event type, data and id.
+    #[inline]
     pub fn into_parts(self) -> (Str, Str, Str) {
         (self.event_type, self.data, self.id)
     }
