@@ -63,9 +63,28 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # The reconnecting client
+//!
+//! [`client::EventSource`] is the WHATWG `EventSource` processing model as a
+//! state machine: it says which request to make ([`client::Output::Connect`]),
+//! judges each response head, decodes the body, and decides when and where to
+//! reconnect (reconnection time from `retry`, exponential backoff with seeded
+//! jitter, `Last-Event-ID`, redirects, an idle timeout). Time is passed in as
+//! any instant type (`std::time::Instant`, tokio's, or a test clock); the
+//! adapter does the networking and the sleeping, following
+//! [`client::EventSource::poll_timeout`].
+//!
+//! # HTTP/1.1 (feature `http1`)
+//!
+//! [`http1`] is a sans-IO HTTP/1.1 codec shared by the runtime adapters: URL
+//! parsing and `Location` resolution, a request head writer that cannot
+//! inject headers, incremental response and request head parsers with size
+//! limits, a body decoder for chunked, length-delimited and close-delimited
+//! bodies, and SSE response framing for servers.
+//!
 //! # `no_std`
 //!
-//! The crate is `no_std` and needs only `alloc`.
+//! The crate is `no_std` and needs only `alloc`, with or without `http1`.
 #![no_std]
 #![warn(
     missing_docs,
@@ -79,13 +98,17 @@ extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
+pub mod client;
 mod decode;
 mod encode;
 mod event;
 mod field;
+#[cfg(feature = "http1")]
+pub mod http1;
 mod scan;
 mod str;
 
+pub use client::{ClientConfig, EventSource};
 pub use decode::{DecodeError, Decoder, Frame, Limits};
 pub use encode::{OutgoingEvent, comment_len, encode_comment, encode_retry};
 pub use event::Event;

@@ -1,0 +1,17 @@
+//! The reconnecting `EventSource` client, sans-IO: [`EventSource`] is a
+//! state machine that decides what to request, when to reconnect and which
+//! events to deliver, while an adapter does the networking and the sleeping.
+//! Its documentation lists the policy choices made where
+//! the client conformance checklist (`tests/vectors/client-vectors.md` in
+//! this crate) leaves them to the library.
+
+mod backoff;
+mod config;
+mod http;
+mod machine;
+
+pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarget};
+pub use http::{Request, is_event_stream, parse_retry_after};
+pub use machine::{
+    CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseHead, Warning,
+};

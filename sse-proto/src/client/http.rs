@@ -1,0 +1,250 @@
+//! The HTTP facts the machine needs: requests, `Content-Type` essence,
+//! origins and header-value validity. No parsing beyond that.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use bytes::Bytes;
+
+use crate::str::Str;
+
+/// A request the adapter must send: emitted as
+/// [`Output::Connect`](crate::client::Output::Connect).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// The method (`GET` unless configured otherwise, or after a 303).
+    pub method: Str,
+    /// The absolute URL.
+    pub url: Str,
+    /// Header names and values, in order: `Accept`, `Cache-Control`,
+    /// `Pragma`, `Last-Event-ID` when there is one, then the configured
+    /// headers. Built afresh for every attempt (LEID-6).
+    pub headers: Vec<(Str, Str)>,
+    /// The body to send, if any.
+    pub body: Option<Bytes>,
+}
+
+impl Request {
+    /// The value of the first header named `name` (ASCII case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Whether a `Content-Type` value's MIME type essence is
+/// `text/event-stream` (RESP-2, RESP-3): parameters ignored, ASCII
+/// case-insensitive, HTTP whitespace trimmed.
+pub fn is_event_stream(content_type: &str) -> bool {
+    let ws: &[char] = &[' ', '\t', '\r', '\n'];
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence
+        .trim_matches(ws)
+        .eq_ignore_ascii_case("text/event-stream")
+}
+
+/// Parses a `Retry-After` value given in seconds (`delay-seconds`). HTTP
+/// dates are the adapter's business (it has a clock).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim_matches([' ', '\t']);
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(Duration::from_secs(
+        value.parse::<u64>().unwrap_or(u64::MAX),
+    ))
+}
+
+/// Whether `value` can be sent as an HTTP field value unchanged (LEID-7):
+/// no control characters other than TAB, no DEL, and no leading or trailing
+/// SP/TAB (HTTP would trim them).
+pub(crate) fn is_header_value(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
+    !edge(bytes.first())
+        && !edge(bytes.last())
+        && bytes
+            .iter()
+            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7F))
+}
+
+/// An http(s) URL's origin: lower-cased scheme and host, and the port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    /// Parses the origin of an absolute `http` or `https` URL. `None` for
+    /// any other scheme or a malformed authority.
+    pub(crate) fn of(url: &str) -> Option<Origin> {
+        let (scheme, rest) = url.split_once("://")?;
+        let scheme = scheme.to_ascii_lowercase();
+        let default_port = match scheme.as_str() {
+            "http" => 80,
+            "https" => 443,
+            _ => return None,
+        };
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let authority = rest.get(..end)?;
+        let host_port = match authority.rfind('@') {
+            Some(at) => authority.get(at + 1..)?,
+            None => authority,
+        };
+        let (host, port) = if host_port.starts_with('[') {
+            let close = host_port.find(']')?;
+            let host = host_port.get(..=close)?;
+            match host_port.get(close + 1..)? {
+                "" => (host, None),
+                p => (host, Some(p.strip_prefix(':')?)),
+            }
+        } else {
+            match host_port.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (host_port, None),
+            }
+        };
+        if host.is_empty()
+            || host
+                .bytes()
+                .any(|b| b <= b' ' || matches!(b, b'<' | b'>' | b'\\' | b'^' | b'|' | 0x7F))
+        {
+            return None;
+        }
+        let port = match port {
+            None | Some("") => default_port,
+            Some(p) if p.bytes().all(|b| b.is_ascii_digit()) => p.parse().ok()?,
+            Some(_) => return None,
+        };
+        Some(Origin {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// The ASCII serialisation: `scheme://host[:port]` (port only when not
+    /// the scheme's default).
+    pub(crate) fn serialize(&self) -> String {
+        let default = if self.scheme == "https" { 443 } else { 80 };
+        if self.port == default {
+            format!("{}://{}", self.scheme, self.host)
+        } else {
+            format!("{}://{}:{}", self.scheme, self.host, self.port)
+        }
+    }
+}
+
+/// Headers that carry credentials: never sent to another origin (RECON-10).
+pub(crate) fn is_credential_header(name: &str) -> bool {
+    name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie")
+}
+
+/// Fetch's "request-body-header names": dropped with the body on a redirect
+/// that turns the request into a GET.
+pub(crate) fn is_body_header(name: &str) -> bool {
+    [
+        "content-type",
+        "content-encoding",
+        "content-language",
+        "content-location",
+    ]
+    .iter()
+    .any(|h| name.eq_ignore_ascii_case(h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_stream_essence() {
+        for ok in [
+            "text/event-stream",
+            "text/event-stream;",
+            "TEXT/Event-Stream",
+            "text/event-stream;charset=windows-1252",
+            "TEXT/EVENT-STREAM; charset=UTF-8",
+            " text/event-stream ; x=y",
+        ] {
+            assert!(is_event_stream(ok), "{ok}");
+        }
+        for bad in [
+            "text/x-bogus",
+            "x bogus",
+            "",
+            "text/plain",
+            "application/json",
+            "text/event-streams",
+        ] {
+            assert!(!is_event_stream(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn header_values() {
+        assert!(is_header_value("abc"));
+        assert!(is_header_value("\u{2026}"));
+        assert!(is_header_value("a\tb c"));
+        for bad in [
+            " a", "a ", "\ta", "a\u{1}", "a\u{7f}", "a\rb", "a\nb", "a\0",
+        ] {
+            assert!(!is_header_value(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn origins() {
+        let o = |u: &str| Origin::of(u).map(|o| o.serialize());
+        assert_eq!(
+            o("http://Example.COM/a?b#c").as_deref(),
+            Some("http://example.com")
+        );
+        assert_eq!(
+            o("https://example.com:443/").as_deref(),
+            Some("https://example.com")
+        );
+        assert_eq!(
+            o("https://u:p@example.com:8443").as_deref(),
+            Some("https://example.com:8443")
+        );
+        assert_eq!(
+            o("http://[::1]:8080/x").as_deref(),
+            Some("http://[::1]:8080")
+        );
+        assert_eq!(o("HTTP://a"), Some("http://a".into()));
+        for bad in [
+            "ftp://a/",
+            "about:blank",
+            "mailto:x@y",
+            "javascript:alert(1)",
+            "http://",
+            "http://a:x/",
+            "http://a b/",
+            "/relative",
+        ] {
+            assert_eq!(o(bad), None, "{bad}");
+        }
+        assert_eq!(Origin::of("http://a/"), Origin::of("http://A:80/x"));
+        assert_ne!(Origin::of("http://a/"), Origin::of("https://a/"));
+        assert_ne!(Origin::of("http://a/"), Origin::of("http://a:81/"));
+    }
+
+    #[test]
+    fn retry_after() {
+        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
+        assert_eq!(
+            parse_retry_after("99999999999999999999999"),
+            Some(Duration::from_secs(u64::MAX))
+        );
+        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        assert_eq!(parse_retry_after(""), None);
+        assert_eq!(parse_retry_after("-1"), None);
+    }
+}
