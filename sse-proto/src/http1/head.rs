@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::field::Header;
 use crate::str::Str;
@@ -166,6 +166,78 @@ pub enum Parsed<T> {
         /// (or the next message).
         len: usize,
     },
+}
+
+/// How one kind of head (request or response) is parsed once complete, and
+/// how an over-long one is diagnosed.
+pub(crate) trait HeadKind {
+    /// The parsed head.
+    type Head;
+    /// Parses a complete head (`bytes` ends with its blank line).
+    fn build(bytes: Bytes, limits: HeadLimits) -> Result<Self::Head, HeadError>;
+    /// The error for a head that did not end within the size limit: a
+    /// syntax error in `window` (the bytes received, cut at the limit) if
+    /// there is one, else [`HeadError::TooLarge`].
+    fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError;
+}
+
+/// The incremental machinery both head parsers share: find the end of the
+/// head in the bytes added since the last call, enforce the size limit, then
+/// parse once.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct HeadReader {
+    limits: HeadLimits,
+    scanner: Scanner,
+}
+
+impl HeadReader {
+    pub(crate) fn new(limits: HeadLimits) -> HeadReader {
+        HeadReader {
+            limits,
+            scanner: Scanner::default(),
+        }
+    }
+
+    /// See `ResponseParser::parse`.
+    pub(crate) fn parse<K: HeadKind>(
+        &mut self,
+        input: &[u8],
+    ) -> Result<Parsed<K::Head>, HeadError> {
+        match self.end::<K>(input)? {
+            Some(end) => {
+                let bytes = Bytes::copy_from_slice(input.get(..end).unwrap_or(input));
+                let head = K::build(bytes, self.limits)?;
+                Ok(Parsed::Complete { head, len: end })
+            }
+            None => Ok(Parsed::Partial),
+        }
+    }
+
+    /// See `ResponseParser::parse_buf`.
+    pub(crate) fn parse_buf<K: HeadKind>(
+        &mut self,
+        buf: &mut BytesMut,
+    ) -> Result<Option<K::Head>, HeadError> {
+        match self.end::<K>(buf)? {
+            Some(end) => K::build(buf.split_to(end).freeze(), self.limits).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn end<K: HeadKind>(&mut self, input: &[u8]) -> Result<Option<usize>, HeadError> {
+        match self.scanner.scan(input, self.limits.head_len()) {
+            Scan::End(end) => {
+                self.scanner = Scanner::default();
+                Ok(Some(end))
+            }
+            Scan::NeedMore => Ok(None),
+            Scan::TooLarge => {
+                self.scanner = Scanner::default();
+                let window = input.get(..self.limits.head_len()).unwrap_or(input);
+                Err(K::diagnose(window, self.limits))
+            }
+        }
+    }
 }
 
 /// Where the scan for the end of a head stands.

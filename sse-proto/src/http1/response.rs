@@ -8,7 +8,7 @@ use bytes::{Bytes, BytesMut};
 
 use super::body::BodyKind;
 use super::field::{self, FramingError, Header};
-use super::head::{self, HeadError, HeadLimits, Parsed, Scan, Scanner, Version};
+use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Version};
 use crate::str::Str;
 
 /// An incremental parser for a response head.
@@ -38,8 +38,7 @@ use crate::str::Str;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct ResponseParser {
-    limits: HeadLimits,
-    scanner: Scanner,
+    reader: HeadReader,
 }
 
 impl ResponseParser {
@@ -51,8 +50,7 @@ impl ResponseParser {
     /// A parser with the given limits.
     pub fn with_limits(limits: HeadLimits) -> ResponseParser {
         ResponseParser {
-            limits,
-            scanner: Scanner::default(),
+            reader: HeadReader::new(limits),
         }
     }
 
@@ -64,14 +62,7 @@ impl ResponseParser {
     /// # Errors
     /// A [`HeadError`] when the head is malformed or exceeds the limits.
     pub fn parse(&mut self, input: &[u8]) -> Result<Parsed<ResponseHead>, HeadError> {
-        match self.end(input)? {
-            Some(end) => {
-                let bytes = Bytes::copy_from_slice(input.get(..end).unwrap_or(input));
-                let head = build(bytes, self.limits)?;
-                Ok(Parsed::Complete { head, len: end })
-            }
-            None => Ok(Parsed::Partial),
-        }
+        self.reader.parse::<ResponseKind>(input)
     }
 
     /// Like [`ResponseParser::parse`], but on completion removes the head
@@ -83,29 +74,25 @@ impl ResponseParser {
     /// A [`HeadError`] when the head is malformed or exceeds the limits
     /// (the content of `buf` is then unspecified).
     pub fn parse_buf(&mut self, buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
-        match self.end(buf)? {
-            Some(end) => build(buf.split_to(end).freeze(), self.limits).map(Some),
-            None => Ok(None),
-        }
+        self.reader.parse_buf::<ResponseKind>(buf)
+    }
+}
+
+/// How a response head is parsed.
+struct ResponseKind;
+
+impl HeadKind for ResponseKind {
+    type Head = ResponseHead;
+
+    fn build(bytes: Bytes, limits: HeadLimits) -> Result<ResponseHead, HeadError> {
+        build(bytes, limits)
     }
 
-    fn end(&mut self, input: &[u8]) -> Result<Option<usize>, HeadError> {
-        match self.scanner.scan(input, self.limits.head_len()) {
-            Scan::End(end) => {
-                self.scanner = Scanner::default();
-                Ok(Some(end))
-            }
-            Scan::NeedMore => Ok(None),
-            Scan::TooLarge => {
-                self.scanner = Scanner::default();
-                // Report a syntax error in the part received, if any.
-                let window = input.get(..self.limits.head_len()).unwrap_or(input);
-                let mut headers = vec![httparse::EMPTY_HEADER; self.limits.headers()];
-                match httparse::Response::new(&mut headers).parse(window) {
-                    Err(e) => Err(HeadError::from_httparse(e, false)),
-                    Ok(_) => Err(HeadError::TooLarge),
-                }
-            }
+    fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {
+        let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
+        match httparse::Response::new(&mut headers).parse(window) {
+            Err(e) => HeadError::from_httparse(e, false),
+            Ok(_) => HeadError::TooLarge,
         }
     }
 }

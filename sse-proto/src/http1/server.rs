@@ -10,7 +10,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::BodyKind;
 use super::field::{self, BuildError, FramingError, Header};
-use super::head::{self, HeadError, HeadLimits, Parsed, Scan, Scanner, Version};
+use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Version};
 use super::response::{framing, keep_alive};
 use crate::str::Str;
 
@@ -31,8 +31,7 @@ use crate::str::Str;
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct RequestParser {
-    limits: HeadLimits,
-    scanner: Scanner,
+    reader: HeadReader,
 }
 
 impl RequestParser {
@@ -44,8 +43,7 @@ impl RequestParser {
     /// A parser with the given limits.
     pub fn with_limits(limits: HeadLimits) -> RequestParser {
         RequestParser {
-            limits,
-            scanner: Scanner::default(),
+            reader: HeadReader::new(limits),
         }
     }
 
@@ -54,14 +52,7 @@ impl RequestParser {
     /// # Errors
     /// A [`HeadError`] when the head is malformed or exceeds the limits.
     pub fn parse(&mut self, input: &[u8]) -> Result<Parsed<RequestHead>, HeadError> {
-        match self.end(input)? {
-            Some(end) => {
-                let bytes = Bytes::copy_from_slice(input.get(..end).unwrap_or(input));
-                let head = build(bytes, self.limits)?;
-                Ok(Parsed::Complete { head, len: end })
-            }
-            None => Ok(Parsed::Partial),
-        }
+        self.reader.parse::<RequestKind>(input)
     }
 
     /// Like [`RequestParser::parse`], but on completion removes the head
@@ -71,28 +62,25 @@ impl RequestParser {
     /// A [`HeadError`] when the head is malformed or exceeds the limits
     /// (the content of `buf` is then unspecified).
     pub fn parse_buf(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-        match self.end(buf)? {
-            Some(end) => build(buf.split_to(end).freeze(), self.limits).map(Some),
-            None => Ok(None),
-        }
+        self.reader.parse_buf::<RequestKind>(buf)
+    }
+}
+
+/// How a request head is parsed.
+struct RequestKind;
+
+impl HeadKind for RequestKind {
+    type Head = RequestHead;
+
+    fn build(bytes: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
+        build(bytes, limits)
     }
 
-    fn end(&mut self, input: &[u8]) -> Result<Option<usize>, HeadError> {
-        match self.scanner.scan(input, self.limits.head_len()) {
-            Scan::End(end) => {
-                self.scanner = Scanner::default();
-                Ok(Some(end))
-            }
-            Scan::NeedMore => Ok(None),
-            Scan::TooLarge => {
-                self.scanner = Scanner::default();
-                let window = input.get(..self.limits.head_len()).unwrap_or(input);
-                let mut headers = vec![httparse::EMPTY_HEADER; self.limits.headers()];
-                match httparse::Request::new(&mut headers).parse(window) {
-                    Err(e) => Err(HeadError::from_httparse(e, true)),
-                    Ok(_) => Err(HeadError::TooLarge),
-                }
-            }
+    fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {
+        let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
+        match httparse::Request::new(&mut headers).parse(window) {
+            Err(e) => HeadError::from_httparse(e, true),
+            Ok(_) => HeadError::TooLarge,
         }
     }
 }
