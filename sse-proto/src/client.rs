@@ -7,10 +7,14 @@
 
 mod backoff;
 mod config;
+#[cfg(feature = "http1")]
+mod conn;
 mod http;
 mod machine;
 
 pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarget};
+#[cfg(feature = "http1")]
+pub use conn::{Connection, ConnectionError, ConnectionOutput};
 pub use http::{Request, is_event_stream, parse_retry_after};
 pub use machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseHead, Warning,

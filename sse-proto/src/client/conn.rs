@@ -1,0 +1,1017 @@
+//! [`Connection`]: the [`EventSource`] machine plus HTTP/1.1, still sans-IO.
+//!
+//! The machine speaks in requests and response heads; a runtime adapter
+//! speaks in sockets and bytes. `Connection` sits between them so that every
+//! adapter (tokio, smol, a blocking one) is only a loop that opens sockets,
+//! writes, reads and sleeps.
+
+use alloc::collections::VecDeque;
+use alloc::string::{String, ToString};
+use core::fmt;
+use core::ops::Add;
+use core::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+
+use super::config::ClientConfig;
+use super::machine::{
+    CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseHead, Warning,
+};
+use crate::event::Event;
+use crate::http1::{
+    self, BodyDecoder, BodyError, BodyLimits, BuildError, FramingError, HeadError, HeadLimits,
+    ResponseParser, RetryAfter, Scheme, Url, UrlError,
+};
+
+/// Why a connection attempt, a response or the configuration is unusable.
+///
+/// [`Connection::new`] returns the configuration errors
+/// ([`Url`](ConnectionError::Url), [`Request`](ConnectionError::Request));
+/// the others arrive as [`ConnectionOutput::Error`] just before the machine
+/// reconnects (or gives up), to say what went wrong on the wire.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionError {
+    /// The configured URL, or a redirect's `Location`, is not a usable
+    /// `http`/`https` URL.
+    Url(UrlError),
+    /// The request cannot be written: the configured method or a header is
+    /// invalid, or a header is one the connection writes itself (`Host`,
+    /// `Content-Length`, `Transfer-Encoding`).
+    Request(BuildError),
+    /// The response head is malformed or larger than the [`HeadLimits`].
+    Head(HeadError),
+    /// The response's framing headers (`Content-Length`,
+    /// `Transfer-Encoding`) are invalid or conflicting.
+    Framing(FramingError),
+    /// The response body's chunked framing is broken, or the body was cut
+    /// short.
+    Body(BodyError),
+    /// The server closed the connection before a complete response head.
+    ClosedBeforeResponse,
+    /// The server answered `101 Switching Protocols`, which ends HTTP on
+    /// the connection.
+    UnexpectedUpgrade,
+    /// The adapter reported a socket error
+    /// ([`Connection::handle_socket_error`]); the adapter has the details.
+    Socket,
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Url(e) => write!(f, "unusable URL: {e}"),
+            ConnectionError::Request(e) => write!(f, "cannot write the request: {e}"),
+            ConnectionError::Head(e) => write!(f, "bad response head: {e}"),
+            ConnectionError::Framing(e) => write!(f, "bad response framing: {e}"),
+            ConnectionError::Body(e) => write!(f, "bad response body: {e}"),
+            ConnectionError::ClosedBeforeResponse => {
+                f.write_str("the server closed the connection before sending a response")
+            }
+            ConnectionError::UnexpectedUpgrade => f.write_str(
+                "the server switched protocols (101) instead of sending an event stream",
+            ),
+            ConnectionError::Socket => f.write_str("socket error"),
+        }
+    }
+}
+
+impl core::error::Error for ConnectionError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            ConnectionError::Url(e) => Some(e),
+            ConnectionError::Request(e) => Some(e),
+            ConnectionError::Head(e) => Some(e),
+            ConnectionError::Framing(e) => Some(e),
+            ConnectionError::Body(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a [`Connection`] asks of the adapter, or tells the application.
+/// Drain [`Connection::poll_output`] until `None` after every input, acting
+/// on each output in order.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConnectionOutput {
+    /// Open a TCP connection to `host`:`port` (with TLS when `tls`; the
+    /// server name is `host`). A [`Write`](ConnectionOutput::Write) with
+    /// the request follows. Any previous socket has been closed with
+    /// [`CloseSocket`](ConnectionOutput::CloseSocket) already. If the
+    /// connection cannot be opened, call
+    /// [`Connection::handle_socket_error`].
+    Connect {
+        /// A DNS name, an IPv4 address, or an IPv6 address without
+        /// brackets.
+        host: String,
+        /// The TCP port.
+        port: u16,
+        /// Whether the URL is `https`.
+        tls: bool,
+    },
+    /// Write these bytes (a request head and body) to the socket.
+    Write(Bytes),
+    /// Close the socket and feed nothing more from it.
+    CloseSocket,
+    /// The stream is open ([`Output::Open`]).
+    Open,
+    /// A message event ([`Output::Event`]).
+    Event(Event),
+    /// A `retry` field changed the reconnection time ([`Output::Retry`]).
+    Retry(Duration),
+    /// The connection was lost; the next attempt starts after `delay`
+    /// ([`Output::Reconnecting`]). Sleep until
+    /// [`Connection::poll_timeout`].
+    Reconnecting {
+        /// How long the machine waits before the next attempt.
+        delay: Duration,
+        /// Why the connection was lost.
+        reason: ReconnectReason,
+    },
+    /// Closed for good ([`Output::Closed`]); nothing follows.
+    Closed(CloseReason),
+    /// Something worth logging ([`Output::Warning`]).
+    Warning(Warning),
+    /// What went wrong on the wire, just before the resulting
+    /// [`Reconnecting`](ConnectionOutput::Reconnecting) or
+    /// [`Closed`](ConnectionOutput::Closed). Informational.
+    Error(ConnectionError),
+}
+
+/// Where the current socket is in its exchange.
+#[derive(Debug)]
+enum Socket {
+    /// No socket (waiting, closed, or the machine dropped the request).
+    None,
+    /// Request sent (or being sent); reading the response head.
+    Head {
+        url: Url,
+        method: String,
+        parser: ResponseParser,
+    },
+    /// Reading the body of an open stream.
+    Body { decoder: BodyDecoder },
+}
+
+/// The reconnecting `EventSource` client over HTTP/1.1, sans-IO: an
+/// [`EventSource`] machine plus the request writer, the response parser and
+/// the body decoder of [`http1`](crate::http1).
+///
+/// It turns each request of the machine into a socket to open and bytes to
+/// write, and the bytes read back into response heads, body pieces, ends of
+/// stream and errors for the machine. Redirect `Location`s are resolved
+/// against the request URL, interim (1xx) responses skipped, chunked,
+/// `Content-Length` and close-delimited bodies decoded, and every protocol
+/// error turned into a reconnect. One socket carries one request; sockets
+/// are never reused.
+///
+/// The adapter's loop: drain [`poll_output`](Connection::poll_output) and
+/// act on each [`ConnectionOutput`]; then wait for whichever comes first of
+/// socket bytes ([`handle_socket_bytes`](Connection::handle_socket_bytes)),
+/// end of file ([`handle_socket_eof`](Connection::handle_socket_eof)), a
+/// socket error ([`handle_socket_error`](Connection::handle_socket_error))
+/// and [`poll_timeout`](Connection::poll_timeout)
+/// ([`handle_timeout`](Connection::handle_timeout)).
+///
+/// ```
+/// use sse_proto::client::{ClientConfig, Connection, ConnectionOutput};
+///
+/// let t0 = std::time::Instant::now();
+/// let mut conn = Connection::new(ClientConfig::new("http://localhost:8080/events"), t0, 1)?;
+/// assert_eq!(
+///     conn.poll_output(),
+///     Some(ConnectionOutput::Connect { host: "localhost".into(), port: 8080, tls: false })
+/// );
+/// let Some(ConnectionOutput::Write(request)) = conn.poll_output() else { panic!() };
+/// assert!(request.starts_with(b"GET /events HTTP/1.1\r\nHost: localhost:8080\r\n"));
+///
+/// conn.handle_socket_bytes(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: hi\n\n", t0);
+/// assert_eq!(conn.poll_output(), Some(ConnectionOutput::Open));
+/// let Some(ConnectionOutput::Event(event)) = conn.poll_output() else { panic!() };
+/// assert_eq!(event.data(), "hi");
+/// # Ok::<(), sse_proto::client::ConnectionError>(())
+/// ```
+#[derive(Debug)]
+pub struct Connection<I> {
+    es: EventSource<I>,
+    out: VecDeque<ConnectionOutput>,
+    socket: Socket,
+    buf: BytesMut,
+    head_limits: HeadLimits,
+    body_limits: BodyLimits,
+}
+
+impl<I> Connection<I>
+where
+    I: Copy + Ord + Add<Duration, Output = I>,
+{
+    /// Starts the client at `now` with the default [`HeadLimits`] and
+    /// [`BodyLimits`]; the first outputs are
+    /// [`Connect`](ConnectionOutput::Connect) and
+    /// [`Write`](ConnectionOutput::Write). `seed` drives the reconnect
+    /// jitter (see [`EventSource::new`]).
+    ///
+    /// # Errors
+    /// [`ConnectionError::Url`] when the configured URL is not a usable
+    /// absolute `http`/`https` URL, and [`ConnectionError::Request`] when
+    /// the configured method or headers cannot be written.
+    pub fn new(config: ClientConfig, now: I, seed: u64) -> Result<Connection<I>, ConnectionError> {
+        Connection::with_limits(
+            config,
+            HeadLimits::default(),
+            BodyLimits::default(),
+            now,
+            seed,
+        )
+    }
+
+    /// Like [`new`](Connection::new), with limits on response heads and
+    /// chunked framing.
+    ///
+    /// # Errors
+    /// As [`new`](Connection::new).
+    pub fn with_limits(
+        config: ClientConfig,
+        head_limits: HeadLimits,
+        body_limits: BodyLimits,
+        now: I,
+        seed: u64,
+    ) -> Result<Connection<I>, ConnectionError> {
+        Url::parse(config.url()).map_err(ConnectionError::Url)?;
+        let mut es = EventSource::new(config, now, seed);
+        let mut early = VecDeque::new();
+        // The first request shows whether the configuration can be written:
+        // every later request has the same method and headers (or fewer).
+        while let Some(output) = es.poll_output() {
+            if let Output::Connect(request) = &output {
+                encode_request(request)?;
+            }
+            early.push_back(output);
+        }
+        let mut conn = Connection {
+            es,
+            out: VecDeque::new(),
+            socket: Socket::None,
+            buf: BytesMut::new(),
+            head_limits,
+            body_limits,
+        };
+        for output in early {
+            conn.translate(output);
+        }
+        Ok(conn)
+    }
+
+    /// The next output, or `None` until the next input.
+    pub fn poll_output(&mut self) -> Option<ConnectionOutput> {
+        self.out.pop_front()
+    }
+
+    /// When [`handle_timeout`](Connection::handle_timeout) is due: the end
+    /// of a reconnect wait or the idle deadline. `None`: no timer.
+    pub fn poll_timeout(&self) -> Option<I> {
+        self.es.poll_timeout()
+    }
+
+    /// The time is `now`: starts the next attempt after a wait, or gives up
+    /// on an idle connection. Early calls do nothing.
+    pub fn handle_timeout(&mut self, now: I) {
+        self.es.handle_timeout(now);
+        self.pump();
+    }
+
+    /// Bytes read from the socket (the response head, then the body).
+    pub fn handle_socket_bytes(&mut self, bytes: &[u8], now: I) {
+        if matches!(self.socket, Socket::None) || bytes.is_empty() {
+            return;
+        }
+        self.buf.extend_from_slice(bytes);
+        self.process(now);
+    }
+
+    /// The socket reached end of file (the server closed its side).
+    pub fn handle_socket_eof(&mut self, now: I) {
+        match &mut self.socket {
+            Socket::None => {}
+            Socket::Head { .. } => self.fail(ConnectionError::ClosedBeforeResponse, now),
+            Socket::Body { decoder } => match decoder.handle_eof() {
+                Ok(()) => {
+                    self.drop_socket();
+                    self.es.handle_eof(now);
+                    self.pump();
+                }
+                Err(e) => self.fail(ConnectionError::Body(e), now),
+            },
+        }
+    }
+
+    /// Opening, writing to or reading from the socket failed. The adapter
+    /// keeps the details (an `io::Error`); the machine reconnects.
+    pub fn handle_socket_error(&mut self, now: I) {
+        // A Write queued for a socket that never opened is moot.
+        self.out
+            .retain(|o| !matches!(o, ConnectionOutput::Write(_)));
+        if !matches!(self.socket, Socket::None) {
+            self.fail(ConnectionError::Socket, now);
+        }
+    }
+
+    /// Closes the source for good: a [`CloseSocket`](ConnectionOutput::CloseSocket)
+    /// if a socket is open, then `Closed(CloseReason::User)`; outputs not
+    /// yet polled are dropped.
+    pub fn close(&mut self) {
+        if self.es.ready_state() == ReadyState::Closed {
+            return;
+        }
+        self.out.clear();
+        self.drop_socket();
+        self.es.close();
+        self.pump();
+    }
+
+    /// The machine's `readyState`.
+    pub fn ready_state(&self) -> ReadyState {
+        self.es.ready_state()
+    }
+
+    /// The machine, for its read-only accessors (last event ID, URLs,
+    /// reconnection time).
+    pub fn event_source(&self) -> &EventSource<I> {
+        &self.es
+    }
+
+    /// Parses what the buffer holds for the current socket.
+    fn process(&mut self, now: I) {
+        loop {
+            match &mut self.socket {
+                Socket::None => {
+                    self.buf.clear();
+                    return;
+                }
+                Socket::Head { parser, .. } => match parser.parse_buf(&mut self.buf) {
+                    Ok(None) => return,
+                    Ok(Some(head)) => self.handle_head(head, now),
+                    Err(e) => return self.fail(ConnectionError::Head(e), now),
+                },
+                Socket::Body { decoder } => match decoder.decode(&mut self.buf) {
+                    Ok(Some(piece)) => {
+                        self.es.handle_chunk(piece, now);
+                        self.pump();
+                    }
+                    Ok(None) if decoder.is_done() => {
+                        self.drop_socket();
+                        self.es.handle_eof(now);
+                        return self.pump();
+                    }
+                    Ok(None) => return,
+                    Err(e) => return self.fail(ConnectionError::Body(e), now),
+                },
+            }
+        }
+    }
+
+    /// A complete response head for the current request.
+    fn handle_head(&mut self, head: http1::ResponseHead, now: I) {
+        let Socket::Head { url, method, .. } = &self.socket else {
+            return;
+        };
+        if head.status() == 101 {
+            return self.fail(ConnectionError::UnexpectedUpgrade, now);
+        }
+        if head.is_informational() {
+            // 100 Continue and friends: the parser is ready for the real head.
+            return;
+        }
+        let kind = match head.body_kind(method) {
+            Ok(kind) => kind,
+            Err(e) => return self.fail(ConnectionError::Framing(e), now),
+        };
+        let mut location = None;
+        if head.is_redirect() {
+            if let Some(value) = head.location() {
+                location = Some(match url.join(value) {
+                    Ok(target) => target.to_string(),
+                    Err(e) => {
+                        self.out
+                            .push_back(ConnectionOutput::Error(ConnectionError::Url(e)));
+                        // Not an absolute URL: the machine calls it a bad
+                        // redirect.
+                        String::new()
+                    }
+                });
+            }
+        }
+        let mut machine_head = ResponseHead::new(head.status());
+        if let Some(ct) = head.content_type() {
+            machine_head = machine_head.content_type(ct);
+        }
+        if let Some(location) = &location {
+            machine_head = machine_head.location(location);
+        }
+        if let Some(RetryAfter::Delay(delay)) = head.retry_after() {
+            machine_head = machine_head.retry_after(delay);
+        }
+        self.es.handle_response(machine_head, now);
+        if self.es.ready_state() == ReadyState::Open {
+            self.socket = Socket::Body {
+                decoder: BodyDecoder::with_limits(kind, self.body_limits),
+            };
+        }
+        self.pump();
+    }
+
+    /// Closes the socket over a wire error and tells the machine.
+    fn fail(&mut self, error: ConnectionError, now: I) {
+        self.out.push_back(ConnectionOutput::Error(error));
+        self.drop_socket();
+        self.es.handle_error(now);
+        self.pump();
+    }
+
+    /// Forgets the socket, asking the adapter to close it.
+    fn drop_socket(&mut self) {
+        if !matches!(self.socket, Socket::None) {
+            self.socket = Socket::None;
+            self.buf.clear();
+            self.out.push_back(ConnectionOutput::CloseSocket);
+        }
+    }
+
+    /// Moves the machine's outputs to ours.
+    fn pump(&mut self) {
+        while let Some(output) = self.es.poll_output() {
+            self.translate(output);
+        }
+    }
+
+    fn translate(&mut self, output: Output) {
+        let translated = match output {
+            Output::Connect(request) => {
+                self.drop_socket();
+                let (url, bytes) = match encode_request(&request) {
+                    Ok(encoded) => encoded,
+                    Err(e) => {
+                        // Unreachable for requests the machine builds from a
+                        // configuration `new` accepted (the machine checks
+                        // `Last-Event-ID` more strictly than the writer).
+                        // Retrying could not help: stop.
+                        self.out.push_back(ConnectionOutput::Error(e));
+                        self.es.close();
+                        return;
+                    }
+                };
+                self.out.push_back(ConnectionOutput::Connect {
+                    host: String::from(url.host()),
+                    port: url.port(),
+                    tls: url.scheme() == Scheme::Https,
+                });
+                self.socket = Socket::Head {
+                    url,
+                    method: String::from(request.method.as_str()),
+                    parser: ResponseParser::with_limits(self.head_limits),
+                };
+                ConnectionOutput::Write(bytes)
+            }
+            Output::Disconnect(_) => {
+                self.drop_socket();
+                return;
+            }
+            Output::Open => ConnectionOutput::Open,
+            Output::Event(event) => ConnectionOutput::Event(event),
+            Output::Retry(delay) => ConnectionOutput::Retry(delay),
+            Output::Reconnecting { delay, reason } => {
+                self.drop_socket();
+                ConnectionOutput::Reconnecting { delay, reason }
+            }
+            Output::Closed(reason) => {
+                self.drop_socket();
+                ConnectionOutput::Closed(reason)
+            }
+            Output::Warning(warning) => ConnectionOutput::Warning(warning),
+            // `Output` is non_exhaustive; nothing else exists today.
+            #[allow(unreachable_patterns)]
+            _ => return,
+        };
+        self.out.push_back(translated);
+    }
+}
+
+/// The URL to connect to and the bytes to write for a machine request.
+fn encode_request(request: &super::Request) -> Result<(Url, Bytes), ConnectionError> {
+    let url = Url::parse(&request.url).map_err(ConnectionError::Url)?;
+    let mut head =
+        http1::Request::new(&request.method, url.clone()).map_err(ConnectionError::Request)?;
+    for (name, value) in &request.headers {
+        head.header(name, value.as_bytes())
+            .map_err(ConnectionError::Request)?;
+    }
+    let body = request.body.as_ref();
+    head.content_length(body.map(|b| b.len() as u64));
+    let mut out = BytesMut::new();
+    head.encode(&mut out);
+    if let Some(body) = body {
+        out.extend_from_slice(body);
+    }
+    Ok((url, out.freeze()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ReconnectPolicy;
+    use alloc::format;
+    use alloc::vec::Vec;
+
+    type Conn = Connection<Duration>;
+
+    const T0: Duration = Duration::ZERO;
+    const OK_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n";
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn config() -> ClientConfig {
+        ClientConfig::new("http://example.com:8080/events")
+            .reconnect(ReconnectPolicy::default().initial_delay(ms(50)))
+    }
+
+    /// Every output as a short line: `connect host:port`, `write <first
+    /// line>`, `close`, `open`, `event <data>`, ...
+    fn drain(conn: &mut Conn) -> Vec<String> {
+        core::iter::from_fn(|| conn.poll_output())
+            .map(|o| match o {
+                ConnectionOutput::Connect { host, port, tls } => {
+                    format!("connect {host}:{port}{}", if tls { " tls" } else { "" })
+                }
+                ConnectionOutput::Write(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes);
+                    format!("write {}", text.lines().next().unwrap_or(""))
+                }
+                ConnectionOutput::CloseSocket => "close".into(),
+                ConnectionOutput::Open => "open".into(),
+                ConnectionOutput::Event(e) => format!("event {}", e.data()),
+                ConnectionOutput::Retry(d) => format!("retry {}", d.as_millis()),
+                ConnectionOutput::Reconnecting { delay, reason } => {
+                    format!("reconnecting {} {reason:?}", delay.as_millis())
+                }
+                ConnectionOutput::Closed(reason) => format!("closed {reason:?}"),
+                ConnectionOutput::Warning(w) => format!("warning {w:?}"),
+                ConnectionOutput::Error(e) => format!("error {e:?}"),
+            })
+            .collect()
+    }
+
+    fn started(config: ClientConfig) -> Conn {
+        let mut conn = Conn::new(config, T0, 3).unwrap();
+        assert_eq!(
+            drain(&mut conn),
+            ["connect example.com:8080", "write GET /events HTTP/1.1"]
+        );
+        conn
+    }
+
+    fn response(head_rest: &str, body: &str) -> Vec<u8> {
+        let mut r = OK_HEAD.to_vec();
+        r.extend_from_slice(head_rest.as_bytes());
+        r.extend_from_slice(b"\r\n");
+        r.extend_from_slice(body.as_bytes());
+        r
+    }
+
+    /// Feeds `parts` in order and returns the outputs, then the outputs of
+    /// EOF.
+    fn exchange(parts: &[&[u8]]) -> (Vec<String>, Vec<String>) {
+        let mut conn = started(config());
+        let mut out = Vec::new();
+        for part in parts {
+            conn.handle_socket_bytes(part, T0);
+            out.extend(drain(&mut conn));
+        }
+        conn.handle_socket_eof(T0);
+        (out, drain(&mut conn))
+    }
+
+    #[test]
+    fn the_request_head_is_complete() {
+        let config = ClientConfig::new("http://[::1]:9/a%20b?q=1")
+            .method("POST")
+            .header("X-Topic", "a")
+            .body(Bytes::from_static(b"{}"))
+            .last_event_id("7");
+        let mut conn = Conn::new(config, T0, 0).unwrap();
+        assert_eq!(
+            conn.poll_output(),
+            Some(ConnectionOutput::Connect {
+                host: "::1".into(),
+                port: 9,
+                tls: false
+            })
+        );
+        let Some(ConnectionOutput::Write(bytes)) = conn.poll_output() else {
+            panic!()
+        };
+        assert_eq!(
+            &bytes[..],
+            &b"POST /a%20b?q=1 HTTP/1.1\r\nHost: [::1]:9\r\nAccept: text/event-stream\r\n\
+               Cache-Control: no-cache\r\nPragma: no-cache\r\nLast-Event-ID: 7\r\n\
+               X-Topic: a\r\nContent-Length: 2\r\n\r\n{}"[..]
+        );
+        assert_eq!(conn.poll_output(), None);
+    }
+
+    #[test]
+    fn https_is_a_tls_connect() {
+        let mut conn = Conn::new(ClientConfig::new("https://example.com/s"), T0, 0).unwrap();
+        assert_eq!(drain(&mut conn)[0], "connect example.com:443 tls");
+    }
+
+    #[test]
+    fn configuration_errors_are_typed() {
+        for (url, err) in [
+            ("ftp://a/", UrlError::UnsupportedScheme),
+            ("/relative", UrlError::Relative),
+            ("http://u:p@a/", UrlError::UserInfo),
+        ] {
+            assert_eq!(
+                Conn::new(ClientConfig::new(url), T0, 0).err(),
+                Some(ConnectionError::Url(err)),
+                "{url}"
+            );
+        }
+        let host = ClientConfig::new("http://a/").header("Host", "b");
+        assert_eq!(
+            Conn::new(host, T0, 0).err(),
+            Some(ConnectionError::Request(BuildError::ReservedHeader))
+        );
+        let bad = ClientConfig::new("http://a/").header("X-A", "1\r\nX-B: 2");
+        assert_eq!(
+            Conn::new(bad, T0, 0).err(),
+            Some(ConnectionError::Request(BuildError::InvalidHeaderValue))
+        );
+        let method = ClientConfig::new("http://a/").method("GE T");
+        assert_eq!(
+            Conn::new(method, T0, 0).err(),
+            Some(ConnectionError::Request(BuildError::InvalidMethod))
+        );
+    }
+
+    #[test]
+    fn a_response_split_at_every_byte_gives_the_same_outputs() {
+        let whole = response(
+            "",
+            "id: 1\ndata: a\n\r\ndata: b\rdata: c\n\n: ping\n\ndata: tail",
+        );
+        let (expected, at_eof) = exchange(&[&whole]);
+        assert_eq!(expected, ["open", "event a", "event b\nc"]);
+        assert_eq!(at_eof, ["close", "reconnecting 50 EndOfStream"]);
+        // Miri is slow: there, every 16th split.
+        let step = if cfg!(miri) { 16 } else { 1 };
+        for i in (0..=whole.len()).step_by(step) {
+            let (a, b) = whole.split_at(i);
+            assert_eq!(
+                exchange(&[a, b]),
+                (expected.clone(), at_eof.clone()),
+                "split at {i}"
+            );
+        }
+        let bytes: Vec<&[u8]> = whole.chunks(1).collect();
+        assert_eq!(exchange(&bytes), (expected, at_eof));
+    }
+
+    #[test]
+    fn chunked_bodies_with_boundaries_anywhere() {
+        let whole = response(
+            "Transfer-Encoding: chunked\r\n",
+            "5\r\ndata:\r\n4;ext=1\r\n a\n\n\r\n3\r\n: x\r\nA\r\n\ndata: b\n\n\r\n0\r\n\r\n",
+        );
+        let (expected, at_eof) = exchange(&[&whole]);
+        assert_eq!(
+            expected,
+            [
+                "open",
+                "event a",
+                "event b",
+                "close",
+                "reconnecting 50 EndOfStream"
+            ]
+        );
+        assert_eq!(at_eof, Vec::<String>::new());
+        // Every pair of cut points (three-way splits); under miri, which is
+        // slow, only two-way splits just after each CR.
+        let cuts: Vec<usize> = (0..=whole.len()).collect();
+        for &i in &cuts {
+            if cfg!(miri) && !(i > 0 && whole[i - 1] == b'\r') {
+                continue;
+            }
+            let ends = if cfg!(miri) {
+                &cuts[cuts.len() - 1..]
+            } else {
+                &cuts[i..]
+            };
+            for &j in ends {
+                let parts = [&whole[..i], &whole[i..j], &whole[j..]];
+                assert_eq!(exchange(&parts), (expected.clone(), at_eof.clone()));
+            }
+        }
+    }
+
+    #[test]
+    fn a_content_length_body_ends_the_stream_when_complete() {
+        let (out, at_eof) = exchange(&[&response("Content-Length: 10\r\n", "data: x\n\nIGNORED")]);
+        assert_eq!(
+            out,
+            ["open", "event x", "close", "reconnecting 50 EndOfStream"]
+        );
+        assert!(at_eof.is_empty());
+    }
+
+    #[test]
+    fn a_truncated_chunked_body_is_a_network_error() {
+        let (out, at_eof) = exchange(&[&response(
+            "Transfer-Encoding: chunked\r\n",
+            "9\r\ndata: x\n\n\r\n5\r\nda",
+        )]);
+        assert_eq!(out, ["open", "event x"]);
+        assert_eq!(
+            at_eof,
+            [
+                "error Body(Truncated)",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_chunk_framing_reconnects() {
+        let (out, _) = exchange(&[&response("Transfer-Encoding: chunked\r\n", "zz\r\n")]);
+        assert_eq!(
+            out,
+            [
+                "open",
+                "error Body(InvalidChunkSize)",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+    }
+
+    #[test]
+    fn redirects_are_resolved_and_followed_on_a_new_socket() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(
+            b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /moved?x=1\r\nContent-Length: 3\r\n\r\nabc",
+            T0,
+        );
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "close",
+                "connect example.com:8080",
+                "write GET /moved?x=1 HTTP/1.1"
+            ]
+        );
+        conn.handle_socket_bytes(
+            b"HTTP/1.1 301 Moved\r\nLocation: http://other:81/s\r\n\r\n",
+            T0,
+        );
+        assert_eq!(
+            drain(&mut conn),
+            ["close", "connect other:81", "write GET /s HTTP/1.1"]
+        );
+        conn.handle_socket_bytes(&response("", "data: here\n\n"), T0);
+        assert_eq!(drain(&mut conn), ["open", "event here"]);
+        assert_eq!(
+            conn.event_source().response_url(),
+            Some("http://other:81/s")
+        );
+    }
+
+    #[test]
+    fn a_redirect_to_an_unusable_url_is_a_bad_redirect() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 302 Found\r\nLocation: ftp://x/\r\n\r\n", T0);
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error Url(UnsupportedScheme)",
+                "close",
+                "reconnecting 50 BadRedirect"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_content_closes_for_good() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 204 No Content\r\n\r\n", T0);
+        assert_eq!(drain(&mut conn), ["close", "closed NoContent"]);
+        assert_eq!(conn.poll_timeout(), None);
+        conn.handle_socket_bytes(b"more", T0);
+        conn.handle_socket_eof(T0);
+        conn.handle_socket_error(T0);
+        conn.handle_timeout(ms(100_000));
+        assert!(drain(&mut conn).is_empty());
+    }
+
+    #[test]
+    fn bad_status_and_content_type_are_fatal() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", T0);
+        assert_eq!(drain(&mut conn), ["close", "closed BadStatus(500)"]);
+
+        let mut conn = started(config());
+        conn.handle_socket_bytes(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>",
+            T0,
+        );
+        assert_eq!(
+            drain(&mut conn),
+            ["close", "closed BadContentType(Some(\"text/html\"))"]
+        );
+    }
+
+    #[test]
+    fn interim_responses_are_skipped_and_upgrades_refused() {
+        let mut conn = started(config());
+        let mut bytes = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
+        bytes.extend_from_slice(&response("", "data: x\n\n"));
+        conn.handle_socket_bytes(&bytes, T0);
+        assert_eq!(drain(&mut conn), ["open", "event x"]);
+
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 101 Switching\r\nUpgrade: x\r\n\r\n", T0);
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error UnexpectedUpgrade",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+    }
+
+    #[test]
+    fn head_and_framing_errors_reconnect() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"SSH-2.0-OpenSSH\r\n\r\n", T0);
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error Head(InvalidVersion)",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+
+        let mut conn = started(config());
+        conn.handle_socket_bytes(
+            &response("Content-Length: 1\r\nContent-Length: 2\r\n", ""),
+            T0,
+        );
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error Framing(ConflictingContentLength)",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+
+        let limits = HeadLimits::default().max_head_len(64);
+        let mut conn = Conn::with_limits(config(), limits, BodyLimits::default(), T0, 0).unwrap();
+        drain(&mut conn);
+        conn.handle_socket_bytes(b"HTTP/1.1 200 OK\r\n", T0);
+        for _ in 0..10 {
+            conn.handle_socket_bytes(b"X-Padding: 0123456789\r\n", T0);
+        }
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error Head(TooLarge)",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+    }
+
+    #[test]
+    fn eof_before_the_head_is_a_network_error() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 200", T0);
+        conn.handle_socket_eof(T0);
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "error ClosedBeforeResponse",
+                "close",
+                "reconnecting 50 NetworkError"
+            ]
+        );
+    }
+
+    #[test]
+    fn connection_refused_then_success_resumes_with_the_last_event_id() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(&response("", "id: 41\ndata: x\n\n"), T0);
+        conn.handle_socket_eof(ms(1));
+        assert_eq!(
+            drain(&mut conn),
+            ["open", "event x", "close", "reconnecting 50 EndOfStream"]
+        );
+        assert_eq!(conn.poll_timeout(), Some(ms(51)));
+        conn.handle_timeout(ms(51));
+        let out: Vec<ConnectionOutput> = core::iter::from_fn(|| conn.poll_output()).collect();
+        let [
+            ConnectionOutput::Connect { .. },
+            ConnectionOutput::Write(request),
+        ] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert!(
+            String::from_utf8_lossy(request).contains("\r\nLast-Event-ID: 41\r\n"),
+            "{request:?}"
+        );
+        // Refused: the adapter reports it without polling further.
+        conn.handle_socket_error(ms(52));
+        let out = drain(&mut conn);
+        assert_eq!(out[..2], ["error Socket", "close"]);
+        assert!(out[2].starts_with("reconnecting ") && out[2].ends_with(" NetworkError"));
+        assert_eq!(out.len(), 3);
+        let at = conn.poll_timeout().unwrap();
+        conn.handle_timeout(at);
+        assert_eq!(
+            drain(&mut conn),
+            ["connect example.com:8080", "write GET /events HTTP/1.1"]
+        );
+        conn.handle_socket_bytes(&response("", "data: again\n\n"), at);
+        assert_eq!(drain(&mut conn), ["open", "event again"]);
+    }
+
+    #[test]
+    fn a_refused_connect_drops_the_pending_write() {
+        let mut conn = Conn::new(config(), T0, 0).unwrap();
+        assert!(matches!(
+            conn.poll_output(),
+            Some(ConnectionOutput::Connect { .. })
+        ));
+        conn.handle_socket_error(T0);
+        let out = drain(&mut conn);
+        assert!(!out.iter().any(|o| o.starts_with("write")), "{out:?}");
+    }
+
+    #[test]
+    fn idle_timeout_closes_the_socket_and_reconnects() {
+        let mut conn = started(config().idle_timeout(Some(ms(500))));
+        assert_eq!(conn.poll_timeout(), Some(ms(500)));
+        conn.handle_socket_bytes(&response("", ""), ms(100));
+        assert_eq!(drain(&mut conn), ["open"]);
+        conn.handle_socket_bytes(b": keep-alive\n", ms(300));
+        assert_eq!(conn.poll_timeout(), Some(ms(800)));
+        conn.handle_timeout(ms(799));
+        assert!(drain(&mut conn).is_empty());
+        conn.handle_timeout(ms(800));
+        assert_eq!(drain(&mut conn), ["close", "reconnecting 50 IdleTimeout"]);
+        conn.handle_timeout(ms(850));
+        assert_eq!(
+            drain(&mut conn),
+            ["connect example.com:8080", "write GET /events HTTP/1.1"]
+        );
+    }
+
+    #[test]
+    fn an_oversized_line_reconnects() {
+        let config = config().limits(crate::Limits::default().max_line_len(16));
+        let mut conn = started(config);
+        conn.handle_socket_bytes(&response("", "data: ok\n\ndata: 0123456789abcdef\n"), T0);
+        let out = drain(&mut conn);
+        assert_eq!(out[..3], ["open", "event ok", "close"]);
+        assert!(out[3].starts_with("reconnecting 50 Decode("), "{out:?}");
+        assert_eq!(out.len(), 4);
+    }
+
+    #[test]
+    fn retry_and_close() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(&response("", "retry: 20\n\n"), T0);
+        assert_eq!(drain(&mut conn), ["open", "retry 20"]);
+        conn.close();
+        assert_eq!(drain(&mut conn), ["close", "closed User"]);
+        conn.close();
+        assert!(drain(&mut conn).is_empty());
+        assert_eq!(conn.ready_state(), ReadyState::Closed);
+    }
+
+    #[test]
+    fn errors_display_and_chain() {
+        use core::error::Error as _;
+        let e = ConnectionError::Body(BodyError::Truncated);
+        assert!(format!("{e}").starts_with("bad response body: "));
+        assert!(e.source().is_some());
+        assert!(ConnectionError::Socket.source().is_none());
+        assert!(!format!("{}", ConnectionError::ClosedBeforeResponse).is_empty());
+    }
+}
