@@ -1,0 +1,491 @@
+//! The client against scripted servers on 127.0.0.1: every test runs a
+//! tiny hand-written HTTP server in a task and checks what the stream yields.
+
+use std::future::Future;
+use std::time::Duration;
+
+use sse_tokio::{
+    ClientConfig, CloseReason, Error, Event, EventSource, Jitter, ReconnectPolicy, ReconnectReason,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const OK: &str =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// Every test is bounded: a hang fails instead of blocking CI.
+async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), test)
+        .await
+        .expect("test timed out")
+}
+
+async fn listen() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, format!("http://{addr}/events"))
+}
+
+/// Fast reconnects without jitter, so timings are predictable.
+fn config(url: &str) -> ClientConfig {
+    ClientConfig::new(url.to_owned()).reconnect(
+        ReconnectPolicy::default()
+            .initial_delay(ms(20))
+            .backoff_cap(ms(80))
+            .jitter(Jitter::None),
+    )
+}
+
+/// Accepts one connection and reads its request head.
+async fn accept(listener: &TcpListener) -> (TcpStream, String) {
+    let (mut socket, _) = listener.accept().await.unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if socket.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (socket, String::from_utf8(head).unwrap())
+}
+
+async fn next(es: &mut EventSource) -> Event {
+    match es.next().await {
+        Some(Ok(event)) => event,
+        other => panic!("expected an event, got {other:?}"),
+    }
+}
+
+async fn message(es: &mut EventSource) -> sse_proto::Event {
+    match next(es).await {
+        Event::Message(m) => m,
+        other => panic!("expected a message, got {other:?}"),
+    }
+}
+
+async fn open(es: &mut EventSource) {
+    match next(es).await {
+        Event::Open => {}
+        other => panic!("expected open, got {other:?}"),
+    }
+}
+
+async fn reconnecting(es: &mut EventSource) -> (Duration, ReconnectReason, Option<Error>) {
+    match next(es).await {
+        Event::Reconnecting {
+            delay,
+            reason,
+            error,
+        } => (delay, reason, error),
+        other => panic!("expected reconnecting, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn events_arrive() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, head) = accept(&listener).await;
+            s.write_all(
+                format!("{OK}event: greet\ndata: hello\n\ndata: a\ndata: b\n\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(ms(200)).await;
+            head
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        let m = message(&mut es).await;
+        assert_eq!((m.event_type(), m.data()), ("greet", "hello"));
+        assert_eq!(message(&mut es).await.data(), "a\nb");
+        let head = server.await.unwrap();
+        assert!(head.starts_with("GET /events HTTP/1.1\r\n"), "{head}");
+        assert!(head.contains("\r\nAccept: text/event-stream\r\n"), "{head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("last-event-id"),
+            "{head}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_drop_mid_event_reconnects_with_last_event_id() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}id: 7\ndata: one\n\ndata: unfinish").as_bytes())
+                .await
+                .unwrap();
+            drop(s);
+            let (mut s, head) = accept(&listener).await;
+            s.write_all(format!("{OK}data: two\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(200)).await;
+            head
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "one");
+        let (delay, reason, _) = reconnecting(&mut es).await;
+        assert_eq!((delay, reason), (ms(20), ReconnectReason::EndOfStream));
+        open(&mut es).await;
+        let m = message(&mut es).await;
+        assert_eq!((m.data(), m.id()), ("two", "7"));
+        let head = server.await.unwrap();
+        assert!(head.contains("\r\nLast-Event-ID: 7\r\n"), "{head}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn no_content_ends_the_stream_cleanly() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(b"HTTP/1.1 204 No Content\r\n\r\n")
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        assert!(es.next().await.is_none());
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_error_is_fatal_by_default() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops")
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        match es.next().await {
+            Some(Err(Error::Closed {
+                reason: CloseReason::BadStatus(500),
+                ..
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_wrong_content_type_is_fatal() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\nhi",
+            )
+            .await
+            .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        let err = es.next().await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("text/html"), "{err}");
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retry_changes_the_reconnect_delay() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}retry: 40\n\n").as_bytes())
+                .await
+                .unwrap();
+            drop(s);
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(OK.as_bytes()).await.unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        // The initial reconnection time (5 s) would outlast the test.
+        let config = ClientConfig::new(url).reconnect(
+            ReconnectPolicy::default()
+                .initial_delay(Duration::from_secs(5))
+                .jitter(Jitter::None),
+        );
+        let mut es = EventSource::new(config).unwrap();
+        open(&mut es).await;
+        let (delay, reason, _) = reconnecting(&mut es).await;
+        assert_eq!((delay, reason), (ms(40), ReconnectReason::EndOfStream));
+        let start = tokio::time::Instant::now();
+        open(&mut es).await;
+        let waited = start.elapsed();
+        assert!(waited >= ms(35) && waited < ms(2000), "{waited:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_refused_then_accepted() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let mut es = EventSource::new(config(&url)).unwrap();
+        let (_, reason, error) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::NetworkError);
+        match error {
+            Some(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused),
+            other => panic!("{other:?}"),
+        }
+        let listener = TcpListener::bind(addr).await.unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: at last\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        // Attempts made before the listener was back fail too.
+        loop {
+            match next(&mut es).await {
+                Event::Reconnecting { .. } => continue,
+                Event::Open => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(message(&mut es).await.data(), "at last");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_307_redirect_is_followed() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, first) = accept(&listener).await;
+            s.write_all(b"HTTP/1.1 307 Temporary Redirect\r\nLocation: /moved?x=1\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            let (mut s, second) = accept(&listener).await;
+            s.write_all(format!("{OK}data: moved\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(200)).await;
+            (first, second)
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "moved");
+        let (first, second) = server.await.unwrap();
+        assert!(first.starts_with("GET /events "), "{first}");
+        assert!(second.starts_with("GET /moved?x=1 HTTP/1.1\r\n"), "{second}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redirect_to_https_is_a_clear_error() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(b"HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:1/x\r\n\r\n")
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        match es.next().await {
+            Some(Err(Error::TlsNotSupported { port: 1, .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_response_dripped_byte_by_byte() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.set_nodelay(true).unwrap();
+            let response = format!("{OK}id: 1\r\ndata: drip\r\n\r\ndata: drop\n\n");
+            for byte in response.as_bytes() {
+                s.write_all(&[*byte]).await.unwrap();
+                tokio::time::sleep(ms(1)).await;
+            }
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "drip");
+        assert_eq!(message(&mut es).await.data(), "drop");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_chunked_body_split_inside_crlf() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.set_nodelay(true).unwrap();
+            let response = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\
+                Transfer-Encoding: chunked\r\n\r\n\
+                A\r\ndata: one\n\r\n7;x=y\r\n\ndata: \r\n9\r\ntwo\n\ndata\r\n\
+                5\r\n: x\n\n\r\n0\r\n\r\n";
+            // Every write ends between a CR and its LF.
+            let pieces = response.split_inclusive('\r');
+            for piece in pieces {
+                s.write_all(piece.as_bytes()).await.unwrap();
+                tokio::time::sleep(ms(5)).await;
+            }
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "one");
+        assert_eq!(message(&mut es).await.data(), "two");
+        assert_eq!(message(&mut es).await.data(), "x");
+        // The last chunk ends the body: a clean end of stream.
+        let (_, reason, error) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::EndOfStream);
+        assert!(error.is_none(), "{error:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_dropped_and_reopened() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: then silence\n\n").as_bytes())
+                .await
+                .unwrap();
+            // Stay silent (and open) until the client gives up on us.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: back\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let config = config(&url).idle_timeout(Some(ms(150)));
+        let mut es = EventSource::new(config).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "then silence");
+        let start = tokio::time::Instant::now();
+        let (_, reason, _) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::IdleTimeout);
+        assert!(start.elapsed() >= ms(100), "{:?}", start.elapsed());
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "back");
+        server.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_line_reconnects_without_panicking() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            let long = "x".repeat(10_000);
+            s.write_all(format!("{OK}data: ok\n\ndata: {long}\n\n").as_bytes())
+                .await
+                .unwrap();
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: fine again\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let config = config(&url).limits(sse_proto::Limits::default().max_line_len(1024));
+        let mut es = EventSource::new(config).unwrap();
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "ok");
+        let (_, reason, _) = reconnecting(&mut es).await;
+        assert!(matches!(reason, ReconnectReason::Decode(_)), "{reason:?}");
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "fine again");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn https_is_refused_up_front() {
+    match EventSource::new(ClientConfig::new("https://example.com/events")) {
+        Err(Error::TlsNotSupported { host, port: 443 }) => assert_eq!(host, "example.com"),
+        other => panic!("{other:?}"),
+    }
+    let err = EventSource::new(ClientConfig::new("ftp://x/")).unwrap_err();
+    assert!(matches!(err, Error::Protocol(_)), "{err:?}");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[tokio::test]
+async fn close_ends_the_stream() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: a\n\n").as_bytes())
+                .await
+                .unwrap();
+            let mut rest = Vec::new();
+            // The client closing its socket ends this read.
+            let _ = s.read_to_end(&mut rest).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        open(&mut es).await;
+        es.close();
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reconnecting_disabled_reports_the_cause() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let _ = addr;
+        let mut es = EventSource::new(ClientConfig::new(url).no_reconnect()).unwrap();
+        match es.next().await {
+            Some(Err(Error::Closed {
+                reason: CloseReason::ReconnectDisabled(ReconnectReason::NetworkError),
+                cause: Some(cause),
+            })) => assert!(matches!(*cause, Error::Io(_)), "{cause:?}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
