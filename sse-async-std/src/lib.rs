@@ -1,0 +1,530 @@
+//! A reconnecting Server-Sent Events (`EventSource`) client for smol,
+//! async-std and every other executor of the `futures-io` world.
+//!
+//! [`EventSource`] is a [`Stream`] of [`Result<Event, Error>`]. It opens the
+//! stream, follows redirects, decodes the event stream, and reconnects after
+//! the reconnection time (with backoff and jitter, sending `Last-Event-ID`)
+//! whenever the connection drops, exactly as browsers do. Every protocol
+//! decision is made by [`sse_proto::client::Connection`]; this crate only
+//! moves bytes between it and an [`async_net::TcpStream`] (through the
+//! [`futures_io`] traits) and sleeps on an [`async_io::Timer`] when it says
+//! so.
+//!
+//! The sockets and timers are driven by the `async-io` reactor, which runs
+//! on its own thread when nothing else drives it: the source works under
+//! `smol::block_on`, `async_std::task::block_on`, `futures::executor` or any
+//! other executor, without depending on async-std itself.
+//!
+//! What the stream yields:
+//!
+//! * `Ok(Event::Open)` each time a connection is established,
+//! * `Ok(Event::Message(_))` for every event,
+//! * `Ok(Event::Reconnecting { .. })` when the connection was lost and will
+//!   be retried (with the error that caused it, if any): the stream goes on,
+//! * `Err(_)` once, when the source fails for good (a status other than 200
+//!   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
+//!   `https` URL), after which the stream ends,
+//! * the end of the stream (`None`) without an error when the server
+//!   answers `204 No Content` or after [`EventSource::close`].
+//!
+//! ```no_run
+//! use sse_async_std::{ClientConfig, Event, EventSource};
+//!
+//! # async fn run() -> Result<(), sse_async_std::Error> {
+//! let mut events = EventSource::new(ClientConfig::new("http://127.0.0.1:8080/events"))?;
+//! while let Some(item) = events.next().await {
+//!     match item? {
+//!         Event::Open => println!("connected"),
+//!         Event::Message(message) => println!("{}: {}", message.event_type(), message.data()),
+//!         Event::Reconnecting { delay, .. } => println!("reconnecting in {delay:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Only plain `http` is supported for now: an `https` URL (or a redirect to
+//! one) is [`Error::TlsNotSupported`].
+//!
+//! Polling the stream allocates nothing per event: the stream is a
+//! hand-written state machine over the socket, the pending write and the
+//! timer. Only opening a connection boxes its (DNS lookup and) connect
+//! future.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use async_net::TcpStream;
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_io::{AsyncRead, AsyncWrite};
+use sse_proto::client::{Connection, ConnectionError, ConnectionOutput};
+
+pub use sse_proto::Limits;
+pub use sse_proto::client::{
+    ClientConfig, CloseReason, Jitter, ReconnectPolicy, ReconnectReason, RedirectTarget,
+};
+pub use sse_proto::http1::{BodyLimits, HeadLimits};
+use sse_proto::http1::{Scheme, Url};
+
+/// What an [`EventSource`] yields.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Event {
+    /// A connection is open and the stream is flowing (the spec's `open`
+    /// event). Yielded on every successful (re)connection.
+    Open,
+    /// A message. Its type (`event_type()`) can be anything the server
+    /// sent, `"error"` and `"open"` included.
+    Message(sse_proto::Event),
+    /// The connection was lost and the next attempt starts after `delay`.
+    /// Not an error: the stream goes on.
+    Reconnecting {
+        /// How long until the next attempt.
+        delay: Duration,
+        /// Why the connection was lost.
+        reason: ReconnectReason,
+        /// The transport or protocol error behind it, if there was one.
+        error: Option<Error>,
+    },
+}
+
+/// Why an [`EventSource`] cannot start, or stopped for good.
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum Error {
+    /// A socket error (connection refused, reset, host not found, ...).
+    Io(io::Error),
+    /// The server's response broke HTTP or the configuration cannot be
+    /// sent (see [`ConnectionError`]).
+    Protocol(ConnectionError),
+    /// The URL (or a redirect) is `https`, and this crate does not support
+    /// TLS yet. Use an `http` URL (for example behind a TLS-terminating
+    /// proxy).
+    TlsNotSupported {
+        /// The host that asked for TLS.
+        host: String,
+        /// Its port.
+        port: u16,
+    },
+    /// The source closed for good; `reason` says why (a bad status or
+    /// content type, reconnecting disabled, too many failed attempts).
+    Closed {
+        /// Why.
+        reason: CloseReason,
+        /// The error behind the last failed attempt, if any.
+        cause: Option<Box<Error>>,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Io(e) => write!(f, "connection error: {e}"),
+            Error::Protocol(e) => write!(f, "{e}"),
+            Error::TlsNotSupported { host, port } => write!(
+                f,
+                "https ({host}:{port}) is not supported yet: sse-async-std speaks plain http \
+                 only (use an http URL, for example behind a TLS-terminating proxy)"
+            ),
+            Error::Closed { reason, .. } => write!(f, "event source closed: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io(e) => Some(e),
+            Error::Protocol(e) => Some(e),
+            Error::TlsNotSupported { .. } => None,
+            Error::Closed {
+                cause: Some(cause), ..
+            } => Some(&**cause),
+            Error::Closed { reason, .. } => Some(reason),
+        }
+    }
+}
+
+impl From<io::Error> for Error {
+    fn from(e: io::Error) -> Error {
+        Error::Io(e)
+    }
+}
+
+impl From<ConnectionError> for Error {
+    fn from(e: ConnectionError) -> Error {
+        Error::Protocol(e)
+    }
+}
+
+/// The item type of [`EventSource`].
+pub type Item = Result<Event, Error>;
+
+/// How many socket steps one `poll_next` takes before yielding to the
+/// executor when none of them produced an item.
+const READ_BUDGET: u32 = 64;
+
+/// A connection attempt in flight (boxed once per attempt, not per event).
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// The socket side of the loop.
+enum Io {
+    /// No socket: waiting for the timer, or closed.
+    None,
+    /// Opening a socket; the request to write once it is open.
+    Connecting(Connecting, Option<Bytes>),
+    /// Writing the request: `bytes[written..]` is still to go.
+    Writing {
+        socket: TcpStream,
+        bytes: Bytes,
+        written: usize,
+    },
+    /// Reading the response.
+    Reading(TcpStream),
+}
+
+/// A reconnecting Server-Sent Events client: a [`Stream`] of
+/// [`Result<Event, Error>`](Item) (see the [crate docs](crate) for what it
+/// yields and when it ends).
+///
+/// Nothing happens until it is polled. Dropping it (or calling
+/// [`close`](EventSource::close)) closes the connection. It is `Send` and
+/// `Unpin`.
+pub struct EventSource {
+    conn: Connection<Instant>,
+    io: Io,
+    /// Fires at `timer_at`, the last deadline it was set to.
+    timer: Timer,
+    timer_at: Option<Instant>,
+    /// The error behind the next `Reconnecting` or `Closed`.
+    last_error: Option<Error>,
+    buf: Box<[u8]>,
+    done: bool,
+}
+
+impl fmt::Debug for EventSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.io, self.done) {
+            (_, true) => "done",
+            (Io::None, false) => "waiting",
+            (Io::Connecting(..), false) => "connecting",
+            (Io::Writing { .. }, false) => "writing",
+            (Io::Reading(_), false) => "reading",
+        };
+        f.debug_struct("EventSource")
+            .field("state", &state)
+            .field("ready_state", &self.conn.ready_state())
+            .finish()
+    }
+}
+
+impl EventSource {
+    /// A client for `config` with the default head and body limits.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the URL or a configured header cannot be
+    /// used, [`Error::TlsNotSupported`] for an `https` URL.
+    pub fn new(config: ClientConfig) -> Result<EventSource, Error> {
+        EventSource::with_limits(config, HeadLimits::default(), BodyLimits::default())
+    }
+
+    /// A client with limits on response heads and chunked framing.
+    ///
+    /// # Errors
+    /// As [`new`](EventSource::new).
+    pub fn with_limits(
+        config: ClientConfig,
+        head_limits: HeadLimits,
+        body_limits: BodyLimits,
+    ) -> Result<EventSource, Error> {
+        if let Ok(url) = Url::parse(config.url()) {
+            if url.scheme() == Scheme::Https {
+                return Err(Error::TlsNotSupported {
+                    host: url.host().to_owned(),
+                    port: url.port(),
+                });
+            }
+        }
+        let conn =
+            Connection::with_limits(config, head_limits, body_limits, Instant::now(), seed())?;
+        Ok(EventSource {
+            conn,
+            io: Io::None,
+            timer: Timer::never(),
+            timer_at: None,
+            last_error: None,
+            buf: vec![0; 16 * 1024].into_boxed_slice(),
+            done: false,
+        })
+    }
+
+    /// The next item, or `None` once the stream has ended (a convenience for
+    /// `StreamExt::next`).
+    pub async fn next(&mut self) -> Option<Item> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Closes the connection and ends the stream: the next poll returns
+    /// `None`.
+    pub fn close(&mut self) {
+        self.conn.close();
+        while self.conn.poll_output().is_some() {}
+        self.finish();
+    }
+
+    /// Drops the socket and the timer; every later poll returns `None`.
+    fn finish(&mut self) {
+        self.io = Io::None;
+        self.timer = Timer::never();
+        self.timer_at = None;
+        self.done = true;
+    }
+
+    /// Records a socket error for the machine.
+    fn socket_error(&mut self, e: io::Error) {
+        self.io = Io::None;
+        self.last_error = Some(Error::Io(e));
+        self.conn.handle_socket_error(Instant::now());
+    }
+
+    /// Advances the socket side: `Ready(())` when something was handed to
+    /// the connection (or the socket is idle), `Pending` when waiting on
+    /// the socket (with the waker registered).
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.io {
+            Io::None => Poll::Ready(()),
+            Io::Connecting(connecting, request) => match connecting.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(socket)) => {
+                    let _ = socket.set_nodelay(true);
+                    self.io = match request.take() {
+                        Some(bytes) => Io::Writing {
+                            socket,
+                            bytes,
+                            written: 0,
+                        },
+                        None => Io::Reading(socket),
+                    };
+                    Poll::Ready(())
+                }
+                Poll::Ready(Err(e)) => {
+                    self.socket_error(e);
+                    Poll::Ready(())
+                }
+            },
+            Io::Writing {
+                socket,
+                bytes,
+                written,
+            } => {
+                while let Some(rest) = bytes.get(*written..).filter(|r| !r.is_empty()) {
+                    match Pin::new(&mut *socket).poll_write(cx, rest) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0)) => {
+                            self.socket_error(io::ErrorKind::WriteZero.into());
+                            return Poll::Ready(());
+                        }
+                        Poll::Ready(Ok(n)) => *written += n,
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Poll::Ready(Err(e)) => {
+                            self.socket_error(e);
+                            return Poll::Ready(());
+                        }
+                    }
+                }
+                if let Io::Writing { socket, .. } = std::mem::replace(&mut self.io, Io::None) {
+                    self.io = Io::Reading(socket);
+                }
+                Poll::Ready(())
+            }
+            Io::Reading(socket) => match Pin::new(socket).poll_read(cx, &mut self.buf) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(0)) => {
+                    self.io = Io::None;
+                    self.conn.handle_socket_eof(Instant::now());
+                    Poll::Ready(())
+                }
+                Poll::Ready(Ok(n)) => {
+                    let bytes = self.buf.get(..n).unwrap_or_default();
+                    self.conn.handle_socket_bytes(bytes, Instant::now());
+                    Poll::Ready(())
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Poll::Ready(()),
+                Poll::Ready(Err(e)) => {
+                    self.socket_error(e);
+                    Poll::Ready(())
+                }
+            },
+        }
+    }
+
+    /// Polls the timer at the connection's deadline: `Ready` once it is due
+    /// (after handing it to the connection).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return Poll::Pending;
+        };
+        if self.timer_at != Some(deadline) {
+            self.timer.set_at(deadline);
+            self.timer_at = Some(deadline);
+        }
+        match Pin::new(&mut self.timer).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => {
+                self.timer_at = None;
+                self.conn.handle_timeout(Instant::now());
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Acts on one output: `Some(item)` to yield (`None` inside to end the
+    /// stream), `None` to go on.
+    fn act(&mut self, output: ConnectionOutput) -> Option<Option<Item>> {
+        match output {
+            ConnectionOutput::Connect { host, port, tls } => {
+                if tls {
+                    self.conn.close();
+                    while self.conn.poll_output().is_some() {}
+                    return Some(Some(Err(Error::TlsNotSupported { host, port })));
+                }
+                self.io = Io::Connecting(Box::pin(TcpStream::connect((host, port))), None);
+                None
+            }
+            ConnectionOutput::Write(bytes) => {
+                self.io = match std::mem::replace(&mut self.io, Io::None) {
+                    Io::Connecting(connecting, None) => Io::Connecting(connecting, Some(bytes)),
+                    Io::Connecting(connecting, Some(queued)) => {
+                        Io::Connecting(connecting, Some(concat(&queued, &bytes)))
+                    }
+                    Io::Reading(socket) => Io::Writing {
+                        socket,
+                        bytes,
+                        written: 0,
+                    },
+                    Io::Writing {
+                        socket,
+                        bytes: queued,
+                        written,
+                    } => Io::Writing {
+                        socket,
+                        bytes: concat(queued.get(written..).unwrap_or_default(), &bytes),
+                        written: 0,
+                    },
+                    // No socket to write to: the attempt already failed.
+                    Io::None => Io::None,
+                };
+                None
+            }
+            ConnectionOutput::CloseSocket => {
+                self.io = Io::None;
+                None
+            }
+            ConnectionOutput::Open => Some(Some(Ok(Event::Open))),
+            ConnectionOutput::Event(event) => Some(Some(Ok(Event::Message(event)))),
+            ConnectionOutput::Reconnecting { delay, reason } => {
+                Some(Some(Ok(Event::Reconnecting {
+                    delay,
+                    reason,
+                    error: self.last_error.take(),
+                })))
+            }
+            ConnectionOutput::Closed(reason) => match reason {
+                CloseReason::User | CloseReason::NoContent => Some(None),
+                reason => Some(Some(Err(Error::Closed {
+                    reason,
+                    cause: self.last_error.take().map(Box::new),
+                }))),
+            },
+            ConnectionOutput::Error(e) => {
+                // A socket error keeps the io::Error recorded by the loop.
+                if e != ConnectionError::Socket {
+                    self.last_error = Some(Error::Protocol(e));
+                }
+                None
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Stream for EventSource {
+    type Item = Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = self.get_mut();
+        let mut budget = READ_BUDGET;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            // Outputs are acted on in order (a write to a socket still
+            // being opened waits for it).
+            if let Some(output) = this.conn.poll_output() {
+                match this.act(output) {
+                    None => continue,
+                    Some(Some(item)) => {
+                        if item.is_err() {
+                            this.finish();
+                        }
+                        return Poll::Ready(Some(item));
+                    }
+                    Some(None) => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                }
+            }
+            let idle = matches!(this.io, Io::None);
+            if this.poll_io(cx).is_ready() && !idle {
+                budget -= 1;
+                if budget == 0 {
+                    // A stream of bytes that yields no item (comments,
+                    // keep-alives) must not starve the executor.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if this.poll_timer(cx).is_ready() {
+                continue;
+            }
+            if idle && this.conn.poll_timeout().is_none() {
+                // Nothing to read and no timer: the connection is closed.
+                this.finish();
+                return Poll::Ready(None);
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// `a` then `b` in one buffer (only if the connection ever asks for two
+/// writes in a row, which it does not today).
+fn concat(a: &[u8], b: &[u8]) -> Bytes {
+    let mut joined = Vec::with_capacity(a.len() + b.len());
+    joined.extend_from_slice(a);
+    joined.extend_from_slice(b);
+    Bytes::from(joined)
+}
+
+/// The jitter seed: whatever the standard library's hasher keys are mixed
+/// with the time.
+fn seed() -> u64 {
+    use std::hash::BuildHasher;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one(nanos)
+}
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
