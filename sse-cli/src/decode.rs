@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Args;
-use sse_proto::{DecodeError, Decoder, Event, Frame, Limits};
+use sse_proto::{DecodeError, Decoder, Frame, Limits};
+
+use crate::output::{write_event, write_json_str};
 
 /// How many bytes are read from stdin at a time (unless `--chunk-size` asks
 /// for less).
@@ -160,17 +162,6 @@ fn drain(decoder: &mut Decoder, all: bool, out: &mut impl Write) -> Result<(), E
     Ok(())
 }
 
-/// Writes `{"type":…,"data":…,"id":…}`.
-fn write_event(event: &Event, out: &mut impl Write) -> io::Result<()> {
-    out.write_all(b"{\"type\":")?;
-    write_json_str(event.event_type(), out)?;
-    out.write_all(b",\"data\":")?;
-    write_json_str(event.data(), out)?;
-    out.write_all(b",\"id\":")?;
-    write_json_str(event.id(), out)?;
-    out.write_all(b"}\n")
-}
-
 /// Writes `{"retry":…}` (milliseconds).
 fn write_retry(retry: Duration, out: &mut impl Write) -> io::Result<()> {
     writeln!(out, "{{\"retry\":{}}}", retry.as_millis())
@@ -184,9 +175,4 @@ fn write_eof(decoder: &Decoder, out: &mut impl Write) -> io::Result<()> {
         Some(retry) => writeln!(out, ",\"retry\":{}}}", retry.as_millis()),
         None => out.write_all(b",\"retry\":null}\n"),
     }
-}
-
-/// Writes `s` as a JSON string (quoted and escaped by serde_json).
-fn write_json_str(s: &str, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(out, s).map_err(io::Error::from)
 }

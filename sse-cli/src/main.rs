@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod listen;
+mod output;
 
 /// Server-Sent Events (`text/event-stream`) tools.
 #[derive(Debug, Parser)]
@@ -27,18 +29,39 @@ enum Command {
         after_help = "Example: sse decode --all < examples/sample.sse"
     )]
     Decode(decode::DecodeArgs),
+    /// Connect to an event stream URL, reconnecting as a browser does, and print its events.
+    #[command(
+        long_about = listen::LONG_ABOUT,
+        after_help = "Examples:\n  sse listen http://127.0.0.1:8080/events\n  \
+sse listen --pretty --timeout 45s --header 'Authorization: Bearer T' http://host/stream\n  \
+echo '{\"q\":1}' | sse listen --body - --header 'Content-Type: application/json' http://host/api"
+    )]
+    Listen(listen::ListenArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (name, result) = match cli.command {
-        Command::Decode(args) => ("decode", decode::run(&args)),
-    };
+    match cli.command {
+        Command::Decode(args) => {
+            report("decode", decode::run(&args), decode::Error::is_broken_pipe)
+        }
+        Command::Listen(args) => {
+            report("listen", listen::run(&args), listen::Error::is_broken_pipe)
+        }
+    }
+}
+
+/// The exit code for a command's result, with the error (if any) on stderr.
+fn report<E: std::fmt::Display>(
+    name: &str,
+    result: Result<(), E>,
+    is_broken_pipe: fn(&E) -> bool,
+) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // The reader of our output went away (e.g. `| head -1`): nothing is
         // left to report to, so stop quietly.
-        Err(err) if err.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("sse {name}: error: {err}");
             ExitCode::FAILURE
