@@ -57,115 +57,22 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
 use async_net::TcpStream;
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_io::{AsyncRead, AsyncWrite};
-use sse_proto::client::{Connection, ConnectionError, ConnectionOutput};
+use sse_proto::client::Connection;
+use sse_proto::client::adapter::{self, Outputs, Step};
 
 pub use sse_proto::Limits;
+pub use sse_proto::client::adapter::{Error, Event, Item};
 pub use sse_proto::client::{
     ClientConfig, CloseReason, Jitter, ReconnectPolicy, ReconnectReason, RedirectTarget,
 };
 pub use sse_proto::http1::{BodyLimits, HeadLimits};
-use sse_proto::http1::{Scheme, Url};
-
-/// What an [`EventSource`] yields.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum Event {
-    /// A connection is open and the stream is flowing (the spec's `open`
-    /// event). Yielded on every successful (re)connection.
-    Open,
-    /// A message. Its type (`event_type()`) can be anything the server
-    /// sent, `"error"` and `"open"` included.
-    Message(sse_proto::Event),
-    /// The connection was lost and the next attempt starts after `delay`.
-    /// Not an error: the stream goes on.
-    Reconnecting {
-        /// How long until the next attempt.
-        delay: Duration,
-        /// Why the connection was lost.
-        reason: ReconnectReason,
-        /// The transport or protocol error behind it, if there was one.
-        error: Option<Error>,
-    },
-}
-
-/// Why an [`EventSource`] cannot start, or stopped for good.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum Error {
-    /// A socket error (connection refused, reset, host not found, ...).
-    Io(io::Error),
-    /// The server's response broke HTTP or the configuration cannot be
-    /// sent (see [`ConnectionError`]).
-    Protocol(ConnectionError),
-    /// The URL (or a redirect) is `https`, and this crate does not support
-    /// TLS yet. Use an `http` URL (for example behind a TLS-terminating
-    /// proxy).
-    TlsNotSupported {
-        /// The host that asked for TLS.
-        host: String,
-        /// Its port.
-        port: u16,
-    },
-    /// The source closed for good; `reason` says why (a bad status or
-    /// content type, reconnecting disabled, too many failed attempts).
-    Closed {
-        /// Why.
-        reason: CloseReason,
-        /// The error behind the last failed attempt, if any.
-        cause: Option<Box<Error>>,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "connection error: {e}"),
-            Error::Protocol(e) => write!(f, "{e}"),
-            Error::TlsNotSupported { host, port } => write!(
-                f,
-                "https ({host}:{port}) is not supported yet: sse-async-std speaks plain http \
-                 only (use an http URL, for example behind a TLS-terminating proxy)"
-            ),
-            Error::Closed { reason, .. } => write!(f, "event source closed: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Protocol(e) => Some(e),
-            Error::TlsNotSupported { .. } => None,
-            Error::Closed {
-                cause: Some(cause), ..
-            } => Some(&**cause),
-            Error::Closed { reason, .. } => Some(reason),
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Error {
-        Error::Io(e)
-    }
-}
-
-impl From<ConnectionError> for Error {
-    fn from(e: ConnectionError) -> Error {
-        Error::Protocol(e)
-    }
-}
-
-/// The item type of [`EventSource`].
-pub type Item = Result<Event, Error>;
 
 /// How many socket steps one `poll_next` takes before yielding to the
 /// executor when none of them produced an item.
@@ -203,8 +110,9 @@ pub struct EventSource {
     /// Fires at `timer_at`, the last deadline it was set to.
     timer: Timer,
     timer_at: Option<Instant>,
-    /// The error behind the next `Reconnecting` or `Closed`.
-    last_error: Option<Error>,
+    /// Maps the connection's outputs to items (and keeps the error behind
+    /// the next `Reconnecting` or `Closed`).
+    outputs: Outputs,
     buf: Box<[u8]>,
     done: bool,
 }
@@ -244,22 +152,13 @@ impl EventSource {
         head_limits: HeadLimits,
         body_limits: BodyLimits,
     ) -> Result<EventSource, Error> {
-        if let Ok(url) = Url::parse(config.url()) {
-            if url.scheme() == Scheme::Https {
-                return Err(Error::TlsNotSupported {
-                    host: url.host().to_owned(),
-                    port: url.port(),
-                });
-            }
-        }
-        let conn =
-            Connection::with_limits(config, head_limits, body_limits, Instant::now(), seed())?;
+        let conn = adapter::new_connection(config, head_limits, body_limits, Instant::now())?;
         Ok(EventSource {
             conn,
             io: Io::None,
             timer: Timer::never(),
             timer_at: None,
-            last_error: None,
+            outputs: Outputs::new(),
             buf: vec![0; 16 * 1024].into_boxed_slice(),
             done: false,
         })
@@ -274,13 +173,14 @@ impl EventSource {
     /// Closes the connection and ends the stream: the next poll returns
     /// `None`.
     pub fn close(&mut self) {
-        self.conn.close();
-        while self.conn.poll_output().is_some() {}
         self.finish();
     }
 
-    /// Drops the socket and the timer; every later poll returns `None`.
+    /// Closes the connection and drops the socket and the timer; every
+    /// later poll returns `None`.
     fn finish(&mut self) {
+        self.conn.close();
+        while self.conn.poll_output().is_some() {}
         self.io = Io::None;
         self.timer = Timer::never();
         self.timer_at = None;
@@ -290,7 +190,7 @@ impl EventSource {
     /// Records a socket error for the machine.
     fn socket_error(&mut self, e: io::Error) {
         self.io = Io::None;
-        self.last_error = Some(Error::Io(e));
+        self.outputs.socket_error(e);
         self.conn.handle_socket_error(Instant::now());
     }
 
@@ -385,73 +285,30 @@ impl EventSource {
         }
     }
 
-    /// Acts on one output: `Some(item)` to yield (`None` inside to end the
-    /// stream), `None` to go on.
-    fn act(&mut self, output: ConnectionOutput) -> Option<Option<Item>> {
-        match output {
-            ConnectionOutput::Connect { host, port, tls } => {
-                if tls {
-                    self.conn.close();
-                    while self.conn.poll_output().is_some() {}
-                    return Some(Some(Err(Error::TlsNotSupported { host, port })));
-                }
-                self.io = Io::Connecting(Box::pin(TcpStream::connect((host, port))), None);
-                None
+    /// Queues `bytes` for the socket (being opened, or open).
+    fn write(&mut self, bytes: Bytes) {
+        self.io = match std::mem::replace(&mut self.io, Io::None) {
+            Io::Connecting(connecting, None) => Io::Connecting(connecting, Some(bytes)),
+            Io::Connecting(connecting, Some(queued)) => {
+                Io::Connecting(connecting, Some(concat(&queued, &bytes)))
             }
-            ConnectionOutput::Write(bytes) => {
-                self.io = match std::mem::replace(&mut self.io, Io::None) {
-                    Io::Connecting(connecting, None) => Io::Connecting(connecting, Some(bytes)),
-                    Io::Connecting(connecting, Some(queued)) => {
-                        Io::Connecting(connecting, Some(concat(&queued, &bytes)))
-                    }
-                    Io::Reading(socket) => Io::Writing {
-                        socket,
-                        bytes,
-                        written: 0,
-                    },
-                    Io::Writing {
-                        socket,
-                        bytes: queued,
-                        written,
-                    } => Io::Writing {
-                        socket,
-                        bytes: concat(queued.get(written..).unwrap_or_default(), &bytes),
-                        written: 0,
-                    },
-                    // No socket to write to: the attempt already failed.
-                    Io::None => Io::None,
-                };
-                None
-            }
-            ConnectionOutput::CloseSocket => {
-                self.io = Io::None;
-                None
-            }
-            ConnectionOutput::Open => Some(Some(Ok(Event::Open))),
-            ConnectionOutput::Event(event) => Some(Some(Ok(Event::Message(event)))),
-            ConnectionOutput::Reconnecting { delay, reason } => {
-                Some(Some(Ok(Event::Reconnecting {
-                    delay,
-                    reason,
-                    error: self.last_error.take(),
-                })))
-            }
-            ConnectionOutput::Closed(reason) => match reason {
-                CloseReason::User | CloseReason::NoContent => Some(None),
-                reason => Some(Some(Err(Error::Closed {
-                    reason,
-                    cause: self.last_error.take().map(Box::new),
-                }))),
+            Io::Reading(socket) => Io::Writing {
+                socket,
+                bytes,
+                written: 0,
             },
-            ConnectionOutput::Error(e) => {
-                // A socket error keeps the io::Error recorded by the loop.
-                if e != ConnectionError::Socket {
-                    self.last_error = Some(Error::Protocol(e));
-                }
-                None
-            }
-            _ => None,
-        }
+            Io::Writing {
+                socket,
+                bytes: queued,
+                written,
+            } => Io::Writing {
+                socket,
+                bytes: concat(queued.get(written..).unwrap_or_default(), &bytes),
+                written: 0,
+            },
+            // No socket to write to: the attempt already failed.
+            Io::None => Io::None,
+        };
     }
 }
 
@@ -468,19 +325,24 @@ impl Stream for EventSource {
             // Outputs are acted on in order (a write to a socket still
             // being opened waits for it).
             if let Some(output) = this.conn.poll_output() {
-                match this.act(output) {
-                    None => continue,
-                    Some(Some(item)) => {
-                        if item.is_err() {
-                            this.finish();
-                        }
-                        return Poll::Ready(Some(item));
+                match this.outputs.step(output) {
+                    Step::Yield(event) => return Poll::Ready(Some(Ok(event))),
+                    Step::Fail(error) => {
+                        this.finish();
+                        return Poll::Ready(Some(Err(error)));
                     }
-                    Some(None) => {
+                    Step::End => {
                         this.finish();
                         return Poll::Ready(None);
                     }
+                    Step::Connect { host, port } => {
+                        this.io = Io::Connecting(Box::pin(TcpStream::connect((host, port))), None);
+                    }
+                    Step::Write(bytes) => this.write(bytes),
+                    Step::CloseSocket => this.io = Io::None,
+                    _ => {}
                 }
+                continue;
             }
             let idle = matches!(this.io, Io::None);
             if this.poll_io(cx).is_ready() && !idle {
@@ -513,16 +375,6 @@ fn concat(a: &[u8], b: &[u8]) -> Bytes {
     joined.extend_from_slice(a);
     joined.extend_from_slice(b);
     Bytes::from(joined)
-}
-
-/// The jitter seed: whatever the standard library's hasher keys are mixed
-/// with the time.
-fn seed() -> u64 {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one(nanos)
 }
 
 #[cfg(doctest)]

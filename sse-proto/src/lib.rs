@@ -82,9 +82,18 @@
 //! limits, a body decoder for chunked, length-delimited and close-delimited
 //! bodies, and SSE response framing for servers.
 //!
+//! # Runtime adapters (feature `std`)
+//!
+//! [`client::adapter`] holds what every runtime adapter around
+//! [`client::Connection`] shares: the items its stream yields (with
+//! `std::io::Error`s inside, hence `std`), the seeding and `https` check
+//! before connecting, and the mapping from connection outputs to stream
+//! items and socket actions. The feature enables `http1`.
+//!
 //! # `no_std`
 //!
-//! The crate is `no_std` and needs only `alloc`, with or without `http1`.
+//! Without the `std` feature the crate is `no_std` and needs only `alloc`,
+//! with or without `http1`.
 #![no_std]
 #![warn(
     missing_docs,
@@ -95,7 +104,7 @@
 )]
 
 extern crate alloc;
-#[cfg(test)]
+#[cfg(any(test, feature = "std"))]
 extern crate std;
 
 pub mod client;

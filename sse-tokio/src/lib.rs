@@ -42,147 +42,90 @@
 //!
 //! With the `tracing` feature, reconnects, transport errors and warnings are
 //! logged with [`tracing`](https://docs.rs/tracing).
+//!
+//! Polling the stream allocates nothing per event: the stream is a
+//! hand-written state machine over the socket, the pending write and one
+//! reusable [`tokio::time::Sleep`]. Only opening a connection boxes its (DNS
+//! lookup and) connect future.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
+use bytes::Bytes;
 use futures_core::Stream;
-use sse_proto::client::{Connection, ConnectionError, ConnectionOutput};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use sse_proto::client::Connection;
+use sse_proto::client::adapter::{self, Outputs, Step};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
 
 pub use sse_proto::Limits;
+pub use sse_proto::client::adapter::{Error, Event, Item};
 pub use sse_proto::client::{
     ClientConfig, CloseReason, Jitter, ReconnectPolicy, ReconnectReason, RedirectTarget,
 };
 pub use sse_proto::http1::{BodyLimits, HeadLimits};
-use sse_proto::http1::{Scheme, Url};
 
-/// What an [`EventSource`] yields.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum Event {
-    /// A connection is open and the stream is flowing (the spec's `open`
-    /// event). Yielded on every successful (re)connection.
-    Open,
-    /// A message. Its type (`event_type()`) can be anything the server
-    /// sent, `"error"` and `"open"` included.
-    Message(sse_proto::Event),
-    /// The connection was lost and the next attempt starts after `delay`.
-    /// Not an error: the stream goes on.
-    Reconnecting {
-        /// How long until the next attempt.
-        delay: Duration,
-        /// Why the connection was lost.
-        reason: ReconnectReason,
-        /// The transport or protocol error behind it, if there was one.
-        error: Option<Error>,
+/// How many socket steps one `poll_next` takes before yielding to the
+/// executor when none of them produced an item.
+const READ_BUDGET: u32 = 64;
+
+/// A connection attempt in flight (boxed once per attempt, not per event).
+type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+
+/// The socket side of the loop.
+enum Io {
+    /// No socket: waiting for the timer, or closed.
+    None,
+    /// Opening a socket; the request to write once it is open.
+    Connecting(Connecting, Option<Bytes>),
+    /// Writing the request: `bytes[written..]` is still to go.
+    Writing {
+        socket: TcpStream,
+        bytes: Bytes,
+        written: usize,
     },
-}
-
-/// Why an [`EventSource`] cannot start, or stopped for good.
-#[non_exhaustive]
-#[derive(Debug)]
-pub enum Error {
-    /// A socket error (connection refused, reset, ...).
-    Io(io::Error),
-    /// The server's response broke HTTP or the configuration cannot be
-    /// sent (see [`ConnectionError`]).
-    Protocol(ConnectionError),
-    /// The URL (or a redirect) is `https`, and this crate does not support
-    /// TLS yet. Use an `http` URL (for example behind a TLS-terminating
-    /// proxy).
-    TlsNotSupported {
-        /// The host that asked for TLS.
-        host: String,
-        /// Its port.
-        port: u16,
-    },
-    /// The source closed for good; `reason` says why (a bad status or
-    /// content type, reconnecting disabled, too many failed attempts).
-    Closed {
-        /// Why.
-        reason: CloseReason,
-        /// The error behind the last failed attempt, if any.
-        cause: Option<Box<Error>>,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Io(e) => write!(f, "connection error: {e}"),
-            Error::Protocol(e) => write!(f, "{e}"),
-            Error::TlsNotSupported { host, port } => write!(
-                f,
-                "https ({host}:{port}) is not supported yet: sse-tokio speaks plain http only"
-            ),
-            Error::Closed { reason, .. } => write!(f, "event source closed: {reason}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io(e) => Some(e),
-            Error::Protocol(e) => Some(e),
-            Error::TlsNotSupported { .. } => None,
-            Error::Closed {
-                cause: Some(cause), ..
-            } => Some(&**cause),
-            Error::Closed { reason, .. } => Some(reason),
-        }
-    }
-}
-
-impl From<io::Error> for Error {
-    fn from(e: io::Error) -> Error {
-        Error::Io(e)
-    }
-}
-
-impl From<ConnectionError> for Error {
-    fn from(e: ConnectionError) -> Error {
-        Error::Protocol(e)
-    }
-}
-
-/// The item type of [`EventSource`].
-pub type Item = Result<Event, Error>;
-
-type Pending = Pin<Box<dyn Future<Output = (Driver, Option<Item>)> + Send>>;
-
-enum State {
-    Idle(Box<Driver>),
-    Busy(Pending),
-    Done,
+    /// Reading the response.
+    Reading(TcpStream),
 }
 
 /// A reconnecting Server-Sent Events client: a [`Stream`] of
 /// [`Result<Event, Error>`](Item) (see the [crate docs](crate) for what it
 /// yields and when it ends).
 ///
-/// Nothing happens until it is polled. Dropping it (or calling
-/// [`close`](EventSource::close)) closes the connection.
+/// Nothing happens until it is polled (inside a tokio runtime, with the
+/// `net` and `time` drivers enabled). Dropping it (or calling
+/// [`close`](EventSource::close)) closes the connection. It is `Send` and
+/// `Unpin`.
 pub struct EventSource {
-    state: State,
+    conn: Connection<Instant>,
+    io: Io,
+    /// Created on the first wait (inside the runtime), then reset to each
+    /// new deadline: fires at `timer_at`.
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_at: Option<Instant>,
+    /// Maps the connection's outputs to items (and keeps the error behind
+    /// the next `Reconnecting` or `Closed`).
+    outputs: Outputs,
+    buf: Box<[u8]>,
+    done: bool,
 }
 
 impl fmt::Debug for EventSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Idle(_) => "idle",
-            State::Busy(_) => "polling",
-            State::Done => "done",
+        let state = match (&self.io, self.done) {
+            (_, true) => "done",
+            (Io::None, false) => "waiting",
+            (Io::Connecting(..), false) => "connecting",
+            (Io::Writing { .. }, false) => "writing",
+            (Io::Reading(_), false) => "reading",
         };
         f.debug_struct("EventSource")
             .field("state", &state)
+            .field("ready_state", &self.conn.ready_state())
             .finish()
     }
 }
@@ -206,24 +149,15 @@ impl EventSource {
         head_limits: HeadLimits,
         body_limits: BodyLimits,
     ) -> Result<EventSource, Error> {
-        if let Ok(url) = Url::parse(config.url()) {
-            if url.scheme() == Scheme::Https {
-                return Err(Error::TlsNotSupported {
-                    host: url.host().to_owned(),
-                    port: url.port(),
-                });
-            }
-        }
-        let conn =
-            Connection::with_limits(config, head_limits, body_limits, Instant::now(), seed())?;
-        let driver = Driver {
-            conn,
-            socket: None,
-            last_error: None,
-            buf: vec![0; 16 * 1024].into_boxed_slice(),
-        };
+        let conn = adapter::new_connection(config, head_limits, body_limits, Instant::now())?;
         Ok(EventSource {
-            state: State::Idle(Box::new(driver)),
+            conn,
+            io: Io::None,
+            timer: None,
+            timer_at: None,
+            outputs: Outputs::new(),
+            buf: vec![0; 16 * 1024].into_boxed_slice(),
+            done: false,
         })
     }
 
@@ -236,194 +170,241 @@ impl EventSource {
     /// Closes the connection and ends the stream: the next poll returns
     /// `None`.
     pub fn close(&mut self) {
-        self.state = State::Done;
+        self.finish();
+    }
+
+    /// Closes the connection and drops the socket and the timer; every
+    /// later poll returns `None`.
+    fn finish(&mut self) {
+        self.conn.close();
+        while self.conn.poll_output().is_some() {}
+        self.io = Io::None;
+        self.timer = None;
+        self.timer_at = None;
+        self.done = true;
+    }
+
+    /// Records a socket error for the machine.
+    fn socket_error(&mut self, e: io::Error) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(error = %e, "socket error");
+        self.io = Io::None;
+        self.outputs.socket_error(e);
+        self.conn.handle_socket_error(Instant::now());
+    }
+
+    /// Advances the socket side: `Ready(())` when something was handed to
+    /// the connection (or the socket is idle), `Pending` when waiting on
+    /// the socket (with the waker registered).
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.io {
+            Io::None => Poll::Ready(()),
+            Io::Connecting(connecting, request) => match connecting.as_mut().poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(socket)) => {
+                    let _ = socket.set_nodelay(true);
+                    self.io = match request.take() {
+                        Some(bytes) => Io::Writing {
+                            socket,
+                            bytes,
+                            written: 0,
+                        },
+                        None => Io::Reading(socket),
+                    };
+                    Poll::Ready(())
+                }
+                Poll::Ready(Err(e)) => {
+                    self.socket_error(e);
+                    Poll::Ready(())
+                }
+            },
+            Io::Writing {
+                socket,
+                bytes,
+                written,
+            } => {
+                while let Some(rest) = bytes.get(*written..).filter(|r| !r.is_empty()) {
+                    match Pin::new(&mut *socket).poll_write(cx, rest) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(0)) => {
+                            self.socket_error(io::ErrorKind::WriteZero.into());
+                            return Poll::Ready(());
+                        }
+                        Poll::Ready(Ok(n)) => *written += n,
+                        Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Poll::Ready(Err(e)) => {
+                            self.socket_error(e);
+                            return Poll::Ready(());
+                        }
+                    }
+                }
+                if let Io::Writing { socket, .. } = std::mem::replace(&mut self.io, Io::None) {
+                    self.io = Io::Reading(socket);
+                }
+                Poll::Ready(())
+            }
+            Io::Reading(socket) => {
+                let mut read = ReadBuf::new(&mut self.buf);
+                match Pin::new(socket).poll_read(cx, &mut read) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Ok(())) => {
+                        let n = read.filled().len();
+                        if n == 0 {
+                            self.io = Io::None;
+                            self.conn.handle_socket_eof(Instant::now());
+                        } else {
+                            let bytes = self.buf.get(..n).unwrap_or_default();
+                            self.conn.handle_socket_bytes(bytes, Instant::now());
+                        }
+                        Poll::Ready(())
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                        Poll::Ready(())
+                    }
+                    Poll::Ready(Err(e)) => {
+                        self.socket_error(e);
+                        Poll::Ready(())
+                    }
+                }
+            }
+        }
+    }
+
+    /// Polls the timer at the connection's deadline: `Ready` once it is due
+    /// (after handing it to the connection).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return Poll::Pending;
+        };
+        let timer = match &mut self.timer {
+            Some(timer) => {
+                if self.timer_at != Some(deadline) {
+                    timer.as_mut().reset(deadline);
+                }
+                timer
+            }
+            None => self
+                .timer
+                .insert(Box::pin(tokio::time::sleep_until(deadline))),
+        };
+        self.timer_at = Some(deadline);
+        match timer.as_mut().poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => {
+                self.timer_at = None;
+                self.conn.handle_timeout(Instant::now());
+                Poll::Ready(())
+            }
+        }
+    }
+
+    /// Queues `bytes` for the socket (being opened, or open).
+    fn write(&mut self, bytes: Bytes) {
+        self.io = match std::mem::replace(&mut self.io, Io::None) {
+            Io::Connecting(connecting, None) => Io::Connecting(connecting, Some(bytes)),
+            Io::Connecting(connecting, Some(queued)) => {
+                Io::Connecting(connecting, Some(concat(&queued, &bytes)))
+            }
+            Io::Reading(socket) => Io::Writing {
+                socket,
+                bytes,
+                written: 0,
+            },
+            Io::Writing {
+                socket,
+                bytes: queued,
+                written,
+            } => Io::Writing {
+                socket,
+                bytes: concat(queued.get(written..).unwrap_or_default(), &bytes),
+                written: 0,
+            },
+            // No socket to write to: the attempt already failed.
+            Io::None => Io::None,
+        };
     }
 }
 
 impl Stream for EventSource {
     type Item = Item;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = self.get_mut();
+        let mut budget = READ_BUDGET;
         loop {
-            match std::mem::replace(&mut self.state, State::Done) {
-                State::Done => return Poll::Ready(None),
-                State::Idle(mut driver) => {
-                    self.state = State::Busy(Box::pin(async move {
-                        let item = driver.next().await;
-                        (*driver, item)
-                    }));
-                }
-                State::Busy(mut pending) => match pending.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        self.state = State::Busy(pending);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((driver, item)) => {
-                        if item.is_some() {
-                            self.state = State::Idle(Box::new(driver));
-                        }
-                        return Poll::Ready(item);
-                    }
-                },
+            if this.done {
+                return Poll::Ready(None);
             }
-        }
-    }
-}
-
-/// The jitter seed: whatever the standard library's hasher keys are mixed
-/// with the time.
-fn seed() -> u64 {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::collections::hash_map::RandomState::new().hash_one(nanos)
-}
-
-/// The I/O loop around a [`Connection`].
-struct Driver {
-    conn: Connection<Instant>,
-    socket: Option<TcpStream>,
-    /// The error behind the next `Reconnecting` or `Closed`.
-    last_error: Option<Error>,
-    buf: Box<[u8]>,
-}
-
-/// How a wait ended.
-enum Wake<T> {
-    Done(T),
-    Timeout,
-}
-
-impl Driver {
-    /// Runs `fut` until it finishes or the connection's timer is due.
-    async fn until_timeout<F: Future>(&self, fut: F) -> Wake<F::Output> {
-        match self.conn.poll_timeout() {
-            Some(deadline) => match tokio::time::timeout_at(deadline, fut).await {
-                Ok(out) => Wake::Done(out),
-                Err(_) => Wake::Timeout,
-            },
-            None => Wake::Done(fut.await),
-        }
-    }
-
-    async fn next(&mut self) -> Option<Item> {
-        loop {
-            while let Some(output) = self.conn.poll_output() {
-                if let Some(item) = self.act(output).await {
-                    return item;
-                }
-            }
-            if let Some(socket) = self.socket.as_mut() {
-                let deadline = self.conn.poll_timeout();
-                let read = socket.read(&mut self.buf);
-                let result = match deadline {
-                    Some(d) => tokio::time::timeout_at(d, read).await.ok(),
-                    None => Some(read.await),
-                };
-                let now = Instant::now();
-                match result {
-                    None => self.conn.handle_timeout(now),
-                    Some(Ok(0)) => self.conn.handle_socket_eof(now),
-                    Some(Ok(n)) => {
-                        let bytes = self.buf.get(..n).unwrap_or_default();
-                        self.conn.handle_socket_bytes(bytes, now);
-                    }
-                    Some(Err(e)) => {
-                        self.last_error = Some(Error::Io(e));
-                        self.conn.handle_socket_error(now);
-                    }
-                }
-            } else if let Some(deadline) = self.conn.poll_timeout() {
-                tokio::time::sleep_until(deadline).await;
-                self.conn.handle_timeout(Instant::now());
-            } else {
-                // Nothing to read and no timer: the connection is closed.
-                return None;
-            }
-        }
-    }
-
-    /// Acts on one output: `Some(Some(item))` to yield, `Some(None)` to end
-    /// the stream, `None` to go on.
-    async fn act(&mut self, output: ConnectionOutput) -> Option<Option<Item>> {
-        match output {
-            ConnectionOutput::Connect { host, port, tls } => {
-                if tls {
-                    self.conn.close();
-                    while self.conn.poll_output().is_some() {}
-                    return Some(Some(Err(Error::TlsNotSupported { host, port })));
-                }
-                let connect = TcpStream::connect((host.as_str(), port));
-                match self.until_timeout(connect).await {
-                    Wake::Done(Ok(socket)) => {
-                        let _ = socket.set_nodelay(true);
-                        self.socket = Some(socket);
-                    }
-                    Wake::Done(Err(e)) => {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(%host, port, error = %e, "connect failed");
-                        self.last_error = Some(Error::Io(e));
-                        self.conn.handle_socket_error(Instant::now());
-                    }
-                    Wake::Timeout => self.conn.handle_timeout(Instant::now()),
-                }
-                None
-            }
-            ConnectionOutput::Write(bytes) => {
-                let mut socket = self.socket.take()?;
-                let result = self.until_timeout(socket.write_all(&bytes)).await;
-                self.socket = Some(socket);
-                match result {
-                    Wake::Done(Ok(())) => {}
-                    Wake::Done(Err(e)) => {
-                        self.last_error = Some(Error::Io(e));
-                        self.conn.handle_socket_error(Instant::now());
-                    }
-                    Wake::Timeout => self.conn.handle_timeout(Instant::now()),
-                }
-                None
-            }
-            ConnectionOutput::CloseSocket => {
-                self.socket = None;
-                None
-            }
-            ConnectionOutput::Open => Some(Some(Ok(Event::Open))),
-            ConnectionOutput::Event(event) => Some(Some(Ok(Event::Message(event)))),
-            ConnectionOutput::Reconnecting { delay, reason } => {
+            // Outputs are acted on in order (a write to a socket still
+            // being opened waits for it).
+            if let Some(output) = this.conn.poll_output() {
                 #[cfg(feature = "tracing")]
-                tracing::info!(?delay, %reason, error = ?self.last_error, "reconnecting");
-                Some(Some(Ok(Event::Reconnecting {
-                    delay,
-                    reason,
-                    error: self.last_error.take(),
-                })))
-            }
-            ConnectionOutput::Closed(reason) => {
-                self.socket = None;
-                match reason {
-                    CloseReason::User | CloseReason::NoContent => Some(None),
-                    reason => Some(Some(Err(Error::Closed {
-                        reason,
-                        cause: self.last_error.take().map(Box::new),
-                    }))),
+                if let sse_proto::client::ConnectionOutput::Warning(warning) = &output {
+                    tracing::warn!(%warning, "event source warning");
                 }
-            }
-            ConnectionOutput::Error(e) => {
-                // A socket error keeps the io::Error recorded by the loop.
-                if e != ConnectionError::Socket {
-                    self.last_error = Some(Error::Protocol(e));
+                match this.outputs.step(output) {
+                    Step::Yield(event) => {
+                        #[cfg(feature = "tracing")]
+                        if let Event::Reconnecting {
+                            delay,
+                            reason,
+                            error,
+                        } = &event
+                        {
+                            tracing::info!(?delay, %reason, ?error, "reconnecting");
+                        }
+                        return Poll::Ready(Some(Ok(event)));
+                    }
+                    Step::Fail(error) => {
+                        this.finish();
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    Step::End => {
+                        this.finish();
+                        return Poll::Ready(None);
+                    }
+                    Step::Connect { host, port } => {
+                        let connect =
+                            async move { TcpStream::connect((host.as_str(), port)).await };
+                        this.io = Io::Connecting(Box::pin(connect), None);
+                    }
+                    Step::Write(bytes) => this.write(bytes),
+                    Step::CloseSocket => this.io = Io::None,
+                    _ => {}
                 }
-                None
+                continue;
             }
-            #[cfg(feature = "tracing")]
-            ConnectionOutput::Warning(warning) => {
-                tracing::warn!(%warning, "event source warning");
-                None
+            let idle = matches!(this.io, Io::None);
+            if this.poll_io(cx).is_ready() && !idle {
+                budget -= 1;
+                if budget == 0 {
+                    // A stream of bytes that yields no item (comments,
+                    // keep-alives) must not starve the executor.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                continue;
             }
-            _ => None,
+            if this.poll_timer(cx).is_ready() {
+                continue;
+            }
+            if idle && this.conn.poll_timeout().is_none() {
+                // Nothing to read and no timer: the connection is closed.
+                this.finish();
+                return Poll::Ready(None);
+            }
+            return Poll::Pending;
         }
     }
+}
+
+/// `a` then `b` in one buffer (only if the connection ever asks for two
+/// writes in a row, which it does not today).
+fn concat(a: &[u8], b: &[u8]) -> Bytes {
+    let mut joined = Vec::with_capacity(a.len() + b.len());
+    joined.extend_from_slice(a);
+    joined.extend_from_slice(b);
+    Bytes::from(joined)
 }
 
 #[cfg(doctest)]
