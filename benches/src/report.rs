@@ -126,6 +126,106 @@ pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64
     out
 }
 
+/// Renders a client-receive group as a Markdown table: time per run, M
+/// events/s, MB/s (10^6 bytes/s) and each row's speed relative to the
+/// fastest peer, then the client thread's CPU time per run (`cpu_ns`, one
+/// entry per row, if measured) and the verdict of ours against `target`.
+pub fn client_table(
+    title: &str,
+    bytes: usize,
+    events: usize,
+    rows: &[Row],
+    cpu_ns: &[Option<f64>],
+    target: f64,
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| contender | median time | M events/s | MB/s | speed vs fastest peer | client CPU/run | CPU vs fastest peer | note |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let ours = rows
+        .iter()
+        .find(|r| r.kind == Kind::Ours)
+        .and_then(|r| r.median_ns);
+    let best_peer = rows
+        .iter()
+        .filter(|r| r.kind == Kind::Peer)
+        .filter_map(|r| r.median_ns.map(|t| (t, r.name.as_str())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let cpu_of = |i: usize| cpu_ns.get(i).copied().flatten();
+    // The peer whose client thread used the least CPU per run.
+    let best_peer_cpu = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.kind == Kind::Peer)
+        .filter_map(|(i, _)| cpu_of(i))
+        .min_by(f64::total_cmp);
+    for (i, r) in rows.iter().enumerate() {
+        let (cpu, cpu_vs) = match cpu_of(i) {
+            Some(c) => (
+                human_time(c),
+                best_peer_cpu.map_or(String::from("-"), |p| format!("{:.2}x", p / c)),
+            ),
+            None => (String::from("-"), String::from("-")),
+        };
+        match r.median_ns {
+            Some(ns) => {
+                let secs = ns / 1e9;
+                let vs = best_peer.map_or(String::from("-"), |(p, _)| format!("{:.2}x", p / ns));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
+                    r.name,
+                    human_time(ns),
+                    events as f64 / secs / 1e6,
+                    bytes as f64 / secs / 1e6,
+                    vs,
+                    cpu,
+                    cpu_vs,
+                    r.note
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "| {} | - | - | - | - | {cpu} | {cpu_vs} | {} |",
+                    r.name, r.note
+                );
+            }
+        }
+    }
+    match (ours, best_peer) {
+        (Some(o), Some((p, name))) => {
+            let ratio = p / o;
+            let verdict = if ratio >= target { "MET" } else { "MISSED" };
+            let _ = writeln!(
+                out,
+                "\nours / fastest peer ({name}): **{ratio:.2}x** (target {target}x: {verdict})"
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "\nours / fastest peer: n/a");
+        }
+    }
+    let ours_cpu = rows
+        .iter()
+        .position(|r| r.kind == Kind::Ours)
+        .and_then(cpu_of);
+    if let (Some(o), Some(p)) = (ours_cpu, best_peer_cpu) {
+        let _ = writeln!(
+            out,
+            "\nClient-thread CPU per run: the leanest peer uses **{:.2}x** what ours does.",
+            p / o
+        );
+    }
+    out
+}
+
 fn human_time(ns: f64) -> String {
     if ns >= 1e9 {
         format!("{:.3} s", ns / 1e9)

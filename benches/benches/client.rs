@@ -1,0 +1,397 @@
+//! Client receive throughput over loopback: events per second that our tokio
+//! client (`sse-tokio`) delivers to its caller, against the peer Rust clients
+//! a user would pick (`reqwest-eventsource` over `reqwest`, LaunchDarkly's
+//! `eventsource-client` over its hyper transport), plus a raw-socket limit.
+//!
+//! The server is a plain `std` `TcpListener` on `127.0.0.1:0` (its own
+//! thread, one thread per connection) that answers any request with a
+//! `200 OK`, `Content-Type: text/event-stream`, `Connection: close` head and
+//! then the pre-encoded `small` corpus as a close-delimited body, and closes.
+//! Every contender gets exactly these bytes, with the same framing.
+//!
+//! Each iteration builds a fresh client (reconnecting off where the client
+//! allows it) on a current-thread tokio runtime, connects, receives events
+//! until it has the corpus's N events, and drops the client. Before timing,
+//! every contender's events are checked against the corpus (count and a hash
+//! of every event's type, data and id); one that gets them wrong is reported
+//! and not timed.
+
+use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{Criterion, SamplingMode, Throughput};
+use futures::StreamExt;
+use sse_bench::decoders::Kind;
+use sse_bench::report::{self, Row};
+use sse_bench::{Fingerprint, Sink, Tally};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The group name, as criterion stores it under `target/criterion/`.
+const GROUP: &str = "client-small";
+
+/// Target from the issue: our client at least this many times the events/s
+/// of the fastest peer.
+const TARGET: f64 = 2.0;
+
+/// A verification run that takes longer than this counts as a failure (a
+/// client that hangs instead of delivering the last event).
+const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The three clients and the raw-socket limit.
+#[derive(Clone, Copy, Debug)]
+enum Contender {
+    SseTokio,
+    ReqwestEventsource,
+    EventsourceClient,
+    LimitTcpRead,
+}
+
+impl Contender {
+    const ALL: [Contender; 4] = [
+        Contender::SseTokio,
+        Contender::ReqwestEventsource,
+        Contender::EventsourceClient,
+        Contender::LimitTcpRead,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Contender::SseTokio => "sse-tokio",
+            Contender::ReqwestEventsource => "reqwest-eventsource",
+            Contender::EventsourceClient => "eventsource-client",
+            Contender::LimitTcpRead => "limit_tcp_read",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Contender::SseTokio => Kind::Ours,
+            Contender::ReqwestEventsource | Contender::EventsourceClient => Kind::Peer,
+            Contender::LimitTcpRead => Kind::Limit,
+        }
+    }
+
+    /// Connects a fresh client to `url` and receives `n` events into
+    /// `sink`. Returns how many events arrived (fewer than `n` only when the
+    /// stream ended early) or why the client gave up.
+    async fn receive<S: Sink>(self, url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+        match self {
+            Contender::SseTokio => sse_tokio_receive(url, n, sink).await,
+            Contender::ReqwestEventsource => reqwest_receive(url, n, sink).await,
+            Contender::EventsourceClient => ld_receive(url, n, sink).await,
+            Contender::LimitTcpRead => tcp_read(url).await.map(|_| n),
+        }
+    }
+}
+
+async fn sse_tokio_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+    let config = sse_tokio::ClientConfig::new(url.to_owned()).no_reconnect();
+    let mut source = sse_tokio::EventSource::new(config).map_err(|e| e.to_string())?;
+    let mut got = 0;
+    while got < n {
+        match source.next().await {
+            Some(Ok(sse_tokio::Event::Message(m))) => {
+                sink.event(m.event_type(), m.data().as_bytes(), m.id());
+                got += 1;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("error after {got} events: {e}")),
+            None => break,
+        }
+    }
+    Ok(got)
+}
+
+async fn reqwest_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+    use reqwest_eventsource::{Event, EventSource, retry::Never};
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut source = EventSource::new(client.get(url)).map_err(|e| e.to_string())?;
+    source.set_retry_policy(Box::new(Never));
+    let mut got = 0;
+    while got < n {
+        match source.next().await {
+            Some(Ok(Event::Message(m))) => {
+                sink.event(&m.event, m.data.as_bytes(), &m.id);
+                got += 1;
+            }
+            Some(Ok(Event::Open)) => {}
+            Some(Err(e)) => return Err(format!("error after {got} events: {e}")),
+            None => break,
+        }
+    }
+    source.close();
+    Ok(got)
+}
+
+async fn ld_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+    use eventsource_client::{Client, ClientBuilder, ReconnectOptions, SSE};
+    let transport = launchdarkly_sdk_transport::HyperTransport::builder()
+        .disable_proxy()
+        .build_http()
+        .map_err(|e| e.to_string())?;
+    let client = ClientBuilder::for_url(url)
+        .map_err(|e| e.to_string())?
+        .reconnect(ReconnectOptions::reconnect(false).build())
+        .build_with_transport(transport);
+    let mut stream = client.stream();
+    let mut got = 0;
+    while got < n {
+        match stream.next().await {
+            Some(Ok(SSE::Event(e))) => {
+                sink.event(
+                    &e.event_type,
+                    e.data.as_bytes(),
+                    e.id.as_deref().unwrap_or(""),
+                );
+                got += 1;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("error after {got} events: {e:?}")),
+            None => break,
+        }
+    }
+    Ok(got)
+}
+
+/// The limit: a raw tokio `TcpStream` that sends the request and reads the
+/// whole response into a reused 16 KiB buffer (no HTTP, no SSE parsing).
+async fn tcp_read(url: &str) -> Result<usize, String> {
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.split('/').next())
+        .ok_or("bad url")?;
+    let mut socket = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    socket
+        .write_all(format!("GET /events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut total = 0;
+    loop {
+        match socket.read(&mut buf).await {
+            Ok(0) => return Ok(total),
+            Ok(k) => total += k,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Starts the server thread; returns its address. The listener lives for
+/// the whole process.
+fn start_server(response: Arc<Vec<u8>>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local_addr");
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let response = Arc::clone(&response);
+            std::thread::spawn(move || serve(conn, &response));
+        }
+    });
+    addr
+}
+
+/// Reads one request head, writes the response, closes the write side and
+/// drains until the client hangs up (so the close never turns into a reset).
+fn serve(mut conn: TcpStream, response: &[u8]) {
+    let _ = conn.set_nodelay(true);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(k) => head.extend_from_slice(&buf[..k]),
+        }
+        if head.len() > 64 * 1024 {
+            return;
+        }
+    }
+    if conn.write_all(response).is_err() {
+        return;
+    }
+    let _ = conn.shutdown(Shutdown::Write);
+    while let Ok(k) = conn.read(&mut buf) {
+        if k == 0 {
+            break;
+        }
+    }
+}
+
+/// Runs of each contender for the CPU-time column.
+const CPU_RUNS: u32 = 30;
+
+/// This thread's CPU time so far, in nanoseconds (Linux schedstat).
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Mean CPU time of this thread per run over [`CPU_RUNS`] runs
+/// (after one warm-up run).
+fn thread_cpu_per_run(
+    rt: &tokio::runtime::Runtime,
+    who: Contender,
+    url: &str,
+    n: u64,
+) -> Option<f64> {
+    let mut tally = Tally::default();
+    rt.block_on(who.receive(url, n, &mut tally)).ok()?;
+    let start = thread_cpu_ns()?;
+    let wall = std::time::Instant::now();
+    for _ in 0..CPU_RUNS {
+        let got = rt.block_on(who.receive(url, n, &mut tally)).ok()?;
+        assert_eq!(got, n, "{} lost events", who.name());
+    }
+    black_box(tally);
+    let wall = wall.elapsed().as_nanos() as f64 / f64::from(CPU_RUNS);
+    let end = thread_cpu_ns()?;
+    let cpu = (end - start) as f64 / f64::from(CPU_RUNS);
+    // The same runs' wall time: how much of a run the client thread waits.
+    eprintln!(
+        "{GROUP}: {}: client thread CPU {:.3} ms of {:.3} ms wall per run ({:.0}% busy)",
+        who.name(),
+        cpu / 1e6,
+        wall / 1e6,
+        100.0 * cpu / wall
+    );
+    Some(cpu)
+}
+
+/// Whether criterion was asked for a smoke run (`--test`) or a profile
+/// (`--profile-time`), where no estimates are written.
+fn criterion_test_mode() -> bool {
+    std::env::args().any(|a| a == "--test" || a == "--profile-time")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+
+    let corpus = sse_bench::small();
+    let n = corpus.event_count() as u64;
+    let expected = corpus.fingerprint();
+    let mut response = b"HTTP/1.1 200 OK\r\n\
+        Content-Type: text/event-stream\r\n\
+        Cache-Control: no-cache\r\n\
+        Connection: close\r\n\r\n"
+        .to_vec();
+    let head_len = response.len();
+    response.extend_from_slice(&corpus.wire);
+    let addr = start_server(Arc::new(response));
+    let url = format!("http://{addr}/events");
+    let rt = runtime();
+
+    let mut rows = Vec::new();
+    let mut timed = Vec::new();
+    for who in Contender::ALL {
+        let note = if matches!(who.kind(), Kind::Limit) {
+            match rt.block_on(tcp_read(&url)) {
+                Ok(len) if len == head_len + corpus.len() => None,
+                Ok(len) => Some(format!(
+                    "read {len} bytes, expected {}",
+                    head_len + corpus.len()
+                )),
+                Err(e) => Some(e),
+            }
+        } else {
+            let mut got = Fingerprint::default();
+            let run = rt.block_on(async {
+                tokio::time::timeout(VERIFY_TIMEOUT, who.receive(&url, n, &mut got)).await
+            });
+            match run {
+                Err(_) => Some(format!(
+                    "HUNG: {} events within {VERIFY_TIMEOUT:?}, expected {n}; not timed",
+                    got.events
+                )),
+                Ok(Err(e)) => Some(format!("FAILED: {e}; not timed")),
+                Ok(Ok(_)) if got == expected => None,
+                Ok(Ok(_)) if got.events == expected.events => Some(format!(
+                    "WRONG OUTPUT: {n} events as expected, but their type/data/id differ; not timed"
+                )),
+                Ok(Ok(_)) => Some(format!(
+                    "LOST EVENTS: {} events, expected {n}; not timed",
+                    got.events
+                )),
+            }
+        };
+        if let Some(why) = &note {
+            eprintln!("{GROUP}: {}: {why}", who.name());
+        } else {
+            timed.push(who);
+        }
+        rows.push(Row {
+            name: who.name().to_string(),
+            kind: who.kind(),
+            median_ns: None,
+            note: note.unwrap_or_default(),
+        });
+    }
+
+    let mut group = c.benchmark_group(GROUP);
+    group
+        .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+        .throughput(Throughput::Bytes(corpus.len() as u64));
+    for &who in &timed {
+        group.bench_function(who.name(), |b| {
+            b.iter(|| {
+                let mut tally = Tally::default();
+                let got = rt
+                    .block_on(who.receive(black_box(&url), n, &mut tally))
+                    .expect("client failed during timing");
+                assert_eq!(got, n, "{} lost events during timing", who.name());
+                black_box(tally)
+            })
+        });
+    }
+    group.finish();
+
+    // CPU time of this (the client's only) thread per run: the clients run
+    // on a current-thread runtime, so all their work is done here, and
+    // unlike wall time this hardly moves when other processes load the
+    // machine. Skipped where `/proc/thread-self/schedstat` is missing.
+    let mut cpu = Vec::new();
+    for row in &mut rows {
+        let who = Contender::ALL.iter().find(|c| c.name() == row.name);
+        let timed_here = who.is_some_and(|w| timed.iter().any(|t| t.name() == w.name()));
+        cpu.push(match who {
+            Some(&who) if timed_here && !criterion_test_mode() => {
+                row.median_ns = report::median_ns(GROUP, &row.name);
+                thread_cpu_per_run(&rt, who, &url, n)
+            }
+            _ => None,
+        });
+    }
+    let out = report::client_table(
+        "client receive small over loopback",
+        corpus.len(),
+        corpus.event_count(),
+        &rows,
+        &cpu,
+        TARGET,
+    );
+    if criterion_test_mode() {
+        // Nothing was measured: print, but keep the last real table.
+        println!("{out}");
+    } else {
+        report::emit("sse-bench-client.md", &out);
+    }
+    c.final_summary();
+}
