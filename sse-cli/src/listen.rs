@@ -109,7 +109,8 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
 /// Why `sse listen` failed.
 #[derive(Debug)]
 pub enum Error {
-    /// The client could not start (a bad URL or header, an https URL).
+    /// The client could not start (a bad URL or header, an https URL
+    /// without the `rustls` feature).
     Start(sse_tokio::Error),
     /// The event source failed for good.
     Source(sse_tokio::Error),

@@ -302,6 +302,8 @@ async fn a_307_redirect_is_followed() {
     .await;
 }
 
+/// Without the `rustls` feature; with it, see `tests/tls.rs`.
+#[cfg(not(feature = "rustls"))]
 #[tokio::test]
 async fn a_redirect_to_https_is_a_clear_error() {
     bounded(async {
@@ -438,12 +440,18 @@ async fn an_oversized_line_reconnects_without_panicking() {
     .await;
 }
 
+/// Without the `rustls` feature; with it, see `tests/tls.rs`.
+#[cfg(not(feature = "rustls"))]
 #[tokio::test]
 async fn https_is_refused_up_front() {
     match EventSource::new(ClientConfig::new("https://example.com/events")) {
         Err(Error::TlsNotSupported { host, port: 443 }) => assert_eq!(host, "example.com"),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_unsupported_scheme_is_refused_up_front() {
     let err = EventSource::new(ClientConfig::new("ftp://x/")).unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");
     assert!(std::error::Error::source(&err).is_some());

@@ -163,8 +163,42 @@ pub fn new_connection<I>(
 where
     I: Copy + Ord + Add<Duration, Output = I>,
 {
+    start(config, head_limits, body_limits, now, false)
+}
+
+/// Starts a [`Connection`] at `now` for an adapter that speaks `https` as
+/// well as `http`, seeded with [`jitter_seed`]. Pair it with
+/// [`Outputs::with_tls`], which turns a TLS connect into
+/// [`Step::ConnectTls`].
+///
+/// # Errors
+/// [`Error::Protocol`] when the URL or a configured header cannot be used
+/// (see [`Connection::with_limits`]).
+pub fn new_tls_connection<I>(
+    config: ClientConfig,
+    head_limits: HeadLimits,
+    body_limits: BodyLimits,
+    now: I,
+) -> Result<Connection<I>, Error>
+where
+    I: Copy + Ord + Add<Duration, Output = I>,
+{
+    start(config, head_limits, body_limits, now, true)
+}
+
+/// [`new_connection`] or [`new_tls_connection`], as `tls_supported` says.
+fn start<I>(
+    config: ClientConfig,
+    head_limits: HeadLimits,
+    body_limits: BodyLimits,
+    now: I,
+    tls_supported: bool,
+) -> Result<Connection<I>, Error>
+where
+    I: Copy + Ord + Add<Duration, Output = I>,
+{
     if let Ok(url) = Url::parse(config.url()) {
-        if url.scheme() == Scheme::Https {
+        if url.scheme() == Scheme::Https && !tls_supported {
             return Err(Error::TlsNotSupported {
                 host: url.host().to_string(),
                 port: url.port(),
@@ -206,6 +240,18 @@ pub enum Step {
         /// The TCP port.
         port: u16,
     },
+    /// Open a TCP connection to `host`:`port` and start TLS on it, with
+    /// `host` as the server name (SNI, and the name the certificate must
+    /// be valid for); the request follows as a [`Write`](Step::Write).
+    /// Only from an [`Outputs::with_tls`]. A failed handshake is reported
+    /// like any socket error.
+    ConnectTls {
+        /// A DNS name, an IPv4 address, or an IPv6 address without
+        /// brackets.
+        host: String,
+        /// The TCP port.
+        port: u16,
+    },
     /// Write these bytes to the socket (once it is open).
     Write(Bytes),
     /// Close the socket and read nothing more from it.
@@ -224,12 +270,25 @@ pub enum Step {
 pub struct Outputs {
     /// The error behind the next `Reconnecting` or `Closed`.
     last_error: Option<Error>,
+    /// Whether the adapter speaks TLS (a TLS connect is a
+    /// [`Step::ConnectTls`], not [`Error::TlsNotSupported`]).
+    tls_supported: bool,
 }
 
 impl Outputs {
-    /// No error recorded yet.
+    /// No error recorded yet, for an adapter that speaks plain `http` only:
+    /// a TLS connect fails the stream with [`Error::TlsNotSupported`].
     pub fn new() -> Outputs {
         Outputs::default()
+    }
+
+    /// No error recorded yet, for an adapter that speaks TLS: a TLS connect
+    /// is a [`Step::ConnectTls`].
+    pub fn with_tls() -> Outputs {
+        Outputs {
+            last_error: None,
+            tls_supported: true,
+        }
     }
 
     /// Records a socket error (opening, writing or reading failed): it
@@ -245,7 +304,9 @@ impl Outputs {
     pub fn step(&mut self, output: ConnectionOutput) -> Step {
         match output {
             ConnectionOutput::Connect { host, port, tls } => {
-                if tls {
+                if tls && self.tls_supported {
+                    Step::ConnectTls { host, port }
+                } else if tls {
                     Step::Fail(Error::TlsNotSupported { host, port })
                 } else {
                     Step::Connect { host, port }
@@ -355,6 +416,44 @@ mod tests {
         };
         match outputs.step(connect) {
             Step::Fail(Error::TlsNotSupported { host, port: 443 }) => {
+                assert_eq!(host, "example.com");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_tls_connect_is_a_tls_step_when_supported() {
+        let mut outputs = Outputs::with_tls();
+        let connect = |tls| ConnectionOutput::Connect {
+            host: "example.com".into(),
+            port: 443,
+            tls,
+        };
+        match outputs.step(connect(true)) {
+            Step::ConnectTls { host, port: 443 } => assert_eq!(host, "example.com"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            outputs.step(connect(false)),
+            Step::Connect { port: 443, .. }
+        ));
+    }
+
+    #[test]
+    fn https_starts_when_tls_is_supported() {
+        let config = ClientConfig::new("https://example.com/events");
+        let limits = (HeadLimits::default(), BodyLimits::default());
+        let mut conn = match new_tls_connection(config, limits.0, limits.1, Instant::now()) {
+            Ok(conn) => conn,
+            Err(e) => panic!("{e}"),
+        };
+        let mut outputs = Outputs::with_tls();
+        let steps: Vec<Step> = core::iter::from_fn(|| conn.poll_output())
+            .map(|o| outputs.step(o))
+            .collect();
+        match &steps[..] {
+            [Step::ConnectTls { host, port: 443 }, Step::Write(_)] => {
                 assert_eq!(host, "example.com");
             }
             other => panic!("{other:?}"),
