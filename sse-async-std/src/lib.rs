@@ -23,7 +23,7 @@
 //!   be retried (with the error that caused it, if any): the stream goes on,
 //! * `Err(_)` once, when the source fails for good (a status other than 200
 //!   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
-//!   `https` URL), after which the stream ends,
+//!   `https` URL without the `rustls` feature), after which the stream ends,
 //! * the end of the stream (`None`) without an error when the server
 //!   answers `204 No Content` or after [`EventSource::close`].
 //!
@@ -44,18 +44,28 @@
 //! # }
 //! ```
 //!
-//! Only plain `http` is supported for now: an `https` URL (or a redirect to
-//! one) is [`Error::TlsNotSupported`].
+//! `https` needs the `rustls` feature: with it, TLS runs through
+//! [`futures-rustls`](https://docs.rs/futures-rustls) with the `ring` crypto
+//! provider, trusting the Mozilla roots of
+//! [`webpki-roots`](https://docs.rs/webpki-roots) unless
+//! `EventSource::tls_config` supplies a `rustls::ClientConfig` of its
+//! own; the server name (SNI) is the URL's host. Without the feature an
+//! `https` URL (or a redirect to one) is [`Error::TlsNotSupported`]. A
+//! failed handshake (an untrusted certificate, say) is a socket error: an
+//! [`Error::Io`] whose inner error is the `rustls::Error`, behind the next
+//! [`Event::Reconnecting`] or [`Error::Closed`].
 //!
 //! Polling the stream allocates nothing per event: the stream is a
 //! hand-written state machine over the socket, the pending write and the
-//! timer. Only opening a connection boxes its (DNS lookup and) connect
-//! future.
+//! timer. Only opening a connection boxes its (DNS lookup, connect and TLS
+//! handshake) future.
 
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+#[cfg(feature = "rustls")]
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -74,12 +84,70 @@ pub use sse_proto::client::{
 };
 pub use sse_proto::http1::{BodyLimits, HeadLimits};
 
+/// The `rustls` this crate speaks TLS with (feature `rustls`), to build a
+/// [`rustls::ClientConfig`] for [`EventSource::tls_config`].
+#[cfg(feature = "rustls")]
+pub use futures_rustls::rustls;
+
 /// How many socket steps one `poll_next` takes before yielding to the
 /// executor when none of them produced an item.
 const READ_BUDGET: u32 = 64;
 
 /// A connection attempt in flight (boxed once per attempt, not per event).
-type Connecting = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
+type Connecting = Pin<Box<dyn Future<Output = io::Result<Socket>> + Send>>;
+
+/// An open connection: plain TCP, or TLS over TCP.
+enum Socket {
+    /// Plain `http`.
+    Plain(TcpStream),
+    /// `https` (boxed: the TLS state is large).
+    #[cfg(feature = "rustls")]
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Socket {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(socket) => Pin::new(socket).poll_read(cx, buf),
+            #[cfg(feature = "rustls")]
+            Socket::Tls(socket) => Pin::new(&mut **socket).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Socket {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Socket::Plain(socket) => Pin::new(socket).poll_write(cx, buf),
+            #[cfg(feature = "rustls")]
+            Socket::Tls(socket) => Pin::new(&mut **socket).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(socket) => Pin::new(socket).poll_flush(cx),
+            #[cfg(feature = "rustls")]
+            Socket::Tls(socket) => Pin::new(&mut **socket).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Socket::Plain(socket) => Pin::new(socket).poll_close(cx),
+            #[cfg(feature = "rustls")]
+            Socket::Tls(socket) => Pin::new(&mut **socket).poll_close(cx),
+        }
+    }
+}
 
 /// The socket side of the loop.
 enum Io {
@@ -89,12 +157,12 @@ enum Io {
     Connecting(Connecting, Option<Bytes>),
     /// Writing the request: `bytes[written..]` is still to go.
     Writing {
-        socket: TcpStream,
+        socket: Socket,
         bytes: Bytes,
         written: usize,
     },
     /// Reading the response.
-    Reading(TcpStream),
+    Reading(Socket),
 }
 
 /// A reconnecting Server-Sent Events client: a [`Stream`] of
@@ -115,6 +183,10 @@ pub struct EventSource {
     outputs: Outputs,
     buf: Box<[u8]>,
     done: bool,
+    /// The TLS configuration: set by [`EventSource::tls_config`], or the
+    /// default one built on the first `https` connect.
+    #[cfg(feature = "rustls")]
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl fmt::Debug for EventSource {
@@ -138,7 +210,8 @@ impl EventSource {
     ///
     /// # Errors
     /// [`Error::Protocol`] when the URL or a configured header cannot be
-    /// used, [`Error::TlsNotSupported`] for an `https` URL.
+    /// used, [`Error::TlsNotSupported`] for an `https` URL without the
+    /// `rustls` feature.
     pub fn new(config: ClientConfig) -> Result<EventSource, Error> {
         EventSource::with_limits(config, HeadLimits::default(), BodyLimits::default())
     }
@@ -152,16 +225,73 @@ impl EventSource {
         head_limits: HeadLimits,
         body_limits: BodyLimits,
     ) -> Result<EventSource, Error> {
-        let conn = adapter::new_connection(config, head_limits, body_limits, Instant::now())?;
+        #[cfg(feature = "rustls")]
+        let (conn, outputs) = (
+            adapter::new_tls_connection(config, head_limits, body_limits, Instant::now())?,
+            Outputs::with_tls(),
+        );
+        #[cfg(not(feature = "rustls"))]
+        let (conn, outputs) = (
+            adapter::new_connection(config, head_limits, body_limits, Instant::now())?,
+            Outputs::new(),
+        );
         Ok(EventSource {
             conn,
             io: Io::None,
             timer: Timer::never(),
             timer_at: None,
-            outputs: Outputs::new(),
+            outputs,
             buf: vec![0; 16 * 1024].into_boxed_slice(),
             done: false,
+            #[cfg(feature = "rustls")]
+            tls: None,
         })
+    }
+
+    /// Uses `config` for `https` connections instead of the default (the
+    /// `ring` provider trusting the [`webpki-roots`](https://docs.rs/webpki-roots)):
+    /// for a private certificate authority, a self-signed certificate, or
+    /// client certificates. The server name is still the URL's host. Call it
+    /// before the first poll.
+    #[cfg(feature = "rustls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: Arc<rustls::ClientConfig>) -> EventSource {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Opens `host`:`port` over plain TCP.
+    fn connect(&mut self, host: String, port: u16) {
+        let connect = async move {
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(Socket::Plain(tcp))
+        };
+        self.io = Io::Connecting(Box::pin(connect), None);
+    }
+
+    /// Opens `host`:`port` and runs the TLS handshake on it, with `host` as
+    /// the server name, in the one boxed future of the attempt. Without the
+    /// `rustls` feature the outputs never ask for this: they fail the
+    /// stream with `TlsNotSupported` instead.
+    #[cfg(feature = "rustls")]
+    fn connect_tls(&mut self, host: String, port: u16) {
+        let config = match &self.tls {
+            Some(config) => Ok(Arc::clone(config)),
+            None => default_tls_config().map(|config| Arc::clone(self.tls.insert(config))),
+        };
+        let connect = async move {
+            let config = config.map_err(io::Error::other)?;
+            let name = rustls::pki_types::ServerName::try_from(host.clone())
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            let tls = futures_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            Ok(Socket::Tls(Box::new(tls)))
+        };
+        self.io = Io::Connecting(Box::pin(connect), None);
     }
 
     /// The next item, or `None` once the stream has ended (a convenience for
@@ -203,7 +333,6 @@ impl EventSource {
             Io::Connecting(connecting, request) => match connecting.as_mut().poll(cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(Ok(socket)) => {
-                    let _ = socket.set_nodelay(true);
                     self.io = match request.take() {
                         Some(bytes) => Io::Writing {
                             socket,
@@ -237,6 +366,15 @@ impl EventSource {
                             self.socket_error(e);
                             return Poll::Ready(());
                         }
+                    }
+                }
+                // TLS may still hold records the socket would not take.
+                match Pin::new(&mut *socket).poll_flush(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        self.socket_error(e);
+                        return Poll::Ready(());
                     }
                 }
                 if let Io::Writing { socket, .. } = std::mem::replace(&mut self.io, Io::None) {
@@ -335,9 +473,9 @@ impl Stream for EventSource {
                         this.finish();
                         return Poll::Ready(None);
                     }
-                    Step::Connect { host, port } => {
-                        this.io = Io::Connecting(Box::pin(TcpStream::connect((host, port))), None);
-                    }
+                    Step::Connect { host, port } => this.connect(host, port),
+                    #[cfg(feature = "rustls")]
+                    Step::ConnectTls { host, port } => this.connect_tls(host, port),
                     Step::Write(bytes) => this.write(bytes),
                     Step::CloseSocket => this.io = Io::None,
                     _ => {}
@@ -366,6 +504,21 @@ impl Stream for EventSource {
             return Poll::Pending;
         }
     }
+}
+
+/// The default TLS configuration: the `ring` provider, its safe default
+/// protocol versions, the webpki roots, no client certificate.
+#[cfg(feature = "rustls")]
+fn default_tls_config() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// `a` then `b` in one buffer (only if the connection ever asks for two

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use sse_async_std::{
     ClientConfig, CloseReason, Error, Event, EventSource, Jitter, ReconnectPolicy, ReconnectReason,
 };
+use sse_proto::client::ConnectionError;
+use sse_proto::http1::HeadError;
 
 const OK: &str =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n\r\n";
@@ -31,9 +33,10 @@ async fn bounded<F: Future>(test: F) -> F::Output {
 
 /// Runs each scenario once per executor.
 macro_rules! on_both_executors {
-    ($($name:ident),* $(,)?) => {
+    ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
         mod smol_executor {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     smol::block_on(super::bounded(super::$name()));
@@ -42,6 +45,7 @@ macro_rules! on_both_executors {
         }
         mod async_std_executor {
             $(
+                $(#[$attr])*
                 #[test]
                 fn $name() {
                     async_std::task::block_on(super::bounded(super::$name()));
@@ -60,17 +64,26 @@ on_both_executors!(
     retry_changes_the_reconnect_delay,
     connection_refused_then_accepted,
     a_307_redirect_is_followed,
+    #[cfg(not(feature = "rustls"))]
     a_redirect_to_https_is_a_clear_error,
     a_response_dripped_byte_by_byte,
     a_chunked_body_split_inside_crlf,
     an_idle_connection_is_dropped_and_reopened,
     an_oversized_line_reconnects_without_panicking,
+    #[cfg(not(feature = "rustls"))]
     https_is_refused_up_front,
     close_ends_the_stream,
     reconnecting_disabled_reports_the_cause,
     works_with_stream_combinators,
     an_async_server_in_the_same_task,
     a_flood_of_comments_does_not_stall,
+    a_redirect_loop_ends_in_too_many_redirects,
+    a_redirect_loop_without_reconnect_is_terminal,
+    heartbeats_keep_an_idle_connection_alive,
+    an_oversized_response_head_reconnects_without_panicking,
+    an_oversized_response_head_without_reconnect_is_terminal,
+    a_server_error_is_retried_when_opted_in,
+    a_server_error_honours_retry_after,
 );
 
 fn listen() -> (TcpListener, String) {
@@ -314,6 +327,8 @@ async fn a_307_redirect_is_followed() {
     );
 }
 
+/// Without the `rustls` feature; with it, see `tests/tls.rs`.
+#[cfg(not(feature = "rustls"))]
 async fn a_redirect_to_https_is_a_clear_error() {
     let (listener, url) = listen();
     serve(move || {
@@ -425,6 +440,8 @@ async fn an_oversized_line_reconnects_without_panicking() {
     assert_eq!(message(&mut es).await.data(), "fine again");
 }
 
+/// Without the `rustls` feature; with it, see `tests/tls.rs`.
+#[cfg(not(feature = "rustls"))]
 async fn https_is_refused_up_front() {
     match EventSource::new(ClientConfig::new("https://example.com/events")) {
         Err(Error::TlsNotSupported { host, port: 443 }) => assert_eq!(host, "example.com"),
@@ -546,4 +563,215 @@ async fn a_flood_of_comments_does_not_stall() {
     let mut es = EventSource::new(config(&url)).unwrap();
     open(&mut es).await;
     assert_eq!(message(&mut es).await.data(), "after the flood");
+}
+
+async fn a_redirect_loop_ends_in_too_many_redirects() {
+    let (listener, url) = listen();
+    let server = serve(move || {
+        let mut heads = Vec::new();
+        let mut sockets = Vec::new();
+        // max_redirects(2): the first request and two redirects, each
+        // answered with another redirect (A -> B -> A -> B).
+        for location in ["/b", "/events", "/b"] {
+            let (mut s, head) = accept(&listener);
+            s.write_all(
+                format!(
+                    "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\n\
+                     Content-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            heads.push(head);
+            sockets.push(s);
+        }
+        // The reconnect starts over at the original URL.
+        let (mut s, head) = accept(&listener);
+        s.write_all(format!("{OK}data: out of the loop\n\n").as_bytes())
+            .unwrap();
+        heads.push(head);
+        thread::sleep(ms(200));
+        heads
+    });
+    let config = config(&url).max_redirects(2);
+    let mut es = EventSource::new(config).unwrap();
+    let (delay, reason, _) = reconnecting(&mut es).await;
+    assert_eq!((delay, reason), (ms(20), ReconnectReason::TooManyRedirects));
+    open(&mut es).await;
+    assert_eq!(message(&mut es).await.data(), "out of the loop");
+    let heads = server.join().unwrap();
+    let paths: Vec<&str> = heads.iter().map(|h| h.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(paths, ["/events", "/b", "/events", "/events"]);
+}
+
+async fn a_redirect_loop_without_reconnect_is_terminal() {
+    let (listener, url) = listen();
+    serve(move || {
+        let mut sockets = Vec::new();
+        for location in ["/b", "/events"] {
+            let (mut s, _) = accept(&listener);
+            s.write_all(
+                format!("HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n")
+                    .as_bytes(),
+            )
+            .unwrap();
+            sockets.push(s);
+        }
+        thread::sleep(ms(500));
+    });
+    let config = ClientConfig::new(url).max_redirects(1).no_reconnect();
+    let mut es = EventSource::new(config).unwrap();
+    match es.next().await {
+        Some(Err(Error::Closed {
+            reason: CloseReason::ReconnectDisabled(ReconnectReason::TooManyRedirects),
+            ..
+        })) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(es.next().await.is_none());
+}
+
+async fn heartbeats_keep_an_idle_connection_alive() {
+    let (listener, url) = listen();
+    serve(move || {
+        let (mut s, _) = accept(&listener);
+        s.set_nodelay(true).unwrap();
+        s.write_all(OK.as_bytes()).unwrap();
+        // Comments only, every 20 ms, for 600 ms: never an event.
+        for _ in 0..30 {
+            thread::sleep(ms(20));
+            s.write_all(b":\n").unwrap();
+        }
+        // Then silence (the socket stays open) until the client gives up.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        let (mut s, _) = accept(&listener);
+        s.write_all(format!("{OK}data: back\n\n").as_bytes())
+            .unwrap();
+        thread::sleep(ms(500));
+    });
+    let config = config(&url).idle_timeout(Some(ms(150)));
+    let mut es = EventSource::new(config).unwrap();
+    open(&mut es).await;
+    let start = Instant::now();
+    // Heartbeats keep coming: no reconnect (and no item at all).
+    let early = smol::future::or(async { Some(es.next().await) }, async {
+        smol::Timer::after(ms(400)).await;
+        None
+    })
+    .await;
+    if let Some(item) = early {
+        panic!("expected nothing while heartbeats flow, got {item:?}");
+    }
+    // The heartbeats stop at about 600 ms; 150 ms later the client gives
+    // up on the connection.
+    let (_, reason, _) = reconnecting(&mut es).await;
+    assert_eq!(reason, ReconnectReason::IdleTimeout);
+    let waited = start.elapsed();
+    assert!(waited >= ms(550), "{waited:?}");
+    open(&mut es).await;
+    assert_eq!(message(&mut es).await.data(), "back");
+}
+
+async fn an_oversized_response_head_reconnects_without_panicking() {
+    let (listener, url) = listen();
+    serve(move || {
+        let (mut s, _) = accept(&listener);
+        let big = "a".repeat(64 * 1024);
+        // The client stops reading at its 16 KiB head limit, so the write
+        // may fail: that is fine.
+        let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\n{}", &OK[17..]).as_bytes());
+        let (mut s, _) = accept(&listener);
+        s.write_all(format!("{OK}data: small head\n\n").as_bytes())
+            .unwrap();
+        thread::sleep(ms(500));
+    });
+    let mut es = EventSource::new(config(&url)).unwrap();
+    let (_, reason, error) = reconnecting(&mut es).await;
+    assert_eq!(reason, ReconnectReason::NetworkError);
+    match error {
+        Some(Error::Protocol(ConnectionError::Head(HeadError::TooLarge))) => {}
+        other => panic!("{other:?}"),
+    }
+    open(&mut es).await;
+    assert_eq!(message(&mut es).await.data(), "small head");
+}
+
+async fn an_oversized_response_head_without_reconnect_is_terminal() {
+    let (listener, url) = listen();
+    serve(move || {
+        let (mut s, _) = accept(&listener);
+        let big = "a".repeat(64 * 1024);
+        let _ = s.write_all(format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\n{}", &OK[17..]).as_bytes());
+        thread::sleep(ms(500));
+    });
+    let mut es = EventSource::new(ClientConfig::new(url).no_reconnect()).unwrap();
+    match es.next().await {
+        Some(Err(Error::Closed {
+            reason: CloseReason::ReconnectDisabled(ReconnectReason::NetworkError),
+            cause: Some(cause),
+        })) => assert!(
+            matches!(
+                *cause,
+                Error::Protocol(ConnectionError::Head(HeadError::TooLarge))
+            ),
+            "{cause:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(es.next().await.is_none());
+}
+
+async fn a_server_error_is_retried_when_opted_in() {
+    let (listener, url) = listen();
+    let server = serve(move || {
+        let (mut s, first) = accept(&listener);
+        s.write_all(
+            b"HTTP/1.1 500 Internal Server Error\r\nRetry-After: 0\r\n\
+              Content-Length: 4\r\n\r\noops",
+        )
+        .unwrap();
+        let (mut s, second) = accept(&listener);
+        s.write_all(format!("{OK}data: recovered\n\n").as_bytes())
+            .unwrap();
+        thread::sleep(ms(200));
+        (first, second)
+    });
+    let config = config(&url).retry_on_server_error(true);
+    let mut es = EventSource::new(config).unwrap();
+    let (delay, reason, _) = reconnecting(&mut es).await;
+    assert_eq!(reason, ReconnectReason::ServerError { status: 500 });
+    // `Retry-After: 0` asks for no more than the policy's own delay.
+    assert_eq!(delay, ms(20));
+    open(&mut es).await;
+    assert_eq!(message(&mut es).await.data(), "recovered");
+    let (first, second) = server.join().unwrap();
+    assert!(first.starts_with("GET /events "), "{first}");
+    assert!(second.starts_with("GET /events "), "{second}");
+}
+
+async fn a_server_error_honours_retry_after() {
+    let (listener, url) = listen();
+    serve(move || {
+        let (mut s, _) = accept(&listener);
+        s.write_all(
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+              Content-Length: 0\r\n\r\n",
+        )
+        .unwrap();
+        let (mut s, _) = accept(&listener);
+        s.write_all(format!("{OK}data: after a second\n\n").as_bytes())
+            .unwrap();
+        thread::sleep(ms(200));
+    });
+    let config = config(&url).retry_on_server_error(true);
+    let mut es = EventSource::new(config).unwrap();
+    let (delay, reason, _) = reconnecting(&mut es).await;
+    assert_eq!(reason, ReconnectReason::ServerError { status: 503 });
+    assert_eq!(delay, Duration::from_secs(1));
+    let start = Instant::now();
+    open(&mut es).await;
+    let waited = start.elapsed();
+    assert!(waited >= ms(950) && waited < ms(5000), "{waited:?}");
+    assert_eq!(message(&mut es).await.data(), "after a second");
 }
