@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use sse_proto::client::ConnectionError;
+use sse_proto::http1::HeadError;
 use sse_tokio::{
     ClientConfig, CloseReason, Error, Event, EventSource, Jitter, ReconnectPolicy, ReconnectReason,
 };
@@ -494,6 +496,256 @@ async fn reconnecting_disabled_reports_the_cause() {
             other => panic!("{other:?}"),
         }
         assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redirect_loop_ends_in_too_many_redirects() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let mut heads = Vec::new();
+            let mut sockets = Vec::new();
+            // max_redirects(2): the first request and two redirects, each
+            // answered with another redirect (A -> B -> A -> B).
+            for location in ["/b", "/events", "/b"] {
+                let (mut s, head) = accept(&listener).await;
+                s.write_all(
+                    format!(
+                        "HTTP/1.1 307 Temporary Redirect\r\nLocation: {location}\r\n\
+                         Content-Length: 0\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .await
+                .unwrap();
+                heads.push(head);
+                sockets.push(s);
+            }
+            // The reconnect starts over at the original URL.
+            let (mut s, head) = accept(&listener).await;
+            s.write_all(format!("{OK}data: out of the loop\n\n").as_bytes())
+                .await
+                .unwrap();
+            heads.push(head);
+            tokio::time::sleep(ms(200)).await;
+            heads
+        });
+        let config = config(&url).max_redirects(2);
+        let mut es = EventSource::new(config).unwrap();
+        let (delay, reason, _) = reconnecting(&mut es).await;
+        assert_eq!((delay, reason), (ms(20), ReconnectReason::TooManyRedirects));
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "out of the loop");
+        let heads = server.await.unwrap();
+        let paths: Vec<&str> = heads.iter().map(|h| h.split(' ').nth(1).unwrap()).collect();
+        assert_eq!(paths, ["/events", "/b", "/events", "/events"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_redirect_loop_without_reconnect_is_terminal() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            for location in ["/b", "/events"] {
+                let (mut s, _) = accept(&listener).await;
+                s.write_all(
+                    format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                    )
+                    .as_bytes(),
+                )
+                .await
+                .unwrap();
+                sockets.push(s);
+            }
+            tokio::time::sleep(ms(500)).await;
+        });
+        let config = ClientConfig::new(url).max_redirects(1).no_reconnect();
+        let mut es = EventSource::new(config).unwrap();
+        match es.next().await {
+            Some(Err(Error::Closed {
+                reason: CloseReason::ReconnectDisabled(ReconnectReason::TooManyRedirects),
+                ..
+            })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn heartbeats_keep_an_idle_connection_alive() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.set_nodelay(true).unwrap();
+            s.write_all(OK.as_bytes()).await.unwrap();
+            // Comments only, every 20 ms, for 600 ms: never an event.
+            for _ in 0..30 {
+                tokio::time::sleep(ms(20)).await;
+                s.write_all(b":\n").await.unwrap();
+            }
+            // Then silence (the socket stays open) until the client gives up.
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest).await;
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: back\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let config = config(&url).idle_timeout(Some(ms(150)));
+        let mut es = EventSource::new(config).unwrap();
+        open(&mut es).await;
+        let start = tokio::time::Instant::now();
+        // Heartbeats keep coming: no reconnect (and no item at all).
+        if let Ok(item) = tokio::time::timeout(ms(400), es.next()).await {
+            panic!("expected nothing while heartbeats flow, got {item:?}");
+        }
+        // The heartbeats stop at about 600 ms; 150 ms later the client
+        // gives up on the connection.
+        let (_, reason, _) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::IdleTimeout);
+        let waited = start.elapsed();
+        assert!(waited >= ms(550), "{waited:?}");
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "back");
+        server.abort();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_response_head_reconnects_without_panicking() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            let big = "a".repeat(64 * 1024);
+            // The client stops reading at its 16 KiB head limit, so the
+            // write may fail: that is fine.
+            let _ = s
+                .write_all(format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\n{}", &OK[17..]).as_bytes())
+                .await;
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: small head\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(config(&url)).unwrap();
+        let (_, reason, error) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::NetworkError);
+        match error {
+            Some(Error::Protocol(ConnectionError::Head(HeadError::TooLarge))) => {}
+            other => panic!("{other:?}"),
+        }
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "small head");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_oversized_response_head_without_reconnect_is_terminal() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            let big = "a".repeat(64 * 1024);
+            let _ = s
+                .write_all(format!("HTTP/1.1 200 OK\r\nX-Big: {big}\r\n{}", &OK[17..]).as_bytes())
+                .await;
+            tokio::time::sleep(ms(500)).await;
+        });
+        let mut es = EventSource::new(ClientConfig::new(url).no_reconnect()).unwrap();
+        match es.next().await {
+            Some(Err(Error::Closed {
+                reason: CloseReason::ReconnectDisabled(ReconnectReason::NetworkError),
+                cause: Some(cause),
+            })) => assert!(
+                matches!(
+                    *cause,
+                    Error::Protocol(ConnectionError::Head(HeadError::TooLarge))
+                ),
+                "{cause:?}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(es.next().await.is_none());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_error_is_retried_when_opted_in() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        let server = tokio::spawn(async move {
+            let (mut s, first) = accept(&listener).await;
+            s.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nRetry-After: 0\r\n\
+                  Content-Length: 4\r\n\r\noops",
+            )
+            .await
+            .unwrap();
+            let (mut s, second) = accept(&listener).await;
+            s.write_all(format!("{OK}data: recovered\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(200)).await;
+            (first, second)
+        });
+        let config = config(&url).retry_on_server_error(true);
+        let mut es = EventSource::new(config).unwrap();
+        let (delay, reason, _) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::ServerError { status: 500 });
+        // `Retry-After: 0` asks for no more than the policy's own delay.
+        assert_eq!(delay, ms(20));
+        open(&mut es).await;
+        assert_eq!(message(&mut es).await.data(), "recovered");
+        let (first, second) = server.await.unwrap();
+        assert!(first.starts_with("GET /events "), "{first}");
+        assert!(second.starts_with("GET /events "), "{second}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_error_honours_retry_after() {
+    bounded(async {
+        let (listener, url) = listen().await;
+        tokio::spawn(async move {
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(
+                b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\
+                  Content-Length: 0\r\n\r\n",
+            )
+            .await
+            .unwrap();
+            let (mut s, _) = accept(&listener).await;
+            s.write_all(format!("{OK}data: after a second\n\n").as_bytes())
+                .await
+                .unwrap();
+            tokio::time::sleep(ms(200)).await;
+        });
+        let config = config(&url).retry_on_server_error(true);
+        let mut es = EventSource::new(config).unwrap();
+        let (delay, reason, _) = reconnecting(&mut es).await;
+        assert_eq!(reason, ReconnectReason::ServerError { status: 503 });
+        assert_eq!(delay, Duration::from_secs(1));
+        let start = tokio::time::Instant::now();
+        open(&mut es).await;
+        let waited = start.elapsed();
+        assert!(waited >= ms(950) && waited < ms(5000), "{waited:?}");
+        assert_eq!(message(&mut es).await.data(), "after a second");
     })
     .await;
 }
