@@ -55,25 +55,14 @@ pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
 /// events/s, and for ours the ratio to the fastest peer; for peers and
 /// limits their speed relative to ours.
 pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n"
-    );
+    let mut out = heading(title, bytes, events, target);
     let _ = writeln!(
         out,
         "| contender | median time | GB/s | M events/s | speed vs sse-proto | note |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
-    let ours = rows
-        .iter()
-        .find(|r| r.kind == Kind::Ours)
-        .and_then(|r| r.median_ns);
-    let best_peer = rows
-        .iter()
-        .filter(|r| r.kind == Kind::Peer)
-        .filter_map(|r| r.median_ns.map(|t| (t, r.name.as_str())))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let ours = ours_median(rows);
+    let best_peer = fastest_peer(rows);
     for r in rows {
         match r.median_ns {
             Some(ns) => {
@@ -95,19 +84,7 @@ pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64
             }
         }
     }
-    match (ours, best_peer) {
-        (Some(o), Some((p, name))) => {
-            let ratio = p / o;
-            let verdict = if ratio >= target { "MET" } else { "MISSED" };
-            let _ = writeln!(
-                out,
-                "\nsse-proto / fastest peer ({name}): **{ratio:.2}x** (target {target}x: {verdict})"
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "\nsse-proto / fastest peer: n/a");
-        }
-    }
+    out.push_str(&verdict("sse-proto", ours, best_peer, target));
     let limit = |name: &str| {
         rows.iter()
             .find(|r| r.name == name)
@@ -138,25 +115,14 @@ pub fn client_table(
     cpu_ns: &[Option<f64>],
     target: f64,
 ) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n"
-    );
+    let mut out = heading(title, bytes, events, target);
     let _ = writeln!(
         out,
         "| contender | median time | M events/s | MB/s | speed vs fastest peer | client CPU/run | CPU vs fastest peer | note |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
-    let ours = rows
-        .iter()
-        .find(|r| r.kind == Kind::Ours)
-        .and_then(|r| r.median_ns);
-    let best_peer = rows
-        .iter()
-        .filter(|r| r.kind == Kind::Peer)
-        .filter_map(|r| r.median_ns.map(|t| (t, r.name.as_str())))
-        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let ours = ours_median(rows);
+    let best_peer = fastest_peer(rows);
     let cpu_of = |i: usize| cpu_ns.get(i).copied().flatten();
     // The peer whose client thread used the least CPU per run.
     let best_peer_cpu = rows
@@ -199,19 +165,7 @@ pub fn client_table(
             }
         }
     }
-    match (ours, best_peer) {
-        (Some(o), Some((p, name))) => {
-            let ratio = p / o;
-            let verdict = if ratio >= target { "MET" } else { "MISSED" };
-            let _ = writeln!(
-                out,
-                "\nours / fastest peer ({name}): **{ratio:.2}x** (target {target}x: {verdict})"
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "\nours / fastest peer: n/a");
-        }
-    }
+    out.push_str(&verdict("ours", ours, best_peer, target));
     let ours_cpu = rows
         .iter()
         .position(|r| r.kind == Kind::Ours)
@@ -244,4 +198,38 @@ pub fn emit(file: &str, text: &str) {
     let dir = criterion_dir();
     let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(dir.join(file), text);
+}
+
+/// The heading of a results table.
+fn heading(title: &str, bytes: usize, events: usize, target: f64) -> String {
+    format!("\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n\n")
+}
+
+/// Our median time per run, if measured.
+fn ours_median(rows: &[Row]) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.kind == Kind::Ours)
+        .and_then(|r| r.median_ns)
+}
+
+/// The fastest correct peer's median time and name.
+fn fastest_peer(rows: &[Row]) -> Option<(f64, &str)> {
+    rows.iter()
+        .filter(|r| r.kind == Kind::Peer)
+        .filter_map(|r| r.median_ns.map(|t| (t, r.name.as_str())))
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+}
+
+/// The line that compares `ours` with the fastest peer against `target`.
+fn verdict(label: &str, ours: Option<f64>, best_peer: Option<(f64, &str)>, target: f64) -> String {
+    match (ours, best_peer) {
+        (Some(o), Some((p, name))) => {
+            let ratio = p / o;
+            let verdict = if ratio >= target { "MET" } else { "MISSED" };
+            format!(
+                "\n{label} / fastest peer ({name}): **{ratio:.2}x** (target {target}x: {verdict})\n"
+            )
+        }
+        _ => format!("\n{label} / fastest peer: n/a\n"),
+    }
 }
