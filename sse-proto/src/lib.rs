@@ -115,6 +115,7 @@ mod field;
 #[cfg(feature = "http1")]
 pub mod http1;
 mod scan;
+pub mod server;
 mod str;
 
 pub use client::{ClientConfig, EventSource};

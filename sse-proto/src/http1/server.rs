@@ -298,6 +298,21 @@ impl Response {
         Ok(self)
     }
 
+    /// Sets a field, replacing every field of that name added before (for
+    /// example the `Cache-Control` of [`Response::event_stream`]).
+    ///
+    /// # Errors
+    /// As [`Response::header`].
+    pub fn replace_header(
+        &mut self,
+        name: &str,
+        value: impl AsRef<[u8]>,
+    ) -> Result<&mut Response, BuildError> {
+        let header = Header::new(name, value)?;
+        self.headers.retain(|h| !h.is(name));
+        self.header(name, header.value())
+    }
+
     /// Sets the framing (default [`Framing::Chunked`]).
     pub fn framing(&mut self, framing: Framing) -> &mut Response {
         self.framing = framing;

@@ -1,0 +1,34 @@
+//! The server side, sans-IO: what an SSE server needs besides the encoder.
+//!
+//! * [`ReplayLog`]: the bounded history of pre-encoded frames that lets a
+//!   client resume with `Last-Event-ID`, with an index from id to position.
+//! * [`Router`]: topic selectors (exact and `*`) and the table of
+//!   subscribers an update is delivered to.
+//! * [`StreamWriter`]: the body of one event-stream response: chunk
+//!   framing, coalesced batches, keep-alive comments, `retry:`, gzip with a
+//!   sync flush per batch (feature `gzip`), and the end of the stream.
+//! * [`Broker`] (feature `broker`): publish/subscribe over the log and the
+//!   router, with bounded per-subscriber queues, shared by the runtime
+//!   adapters. It uses `std::sync::Mutex` and `core::task::Waker`, and no
+//!   runtime.
+
+#[cfg(feature = "broker")]
+mod broker;
+#[cfg(feature = "gzip")]
+mod gzip;
+#[cfg(feature = "http1")]
+mod head;
+mod replay;
+mod route;
+mod stream;
+
+#[cfg(feature = "broker")]
+pub use broker::{
+    Broker, BrokerConfig, Cursor, Ended, LOST_EVENT_TYPE, PublishError, Published, Replay, Stats,
+    Subscriber, Update,
+};
+#[cfg(feature = "http1")]
+pub use head::{CACHE_CONTROL, stream_response};
+pub use replay::{Entry, ReplayConfig, ReplayLog, Seek};
+pub use route::{Router, Selector, SubscriberKey, Subscription};
+pub use stream::{BodyFraming, Chunk, ChunkSize, Encoding, StreamConfig, StreamWriter};

@@ -1,0 +1,455 @@
+//! The broker: replay, routing, lag, shutdown, and the seam between history
+//! and live events under concurrent publishes (real threads).
+#![cfg(feature = "broker")]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use sse_proto::server::{
+    Broker, BrokerConfig, Cursor, Ended, LOST_EVENT_TYPE, PublishError, Replay, ReplayConfig,
+    Subscriber, Subscription, Update,
+};
+use sse_proto::{Decoder, Event};
+
+fn decode(frames: &[Bytes]) -> Vec<Event> {
+    let mut decoder = Decoder::new();
+    let mut events = Vec::new();
+    for frame in frames {
+        decoder.handle_chunk(frame.clone());
+        while let Some(event) = decoder.poll_event().unwrap() {
+            events.push(event);
+        }
+    }
+    events
+}
+
+fn drain(sub: &mut Subscriber) -> Vec<Event> {
+    let mut frames = Vec::new();
+    let _ = sub.try_recv(&mut frames);
+    decode(&frames)
+}
+
+fn data(events: &[Event]) -> Vec<&str> {
+    events.iter().map(Event::data).collect()
+}
+
+#[test]
+fn routes_by_topic_and_assigns_monotonic_ids() {
+    let broker = Broker::new(BrokerConfig::new().id_prefix("run7-"));
+    let mut news = broker.subscribe(Subscription::new(["news"]), Cursor::Live);
+    let mut all = broker.subscribe(Subscription::new(["*"]), Cursor::Live);
+    let mut both = broker.subscribe(Subscription::new(["news", "sport"]), Cursor::Live);
+    let a = broker.publish(Update::new("news", "a")).unwrap();
+    let b = broker.publish(Update::new("sport", "b")).unwrap();
+    let c = broker
+        .publish(Update::new("news", "c").topic("sport"))
+        .unwrap();
+    assert_eq!((&*a.id, &*b.id, &*c.id), ("run7-1", "run7-2", "run7-3"));
+    assert_eq!((a.seq, b.seq, c.seq), (1, 2, 3));
+    assert_eq!((a.subscribers, b.subscribers, c.subscribers), (3, 2, 3));
+    assert_eq!(data(&drain(&mut news)), ["a", "c"]);
+    assert_eq!(data(&drain(&mut all)), ["a", "b", "c"]);
+    // Two matching topics, one delivery.
+    let got = drain(&mut both);
+    assert_eq!(data(&got), ["a", "b", "c"]);
+    assert_eq!(got[2].id(), "run7-3");
+}
+
+#[test]
+fn events_carry_type_id_retry_and_multiline_data() {
+    let broker = Broker::new(BrokerConfig::new());
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    broker
+        .publish(
+            Update::new("t", "one\r\ntwo\rthree\nfour")
+                .event_type("chat")
+                .unwrap()
+                .id("mine")
+                .unwrap()
+                .retry(Duration::from_millis(1500)),
+        )
+        .unwrap();
+    let mut frames = Vec::new();
+    sub.try_recv(&mut frames).unwrap();
+    assert_eq!(
+        frames,
+        [&b"retry: 1500\nid: mine\nevent: chat\ndata: one\ndata: two\ndata: three\ndata: four\n\n"[..]]
+    );
+    assert!(Update::new("t", "").event_type("a\nb").is_err());
+    assert!(Update::new("t", "").id("a\0b").is_err());
+    assert!(Update::new("t", "").id("a\rb").is_err());
+}
+
+#[test]
+fn private_updates_need_private_access() {
+    let broker = Broker::new(BrokerConfig::new());
+    let mut public = broker.subscribe(Subscription::new(["*"]), Cursor::Live);
+    let mut allowed = broker.subscribe(
+        Subscription::new(["*"]).with_private_access(["user/1"]),
+        Cursor::Live,
+    );
+    broker
+        .publish(Update::new("user/1", "secret").private(true))
+        .unwrap();
+    broker
+        .publish(Update::new("user/2", "other").private(true))
+        .unwrap();
+    broker.publish(Update::new("user/2", "open")).unwrap();
+    assert_eq!(data(&drain(&mut public)), ["open"]);
+    assert_eq!(data(&drain(&mut allowed)), ["secret", "open"]);
+    // The same rule filters the replay.
+    let mut late = broker.subscribe(
+        Subscription::new(["user/1", "user/2"]).with_private_access(["user/2"]),
+        Cursor::Earliest,
+    );
+    assert_eq!(data(&drain(&mut late)), ["other", "open"]);
+}
+
+#[test]
+fn resumes_after_a_known_id_and_signals_an_unknown_one() {
+    let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(3)));
+    let ids: Vec<_> = (0..5)
+        .map(|i| {
+            broker
+                .publish(Update::new("t", format!("e{i}")))
+                .unwrap()
+                .id
+        })
+        .collect();
+    // History holds e2, e3, e4.
+    let mut resumed = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[2].clone()));
+    assert_eq!(resumed.replay(), Replay::Resumed { replayed: 2 });
+    assert_eq!(data(&drain(&mut resumed)), ["e3", "e4"]);
+
+    let mut up_to_date = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[4].clone()));
+    assert_eq!(up_to_date.replay(), Replay::Resumed { replayed: 0 });
+    assert!(drain(&mut up_to_date).is_empty());
+
+    for cursor in [ids[0].clone(), "never-published".into()] {
+        let mut lost = broker.subscribe(Subscription::new(["t"]), Cursor::After(cursor.clone()));
+        assert_eq!(lost.replay(), Replay::Unknown { replayed: 3 });
+        let got = drain(&mut lost);
+        assert_eq!(got[0].event_type(), LOST_EVENT_TYPE);
+        assert_eq!(got[0].data(), &*cursor);
+        assert_eq!(
+            got[0].id(),
+            "",
+            "the signal must not move the last event ID"
+        );
+        assert_eq!(data(&got[1..]), ["e2", "e3", "e4"]);
+    }
+
+    let mut earliest = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    assert_eq!(earliest.replay(), Replay::Earliest { replayed: 3 });
+    assert_eq!(data(&drain(&mut earliest)), ["e2", "e3", "e4"]);
+    broker.publish(Update::new("t", "live")).unwrap();
+    assert_eq!(data(&drain(&mut earliest)), ["live"]);
+
+    let stats = broker.stats();
+    assert_eq!((stats.replays, stats.replay_misses), (5, 2));
+    assert_eq!(stats.history, 3);
+    assert_eq!(
+        Cursor::from_last_event_id(Some("earliest")),
+        Cursor::Earliest
+    );
+    assert_eq!(Cursor::from_last_event_id(None), Cursor::Live);
+}
+
+#[test]
+fn a_full_queue_disconnects_only_that_subscriber() {
+    let broker = Broker::new(BrokerConfig::new().queue(3, 1 << 20));
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    for i in 0..10 {
+        let published = broker.publish(Update::new("t", format!("{i}"))).unwrap();
+        assert_eq!(published.subscribers, if i < 3 { 2 } else { 1 });
+        assert_eq!(drain(&mut fast).len(), 1);
+    }
+    let mut frames = Vec::new();
+    assert_eq!(slow.try_recv(&mut frames), Err(Ended::Lagged));
+    assert!(frames.is_empty());
+    let stats = broker.stats();
+    assert_eq!((stats.lagged, stats.subscribers), (1, 1));
+    // It comes back with its last id and catches up from history.
+    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After("1".into()));
+    assert_eq!(back.replay(), Replay::Resumed { replayed: 9 });
+    assert_eq!(drain(&mut back).len(), 9);
+}
+
+#[test]
+fn the_byte_limit_counts_live_frames_but_not_the_replay() {
+    let broker = Broker::new(BrokerConfig::new().queue(1000, 100));
+    for _ in 0..20 {
+        broker.publish(Update::new("t", "x".repeat(40))).unwrap();
+    }
+    // 20 replayed frames of about 50 bytes: over the limit, but a replay.
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
+    assert_eq!(drain(&mut sub).len(), 21);
+    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
+    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
+    let mut frames = Vec::new();
+    assert_eq!(sub.try_recv(&mut frames), Err(Ended::Lagged));
+}
+
+#[test]
+fn dropping_a_subscriber_unsubscribes_it() {
+    let broker = Broker::new(BrokerConfig::new());
+    let subs: Vec<_> = (0..100)
+        .map(|i| broker.subscribe(Subscription::new([format!("t{}", i % 7)]), Cursor::Live))
+        .collect();
+    assert_eq!(broker.stats().subscribers, 100);
+    drop(subs);
+    assert_eq!(broker.stats().subscribers, 0);
+    assert_eq!(
+        broker.publish(Update::new("t1", "x")).unwrap().subscribers,
+        0
+    );
+}
+
+#[test]
+fn poll_recv_wakes_the_waiting_task() {
+    struct Flag(AtomicBool);
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let broker = Broker::new(BrokerConfig::new());
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let flag = Arc::new(Flag(AtomicBool::new(false)));
+    let waker = Waker::from(flag.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut frames = Vec::new();
+    assert_eq!(sub.poll_recv(&mut cx, &mut frames), Poll::Pending);
+    assert!(!flag.0.load(Ordering::SeqCst));
+    broker.publish(Update::new("t", "x")).unwrap();
+    assert!(flag.0.load(Ordering::SeqCst));
+    assert_eq!(sub.poll_recv(&mut cx, &mut frames), Poll::Ready(Ok(())));
+    assert_eq!(frames.len(), 1);
+    assert_eq!(broker.stats().delivered, 1);
+}
+
+#[test]
+fn shutdown_hands_out_queued_frames_then_ends_with_spread_retries() {
+    let broker = Broker::new(BrokerConfig::new());
+    let mut subs: Vec<_> = (0..50)
+        .map(|_| broker.subscribe(Subscription::new(["t"]), Cursor::Live))
+        .collect();
+    broker.publish(Update::new("t", "last")).unwrap();
+    let base = Duration::from_secs(1);
+    let spread = Duration::from_secs(4);
+    broker.shutdown(Some((base, spread)), 42);
+    assert!(broker.is_shut_down());
+    let mut retries = Vec::new();
+    for sub in &mut subs {
+        let mut frames = Vec::new();
+        assert_eq!(sub.try_recv(&mut frames), Ok(1));
+        match sub.try_recv(&mut frames) {
+            Err(Ended::Shutdown { retry: Some(r) }) => {
+                assert!(r >= base && r < base + spread, "{r:?}");
+                retries.push(r);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    retries.sort();
+    retries.dedup();
+    assert!(retries.len() > 40, "retries are not spread: {retries:?}");
+    assert_eq!(
+        broker.publish(Update::new("t", "x")).unwrap_err(),
+        PublishError::ShutDown
+    );
+    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    assert!(matches!(
+        late.try_recv(&mut Vec::new()),
+        Err(Ended::Shutdown { .. })
+    ));
+}
+
+#[test]
+fn publish_rejects_bad_topic_counts() {
+    let broker = Broker::new(BrokerConfig::new().max_topics(2));
+    let three = Update::new("a", "").topic("b").topic("c");
+    assert_eq!(broker.publish(three), Err(PublishError::TooManyTopics));
+}
+
+/// Many publishers, subscribers joining (and re-joining with their last id)
+/// at random points: every subscriber must see exactly the events of its
+/// topics after its starting point, in publish order, with no gap and no
+/// duplicate.
+#[test]
+fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
+    const PUBLISHERS: usize = 4;
+    const PER_PUBLISHER: usize = 3000;
+    const TOPICS: [&str; 3] = ["a", "b", "c"];
+    let broker = Broker::new(
+        BrokerConfig::new()
+            .replay(ReplayConfig::new().max_events(1 << 20).max_bytes(1 << 30))
+            .queue(1 << 20, 1 << 30),
+    );
+    let done = Arc::new(AtomicBool::new(false));
+
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let broker = broker.clone();
+            thread::spawn(move || {
+                for n in 0..PER_PUBLISHER {
+                    let topic = TOPICS[(p + n) % TOPICS.len()];
+                    let mut update = Update::new(topic, format!("{topic}/{p}/{n}"));
+                    if n % 5 == 0 {
+                        update = update.topic(TOPICS[(p + n + 1) % TOPICS.len()]);
+                    }
+                    broker.publish(update).unwrap();
+                    if n % 64 == 0 {
+                        thread::yield_now();
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Each subscriber records (cursor it started from, events it got) per
+    // connection; several reconnect with their last id along the way.
+    let subscribers: Vec<_> = (0..12)
+        .map(|s| {
+            let broker = broker.clone();
+            let done = done.clone();
+            thread::spawn(move || {
+                let selectors: Vec<&str> = match s % 4 {
+                    0 => vec!["*"],
+                    1 => vec!["a"],
+                    2 => vec!["b", "c"],
+                    _ => vec!["c", "a"],
+                };
+                let mut seed = 0x9e37_79b9_u64 ^ (s as u64) << 20;
+                let mut rand = move || {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                };
+                // Join at a random point.
+                for _ in 0..rand() % 2000 {
+                    thread::yield_now();
+                }
+                let mut connections = Vec::new();
+                let mut cursor = match s % 3 {
+                    0 => Cursor::Live,
+                    1 => Cursor::Earliest,
+                    _ => broker.last_id().map_or(Cursor::Live, Cursor::After),
+                };
+                loop {
+                    let mut sub =
+                        broker.subscribe(Subscription::new(selectors.clone()), cursor.clone());
+                    let mut frames = Vec::new();
+                    let reconnect_after = 200 + rand() % 3000;
+                    let finished = loop {
+                        let finished = done.load(Ordering::SeqCst);
+                        sub.try_recv(&mut frames).unwrap();
+                        if finished || frames.len() as u64 > reconnect_after {
+                            break finished;
+                        }
+                        thread::yield_now();
+                    };
+                    let events = decode(&frames);
+                    let last = events.last().map(|e| e.id().to_string());
+                    connections.push((cursor.clone(), sub.replay(), events));
+                    if finished {
+                        break;
+                    }
+                    if let Some(last) = last {
+                        cursor = Cursor::After(last.into());
+                    }
+                }
+                (selectors, connections)
+            })
+        })
+        .collect();
+
+    for p in publishers {
+        p.join().unwrap();
+    }
+    // Every publish has returned: anything a subscriber still lacks is
+    // already queued for it.
+    done.store(true, Ordering::SeqCst);
+    let results: Vec<_> = subscribers.into_iter().map(|s| s.join().unwrap()).collect();
+
+    // The reference order: the whole history.
+    let mut everything = broker.subscribe(Subscription::new(["*"]), Cursor::Earliest);
+    let history = drain(&mut everything);
+    assert_eq!(history.len(), PUBLISHERS * PER_PUBLISHER);
+    let seq_of: BTreeMap<&str, usize> = history
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (e.id(), i))
+        .collect();
+    // Each publisher's events appear in the order it published them.
+    for p in 0..PUBLISHERS {
+        let ns: Vec<usize> = history
+            .iter()
+            .filter_map(|e| {
+                let mut parts = e.data().split('/');
+                let (_, q, n) = (parts.next(), parts.next()?, parts.next()?);
+                (q.parse::<usize>().ok()? == p).then(|| n.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(ns, (0..PER_PUBLISHER).collect::<Vec<_>>());
+    }
+    let topics_of = |i: usize| -> Vec<&str> {
+        let e = &history[i];
+        let mut parts = e.data().split('/');
+        let topic = parts.next().unwrap();
+        let p: usize = parts.next().unwrap().parse().unwrap();
+        let n: usize = parts.next().unwrap().parse().unwrap();
+        let mut t = vec![topic];
+        if n % 5 == 0 {
+            t.push(TOPICS[(p + n + 1) % TOPICS.len()]);
+        }
+        t
+    };
+
+    let mut checked = 0;
+    for (selectors, connections) in &results {
+        let wants = |i: usize| {
+            topics_of(i)
+                .iter()
+                .any(|t| selectors.iter().any(|s| *s == "*" || s == t))
+        };
+        for (cursor, replay, events) in connections {
+            let positions: Vec<usize> = events.iter().map(|e| seq_of[e.id()]).collect();
+            let Some(&first) = positions.first() else {
+                continue;
+            };
+            // Strictly increasing: publish order, no duplicate.
+            assert!(
+                positions.windows(2).all(|w| w[0] < w[1]),
+                "out of order or duplicated"
+            );
+            // No gap: between two delivered events (and from the cursor to
+            // the first one), no matching event is missing.
+            let start = match (cursor, replay) {
+                (Cursor::Earliest, _) => 0,
+                (Cursor::After(id), Replay::Resumed { .. }) => seq_of[&**id] + 1,
+                _ => first,
+            };
+            let last = *positions.last().unwrap();
+            let expected: Vec<usize> = (start..=last).filter(|&i| wants(i)).collect();
+            assert_eq!(positions, expected, "gap for {selectors:?} from {cursor:?}");
+            checked += events.len();
+        }
+        // The last connection ran until everything was published: it ends
+        // with the last matching event.
+        let (_, _, events) = connections.last().unwrap();
+        let last_wanted = (0..history.len()).rev().find(|&i| wants(i)).unwrap();
+        if let Some(e) = events.last() {
+            assert_eq!(seq_of[e.id()], last_wanted);
+        }
+    }
+    assert!(checked > 10_000, "too few events checked: {checked}");
+}
