@@ -1,4 +1,10 @@
-//! A reconnecting Server-Sent Events (`EventSource`) client for tokio.
+//! Server-Sent Events for tokio: a reconnecting `EventSource` client, and
+//! (in [`server`]) event-stream responses fed by a publish/subscribe broker
+//! with topics, history replay, keep-alive, gzip and backpressure, over any
+//! socket or as a hyper/axum body.
+//!
+//! # The client
+//!
 //!
 //! [`EventSource`] is a [`Stream`] of [`Result<Event, Error>`]. It opens the
 //! stream, follows redirects, decodes the event stream, and reconnects after
@@ -55,6 +61,8 @@
 //! hand-written state machine over the socket, the pending write and one
 //! reusable [`tokio::time::Sleep`]. Only opening a connection boxes its (DNS
 //! lookup and) connect future.
+
+pub mod server;
 
 use std::fmt;
 use std::future::Future;

@@ -817,6 +817,22 @@ impl Subscriber {
         }
     }
 
+    /// Whether the broker ended this subscriber for lagging, without taking
+    /// any frame; otherwise the task is woken when that happens (or when a
+    /// frame arrives). For a writer that stops receiving while its socket
+    /// is backed up but must still notice that it was cut off.
+    pub fn poll_lagged(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut state = self.queue.lock();
+        if state.end == Some(Ended::Lagged) {
+            return true;
+        }
+        match &mut state.waker {
+            Some(old) if old.will_wake(cx.waker()) => {}
+            slot => *slot = Some(cx.waker().clone()),
+        }
+        false
+    }
+
     /// Like [`Subscriber::poll_recv`] without waiting: the number of frames
     /// moved to `out` (0 when none is queued).
     ///

@@ -1,0 +1,263 @@
+//! The lean HTTP/1.1 path: read a request head, then write an event stream
+//! straight to the socket.
+
+use std::future::{Future as _, poll_fn};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use sse_proto::http1::{HeadLimits, RequestHead, RequestParser, Response};
+use sse_proto::server::{BodyFraming, Encoding, Ended, StreamWriter, Subscriber, stream_response};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use super::{ServeConfig, ServeError};
+
+/// How many pieces one vectored write takes at most.
+const MAX_SLICES: usize = 64;
+/// New frames are taken from the subscriber's queue only while less than
+/// this is waiting for the socket: a socket that does not keep up leaves
+/// them in the (bounded) queue, where the broker sees the lag.
+const WRITE_BACKLOG: usize = 64 * 1024;
+/// How long the end of a stream (its last `retry:`) may take to go out at
+/// shutdown before the connection is closed anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a served stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// The subscriber fell behind and was disconnected by the broker.
+    Lagged,
+    /// The broker shut down (the stream ended with its `retry:`).
+    Shutdown,
+    /// The client closed the connection.
+    ClientClosed,
+}
+
+/// Reads one request head from `io`. Returns the head and whatever was read
+/// after it (the start of a body). Bound the time it may take with
+/// `tokio::time::timeout` (slow or stalled clients).
+///
+/// # Errors
+/// [`ServeError::Head`] for a malformed or oversized head,
+/// [`ServeError::Closed`] when the peer closes first, [`ServeError::Io`].
+pub async fn read_request<IO>(
+    io: &mut IO,
+    limits: HeadLimits,
+) -> Result<(RequestHead, BytesMut), ServeError>
+where
+    IO: AsyncRead + Unpin,
+{
+    let mut parser = RequestParser::with_limits(limits);
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if buf.capacity() == buf.len() {
+            buf.reserve(buf.len().clamp(1024, limits.head_len().max(1024)));
+        }
+        if io.read_buf(&mut buf).await? == 0 {
+            return Err(ServeError::Closed);
+        }
+        match parser.parse_buf(&mut buf) {
+            Ok(Some(head)) => return Ok((head, buf)),
+            Ok(None) => {}
+            Err(e) => return Err(ServeError::Head(e)),
+        }
+    }
+}
+
+/// Answers `request` with an event stream fed by `subscriber`, on `io`,
+/// until the subscriber ends (lag or shutdown) or the client goes away.
+/// The response head is [`stream_response`]'s; use [`serve_response`] to
+/// add fields.
+///
+/// # Errors
+/// [`ServeError::Io`] when the socket fails other than by the client
+/// closing it.
+pub async fn serve_stream<IO>(
+    io: &mut IO,
+    request: &RequestHead,
+    subscriber: Subscriber,
+    config: &ServeConfig,
+) -> Result<StreamEnd, ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let (response, framing, encoding) = stream_response(request, config.gzip);
+    serve_response(io, &response, framing, encoding, subscriber, config).await
+}
+
+/// [`serve_stream`] with a response head of the caller's: build it with
+/// [`stream_response`] and add fields to it first. It is written at once,
+/// before any event.
+///
+/// # Errors
+/// As [`serve_stream`].
+pub async fn serve_response<IO>(
+    io: &mut IO,
+    response: &Response,
+    framing: BodyFraming,
+    encoding: Encoding,
+    mut subscriber: Subscriber,
+    config: &ServeConfig,
+) -> Result<StreamEnd, ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut head = BytesMut::with_capacity(256);
+    response.encode(&mut head);
+    if let Err(e) = io.write_all(&head).await {
+        return closed_or(e);
+    }
+    if let Err(e) = io.flush().await {
+        return closed_or(e);
+    }
+    drop(head);
+    let mut writer = StreamWriter::new(&config.stream, framing, encoding, Instant::now());
+    let mut frames = Vec::new();
+    let mut sleep: Option<Pin<Box<Sleep>>> = None;
+    let mut ended = None;
+    let result = poll_fn(|cx| {
+        drive(
+            cx,
+            io,
+            &mut subscriber,
+            &mut writer,
+            &mut frames,
+            &mut sleep,
+            &mut ended,
+        )
+    })
+    .await;
+    match result {
+        Ok(end) => {
+            let _ = io.shutdown().await;
+            Ok(end)
+        }
+        Err(e) => closed_or(e),
+    }
+}
+
+fn closed_or(e: io::Error) -> Result<StreamEnd, ServeError> {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::WriteZero => Ok(StreamEnd::ClientClosed),
+        _ => Err(ServeError::Io(e)),
+    }
+}
+
+/// One turn of the stream: take queued frames (when the socket keeps up),
+/// write, keep alive, and watch for the client closing.
+fn drive<IO>(
+    cx: &mut Context<'_>,
+    io: &mut IO,
+    subscriber: &mut Subscriber,
+    writer: &mut StreamWriter<Instant>,
+    frames: &mut Vec<Bytes>,
+    sleep: &mut Option<Pin<Box<Sleep>>>,
+    ended: &mut Option<StreamEnd>,
+) -> Poll<io::Result<StreamEnd>>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    loop {
+        // Take what is queued while the socket keeps up; either way the
+        // task stays registered with the queue, so that a frame, the end
+        // of the stream, or being cut off for lagging wakes it.
+        while ended.is_none() {
+            if writer.pending_bytes() >= WRITE_BACKLOG {
+                if subscriber.poll_lagged(cx) {
+                    return Poll::Ready(Ok(StreamEnd::Lagged));
+                }
+                break;
+            }
+            match subscriber.poll_recv(cx, frames) {
+                Poll::Ready(Ok(())) => writer.push_frames(frames.drain(..), Instant::now()),
+                // A lagging client is cut off at once: its socket is
+                // backed up, and anything more would wait behind it.
+                Poll::Ready(Err(Ended::Lagged)) => return Poll::Ready(Ok(StreamEnd::Lagged)),
+                Poll::Ready(Err(Ended::Shutdown { retry })) => {
+                    let now = Instant::now();
+                    writer.finish(retry, now);
+                    *ended = Some(StreamEnd::Shutdown);
+                    // The goodbye gets a bounded time to go out.
+                    let grace = now + SHUTDOWN_GRACE;
+                    match sleep {
+                        Some(timer) => timer.as_mut().reset(grace),
+                        None => *sleep = Some(Box::pin(tokio::time::sleep_until(grace))),
+                    }
+                }
+                Poll::Pending => break,
+            }
+        }
+        let mut progressed = false;
+        while !writer.is_idle() {
+            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut count = 0;
+            for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
+                *slot = IoSlice::new(chunk);
+                count += 1;
+            }
+            let slices = slices.get(..count).unwrap_or(&[]);
+            match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    writer.advance(n);
+                    progressed = true;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
+            }
+        }
+        if writer.is_idle() {
+            if let Some(end) = *ended {
+                return match Pin::new(&mut *io).poll_flush(cx) {
+                    Poll::Ready(_) => Poll::Ready(Ok(end)),
+                    Poll::Pending => Poll::Pending,
+                };
+            }
+            if progressed {
+                // The socket took everything: there may be room for more.
+                continue;
+            }
+        }
+        if ended.is_some() {
+            if let Some(timer) = sleep {
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ok(StreamEnd::Shutdown));
+                }
+            }
+        } else if let Some(deadline) = writer.poll_timeout() {
+            let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
+            }
+            if timer.as_mut().poll(cx).is_ready() {
+                writer.handle_timeout(Instant::now());
+                continue;
+            }
+        }
+        // The client sends nothing more after its request; reading tells
+        // when it goes away even while no event is written.
+        let mut scratch = [0u8; 64];
+        let mut read = ReadBuf::new(&mut scratch);
+        match Pin::new(&mut *io).poll_read(cx, &mut read) {
+            Poll::Ready(Ok(())) if read.filled().is_empty() => {
+                return Poll::Ready(Ok(StreamEnd::ClientClosed));
+            }
+            // Anything sent after the request is ignored (bounded: one read
+            // per turn, and a turn ends here).
+            Poll::Ready(Ok(())) => {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Err(_)) => return Poll::Ready(Ok(StreamEnd::ClientClosed)),
+            Poll::Pending => return Poll::Pending,
+        }
+    }
+}
