@@ -74,6 +74,16 @@
 //! adapter does the networking and the sleeping, following
 //! [`client::EventSource::poll_timeout`].
 //!
+//! # The server side
+//!
+//! [`server`] holds what an SSE server needs besides the encoder: the
+//! [`server::ReplayLog`] of pre-encoded frames for `Last-Event-ID` resumption,
+//! the topic [`server::Router`], and the [`server::StreamWriter`] that turns
+//! batches of frames into the body of a response (chunked, keep-alive,
+//! `retry:`, gzip with feature `gzip`). With feature `broker`,
+//! [`server::Broker`] ties them into a publish/subscribe hub shared by the
+//! runtime adapters.
+//!
 //! # HTTP/1.1 (feature `http1`)
 //!
 //! [`http1`] is a sans-IO HTTP/1.1 codec shared by the runtime adapters: URL

@@ -555,6 +555,6 @@ fn concat(a: &[u8], b: &[u8]) -> Bytes {
     Bytes::from(joined)
 }
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

@@ -1,33 +1,48 @@
-//! gzip for event streams (feature `gzip`): one deflate stream per
-//! response, sync-flushed after every batch so the receiver can decompress
-//! each event as soon as it arrives.
+//! gzip for event streams (feature `gzip`): one gzip member per response,
+//! sync-flushed after every batch so the receiver can decompress each event
+//! as soon as it arrives.
 //!
-//! The compressor uses a 4 KiB window at level 1: events are small and
-//! similar, so a small window loses little ratio, and it keeps the state of
-//! a compressed connection small (zlib's defaults take about 256 KiB per
-//! connection; see `docs/DESIGN.md` for the measured cost).
+//! The gzip header and trailer are written here around a raw deflate
+//! stream, which lets an idle stream give its compressor back: after a sync
+//! flush the deflate stream is at a block boundary, so a new compressor can
+//! continue it (its blocks only refer back to their own data), and a
+//! keep-alive can be sent as a stored block without any compressor. A
+//! compressor takes about 200 KiB (zlib's hash tables at its default memory
+//! level); a stream holds one only while events flow, and drops it at the
+//! first keep-alive after it went idle, so an idle compressed stream costs
+//! a few hundred bytes.
 
 use alloc::vec::Vec;
 
 use bytes::Bytes;
-use flate2::{Compress, Compression, FlushCompress, Status};
+use flate2::{Compress, Compression, Crc, FlushCompress, Status};
 
-/// The base-2 logarithm of the compression window.
+/// The base-2 logarithm of the compression window: events are small and
+/// similar, so a 4 KiB window loses little ratio.
 const WINDOW_BITS: u8 = 12;
 /// The compression level (fast: a stream is compressed as it is written).
 const LEVEL: u32 = 1;
 
+/// A gzip header: magic, deflate, no flags, no time, no extra flags,
+/// unknown OS.
+const HEADER: [u8; 10] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+/// An empty final deflate block (fixed Huffman, just the end-of-block
+/// code): ends the deflate stream when no compressor is at hand.
+const EMPTY_FINAL_BLOCK: [u8; 2] = [0x03, 0x00];
+
 /// The compressor of one response.
 pub(crate) struct GzipState {
-    compress: Compress,
+    compress: Option<Compress>,
+    crc: Crc,
+    header_sent: bool,
     out: Vec<u8>,
 }
 
 impl core::fmt::Debug for GzipState {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("GzipState")
-            .field("total_in", &self.compress.total_in())
-            .field("total_out", &self.compress.total_out())
+            .field("compressor", &self.compress.is_some())
+            .field("total_in", &self.crc.amount())
             .finish()
     }
 }
@@ -35,49 +50,100 @@ impl core::fmt::Debug for GzipState {
 impl GzipState {
     pub(crate) fn new() -> GzipState {
         GzipState {
-            compress: Compress::new_gzip(Compression::new(LEVEL), WINDOW_BITS),
+            compress: None,
+            crc: Crc::new(),
+            header_sent: false,
             out: Vec::new(),
+        }
+    }
+
+    fn start(&mut self) {
+        if !self.header_sent {
+            self.header_sent = true;
+            self.out.extend_from_slice(&HEADER);
         }
     }
 
     /// Compresses `input` (output may stay buffered until a flush).
     pub(crate) fn write(&mut self, input: &[u8]) {
-        self.run(input, FlushCompress::None);
+        self.start();
+        self.crc.update(input);
+        let compress = self.compress.get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::new(LEVEL), false, WINDOW_BITS)
+        });
+        run(compress, &mut self.out, input, FlushCompress::None);
     }
 
     /// Sync-flushes: everything written so far becomes decompressible.
     pub(crate) fn flush(&mut self) -> Bytes {
-        self.run(&[], FlushCompress::Sync);
+        self.start();
+        if let Some(compress) = &mut self.compress {
+            run(compress, &mut self.out, &[], FlushCompress::Sync);
+        }
         Bytes::from(core::mem::take(&mut self.out))
     }
 
-    /// Ends the gzip member (deflate end and the CRC/length trailer).
+    /// Whether a compressor is held (events flowed since the last
+    /// [`GzipState::idle_keep_alive`]).
+    #[cfg(test)]
+    pub(crate) fn has_compressor(&self) -> bool {
+        self.compress.is_some()
+    }
+
+    /// Drops the compressor (the stream is idle) and returns `data` as a
+    /// stored deflate block: for keep-alives, which need no compression.
+    pub(crate) fn idle_keep_alive(&mut self, data: &'static [u8]) -> Bytes {
+        self.start();
+        if let Some(mut compress) = self.compress.take() {
+            // Whatever is still buffered goes out before the stored block.
+            run(&mut compress, &mut self.out, &[], FlushCompress::Sync);
+        }
+        self.crc.update(data);
+        let len = u16::try_from(data.len()).unwrap_or(u16::MAX);
+        // A non-final stored block: three zero header bits, padded to the
+        // byte boundary the last sync flush left, then LEN and NLEN.
+        self.out.push(0);
+        self.out.extend_from_slice(&len.to_le_bytes());
+        self.out.extend_from_slice(&(!len).to_le_bytes());
+        self.out
+            .extend_from_slice(data.get(..usize::from(len)).unwrap_or(data));
+        Bytes::from(core::mem::take(&mut self.out))
+    }
+
+    /// Ends the gzip member: the final deflate block and the CRC/length
+    /// trailer.
     pub(crate) fn finish(&mut self) -> Bytes {
-        self.run(&[], FlushCompress::Finish);
+        self.start();
+        match self.compress.take() {
+            Some(mut compress) => run(&mut compress, &mut self.out, &[], FlushCompress::Finish),
+            None => self.out.extend_from_slice(&EMPTY_FINAL_BLOCK),
+        }
+        self.out.extend_from_slice(&self.crc.sum().to_le_bytes());
+        self.out.extend_from_slice(&self.crc.amount().to_le_bytes());
         Bytes::from(core::mem::take(&mut self.out))
     }
+}
 
-    /// Feeds `input` with `flush`, growing the output buffer until zlib is
-    /// done: all input taken and, as zlib signals a completed flush, spare
-    /// room left in the output.
-    fn run(&mut self, mut input: &[u8], flush: FlushCompress) {
-        loop {
-            if self.out.capacity() - self.out.len() < 64 {
-                self.out.reserve(input.len() / 2 + 256);
-            }
-            let before = self.compress.total_in();
-            let status = self.compress.compress_vec(input, &mut self.out, flush);
-            let consumed = usize::try_from(self.compress.total_in() - before).unwrap_or(0);
-            input = input.get(consumed..).unwrap_or(&[]);
-            match status {
-                // Errors cannot happen with valid arguments; stop rather than
-                // loop.
-                Err(_) | Ok(Status::StreamEnd) => return,
-                Ok(Status::Ok | Status::BufError) => {}
-            }
-            if input.is_empty() && self.out.capacity() > self.out.len() {
-                return;
-            }
+/// Feeds `input` with `flush`, growing `out` until zlib is done: all input
+/// taken and, as zlib signals a completed flush, spare room left in the
+/// output.
+fn run(compress: &mut Compress, out: &mut Vec<u8>, mut input: &[u8], flush: FlushCompress) {
+    loop {
+        if out.capacity() - out.len() < 64 {
+            out.reserve(input.len() / 2 + 256);
+        }
+        let before = compress.total_in();
+        let status = compress.compress_vec(input, out, flush);
+        let consumed = usize::try_from(compress.total_in() - before).unwrap_or(0);
+        input = input.get(consumed..).unwrap_or(&[]);
+        match status {
+            // Errors cannot happen with valid arguments; stop rather than
+            // loop.
+            Err(_) | Ok(Status::StreamEnd) => return,
+            Ok(Status::Ok | Status::BufError) => {}
+        }
+        if input.is_empty() && out.capacity() > out.len() {
+            return;
         }
     }
 }
@@ -102,22 +168,72 @@ mod tests {
         }
     }
 
+    fn gunzip(all: &[u8]) -> Vec<u8> {
+        let mut d = flate2::read::GzDecoder::new(all);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut d, &mut back).unwrap();
+        back
+    }
+
     #[test]
     fn each_flush_is_decompressible_at_once() {
         let mut g = GzipState::new();
         let mut d = Decompress::new_gzip(15);
-        let mut seen = Vec::new();
+        let mut all = Vec::new();
+        let mut plain = Vec::new();
         for i in 0..200 {
             let event = alloc::format!("id: {i}\ndata: {}\n\n", "x".repeat(i % 50));
             g.write(event.as_bytes());
             let out = g.flush();
+            all.extend_from_slice(&out);
+            plain.extend_from_slice(event.as_bytes());
             let got = inflate_all(&mut d, &out);
             assert_eq!(got, event.as_bytes(), "event {i} not flushed whole");
-            seen.extend_from_slice(&got);
         }
         let tail = g.finish();
-        assert!(!tail.is_empty());
+        all.extend_from_slice(&tail);
         assert!(inflate_all(&mut d, &tail).is_empty());
+        // A strict reader checks the trailer's CRC and length.
+        assert_eq!(gunzip(&all), plain);
+    }
+
+    #[test]
+    fn idle_streams_drop_the_compressor_and_resume_with_a_new_one() {
+        let mut g = GzipState::new();
+        let mut d = Decompress::new_gzip(15);
+        let mut all = Vec::new();
+        let mut plain = Vec::new();
+        // A keep-alive first (no compressor yet), then events and
+        // keep-alives in turn.
+        for round in 0..5 {
+            let ka = g.idle_keep_alive(b":\n");
+            assert!(!g.has_compressor());
+            assert_eq!(inflate_all(&mut d, &ka), b":\n");
+            all.extend_from_slice(&ka);
+            plain.extend_from_slice(b":\n");
+            for i in 0..3 {
+                let event =
+                    alloc::format!("data: round {round} event {i} {}\n\n", "ab".repeat(i * 20));
+                g.write(event.as_bytes());
+                let out = g.flush();
+                assert!(g.has_compressor());
+                assert_eq!(inflate_all(&mut d, &out), event.as_bytes());
+                all.extend_from_slice(&out);
+                plain.extend_from_slice(event.as_bytes());
+            }
+        }
+        let ka = g.idle_keep_alive(b":\n");
+        all.extend_from_slice(&ka);
+        plain.extend_from_slice(b":\n");
+        // Finished without a compressor: the hand-written final block.
+        all.extend_from_slice(&g.finish());
+        assert_eq!(gunzip(&all), plain);
+    }
+
+    #[test]
+    fn a_stream_with_nothing_in_it_is_valid() {
+        let mut g = GzipState::new();
+        assert!(gunzip(&g.finish()).is_empty());
     }
 
     #[test]
@@ -127,9 +243,6 @@ mod tests {
         g.write(&big);
         let mut out = g.flush().to_vec();
         out.extend_from_slice(&g.finish());
-        let mut d = flate2::read::GzDecoder::new(&out[..]);
-        let mut back = Vec::new();
-        std::io::Read::read_to_end(&mut d, &mut back).unwrap();
-        assert_eq!(back, big);
+        assert_eq!(gunzip(&out), big);
     }
 }

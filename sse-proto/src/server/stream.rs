@@ -346,9 +346,17 @@ where
         }
         if self.pending_bytes > 0 {
             self.restart_clock(now);
-        } else {
-            self.emit_static(KEEP_ALIVE, now);
+            return;
         }
+        #[cfg(feature = "gzip")]
+        if let Some(gzip) = &mut self.gzip {
+            // Idle for a whole interval: give the compressor back.
+            let out = gzip.idle_keep_alive(KEEP_ALIVE);
+            self.frame_chunk(out);
+            self.restart_clock(now);
+            return;
+        }
+        self.emit_static(KEEP_ALIVE, now);
     }
 
     /// Ends the body: an optional last `retry:` (so that clients come back
