@@ -59,6 +59,12 @@
 //! hand-written state machine over the socket, the pending write and the
 //! timer. Only opening a connection boxes its (DNS lookup, connect and TLS
 //! handshake) future.
+//!
+//! The server side is in [`server`]: event-stream responses fed by a
+//! publish/subscribe [`server::Broker`] (with history replay for
+//! `Last-Event-ID`), served over any `futures-io` socket.
+
+pub mod server;
 
 use std::fmt;
 use std::future::Future;

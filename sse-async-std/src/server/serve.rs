@@ -1,0 +1,310 @@
+//! The lean HTTP/1.1 path: read a request head, then write an event stream
+//! straight to the socket.
+
+use std::future::{Future as _, poll_fn};
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use async_io::Timer;
+use bytes::{Bytes, BytesMut};
+use futures_io::{AsyncRead, AsyncWrite};
+use sse_proto::http1::{HeadLimits, RequestHead, RequestParser, Response};
+use sse_proto::server::{BodyFraming, Encoding, Ended, StreamWriter, Subscriber, stream_response};
+
+use super::{ServeConfig, ServeError};
+
+/// How many pieces one vectored write takes at most.
+const MAX_SLICES: usize = 64;
+/// New frames are taken from the subscriber's queue only while less than
+/// this is waiting for the socket: a socket that does not keep up leaves
+/// them in the (bounded) queue, where the broker sees the lag.
+const WRITE_BACKLOG: usize = 64 * 1024;
+/// How long the end of a stream (its last `retry:`) may take to go out at
+/// shutdown before the connection is closed anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a served stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// The subscriber fell behind and was disconnected by the broker.
+    Lagged,
+    /// The broker shut down (the stream ended with its `retry:`).
+    Shutdown,
+    /// The client closed the connection.
+    ClientClosed,
+}
+
+/// Reads one request head from `io`. Returns the head and whatever was read
+/// after it (the start of a body). Bound the time it may take (slow or
+/// stalled clients), for example by racing it against an
+/// [`async_io::Timer`] with `futures_lite::future::or`.
+///
+/// # Errors
+/// [`ServeError::Head`] for a malformed or oversized head,
+/// [`ServeError::Closed`] when the peer closes first, [`ServeError::Io`].
+pub async fn read_request<IO>(
+    io: &mut IO,
+    limits: HeadLimits,
+) -> Result<(RequestHead, BytesMut), ServeError>
+where
+    IO: AsyncRead + Unpin,
+{
+    let mut parser = RequestParser::with_limits(limits);
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if buf.capacity() == buf.len() {
+            buf.reserve(buf.len().clamp(1024, limits.head_len().max(1024)));
+        }
+        let filled = buf.len();
+        buf.resize(buf.capacity(), 0);
+        let read = poll_fn(|cx| {
+            let spare = buf.get_mut(filled..).unwrap_or_default();
+            Pin::new(&mut *io).poll_read(cx, spare)
+        })
+        .await;
+        buf.truncate(filled + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => return Err(ServeError::Closed),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(ServeError::Io(e)),
+        }
+        match parser.parse_buf(&mut buf) {
+            Ok(Some(head)) => return Ok((head, buf)),
+            Ok(None) => {}
+            Err(e) => return Err(ServeError::Head(e)),
+        }
+    }
+}
+
+/// Answers `request` with an event stream fed by `subscriber`, on `io`,
+/// until the subscriber ends (lag or shutdown) or the client goes away.
+/// The response head is [`stream_response`]'s; use [`serve_response`] to
+/// add fields.
+///
+/// # Errors
+/// [`ServeError::Io`] when the socket fails other than by the client
+/// closing it.
+pub async fn serve_stream<IO>(
+    io: &mut IO,
+    request: &RequestHead,
+    subscriber: Subscriber,
+    config: &ServeConfig,
+) -> Result<StreamEnd, ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let (response, framing, encoding) = stream_response(request, config.gzip);
+    serve_response(io, &response, framing, encoding, subscriber, config).await
+}
+
+/// [`serve_stream`] with a response head of the caller's: build it with
+/// [`stream_response`] and add fields to it first. It is written at once,
+/// before any event.
+///
+/// # Errors
+/// As [`serve_stream`].
+pub async fn serve_response<IO>(
+    io: &mut IO,
+    response: &Response,
+    framing: BodyFraming,
+    encoding: Encoding,
+    subscriber: Subscriber,
+    config: &ServeConfig,
+) -> Result<StreamEnd, ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut head = BytesMut::with_capacity(256);
+    response.encode(&mut head);
+    if let Err(e) = write_all(io, &head).await {
+        return closed_or(e);
+    }
+    if let Err(e) = poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await {
+        return closed_or(e);
+    }
+    drop(head);
+    let mut driver = Driver {
+        subscriber,
+        writer: StreamWriter::new(&config.stream, framing, encoding, Instant::now()),
+        frames: Vec::new(),
+        timer: Timer::never(),
+        timer_at: None,
+        ended: None,
+        unflushed: false,
+        grace: None,
+    };
+    let result = poll_fn(|cx| driver.poll(cx, io)).await;
+    // Unsubscribe before waiting on the socket's close.
+    drop(driver);
+    match result {
+        Ok(end) => {
+            let _ = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx)).await;
+            Ok(end)
+        }
+        Err(e) => closed_or(e),
+    }
+}
+
+/// Writes all of `bytes`.
+async fn write_all<IO: AsyncWrite + Unpin>(io: &mut IO, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, bytes)).await {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn closed_or(e: io::Error) -> Result<StreamEnd, ServeError> {
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::ConnectionReset
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::WriteZero => Ok(StreamEnd::ClientClosed),
+        _ => Err(ServeError::Io(e)),
+    }
+}
+
+/// The state of one served stream between polls.
+struct Driver {
+    subscriber: Subscriber,
+    writer: StreamWriter<Instant>,
+    /// Reused buffer for the frames of one receive.
+    frames: Vec<Bytes>,
+    /// The keep-alive timer: it fires at `timer_at`, the last deadline it
+    /// was set to (`None`: not set, or spent).
+    timer: Timer,
+    timer_at: Option<Instant>,
+    /// Set once the subscriber has ended: the writer is finishing.
+    ended: Option<StreamEnd>,
+    /// Bytes were written since the last completed flush.
+    unflushed: bool,
+    /// After shutdown: when to close even if the end has not gone out.
+    grace: Option<Timer>,
+}
+
+impl Driver {
+    /// One turn of the stream: take queued frames (when the socket keeps
+    /// up), write, keep alive, and watch for the client closing.
+    fn poll<IO>(&mut self, cx: &mut Context<'_>, io: &mut IO) -> Poll<io::Result<StreamEnd>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            // Take what is queued while the socket keeps up; either way the
+            // task stays registered with the queue, so that a frame, the end
+            // of the stream, or being cut off for lagging wakes it.
+            while self.ended.is_none() {
+                if self.writer.pending_bytes() >= WRITE_BACKLOG {
+                    if self.subscriber.poll_lagged(cx) {
+                        return Poll::Ready(Ok(StreamEnd::Lagged));
+                    }
+                    break;
+                }
+                match self.subscriber.poll_recv(cx, &mut self.frames) {
+                    Poll::Ready(Ok(())) => {
+                        self.writer
+                            .push_frames(self.frames.drain(..), Instant::now());
+                    }
+                    // A lagging client is cut off at once: its socket is
+                    // backed up, and anything more would wait behind it.
+                    Poll::Ready(Err(Ended::Lagged)) => return Poll::Ready(Ok(StreamEnd::Lagged)),
+                    Poll::Ready(Err(Ended::Shutdown { retry })) => {
+                        let now = Instant::now();
+                        self.writer.finish(retry, now);
+                        self.ended = Some(StreamEnd::Shutdown);
+                        // The goodbye gets a bounded time to go out.
+                        self.grace = Some(Timer::at(now + SHUTDOWN_GRACE));
+                    }
+                    Poll::Pending => break,
+                }
+            }
+            if let Some(grace) = &mut self.grace {
+                if Pin::new(grace).poll(cx).is_ready() {
+                    return Poll::Ready(Ok(StreamEnd::Shutdown));
+                }
+            }
+            let mut progressed = false;
+            while !self.writer.is_idle() {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(self.writer.chunks()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                let slices = slices.get(..count).unwrap_or(&[]);
+                match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                    }
+                    Poll::Ready(Ok(n)) => {
+                        self.writer.advance(n);
+                        self.unflushed = true;
+                        progressed = true;
+                    }
+                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => break,
+                }
+            }
+            if self.writer.is_idle() {
+                if let Some(end) = self.ended {
+                    return match Pin::new(&mut *io).poll_flush(cx) {
+                        Poll::Ready(_) => Poll::Ready(Ok(end)),
+                        Poll::Pending => Poll::Pending,
+                    };
+                }
+                // A socket that buffers (TLS) gets each batch on its way.
+                if self.unflushed {
+                    match Pin::new(&mut *io).poll_flush(cx) {
+                        Poll::Ready(Ok(())) => self.unflushed = false,
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                        Poll::Pending => {}
+                    }
+                }
+                if progressed {
+                    // The socket took everything: there may be room for more.
+                    continue;
+                }
+            }
+            if let Some(deadline) = self.writer.poll_timeout() {
+                if self.timer_at != Some(deadline) {
+                    self.timer.set_at(deadline);
+                    self.timer_at = Some(deadline);
+                }
+                if Pin::new(&mut self.timer).poll(cx).is_ready() {
+                    // A fired timer is spent until it is set again.
+                    self.timer_at = None;
+                    self.writer.handle_timeout(Instant::now());
+                    continue;
+                }
+            }
+            // The client sends nothing more after its request; reading tells
+            // when it goes away even while no event is written.
+            let mut scratch = [0u8; 64];
+            return match Pin::new(&mut *io).poll_read(cx, &mut scratch) {
+                Poll::Ready(Ok(0)) => Poll::Ready(Ok(StreamEnd::ClientClosed)),
+                // Anything sent after the request is ignored (bounded: one
+                // read per turn, and a turn ends here).
+                Poll::Ready(Ok(_)) => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
+                    cx.waker().wake_by_ref();
+                    Poll::Pending
+                }
+                Poll::Ready(Err(_)) => Poll::Ready(Ok(StreamEnd::ClientClosed)),
+                Poll::Pending => Poll::Pending,
+            };
+        }
+    }
+}
