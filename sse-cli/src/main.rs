@@ -1,4 +1,5 @@
-//! The `sse` command line: decode, listen to and publish Server-Sent Events.
+//! The `sse` command line: run a hub, decode, listen to and publish
+//! Server-Sent Events.
 //!
 //! Each subcommand lives in its own module; `main` parses the arguments with
 //! clap and dispatches.
@@ -8,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod decode;
+mod hub;
 mod listen;
 mod output;
 
@@ -23,6 +25,13 @@ struct Cli {
 /// The subcommands of `sse`.
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the publish/subscribe hub (Mercure protocol): in memory by default, or over Redis.
+    #[command(
+        long_about = hub::LONG_ABOUT,
+        after_help = "Examples:\n  sse hub\n  sse hub --listen 0.0.0.0:8080 --jwt-key \"$KEY\" --anonymous\n  \
+sse hub --redis redis://127.0.0.1:6379 --history 50000"
+    )]
+    Hub(hub::HubArgs),
     /// Decode a `text/event-stream` body read from stdin and print its events as JSON lines.
     #[command(
         long_about = decode::LONG_ABOUT,
@@ -42,6 +51,7 @@ echo '{\"q\":1}' | sse listen --body - --header 'Content-Type: application/json'
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Hub(args) => report("hub", hub::run(&args), |_| false),
         Command::Decode(args) => {
             report("decode", decode::run(&args), decode::Error::is_broken_pipe)
         }

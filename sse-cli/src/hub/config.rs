@@ -1,0 +1,178 @@
+//! `sse hub`'s flags (each also read from an `SSE_HUB_*` environment
+//! variable) and the checked configuration built from them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+
+/// The long help of `sse hub` (`sse hub --help`).
+pub const LONG_ABOUT: &str = "Run a publish/subscribe hub that speaks the Mercure protocol: \
+subscribers open `GET /.well-known/mercure?topic=T` as an event stream (resuming with \
+Last-Event-ID), publishers `POST /.well-known/mercure` with a form (topic, data, type, id, retry, \
+private). `GET /` serves a chat page, `/healthz` the hub's health, `/metrics` Prometheus metrics.
+
+With no flags the hub keeps its history in memory, listens on 127.0.0.1:8080 and is open: \
+anyone who can reach it may publish and subscribe. --jwt-key turns on authorization (HS256 \
+tokens with Mercure's `mercure.publish` / `mercure.subscribe` claims); --redis makes every hub \
+process started with the same Redis act as one hub.
+
+Every flag can also be set with an environment variable: SSE_HUB_ and the flag's name in \
+capitals with underscores (SSE_HUB_LISTEN, SSE_HUB_REDIS, SSE_HUB_JWT_KEY, ...). Logs go to \
+stderr; SSE_HUB_LOG sets their level (error, warn, info, debug).";
+
+/// Arguments of `sse hub`.
+#[derive(Debug, Args)]
+pub struct HubArgs {
+    /// The address to listen on.
+    #[arg(
+        long,
+        env = "SSE_HUB_LISTEN",
+        default_value = "127.0.0.1:8080",
+        value_name = "ADDR"
+    )]
+    listen: SocketAddr,
+
+    /// Share history and updates with every hub process started with the same Redis
+    /// (redis://HOST:PORT[/DB]).
+    #[arg(long, env = "SSE_HUB_REDIS", value_name = "URL")]
+    redis: Option<String>,
+
+    /// How many events the history keeps for resuming subscribers.
+    #[arg(
+        long,
+        env = "SSE_HUB_HISTORY",
+        default_value_t = 10_000,
+        value_name = "N"
+    )]
+    history: usize,
+
+    /// Send a keep-alive comment after this long without an event (0 disables), e.g. 15s,
+    /// 500ms, 2m.
+    #[arg(long, env = "SSE_HUB_HEARTBEAT", default_value = "15s", value_name = "DURATION",
+          value_parser = parse_duration_or_zero)]
+    heartbeat: Duration,
+
+    /// Send `retry: MS` at the start of every stream (the client's reconnection delay).
+    #[arg(long, env = "SSE_HUB_RETRY", value_name = "MS")]
+    retry: Option<u64>,
+
+    /// Require HS256 JSON Web Tokens signed with this key (Mercure's authorization rules).
+    #[arg(
+        long,
+        env = "SSE_HUB_JWT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    jwt_key: Option<String>,
+
+    /// With --jwt-key: let subscribers without a token receive public updates.
+    #[arg(long, env = "SSE_HUB_ANONYMOUS")]
+    anonymous: bool,
+
+    /// Allow cross-origin requests (with credentials) from this origin (repeatable; `*` for any).
+    #[arg(
+        long = "cors-origin",
+        env = "SSE_HUB_CORS_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    cors_origin: Vec<String>,
+
+    /// The most connections open at once; more get 429 Too Many Requests.
+    #[arg(
+        long,
+        env = "SSE_HUB_MAX_CONNECTIONS",
+        default_value_t = 100_000,
+        value_name = "N"
+    )]
+    max_connections: usize,
+
+    /// The most connections open at once from one IP address; more get 429 [default: no limit].
+    #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    max_connections_per_ip: Option<usize>,
+
+    /// The largest publish request body accepted (413 above it), in bytes.
+    #[arg(long, env = "SSE_HUB_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
+    max_body: usize,
+
+    /// How long a client may take to send a request's head and body (408 after it).
+    #[arg(long, env = "SSE_HUB_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
+          value_parser = crate::listen::parse_duration)]
+    header_timeout: Duration,
+
+    /// How many events may wait for one subscriber before it is disconnected as too slow.
+    #[arg(long, env = "SSE_HUB_QUEUE", default_value_t = 4096, value_name = "N")]
+    queue: usize,
+}
+
+/// Parses a duration, accepting `0` (off).
+fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
+    if value
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        == "0"
+    {
+        return Ok(Duration::ZERO);
+    }
+    crate::listen::parse_duration(value)
+}
+
+/// The checked configuration.
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub listen: SocketAddr,
+    pub redis: Option<String>,
+    pub history: usize,
+    pub heartbeat: Option<Duration>,
+    pub retry: Option<Duration>,
+    pub jwt_key: Option<String>,
+    pub anonymous: bool,
+    pub cors_origins: Vec<String>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: Option<usize>,
+    pub max_body: usize,
+    pub header_timeout: Duration,
+    pub queue: usize,
+}
+
+impl HubConfig {
+    /// Checks the arguments.
+    pub fn from_args(args: &HubArgs) -> Result<HubConfig, String> {
+        if args.jwt_key.as_deref() == Some("") {
+            return Err(
+                "--jwt-key is empty: give the HS256 key, or leave the flag out for an open hub"
+                    .into(),
+            );
+        }
+        if args.anonymous && args.jwt_key.is_none() {
+            return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
+        }
+        if args.max_connections == 0 || args.max_connections_per_ip == Some(0) {
+            return Err("connection limits must be at least 1".into());
+        }
+        if args.queue == 0 {
+            return Err("--queue must be at least 1".into());
+        }
+        Ok(HubConfig {
+            listen: args.listen,
+            redis: args.redis.clone().filter(|r| !r.is_empty()),
+            history: args.history,
+            heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
+            retry: args.retry.map(Duration::from_millis),
+            jwt_key: args.jwt_key.clone(),
+            anonymous: args.anonymous,
+            cors_origins: args
+                .cors_origin
+                .iter()
+                .map(|o| o.trim().trim_end_matches('/').to_owned())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            max_connections: args.max_connections,
+            max_connections_per_ip: args.max_connections_per_ip,
+            max_body: args.max_body,
+            header_timeout: args.header_timeout,
+            queue: args.queue,
+        })
+    }
+}

@@ -1,0 +1,223 @@
+//! Requests and plain responses on the hub's connections: reading a head
+//! and a bounded body within the header timeout, and writing a response
+//! with a known length.
+
+use bytes::{Bytes, BytesMut};
+use sse_proto::http1::{BodyDecoder, BodyKind, HeadError, HeadLimits, RequestHead};
+use sse_tokio::server::{ServeError, read_request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::timeout;
+
+use super::config::HubConfig;
+
+/// A request: its head and its whole body.
+pub struct Request {
+    pub head: RequestHead,
+    pub body: Bytes,
+}
+
+/// A response with a body of known length.
+#[derive(Clone, Debug)]
+pub struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Bytes,
+    head_only: bool,
+}
+
+impl Response {
+    /// A response with no body.
+    pub fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Bytes::new(),
+            head_only: false,
+        }
+    }
+
+    /// A `text/plain` response.
+    pub fn text(status: u16, text: impl Into<String>) -> Response {
+        let mut text = text.into();
+        if !text.ends_with('\n') && status >= 400 {
+            text.push('\n');
+        }
+        Response::new(status)
+            .content_type("text/plain; charset=utf-8")
+            .body(text)
+    }
+
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    pub fn content_type(self, value: &str) -> Response {
+        self.header("Content-Type", value)
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Response {
+        self.headers.push((name.to_owned(), value.into()));
+        self
+    }
+
+    pub fn headers(mut self, headers: Vec<(&'static str, String)>) -> Response {
+        for (name, value) in headers {
+            self.headers.push((name.to_owned(), value));
+        }
+        self
+    }
+
+    pub fn body(mut self, body: impl Into<Bytes>) -> Response {
+        self.body = body.into();
+        self
+    }
+
+    /// For `HEAD`: the same head, no body.
+    pub fn head_only(mut self) -> Response {
+        self.head_only = true;
+        self
+    }
+
+    fn encode(&self, keep_alive: bool) -> Bytes {
+        let mut response = match sse_proto::http1::Response::new(self.status) {
+            Ok(r) => r,
+            Err(_) => {
+                return Bytes::from_static(
+                    b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n",
+                );
+            }
+        };
+        for (name, value) in &self.headers {
+            // Names and values are the hub's own; a bad one is dropped.
+            let _ = response.header(name, value);
+        }
+        response.framing(sse_proto::http1::Framing::Length(self.body.len() as u64));
+        let mut buf = BytesMut::with_capacity(256 + self.body.len());
+        response.encode(&mut buf);
+        if !keep_alive {
+            // `Connection` is a framing field the head builder reserves:
+            // add it before the blank line.
+            let len = buf.len();
+            buf.truncate(len - 2);
+            buf.extend_from_slice(b"Connection: close\r\n\r\n");
+        }
+        if !self.head_only {
+            buf.extend_from_slice(&self.body);
+        }
+        buf.freeze()
+    }
+}
+
+/// Writes `response`; the connection stays usable when `keep_alive`.
+pub async fn write(
+    socket: &mut TcpStream,
+    response: &Response,
+    keep_alive: bool,
+) -> std::io::Result<()> {
+    socket.write_all(&response.encode(keep_alive)).await
+}
+
+/// Reads the next request within the header timeout. `Ok(None)`: the
+/// client closed the connection between requests. `Err(response)`: answer
+/// this and close (400, 408, 413, 431).
+pub async fn read(socket: &mut TcpStream, config: &HubConfig) -> Result<Option<Request>, Response> {
+    let limits = HeadLimits::default()
+        .max_head_len(16 * 1024)
+        .max_headers(64);
+    let deadline = tokio::time::Instant::now() + config.header_timeout;
+    let (head, mut rest) =
+        match tokio::time::timeout_at(deadline, read_request(socket, limits)).await {
+            Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
+            Ok(Err(ServeError::Closed)) => return Ok(None),
+            Ok(Err(ServeError::Head(HeadError::TooLarge | HeadError::TooManyHeaders))) => {
+                return Err(Response::text(431, "the request head is too large"));
+            }
+            Ok(Err(ServeError::Head(e))) => {
+                return Err(Response::text(400, format!("malformed request: {e}")));
+            }
+            Ok(Err(_)) => return Ok(None),
+            Ok(Ok(parts)) => parts,
+        };
+    let kind = head
+        .body_kind()
+        .map_err(|e| Response::text(400, format!("malformed request framing: {e}")))?;
+    let body = match kind {
+        BodyKind::Length(0) => Bytes::new(),
+        BodyKind::Length(n) if n > config.max_body as u64 => {
+            return Err(Response::text(
+                413,
+                format!("the body is larger than {} bytes", config.max_body),
+            ));
+        }
+        kind => {
+            let read = read_body(socket, &mut rest, kind, config.max_body);
+            match timeout(
+                deadline.saturating_duration_since(tokio::time::Instant::now()),
+                read,
+            )
+            .await
+            {
+                Err(_) => {
+                    return Err(Response::text(
+                        408,
+                        "the request body took too long to arrive",
+                    ));
+                }
+                Ok(result) => result?,
+            }
+        }
+    };
+    Ok(Some(Request { head, body }))
+}
+
+async fn read_body(
+    socket: &mut TcpStream,
+    buf: &mut BytesMut,
+    kind: BodyKind,
+    max: usize,
+) -> Result<Bytes, Response> {
+    if matches!(kind, BodyKind::CloseDelimited) {
+        // A request body needs a length or chunked coding.
+        return Ok(Bytes::new());
+    }
+    let mut decoder = BodyDecoder::new(kind);
+    let mut body = BytesMut::new();
+    loop {
+        while let Some(piece) = decoder
+            .decode(buf)
+            .map_err(|e| Response::text(400, format!("malformed request body: {e}")))?
+        {
+            if body.len() + piece.len() > max {
+                return Err(Response::text(
+                    413,
+                    format!("the body is larger than {max} bytes"),
+                ));
+            }
+            body.extend_from_slice(&piece);
+        }
+        if decoder.is_done() {
+            return Ok(body.freeze());
+        }
+        buf.reserve(8192);
+        match socket.read_buf(buf).await {
+            Ok(0) | Err(_) => return Err(Response::text(400, "the request body ended early")),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// Answers a connection over the limits: 429 with `Retry-After`, after
+/// reading its request head (so the client sees the answer, not a reset).
+pub async fn reject_busy(socket: &mut TcpStream, wait: std::time::Duration) {
+    let limits = HeadLimits::default();
+    let _ = timeout(
+        wait.min(std::time::Duration::from_secs(2)),
+        read_request(socket, limits),
+    )
+    .await;
+    let response =
+        Response::text(429, "too many connections, try again later").header("Retry-After", "5");
+    let _ = write(socket, &response, false).await;
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,295 @@
+//! `sse hub`: the Mercure-compatible publish/subscribe hub.
+//!
+//! One process serves subscribers (`GET /.well-known/mercure`), publishers
+//! (`POST /.well-known/mercure`), the chat page (`GET /`), `/healthz` and
+//! `/metrics`, on the lean HTTP/1.1 path of `sse-tokio`, over a
+//! `sse_tokio::server::Broker` (history, topics, per-subscriber queues).
+//! The contract is the project's hub specification; the modules here are
+//! glue: argument parsing, routing, validation, authorization, limits.
+
+mod auth;
+mod backend;
+mod config;
+mod cors;
+mod http;
+mod limits;
+mod metrics;
+mod page;
+mod publish;
+mod query;
+mod subscribe;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+pub use config::{HubArgs, LONG_ABOUT};
+
+use auth::Auth;
+use backend::Backend;
+use limits::Limits;
+use metrics::Metrics;
+
+/// Everything a connection needs, shared by all of them.
+struct Hub {
+    config: config::HubConfig,
+    backend: Backend,
+    auth: Option<Auth>,
+    limits: Limits,
+    metrics: Metrics,
+    /// Flips to true when the hub starts shutting down.
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Why the hub could not run.
+#[derive(Debug)]
+pub enum Error {
+    /// The arguments are inconsistent or invalid.
+    Config(String),
+    /// The listening address could not be bound.
+    Bind(SocketAddr, io::Error),
+    /// The runtime could not start.
+    Runtime(io::Error),
+    /// The backend could not start.
+    Backend(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => f.write_str(e),
+            Error::Bind(addr, e) => write!(
+                f,
+                "cannot listen on {addr}: {e} (is another hub running there? pick another --listen)"
+            ),
+            Error::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            Error::Backend(e) => f.write_str(e),
+        }
+    }
+}
+
+/// Runs the hub until SIGINT or SIGTERM.
+pub fn run(args: &HubArgs) -> Result<(), Error> {
+    let config = config::HubConfig::from_args(args).map_err(Error::Config)?;
+    init_logging();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    runtime.block_on(serve(config))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SSE_HUB_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+async fn serve(config: config::HubConfig) -> Result<(), Error> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| Error::Bind(config.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| Error::Bind(config.listen, e))?;
+    let metrics = Metrics::default();
+    let backend = Backend::start(&config, metrics.clone())
+        .await
+        .map_err(Error::Backend)?;
+    let auth = config.jwt_key.as_deref().map(Auth::new);
+    info!(
+        "sse hub listening on http://{addr} (backend: {}, history: {} events, auth: {}, heartbeat: {})",
+        backend.describe(),
+        config.history,
+        match (&auth, config.anonymous) {
+            (None, _) => "off, anyone may publish and subscribe",
+            (Some(_), true) => "JWT (HS256), anonymous subscribers allowed",
+            (Some(_), false) => "JWT (HS256) for publishers and subscribers",
+        },
+        config
+            .heartbeat
+            .map_or("off".to_owned(), |d| format!("{d:?}")),
+    );
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let hub = Arc::new(Hub {
+        limits: Limits::new(config.max_connections, config.max_connections_per_ip),
+        config,
+        backend,
+        auth,
+        metrics,
+        shutdown: stop_rx,
+    });
+
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let hub = hub.clone();
+                    tokio::spawn(async move { connection(hub, socket, peer).await });
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little, keep serving.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut signal => break,
+        }
+    }
+    drop(listener);
+    info!(
+        "shutting down: ending {} streams with a randomized retry",
+        hub.limits.open()
+    );
+    let _ = stop_tx.send(true);
+    hub.backend.broker().shutdown(
+        Some((Duration::from_secs(1), Duration::from_secs(4))),
+        seed(),
+    );
+    hub.backend.stop();
+    // Streams end once their last `retry:` is out; give them a few seconds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    info!("stopped ({} connections left open)", hub.limits.open());
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// A seed for the shutdown delays (different on every run).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
+/// Serves one connection: requests one after another (keep-alive) until a
+/// stream takes it over or it closes.
+async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
+    let _ = socket.set_nodelay(true);
+    let Some(_slot) = hub.limits.enter(peer.ip()) else {
+        hub.metrics.rejected();
+        http::reject_busy(&mut socket, hub.config.header_timeout).await;
+        return;
+    };
+    loop {
+        let request = match http::read(&mut socket, &hub.config).await {
+            Ok(Some(request)) => request,
+            Ok(None) => return,
+            Err(response) => {
+                let _ = http::write(&mut socket, &response, false).await;
+                return;
+            }
+        };
+        debug!("{peer} {} {}", request.head.method(), request.head.target());
+        let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
+        let outcome = route(&hub, &mut socket, request, peer).await;
+        match outcome {
+            Outcome::Respond(response) => {
+                if http::write(&mut socket, &response, keep_alive)
+                    .await
+                    .is_err()
+                    || !keep_alive
+                {
+                    return;
+                }
+            }
+            Outcome::Done => return,
+        }
+    }
+}
+
+/// What a route did with the connection.
+enum Outcome {
+    /// Send this response (the connection may serve more requests).
+    Respond(http::Response),
+    /// The route wrote to the socket itself (a stream) and is done with it.
+    Done,
+}
+
+async fn route(
+    hub: &Arc<Hub>,
+    socket: &mut TcpStream,
+    request: http::Request,
+    peer: SocketAddr,
+) -> Outcome {
+    let cors = cors::headers(&hub.config.cors_origins, request.head.header_str("origin"));
+    let path = request.head.path().to_owned();
+    let method = request.head.method().to_owned();
+    let mut response = match (method.as_str(), path.as_str()) {
+        ("GET" | "HEAD", "/.well-known/mercure") => {
+            match subscribe::subscribe(hub, socket, &request, &cors).await {
+                Ok(()) => return Outcome::Done,
+                Err(response) => response,
+            }
+        }
+        ("POST", "/.well-known/mercure") => publish::publish(hub, &request).await,
+        ("OPTIONS", _) => cors::preflight(&hub.config.cors_origins, &request.head),
+        ("GET" | "HEAD", "/") => http::Response::new(200)
+            .content_type("text/html; charset=utf-8")
+            .body(page::PAGE),
+        ("GET" | "HEAD", "/healthz") => {
+            if hub.backend.is_up() {
+                http::Response::text(200, "ok")
+            } else {
+                http::Response::text(503, "backend unavailable")
+            }
+        }
+        ("GET" | "HEAD", "/metrics") => http::Response::new(200)
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(hub.metrics.render(hub)),
+        (_, "/.well-known/mercure" | "/" | "/healthz" | "/metrics") => {
+            http::Response::text(405, "method not allowed").header("Allow", allowed(&path))
+        }
+        _ => http::Response::text(404, "not found"),
+    };
+    let _ = peer;
+    if method == "HEAD" {
+        response = response.head_only();
+    }
+    Outcome::Respond(response.headers(cors))
+}
+
+fn allowed(path: &str) -> &'static str {
+    match path {
+        "/.well-known/mercure" => "GET, HEAD, POST, OPTIONS",
+        _ => "GET, HEAD, OPTIONS",
+    }
+}

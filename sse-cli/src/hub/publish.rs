@@ -1,0 +1,113 @@
+//! `POST /.well-known/mercure`: validate a form, authorize it, publish it.
+
+use std::time::Duration;
+
+use sse_tokio::server::{PublishError, Update};
+
+use super::Hub;
+use super::auth;
+use super::backend::PublishFailure;
+use super::http::{Request, Response};
+use super::query;
+
+/// The most topics one update may have.
+pub const MAX_TOPICS: usize = 1000;
+
+/// Handles a publish request.
+pub async fn publish(hub: &Hub, request: &Request) -> Response {
+    let response = match prepare(hub, request) {
+        Ok(update) => match hub.backend.publish(update).await {
+            Ok(id) => Response::text(200, id),
+            Err(PublishFailure::Unavailable(why)) => {
+                Response::text(503, format!("not published: {why}")).header("Retry-After", "1")
+            }
+            Err(PublishFailure::Rejected(e)) => Response::text(
+                match e {
+                    PublishError::ShutDown => 503,
+                    _ => 400,
+                },
+                e.to_string(),
+            ),
+        },
+        Err(response) => response,
+    };
+    if response.status() != 200 {
+        hub.metrics.publish_rejected();
+    }
+    response
+}
+
+/// Checks the form and the publisher's rights, and builds the update.
+fn prepare(hub: &Hub, request: &Request) -> Result<Update, Response> {
+    if let Some(kind) = request.head.header_str("content-type") {
+        let essence = kind.split(';').next().unwrap_or("").trim();
+        if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(bad(format!(
+                "the body must be a form (Content-Type: application/x-www-form-urlencoded), not {essence:?}"
+            )));
+        }
+    }
+    let form = query::pairs(&request.body);
+    let topics: Vec<String> = query::all(&form, "topic").map(str::to_owned).collect();
+    if topics.is_empty() {
+        return Err(bad("missing `topic`: an update needs at least one topic"));
+    }
+    if topics.len() > MAX_TOPICS {
+        return Err(bad(format!("too many topics: at most {MAX_TOPICS}")));
+    }
+    if let Some(auth) = &hub.auth {
+        let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
+        let claims = auth
+            .authorize(&request.head, &url_query)
+            .map_err(|e| Response::text(401, e.to_string()))?;
+        if !auth::covers(&claims.publish, &topics) {
+            return Err(Response::text(
+                401,
+                "the token's `mercure.publish` claim does not cover every topic of the update",
+            ));
+        }
+    }
+    let data = query::first(&form, "data").unwrap_or("");
+    let mut topics = topics.into_iter();
+    let first = topics.next().unwrap_or_default();
+    let mut update = Update::new(first, data);
+    for topic in topics {
+        update = update.topic(topic);
+    }
+    if let Some(kind) = query::first(&form, "type").filter(|t| !t.is_empty()) {
+        if kind.contains(['\r', '\n', '\0']) {
+            return Err(bad("`type` may not hold CR, LF or NUL"));
+        }
+        update = update
+            .event_type(kind)
+            .map_err(|e| bad(format!("invalid `type`: {e}")))?;
+    }
+    if let Some(id) = query::first(&form, "id").filter(|i| !i.is_empty()) {
+        if id.starts_with('#') {
+            return Err(bad("`id` may not start with `#` (reserved)"));
+        }
+        if id == "earliest" {
+            return Err(bad(
+                "`id` may not be `earliest` (reserved for resuming from the start)",
+            ));
+        }
+        update = update
+            .id(id)
+            .map_err(|_| bad("`id` may not hold CR, LF or NUL"))?;
+    }
+    if let Some(retry) = query::first(&form, "retry") {
+        if retry.is_empty() || !retry.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad("`retry` must be a whole number of milliseconds"));
+        }
+        let ms: u64 = retry.parse().map_err(|_| bad("`retry` is too large"))?;
+        update = update.retry(Duration::from_millis(ms));
+    }
+    if query::first(&form, "private").is_some() {
+        update = update.private(true);
+    }
+    Ok(update)
+}
+
+fn bad(why: impl Into<String>) -> Response {
+    Response::text(400, why)
+}

@@ -1,0 +1,97 @@
+//! `GET /.well-known/mercure?topic=...`: authorize, resolve the cursor,
+//! and serve the event stream.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sse_tokio::server::{
+    Cursor, ServeConfig, StreamConfig, Subscription, serve_response, stream_response,
+};
+use tokio::net::TcpStream;
+use tracing::debug;
+
+use super::Hub;
+use super::http::{Request, Response};
+use super::publish::MAX_TOPICS;
+use super::query;
+
+/// Serves a subscription on `socket`, or says what to answer instead.
+pub async fn subscribe(
+    hub: &Hub,
+    socket: &mut TcpStream,
+    request: &Request,
+    cors: &[(&'static str, String)],
+) -> Result<(), Response> {
+    let head = &request.head;
+    let params = query::pairs(head.query().unwrap_or("").as_bytes());
+    let topics: Vec<&str> = query::all(&params, "topic").collect();
+    if topics.is_empty() {
+        return Err(Response::text(
+            400,
+            "missing `topic`: subscribe to at least one topic selector",
+        ));
+    }
+    if topics.len() > MAX_TOPICS {
+        return Err(Response::text(
+            400,
+            format!("too many topics: at most {MAX_TOPICS}"),
+        ));
+    }
+    let mut private_access = Vec::new();
+    let mut expires = None;
+    if let Some(auth) = &hub.auth {
+        match auth.authorize(head, &params) {
+            Ok(claims) => {
+                private_access = claims.subscribe;
+                expires = claims.exp;
+            }
+            Err(super::auth::AuthError::Missing) if hub.config.anonymous => {}
+            Err(e) => return Err(Response::text(401, e.to_string())),
+        }
+    }
+    let cursor = head.last_event_id().map(str::to_owned).or_else(|| {
+        ["lastEventID", "last_event_id", "lastEventId"]
+            .iter()
+            .find_map(|name| query::first(&params, name).map(str::to_owned))
+    });
+    let subscription =
+        Subscription::new(topics.iter().copied()).with_private_access(private_access);
+    let subscriber = hub
+        .backend
+        .broker()
+        .subscribe(subscription, Cursor::from_last_event_id(cursor.as_deref()));
+    let (mut response, framing, encoding) = stream_response(head, true);
+    if let Some(cursor) = &cursor {
+        // A cursor that cannot be a header value cannot be an id either.
+        let _ = response.header("Last-Event-ID", cursor);
+    }
+    for (name, value) in cors {
+        let _ = response.header(name, value);
+    }
+    let config = ServeConfig::new().gzip(true).stream(
+        StreamConfig::new()
+            .heartbeat(hub.config.heartbeat)
+            .retry(hub.config.retry),
+    );
+    let serve = serve_response(socket, &response, framing, encoding, subscriber, &config);
+    let end = match expires.map(until) {
+        // The token expires: the stream ends then.
+        Some(left) => match tokio::time::timeout(left, serve).await {
+            Ok(end) => end,
+            Err(_) => {
+                debug!("a subscriber's token expired: stream closed");
+                return Ok(());
+            }
+        },
+        None => serve.await,
+    };
+    debug!("stream ended: {end:?}");
+    Ok(())
+}
+
+/// How long until `exp` (seconds since the Unix epoch).
+fn until(exp: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    Duration::from_secs(exp).saturating_sub(now)
+}
