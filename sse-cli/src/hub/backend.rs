@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sse_tokio::server::{Broker, BrokerConfig, PublishError, ReplayConfig, Update};
 
 use super::config::HubConfig;
+use super::redis::RedisBackend;
 use super::metrics::Metrics;
 
 /// Why a publish failed.
@@ -15,30 +16,69 @@ pub enum PublishFailure {
     Rejected(PublishError),
     /// The backend cannot take updates now (503): nothing was published.
     Unavailable(String),
+    /// The update is invalid (400).
+    Invalid(String),
+}
+
+/// A validated update, as the publisher sent it.
+#[derive(Clone, Debug)]
+pub struct Publication {
+    pub topics: Vec<String>,
+    pub data: String,
+    pub event_type: Option<String>,
+    pub id: Option<String>,
+    pub retry_ms: Option<u64>,
+    pub private: bool,
+}
+
+impl Publication {
+    /// The broker's update (with `id` when the id is already decided).
+    pub fn to_update(&self, id: Option<&str>) -> Result<Update, String> {
+        let mut topics = self.topics.iter();
+        let first = topics.next().ok_or("an update needs a topic")?;
+        let mut update = Update::new(first.as_str(), self.data.as_str());
+        for topic in topics {
+            update = update.topic(topic.as_str());
+        }
+        if let Some(t) = &self.event_type {
+            update = update.event_type(t.as_str()).map_err(|e| e.to_string())?;
+        }
+        if let Some(id) = id.or(self.id.as_deref()) {
+            update = update.id(id).map_err(|e| e.to_string())?;
+        }
+        if let Some(ms) = self.retry_ms {
+            update = update.retry(Duration::from_millis(ms));
+        }
+        Ok(update.private(self.private))
+    }
 }
 
 /// The hub's backend.
 pub enum Backend {
     /// History and fan-out in this process.
     Memory(Broker),
+    /// History in Redis, shared by every process; fan-out by each process's
+    /// broker.
+    Redis(Broker, Box<RedisBackend>),
 }
 
 impl Backend {
     /// Starts the backend the configuration asks for.
     pub async fn start(config: &HubConfig, _metrics: Metrics) -> Result<Backend, String> {
         let broker = Broker::new(broker_config(config));
-        if let Some(url) = &config.redis {
-            return Err(format!(
-                "--redis {url}: the Redis backend is not available in this build yet; run without --redis for the in-memory hub"
-            ));
+        match &config.redis {
+            Some(url) => {
+                let redis = RedisBackend::start(url, config.history, broker.clone())?;
+                Ok(Backend::Redis(broker, Box::new(redis)))
+            }
+            None => Ok(Backend::Memory(broker)),
         }
-        Ok(Backend::Memory(broker))
     }
 
     /// The local broker, which serves this process's subscribers.
     pub fn broker(&self) -> &Broker {
         match self {
-            Backend::Memory(broker) => broker,
+            Backend::Memory(broker) | Backend::Redis(broker, _) => broker,
         }
     }
 
@@ -46,6 +86,7 @@ impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Memory(_) => "in-memory".to_owned(),
+            Backend::Redis(_, redis) => redis.describe(),
         }
     }
 
@@ -53,13 +94,15 @@ impl Backend {
     pub fn is_up(&self) -> bool {
         match self {
             Backend::Memory(broker) => !broker.is_shut_down(),
+            Backend::Redis(broker, redis) => !broker.is_shut_down() && redis.is_up(),
         }
     }
 
     /// Publishes an update; the id it got once it is in the history.
-    pub async fn publish(&self, update: Update) -> Result<String, PublishFailure> {
+    pub async fn publish(&self, publication: &Publication) -> Result<String, PublishFailure> {
         match self {
             Backend::Memory(broker) => {
+                let update = publication.to_update(None).map_err(PublishFailure::Invalid)?;
                 broker
                     .publish(update)
                     .map(|p| p.id.to_string())
@@ -70,11 +113,21 @@ impl Backend {
                         e => PublishFailure::Rejected(e),
                     })
             }
+            Backend::Redis(broker, redis) => {
+                if broker.is_shut_down() {
+                    return Err(PublishFailure::Unavailable("the hub is shutting down".into()));
+                }
+                redis.publish(publication).await
+            }
         }
     }
 
     /// Stops background work (at shutdown).
-    pub fn stop(&self) {}
+    pub fn stop(&self) {
+        if let Backend::Redis(_, redis) = self {
+            redis.stop();
+        }
+    }
 }
 
 /// The broker's limits from the hub's flags. Ids are `{start ms}-{n}`, so

@@ -17,6 +17,7 @@ mod metrics;
 mod page;
 mod publish;
 mod query;
+mod redis;
 mod subscribe;
 
 use std::fmt;

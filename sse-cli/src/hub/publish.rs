@@ -1,12 +1,10 @@
 //! `POST /.well-known/mercure`: validate a form, authorize it, publish it.
 
-use std::time::Duration;
-
-use sse_tokio::server::{PublishError, Update};
+use sse_tokio::server::PublishError;
 
 use super::Hub;
 use super::auth;
-use super::backend::PublishFailure;
+use super::backend::{Publication, PublishFailure};
 use super::http::{Request, Response};
 use super::query;
 
@@ -16,11 +14,12 @@ pub const MAX_TOPICS: usize = 1000;
 /// Handles a publish request.
 pub async fn publish(hub: &Hub, request: &Request) -> Response {
     let response = match prepare(hub, request) {
-        Ok(update) => match hub.backend.publish(update).await {
+        Ok(publication) => match hub.backend.publish(&publication).await {
             Ok(id) => Response::text(200, id),
             Err(PublishFailure::Unavailable(why)) => {
                 Response::text(503, format!("not published: {why}")).header("Retry-After", "1")
             }
+            Err(PublishFailure::Invalid(why)) => Response::text(400, why),
             Err(PublishFailure::Rejected(e)) => Response::text(
                 match e {
                     PublishError::ShutDown => 503,
@@ -38,7 +37,7 @@ pub async fn publish(hub: &Hub, request: &Request) -> Response {
 }
 
 /// Checks the form and the publisher's rights, and builds the update.
-fn prepare(hub: &Hub, request: &Request) -> Result<Update, Response> {
+fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
     if let Some(kind) = request.head.header_str("content-type") {
         let essence = kind.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -67,45 +66,42 @@ fn prepare(hub: &Hub, request: &Request) -> Result<Update, Response> {
             ));
         }
     }
-    let data = query::first(&form, "data").unwrap_or("");
-    let mut topics = topics.into_iter();
-    let first = topics.next().unwrap_or_default();
-    let mut update = Update::new(first, data);
-    for topic in topics {
-        update = update.topic(topic);
-    }
+    let data = query::first(&form, "data").unwrap_or("").to_owned();
+    let mut publication = Publication {
+        topics,
+        data,
+        event_type: None,
+        id: None,
+        retry_ms: None,
+        private: query::first(&form, "private").is_some(),
+    };
     if let Some(kind) = query::first(&form, "type").filter(|t| !t.is_empty()) {
         if kind.contains(['\r', '\n', '\0']) {
             return Err(bad("`type` may not hold CR, LF or NUL"));
         }
-        update = update
-            .event_type(kind)
-            .map_err(|e| bad(format!("invalid `type`: {e}")))?;
+        publication.event_type = Some(kind.to_owned());
     }
     if let Some(id) = query::first(&form, "id").filter(|i| !i.is_empty()) {
+        if id.contains(['\r', '\n', '\0']) {
+            return Err(bad("`id` may not hold CR, LF or NUL"));
+        }
         if id.starts_with('#') {
             return Err(bad("`id` may not start with `#` (reserved)"));
         }
         if id == "earliest" {
-            return Err(bad(
-                "`id` may not be `earliest` (reserved for resuming from the start)",
-            ));
+            return Err(bad("`id` may not be `earliest` (reserved for resuming from the start)"));
         }
-        update = update
-            .id(id)
-            .map_err(|_| bad("`id` may not hold CR, LF or NUL"))?;
+        publication.id = Some(id.to_owned());
     }
     if let Some(retry) = query::first(&form, "retry") {
         if retry.is_empty() || !retry.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("`retry` must be a whole number of milliseconds"));
         }
-        let ms: u64 = retry.parse().map_err(|_| bad("`retry` is too large"))?;
-        update = update.retry(Duration::from_millis(ms));
+        publication.retry_ms = Some(retry.parse().map_err(|_| bad("`retry` is too large"))?);
     }
-    if query::first(&form, "private").is_some() {
-        update = update.private(true);
-    }
-    Ok(update)
+    // The same checks the broker makes, before anything is stored.
+    publication.to_update(None).map_err(bad)?;
+    Ok(publication)
 }
 
 fn bad(why: impl Into<String>) -> Response {

@@ -1,0 +1,358 @@
+//! The Redis backend: every hub process started with the same Redis acts
+//! as one hub.
+//!
+//! Design: one Redis Stream holds the updates, trimmed to about `--history`
+//! entries (`XADD ... MAXLEN ~ N`). A publish is acknowledged once `XADD`
+//! returns, with the entry's id as the event id (or the publisher's own
+//! id). Each process runs one reader that follows the stream (`XREAD
+//! BLOCK`) and publishes every entry, in stream order, into its local
+//! broker, which fans it out to the process's subscribers and keeps the
+//! history for replay. So every process holds the same events under the
+//! same ids in the same order: a client can resume on any process with an
+//! id it got from another. At start the reader loads the newest `--history`
+//! entries (`XREVRANGE`), so a process that joins late has the same
+//! history.
+//!
+//! When Redis goes away, subscribers stay connected to their process,
+//! publishes answer 503 (nothing is half-published: an update exists once
+//! `XADD` succeeded, and only then), `/healthz` answers 503, and the reader
+//! reconnects with backoff; it resumes `XREAD` after the last entry it
+//! delivered, so what other processes published meanwhile is delivered
+//! (as far as the stream still holds it).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, Client, Value};
+use sse_tokio::server::{Broker, Update};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use super::backend::{Publication, PublishFailure};
+
+/// The stream's key.
+const KEY: &str = "sse-hub:updates";
+/// How long one `XREAD` blocks (the reader also notices a dead connection
+/// by its error).
+const BLOCK_MS: u64 = 2000;
+/// The most entries one `XREAD` returns.
+const BATCH: usize = 512;
+
+/// The Redis side of the hub.
+pub struct RedisBackend {
+    client: Client,
+    history: usize,
+    publisher: Mutex<Option<MultiplexedConnection>>,
+    up: Arc<AtomicBool>,
+    reader: JoinHandle<()>,
+    url: String,
+}
+
+impl RedisBackend {
+    /// Checks the URL and starts the reader; Redis need not be up yet.
+    pub fn start(url: &str, history: usize, broker: Broker) -> Result<RedisBackend, String> {
+        let client = Client::open(url).map_err(|e| {
+            format!("--redis {url}: {e} (write it like redis://127.0.0.1:6379 or redis://host:port/db)")
+        })?;
+        let up = Arc::new(AtomicBool::new(false));
+        let reader = tokio::spawn(read_loop(client.clone(), history, broker, up.clone()));
+        Ok(RedisBackend {
+            client,
+            history,
+            publisher: Mutex::new(None),
+            up,
+            reader,
+            url: redact(url),
+        })
+    }
+
+    /// For the first log line.
+    pub fn describe(&self) -> String {
+        format!("redis ({}, stream {KEY})", self.url)
+    }
+
+    /// Whether Redis is reachable (the reader is connected).
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// Appends the update to the stream; its id once Redis has it.
+    pub async fn publish(&self, publication: &Publication) -> Result<String, PublishFailure> {
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(KEY).arg("MAXLEN").arg("~").arg(self.history.max(1)).arg("*");
+        for (name, value) in fields(publication) {
+            cmd.arg(name).arg(value.as_bytes());
+        }
+        // A connection that Redis dropped (a restart, say) is replaced once:
+        // the command never reached Redis on it.
+        let mut attempts = 0;
+        let entry = loop {
+            attempts += 1;
+            let mut connection = self.connection().await.map_err(|e| self.failed(e))?;
+            match cmd.query_async::<Value>(&mut connection).await {
+                Ok(Value::BulkString(id)) => break String::from_utf8_lossy(&id).into_owned(),
+                Ok(Value::SimpleString(id)) => break id,
+                Ok(other) => {
+                    return Err(PublishFailure::Unavailable(format!(
+                        "unexpected reply from Redis to XADD: {other:?}"
+                    )));
+                }
+                Err(e) => {
+                    *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    if attempts == 1 && e.is_connection_dropped() {
+                        continue;
+                    }
+                    return Err(self.failed(e.to_string()));
+                }
+            }
+        };
+        Ok(publication.id.clone().unwrap_or(entry))
+    }
+
+    fn failed(&self, why: String) -> PublishFailure {
+        PublishFailure::Unavailable(format!("Redis is unreachable ({why})"))
+    }
+
+    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+        if let Some(c) = self.publisher.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Ok(c);
+        }
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(2)));
+        let c = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
+        Ok(c)
+    }
+
+    /// Stops the reader.
+    pub fn stop(&self) {
+        self.reader.abort();
+    }
+}
+
+/// A publication as stream fields.
+fn fields(p: &Publication) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("topics", serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into())),
+        ("data", p.data.clone()),
+    ];
+    if let Some(t) = &p.event_type {
+        fields.push(("type", t.clone()));
+    }
+    if let Some(id) = &p.id {
+        fields.push(("id", id.clone()));
+    }
+    if let Some(ms) = p.retry_ms {
+        fields.push(("retry", ms.to_string()));
+    }
+    if p.private {
+        fields.push(("private", "1".to_owned()));
+    }
+    fields
+}
+
+/// Follows the stream into the local broker, reconnecting forever.
+async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<AtomicBool>) {
+    let mut last: Option<String> = None;
+    let mut backoff = Duration::from_millis(100);
+    // Whether the current outage was logged already.
+    let mut outage_logged = false;
+    loop {
+        let config = AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_millis(BLOCK_MS + 3000)));
+        let mut connection = match client.get_multiplexed_async_connection_with_config(&config).await {
+            Ok(c) => c,
+            Err(e) => {
+                if !outage_logged {
+                    warn!("Redis unreachable: {e}; retrying (publishes answer 503 meanwhile)");
+                    outage_logged = true;
+                }
+                up.store(false, Ordering::SeqCst);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+                continue;
+            }
+        };
+        if last.is_none() {
+            match load_history(&mut connection, history, &broker).await {
+                Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
+                Err(e) => {
+                    warn!("cannot read the history from Redis: {e}");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        }
+        up.store(true, Ordering::SeqCst);
+        backoff = Duration::from_millis(100);
+        info!("connected to Redis; following {KEY}");
+        loop {
+            let from = last.clone().unwrap_or_else(|| "0-0".to_owned());
+            let reply = redis::cmd("XREAD")
+                .arg("COUNT")
+                .arg(BATCH)
+                .arg("BLOCK")
+                .arg(BLOCK_MS)
+                .arg("STREAMS")
+                .arg(KEY)
+                .arg(&from)
+                .query_async::<Value>(&mut connection)
+                .await;
+            match reply {
+                Ok(value) => {
+                    for (id, fields) in xread_entries(value) {
+                        deliver(&broker, &id, &fields);
+                        last = Some(id);
+                    }
+                }
+                Err(e) => {
+                    warn!("lost Redis: {e}; reconnecting (subscribers stay connected)");
+                    up.store(false, Ordering::SeqCst);
+                    outage_logged = true;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Loads the newest `history` entries into the broker, oldest first;
+/// returns the newest entry's id.
+async fn load_history(
+    connection: &mut MultiplexedConnection,
+    history: usize,
+    broker: &Broker,
+) -> redis::RedisResult<Option<String>> {
+    if history == 0 {
+        let reply: Value = redis::cmd("XREVRANGE")
+            .arg(KEY)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(connection)
+            .await?;
+        return Ok(entries(reply).into_iter().next().map(|(id, _)| id));
+    }
+    let reply: Value = redis::cmd("XREVRANGE")
+        .arg(KEY)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(history)
+        .query_async(connection)
+        .await?;
+    let mut list = entries(reply);
+    list.reverse();
+    let newest = list.last().map(|(id, _)| id.clone());
+    for (id, fields) in &list {
+        deliver(broker, id, fields);
+    }
+    Ok(newest)
+}
+
+/// Publishes one stream entry into the local broker.
+fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
+    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let topics: Vec<String> = get("topics")
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let mut topics = topics.into_iter();
+    let Some(first) = topics.next() else {
+        warn!("skipping stream entry {entry_id}: no topics");
+        return;
+    };
+    let mut update = Update::new(first, get("data").unwrap_or(""));
+    for topic in topics {
+        update = update.topic(topic);
+    }
+    let id = get("id").unwrap_or(entry_id);
+    let built = (|| {
+        let mut update = update.id(id).ok()?;
+        if let Some(t) = get("type") {
+            update = update.event_type(t).ok()?;
+        }
+        if let Some(ms) = get("retry").and_then(|r| r.parse().ok()) {
+            update = update.retry(Duration::from_millis(ms));
+        }
+        Some(update.private(get("private").is_some()))
+    })();
+    match built {
+        Some(update) => {
+            if let Err(e) = broker.publish(update) {
+                warn!("stream entry {entry_id} not delivered: {e}");
+            }
+        }
+        None => warn!("skipping stream entry {entry_id}: invalid id or type"),
+    }
+}
+
+/// The entries of an `XREAD` reply (one stream).
+fn xread_entries(value: Value) -> Vec<(String, Vec<(String, String)>)> {
+    match value {
+        // RESP2: [[key, entries]]; RESP3: {key: entries}.
+        Value::Array(streams) => streams
+            .into_iter()
+            .filter_map(|s| match s {
+                Value::Array(mut pair) if pair.len() == 2 => pair.pop(),
+                _ => None,
+            })
+            .flat_map(entries)
+            .collect(),
+        Value::Map(streams) => streams.into_iter().flat_map(|(_, v)| entries(v)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The entries of an `XRANGE`-shaped reply: `[[id, [k, v, ...]], ...]`.
+fn entries(value: Value) -> Vec<(String, Vec<(String, String)>)> {
+    let Value::Array(items) = value else {
+        return Vec::new();
+    };
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let Value::Array(mut parts) = item else {
+                return None;
+            };
+            if parts.len() != 2 {
+                return None;
+            }
+            let fields = parts.pop()?;
+            let id = text(parts.pop()?)?;
+            let Value::Array(flat) = fields else {
+                return None;
+            };
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            let mut flat = flat.into_iter();
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                pairs.push((text(k)?, text(v)?));
+            }
+            Some((id, pairs))
+        })
+        .collect()
+}
+
+fn text(value: Value) -> Option<String> {
+    match value {
+        Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+        Value::SimpleString(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// The URL without its password, for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
