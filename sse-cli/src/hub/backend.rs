@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sse_tokio::server::{Broker, BrokerConfig, PublishError, ReplayConfig, Update};
 
 use super::config::HubConfig;
-use super::redis::RedisBackend;
 use super::metrics::Metrics;
+use super::redis::RedisBackend;
 
 /// Why a publish failed.
 #[derive(Debug)]
@@ -102,7 +102,9 @@ impl Backend {
     pub async fn publish(&self, publication: &Publication) -> Result<String, PublishFailure> {
         match self {
             Backend::Memory(broker) => {
-                let update = publication.to_update(None).map_err(PublishFailure::Invalid)?;
+                let update = publication
+                    .to_update(None)
+                    .map_err(PublishFailure::Invalid)?;
                 broker
                     .publish(update)
                     .map(|p| p.id.to_string())
@@ -115,7 +117,9 @@ impl Backend {
             }
             Backend::Redis(broker, redis) => {
                 if broker.is_shut_down() {
-                    return Err(PublishFailure::Unavailable("the hub is shutting down".into()));
+                    return Err(PublishFailure::Unavailable(
+                        "the hub is shutting down".into(),
+                    ));
                 }
                 redis.publish(publication).await
             }

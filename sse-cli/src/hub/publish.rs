@@ -89,7 +89,9 @@ fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
             return Err(bad("`id` may not start with `#` (reserved)"));
         }
         if id == "earliest" {
-            return Err(bad("`id` may not be `earliest` (reserved for resuming from the start)"));
+            return Err(bad(
+                "`id` may not be `earliest` (reserved for resuming from the start)",
+            ));
         }
         publication.id = Some(id.to_owned());
     }

@@ -54,7 +54,9 @@ impl RedisBackend {
     /// Checks the URL and starts the reader; Redis need not be up yet.
     pub fn start(url: &str, history: usize, broker: Broker) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
-            format!("--redis {url}: {e} (write it like redis://127.0.0.1:6379 or redis://host:port/db)")
+            format!(
+                "--redis {url}: {e} (write it like redis://127.0.0.1:6379 or redis://host:port/db)"
+            )
         })?;
         let up = Arc::new(AtomicBool::new(false));
         let reader = tokio::spawn(read_loop(client.clone(), history, broker, up.clone()));
@@ -81,7 +83,11 @@ impl RedisBackend {
     /// Appends the update to the stream; its id once Redis has it.
     pub async fn publish(&self, publication: &Publication) -> Result<String, PublishFailure> {
         let mut cmd = redis::cmd("XADD");
-        cmd.arg(KEY).arg("MAXLEN").arg("~").arg(self.history.max(1)).arg("*");
+        cmd.arg(KEY)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.history.max(1))
+            .arg("*");
         for (name, value) in fields(publication) {
             cmd.arg(name).arg(value.as_bytes());
         }
@@ -116,7 +122,12 @@ impl RedisBackend {
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, String> {
-        if let Some(c) = self.publisher.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+        if let Some(c) = self
+            .publisher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
             return Ok(c);
         }
         let config = AsyncConnectionConfig::new()
@@ -140,7 +151,10 @@ impl RedisBackend {
 /// A publication as stream fields.
 fn fields(p: &Publication) -> Vec<(&'static str, String)> {
     let mut fields = vec![
-        ("topics", serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into())),
+        (
+            "topics",
+            serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into()),
+        ),
         ("data", p.data.clone()),
     ];
     if let Some(t) = &p.event_type {
@@ -168,7 +182,10 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_millis(BLOCK_MS + 3000)));
-        let mut connection = match client.get_multiplexed_async_connection_with_config(&config).await {
+        let mut connection = match client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await
+        {
             Ok(c) => c,
             Err(e) => {
                 if !outage_logged {
@@ -261,7 +278,12 @@ async fn load_history(
 
 /// Publishes one stream entry into the local broker.
 fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
-    let get = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let topics: Vec<String> = get("topics")
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
@@ -352,7 +374,9 @@ fn text(value: Value) -> Option<String> {
 /// The URL without its password, for logs.
 fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => format!("{}://…@{}", &url[..scheme], &url[at + 1..]),
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
         _ => url.to_owned(),
     }
 }
