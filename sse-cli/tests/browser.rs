@@ -34,7 +34,10 @@ fn start_hub(args: &[&str]) -> (Hub, String) {
         .expect("start the hub");
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
-    let line = lines.next().expect("a first log line").expect("read stderr");
+    let line = lines
+        .next()
+        .expect("a first log line")
+        .expect("read stderr");
     let addr = line
         .split("listening on http://")
         .nth(1)
