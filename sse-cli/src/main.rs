@@ -12,6 +12,7 @@ mod decode;
 mod hub;
 mod listen;
 mod output;
+mod publish;
 
 /// Server-Sent Events (`text/event-stream`) tools.
 #[derive(Debug, Parser)]
@@ -46,6 +47,13 @@ sse listen --pretty --timeout 45s --header 'Authorization: Bearer T' http://host
 echo '{\"q\":1}' | sse listen --body - --header 'Content-Type: application/json' http://host/api"
     )]
     Listen(listen::ListenArgs),
+    /// Publish one update to a Mercure hub and print its id.
+    #[command(
+        long_about = publish::LONG_ABOUT,
+        after_help = "Examples:\n  sse publish http://127.0.0.1:8080 --topic chat --data hello\n  \
+echo '{\"n\":1}' | sse publish http://hub.example/.well-known/mercure -t orders -d - --token \"$JWT\""
+    )]
+    Publish(publish::PublishArgs),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +63,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => {
             report("decode", decode::run(&args), decode::Error::is_broken_pipe)
         }
+        Command::Publish(args) => report("publish", publish::run(&args), |_| false),
         Command::Listen(args) => {
             report("listen", listen::run(&args), listen::Error::is_broken_pipe)
         }
