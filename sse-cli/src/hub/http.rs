@@ -3,7 +3,9 @@
 //! with a known length.
 
 use bytes::{Bytes, BytesMut};
-use sse_proto::http1::{BodyDecoder, BodyKind, HeadError, HeadLimits, RequestHead};
+use sse_proto::http1::{
+    BodyDecoder, BodyKind, Framing, HeadError, HeadLimits, RequestHead, RequestParser,
+};
 use sse_tokio::server::{ServeError, read_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -24,6 +26,8 @@ pub struct Response {
     headers: Vec<(String, String)>,
     body: Bytes,
     head_only: bool,
+    /// Announced framing other than the body's length (`HEAD` on a stream).
+    framing: Option<Framing>,
 }
 
 impl Response {
@@ -34,6 +38,7 @@ impl Response {
             headers: Vec::new(),
             body: Bytes::new(),
             head_only: false,
+            framing: None,
         }
     }
 
@@ -73,6 +78,13 @@ impl Response {
         self
     }
 
+    /// Announces this framing instead of the body's length: for the head
+    /// of an open-ended body (a stream) answering `HEAD`, which has none.
+    pub fn framing(mut self, framing: Framing) -> Response {
+        self.framing = Some(framing);
+        self
+    }
+
     /// For `HEAD`: the same head, no body.
     pub fn head_only(mut self) -> Response {
         self.head_only = true;
@@ -92,7 +104,10 @@ impl Response {
             // Names and values are the hub's own; a bad one is dropped.
             let _ = response.header(name, value);
         }
-        response.framing(sse_proto::http1::Framing::Length(self.body.len() as u64));
+        response.framing(
+            self.framing
+                .unwrap_or(Framing::Length(self.body.len() as u64)),
+        );
         let mut buf = BytesMut::with_capacity(256 + self.body.len());
         response.encode(&mut buf);
         if !keep_alive {
@@ -121,24 +136,25 @@ pub async fn write(
 /// Reads the next request within the header timeout. `Ok(None)`: the
 /// client closed the connection between requests. `Err(response)`: answer
 /// this and close (400, 408, 413, 431).
-pub async fn read(socket: &mut TcpStream, config: &HubConfig) -> Result<Option<Request>, Response> {
-    let limits = HeadLimits::default()
-        .max_head_len(16 * 1024)
-        .max_headers(64);
+pub async fn read(
+    socket: &mut TcpStream,
+    buf: &mut BytesMut,
+    config: &HubConfig,
+) -> Result<Option<Request>, Response> {
     let deadline = tokio::time::Instant::now() + config.header_timeout;
-    let (head, mut rest) =
-        match tokio::time::timeout_at(deadline, read_request(socket, limits)).await {
-            Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
-            Ok(Err(ServeError::Closed)) => return Ok(None),
-            Ok(Err(ServeError::Head(HeadError::TooLarge | HeadError::TooManyHeaders))) => {
-                return Err(Response::text(431, "the request head is too large"));
-            }
-            Ok(Err(ServeError::Head(e))) => {
-                return Err(Response::text(400, format!("malformed request: {e}")));
-            }
-            Ok(Err(_)) => return Ok(None),
-            Ok(Ok(parts)) => parts,
-        };
+    let head = match tokio::time::timeout_at(deadline, read_head(socket, buf)).await {
+        Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
+        Ok(Err(ServeError::Closed)) => return Ok(None),
+        Ok(Err(ServeError::Head(HeadError::TooLarge | HeadError::TooManyHeaders))) => {
+            return Err(Response::text(431, "the request head is too large"));
+        }
+        Ok(Err(ServeError::Head(e))) => {
+            return Err(Response::text(400, format!("malformed request: {e}")));
+        }
+        Ok(Err(_)) => return Ok(None),
+        Ok(Ok(head)) => head,
+    };
+    let rest = buf;
     let kind = head
         .body_kind()
         .map_err(|e| Response::text(400, format!("malformed request framing: {e}")))?;
@@ -151,7 +167,7 @@ pub async fn read(socket: &mut TcpStream, config: &HubConfig) -> Result<Option<R
             ));
         }
         kind => {
-            let read = read_body(socket, &mut rest, kind, config.max_body);
+            let read = read_body(socket, rest, kind, config.max_body);
             match timeout(
                 deadline.saturating_duration_since(tokio::time::Instant::now()),
                 read,
@@ -169,6 +185,30 @@ pub async fn read(socket: &mut TcpStream, config: &HubConfig) -> Result<Option<R
         }
     };
     Ok(Some(Request { head, body }))
+}
+
+/// The most bytes a request head may take: enough for 1000 topic
+/// selectors of realistic length in a subscribe URL.
+const MAX_HEAD: usize = 128 * 1024;
+
+/// Reads until `buf` holds a whole request head, which is taken out of it;
+/// bytes after the head (a body, a pipelined request) stay in `buf`.
+async fn read_head(socket: &mut TcpStream, buf: &mut BytesMut) -> Result<RequestHead, ServeError> {
+    let limits = HeadLimits::default().max_head_len(MAX_HEAD).max_headers(64);
+    let mut parser = RequestParser::with_limits(limits);
+    loop {
+        if !buf.is_empty() {
+            if let Some(head) = parser.parse_buf(buf).map_err(ServeError::Head)? {
+                return Ok(head);
+            }
+        }
+        if buf.capacity() - buf.len() < 512 {
+            buf.reserve(buf.len().clamp(1024, MAX_HEAD));
+        }
+        if socket.read_buf(buf).await? == 0 {
+            return Err(ServeError::Closed);
+        }
+    }
 }
 
 async fn read_body(

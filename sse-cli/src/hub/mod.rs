@@ -98,9 +98,7 @@ fn init_logging() {
 }
 
 async fn serve(config: config::HubConfig) -> Result<(), Error> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| Error::Bind(config.listen, e))?;
+    let listener = listen(config.listen).map_err(|e| Error::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Bind(config.listen, e))?;
@@ -170,6 +168,18 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
     Ok(())
 }
 
+/// Binds with a deep accept queue: thousands of subscribers may connect at
+/// once (the kernel caps it at `net.core.somaxconn`).
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
 /// Resolves on SIGINT or SIGTERM.
 async fn shutdown_signal() {
     #[cfg(unix)]
@@ -210,8 +220,12 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
         http::reject_busy(&mut socket, hub.config.header_timeout).await;
         return;
     };
+    // Bytes read past a request (a pipelined one) stay here for the next.
+    let mut buf = bytes::BytesMut::new();
     loop {
-        let request = match http::read(&mut socket, &hub.config).await {
+        // Boxed: the reading state is large and not needed while a stream
+        // runs, so it must not stay in every connection's task.
+        let request = match Box::pin(http::read(&mut socket, &mut buf, &hub.config)).await {
             Ok(Some(request)) => request,
             Ok(None) => return,
             Err(response) => {
@@ -221,7 +235,7 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
         };
         debug!("{peer} {} {}", request.head.method(), request.head.target());
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
-        let outcome = route(&hub, &mut socket, request, peer).await;
+        let outcome = route(&hub, &mut socket, &mut buf, request, peer).await;
         match outcome {
             Outcome::Respond(response) => {
                 if http::write(&mut socket, &response, keep_alive)
@@ -248,6 +262,7 @@ enum Outcome {
 async fn route(
     hub: &Arc<Hub>,
     socket: &mut TcpStream,
+    buf: &mut bytes::BytesMut,
     request: http::Request,
     peer: SocketAddr,
 ) -> Outcome {
@@ -256,12 +271,16 @@ async fn route(
     let method = request.head.method().to_owned();
     let mut response = match (method.as_str(), path.as_str()) {
         ("GET" | "HEAD", "/.well-known/mercure") => {
-            match subscribe::subscribe(hub, socket, &request, &cors).await {
+            // Boxed, as the publish path: the connection's task holds only
+            // the state of the route it takes.
+            // A stream never reads another request: free the buffer.
+            *buf = bytes::BytesMut::new();
+            match Box::pin(subscribe::subscribe(hub, socket, request, &cors)).await {
                 Ok(()) => return Outcome::Done,
                 Err(response) => response,
             }
         }
-        ("POST", "/.well-known/mercure") => publish::publish(hub, &request).await,
+        ("POST", "/.well-known/mercure") => Box::pin(publish::publish(hub, &request)).await,
         ("OPTIONS", _) => cors::preflight(&hub.config.cors_origins, &request.head),
         ("GET" | "HEAD", "/") => http::Response::new(200)
             .content_type("text/html; charset=utf-8")

@@ -3,8 +3,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use sse_proto::http1::Framing;
 use sse_tokio::server::{
-    Cursor, ServeConfig, StreamConfig, Subscription, serve_response, stream_response,
+    CACHE_CONTROL, Cursor, ServeConfig, StreamConfig, Subscription, serve_response, stream_response,
 };
 use tokio::net::TcpStream;
 use tracing::debug;
@@ -18,7 +19,7 @@ use super::query;
 pub async fn subscribe(
     hub: &Hub,
     socket: &mut TcpStream,
-    request: &Request,
+    request: Request,
     cors: &[(&'static str, String)],
 ) -> Result<(), Response> {
     let head = &request.head;
@@ -48,11 +49,31 @@ pub async fn subscribe(
             Err(e) => return Err(Response::text(401, e.to_string())),
         }
     }
-    let cursor = head.last_event_id().map(str::to_owned).or_else(|| {
-        ["lastEventID", "last_event_id", "lastEventId"]
-            .iter()
-            .find_map(|name| query::first(&params, name).map(str::to_owned))
-    });
+    // An empty value is no cursor (as in Mercure): it would otherwise be
+    // an unknown id and replay the whole history.
+    let cursor = head
+        .last_event_id()
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned)
+        .or_else(|| {
+            ["lastEventID", "last_event_id", "lastEventId"]
+                .iter()
+                .find_map(|name| query::first(&params, name).filter(|c| !c.is_empty()))
+                .map(str::to_owned)
+        });
+    if head.method() == "HEAD" {
+        // The stream's head without a body (a body after a HEAD response
+        // would be read as the next response).
+        let mut response = Response::new(200)
+            .content_type("text/event-stream")
+            .header("Cache-Control", CACHE_CONTROL)
+            .header("X-Accel-Buffering", "no")
+            .framing(Framing::for_stream(head));
+        if let Some(cursor) = &cursor {
+            response = response.header("Last-Event-ID", cursor.as_str());
+        }
+        return Err(response);
+    }
     let subscription =
         Subscription::new(topics.iter().copied()).with_private_access(private_access);
     let subscriber = hub
@@ -67,6 +88,11 @@ pub async fn subscribe(
     for (name, value) in cors {
         let _ = response.header(name, value);
     }
+    // Nothing of the request (its head's buffer, the parsed query) is
+    // kept while the stream runs.
+    drop(topics);
+    drop(params);
+    drop(request);
     let config = ServeConfig::new().gzip(true).stream(
         StreamConfig::new()
             .heartbeat(hub.config.heartbeat)
