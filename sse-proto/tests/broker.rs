@@ -453,3 +453,20 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
     }
     assert!(checked > 10_000, "too few events checked: {checked}");
 }
+
+#[test]
+fn assigned_ids_resume_whatever_the_prefix_length() {
+    for prefix in [String::new(), "run-".to_owned(), "p".repeat(70)] {
+        let broker = Broker::new(BrokerConfig::new().id_prefix(prefix.as_str()));
+        let ids: Vec<_> = (0..12)
+            .map(|i| broker.publish(Update::new("t", format!("{i}"))).unwrap().id)
+            .collect();
+        assert_eq!(&*ids[9], format!("{prefix}10"));
+        let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[9].clone()));
+        assert_eq!(data(&drain(&mut sub)), ["10", "11"]);
+        // Not canonical: unknown.
+        let odd = Cursor::After(format!("{prefix}07").into());
+        let sub = broker.subscribe(Subscription::new(["t"]), odd);
+        assert!(matches!(sub.replay(), Replay::Unknown { .. }));
+    }
+}

@@ -27,12 +27,17 @@ const OVERHEAD: usize = 64;
 
 /// Ids drawn from a small alphabet, so duplicates are common; includes the
 /// empty id and one too long to be stored inline.
-const IDS: [&str; 5] = [
+const IDS: [&str; 9] = [
     "",
     "a",
     "b",
     "c",
     "an-id-long-enough-not-to-be-stored-inline-in-a-str",
+    // Ids that look like (or are) sequence ids `s{seq}`.
+    "s",
+    "s2",
+    "s3",
+    "s03",
 ];
 
 #[derive(Clone, Debug)]
@@ -48,6 +53,13 @@ enum Op {
     Clear,
     Seek(&'static str),
     Since(u64),
+    /// A push whose id is `s{seq}`: a sequence id when the log is told so.
+    PushSeqId {
+        len: usize,
+        advance: u64,
+    },
+    /// A seek of `s{n}`.
+    SeekSeqId(u64),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -58,6 +70,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Clear),
         2 => id().prop_map(Op::Seek),
         2 => (0..40u64).prop_map(Op::Since),
+        3 => (0..200usize, 0..4u64).prop_map(|(len, advance)| Op::PushSeqId { len, advance }),
+        2 => (0..40u64).prop_map(Op::SeekSeqId),
     ]
 }
 
@@ -177,8 +191,22 @@ fn since(log: &ReplayLog<u64, T>, after: u64) -> Vec<(u64, String, Bytes, u64)> 
 /// Runs `ops` on a log and on the model, comparing everything observable
 /// after every step.
 fn run(config: ReplayConfig, ops: &[Op]) -> Result<(), TestCaseError> {
+    run_with(config, ops, false)?;
+    run_with(config, ops, true)
+}
+
+/// The id `s{n}`, kept for the whole test run (the model holds `&'static
+/// str`s).
+fn seq_id(n: u64) -> &'static str {
+    Box::leak(format!("s{n}").into_boxed_str())
+}
+
+fn run_with(config: ReplayConfig, ops: &[Op], seq_ids: bool) -> Result<(), TestCaseError> {
     prop_assert_eq!(ReplayConfig::ENTRY_OVERHEAD, OVERHEAD);
     let mut log: ReplayLog<u64, T> = ReplayLog::new(config);
+    if seq_ids {
+        log = log.with_seq_ids("s");
+    }
     let mut model = Model::new(config);
     let mut now = 0;
     for op in ops {
@@ -198,6 +226,15 @@ fn run(config: ReplayConfig, ops: &[Op]) -> Result<(), TestCaseError> {
                 log.clear();
                 model.start = model.pushes.len();
             }
+            Op::PushSeqId { len, advance } => {
+                now += advance;
+                let seq = log.last_seq() + 1;
+                let id = seq_id(seq);
+                let want = model.push(id, len, now);
+                let got = log.push(Str::from(id), frame(seq, len), seq, T(now));
+                prop_assert_eq!(got, want);
+            }
+            Op::SeekSeqId(n) => prop_assert_eq!(log.seek(seq_id(n)), model.seek(seq_id(n))),
             Op::Seek(id) => prop_assert_eq!(log.seek(id), model.seek(id)),
             Op::Since(after) => {
                 let got = since(&log, after);

@@ -425,7 +425,7 @@ impl Broker {
         Broker {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core {
-                    log: ReplayLog::new(config.replay),
+                    log: ReplayLog::new(config.replay).with_seq_ids(config.id_prefix.clone()),
                     router: Router::new(),
                     shutdown: None,
                     wake: Vec::new(),
@@ -651,9 +651,37 @@ fn wake_all(shared: &Shared, mut wake: Vec<Waker>) {
 }
 
 fn assigned_id(prefix: &str, seq: u64) -> EventId {
-    let mut id = String::with_capacity(prefix.len() + 20);
-    id.push_str(prefix);
-    let _ = fmt::Write::write_fmt(&mut id, format_args!("{seq}"));
+    // `{prefix}{seq}` without a temporary `String` (a short id is stored
+    // inline in its `Str`).
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut n = seq;
+    for slot in digits.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let digits = digits.get(start..).unwrap_or(&[]);
+    let mut buf = [0u8; 64];
+    let len = prefix.len() + digits.len();
+    let id = match buf.get_mut(..len) {
+        Some(out) => {
+            let (head, tail) = out.split_at_mut(prefix.len());
+            head.copy_from_slice(prefix.as_bytes());
+            tail.copy_from_slice(digits);
+            // ASCII digits after a valid string.
+            Str::from(core::str::from_utf8(out).unwrap_or_default())
+        }
+        None => {
+            let mut id = String::with_capacity(len);
+            id.push_str(prefix);
+            id.push_str(core::str::from_utf8(digits).unwrap_or_default());
+            Str::from(id)
+        }
+    };
     // The prefix was validated and digits are valid id characters.
     EventId::new(id).unwrap_or_default()
 }

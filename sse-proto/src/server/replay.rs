@@ -248,6 +248,9 @@ pub struct ReplayLog<M, I> {
     last_id: Option<Str>,
     /// How many entries were evicted so far.
     evicted: u64,
+    /// With [`ReplayLog::with_seq_ids`]: the prefix of ids that are the
+    /// entry's own sequence number, which are found without the index.
+    seq_prefix: Option<Str>,
 }
 
 impl<M, I> ReplayLog<M, I> {
@@ -261,7 +264,29 @@ impl<M, I> ReplayLog<M, I> {
             last_seq: 0,
             last_id: None,
             evicted: 0,
+            seq_prefix: None,
         }
+    }
+
+    /// Declares that ids of the form `{prefix}{seq}` (the decimal sequence
+    /// number of the entry they are pushed with, as a broker assigning ids
+    /// writes them) are found by parsing rather than through the index.
+    /// Nothing observable changes: [`ReplayLog::seek`] answers the same; a
+    /// push of such an id costs no index insertion (and its eviction no
+    /// removal).
+    pub fn with_seq_ids(mut self, prefix: impl Into<Str>) -> Self {
+        self.seq_prefix = Some(prefix.into());
+        self
+    }
+
+    /// The sequence number `id` names as a sequence id, if it is one.
+    fn seq_id(&self, id: &str) -> Option<u64> {
+        let digits = id.strip_prefix(self.seq_prefix.as_deref()?)?;
+        // Canonical decimal only: "07" is not 7, so that ids map one to one.
+        let canonical = !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && (digits == "0" || !digits.starts_with('0'));
+        if canonical { digits.parse().ok() } else { None }
     }
 
     /// The bounds.
@@ -281,10 +306,14 @@ impl<M, I> ReplayLog<M, I> {
     pub fn seek(&self, id: &str) -> Seek {
         let after = if self.last_id.as_deref() == Some(id) {
             self.last_seq
+        } else if let Some(&seq) = self.index.get(id) {
+            seq
         } else {
-            match self.index.get(id) {
-                Some(&seq) => seq,
-                None => return Seek::Unknown,
+            // A sequence id is retained when its entry still carries it (a
+            // newer push of the same id would be in the index or newest).
+            match self.seq_id(id) {
+                Some(seq) if self.get(seq).is_some_and(|e| e.id == id) => seq,
+                _ => return Seek::Unknown,
             }
         };
         Seek::Found {
@@ -389,7 +418,15 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
     pub fn push(&mut self, id: Str, frame: Bytes, meta: M, now: I) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
-        self.index.insert(id.clone(), seq);
+        if self.seq_id(&id) == Some(seq) {
+            // Found by parsing; an older occurrence of the same id must not
+            // be found through the index instead.
+            if !self.index.is_empty() {
+                self.index.remove(id.as_str());
+            }
+        } else {
+            self.index.insert(id.clone(), seq);
+        }
         self.bytes = self.bytes.saturating_add(entry_size(&id, &frame));
         self.last_id = Some(id.clone());
         self.entries.push_back(Entry {
