@@ -452,6 +452,45 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
         }
     }
     assert!(checked > 10_000, "too few events checked: {checked}");
+    // Every frame queued was received or dropped with its subscriber.
+    drop(everything);
+    assert_eq!(broker.queued(), 0);
+}
+
+#[test]
+fn the_backlog_counts_what_is_queued_and_not_received() {
+    let broker = Broker::new(BrokerConfig::new().queue(4, 1 << 20));
+    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let b = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut c = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    broker.publish(Update::new("t", "1")).unwrap();
+    broker.publish(Update::new("t", "2")).unwrap();
+    assert_eq!(broker.queued(), 6);
+    assert_eq!(drain(&mut a).len(), 2);
+    assert_eq!(broker.queued(), 4);
+    drop(b);
+    assert_eq!(broker.queued(), 2);
+    // c lags at the fifth frame: its four are dropped with it.
+    for i in 3..=5 {
+        broker.publish(Update::new("t", format!("{i}"))).unwrap();
+    }
+    assert!(matches!(c.try_recv(&mut Vec::new()), Err(Ended::Lagged)));
+    assert_eq!(broker.queued(), 3, "a's three");
+    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    assert_eq!(broker.queued(), 8, "and the replay");
+    drain(&mut late);
+    drain(&mut a);
+    assert_eq!((broker.queued(), broker.stats().queued), (0, 0));
+    assert_eq!(broker.subscribers(), 2);
+    // One subscriber counts for at most 256 frames, however far behind.
+    let broker = Broker::new(BrokerConfig::new());
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    for i in 0..300 {
+        broker.publish(Update::new("t", format!("{i}"))).unwrap();
+    }
+    assert_eq!(broker.queued(), 256);
+    assert_eq!(drain(&mut slow).len(), 300);
+    assert_eq!(broker.queued(), 0);
 }
 
 #[test]

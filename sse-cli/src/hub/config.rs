@@ -104,6 +104,16 @@ pub struct HubArgs {
     /// How many events may wait for one subscriber before it is disconnected as too slow.
     #[arg(long, env = "SSE_HUB_QUEUE", default_value_t = 4096, value_name = "N")]
     queue: usize,
+
+    /// Hold publishes back (100 ms at most each) while subscribers are this many events behind
+    /// on average, so that a burst waits at the publisher instead of in every queue (0: never).
+    #[arg(
+        long,
+        env = "SSE_HUB_PUBLISH_BACKLOG",
+        default_value_t = 128,
+        value_name = "N"
+    )]
+    publish_backlog: u64,
 }
 
 /// Parses a duration, accepting `0` (off).
@@ -134,6 +144,7 @@ pub struct HubConfig {
     pub max_body: usize,
     pub header_timeout: Duration,
     pub queue: usize,
+    pub publish_backlog: u64,
 }
 
 impl HubConfig {
@@ -173,6 +184,7 @@ impl HubConfig {
             max_body: args.max_body,
             header_timeout: args.header_timeout,
             queue: args.queue,
+            publish_backlog: args.publish_backlog,
         })
     }
 }

@@ -19,6 +19,7 @@ mod publish;
 mod query;
 mod redis;
 mod subscribe;
+mod trim;
 
 use std::fmt;
 use std::io;
@@ -42,7 +43,7 @@ struct Hub {
     config: config::HubConfig,
     backend: Backend,
     auth: Option<Auth>,
-    limits: Limits,
+    limits: Arc<Limits>,
     metrics: Metrics,
     /// Flips to true when the hub starts shutting down.
     shutdown: watch::Receiver<bool>,
@@ -122,7 +123,10 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let hub = Arc::new(Hub {
-        limits: Limits::new(config.max_connections, config.max_connections_per_ip),
+        limits: Arc::new(Limits::new(
+            config.max_connections,
+            config.max_connections_per_ip,
+        )),
         config,
         backend,
         auth,
@@ -130,6 +134,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
         shutdown: stop_rx,
     });
 
+    let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
     let signal = shutdown_signal();
     tokio::pin!(signal);
     loop {
@@ -149,6 +154,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
         }
     }
     drop(listener);
+    trimmer.abort();
     info!(
         "shutting down: ending {} streams with a randomized retry",
         hub.limits.open()

@@ -1,6 +1,9 @@
 //! `POST /.well-known/mercure`: validate a form, authorize it, publish it.
 
+use std::time::Duration;
+
 use sse_tokio::server::PublishError;
+use tokio::time::Instant;
 
 use super::Hub;
 use super::auth;
@@ -14,26 +17,56 @@ pub const MAX_TOPICS: usize = 1000;
 /// Handles a publish request.
 pub async fn publish(hub: &Hub, request: &Request) -> Response {
     let response = match prepare(hub, request) {
-        Ok(publication) => match hub.backend.publish(&publication).await {
-            Ok(id) => Response::text(200, id),
-            Err(PublishFailure::Unavailable(why)) => {
-                Response::text(503, format!("not published: {why}")).header("Retry-After", "1")
+        Ok(publication) => {
+            hold_while_backlogged(hub).await;
+            match hub.backend.publish(&publication).await {
+                Ok(id) => Response::text(200, id),
+                Err(PublishFailure::Unavailable(why)) => {
+                    Response::text(503, format!("not published: {why}")).header("Retry-After", "1")
+                }
+                Err(PublishFailure::Invalid(why)) => Response::text(400, why),
+                Err(PublishFailure::Rejected(e)) => Response::text(
+                    match e {
+                        PublishError::ShutDown => 503,
+                        _ => 400,
+                    },
+                    e.to_string(),
+                ),
             }
-            Err(PublishFailure::Invalid(why)) => Response::text(400, why),
-            Err(PublishFailure::Rejected(e)) => Response::text(
-                match e {
-                    PublishError::ShutDown => 503,
-                    _ => 400,
-                },
-                e.to_string(),
-            ),
-        },
+        }
         Err(response) => response,
     };
     if response.status() != 200 {
         hub.metrics.publish_rejected();
     }
     response
+}
+
+/// The longest a publish is held back.
+const MAX_HOLD: Duration = Duration::from_millis(100);
+
+/// Holds a publish back (100 ms at most) while subscribers are on average
+/// `--publish-backlog` events behind (the broker counts at most 256 per
+/// subscriber):
+/// when the hub cannot deliver as fast as it is given events, taking more
+/// only lengthens every queue (memory, and latency for every subscriber),
+/// so the publisher waits instead, outside. A few stalled subscribers do
+/// not trigger it (each counts for 256 events at most, and is disconnected
+/// when its queue is full).
+async fn hold_while_backlogged(hub: &Hub) {
+    let per_subscriber = hub.config.publish_backlog;
+    if per_subscriber == 0 {
+        return;
+    }
+    let broker = hub.backend.broker();
+    let deadline = Instant::now() + MAX_HOLD;
+    loop {
+        let limit = per_subscriber * (broker.subscribers() as u64).max(64);
+        if broker.queued() <= limit || Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// Checks the form and the publisher's rights, and builds the update.

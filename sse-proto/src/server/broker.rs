@@ -34,7 +34,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::sync::{Mutex, MutexGuard};
@@ -330,6 +330,8 @@ pub struct Stats {
     pub history: usize,
     /// Bytes in the history.
     pub history_bytes: usize,
+    /// The fan-out backlog ([`Broker::queued`]).
+    pub queued: u64,
 }
 
 /// What the router stores for each update in the history.
@@ -385,6 +387,10 @@ struct Shared {
     replays: AtomicU64,
     replay_misses: AtomicU64,
     next_key: AtomicU64,
+    /// Frames queued for all subscribers together, not yet received.
+    /// (Signed: a subscriber may receive a frame before the publisher has
+    /// counted it.)
+    queued: AtomicI64,
 }
 
 /// The publish/subscribe hub: history, topic routing and per-subscriber
@@ -437,6 +443,7 @@ impl Broker {
                 replays: AtomicU64::new(0),
                 replay_misses: AtomicU64::new(0),
                 next_key: AtomicU64::new(1),
+                queued: AtomicI64::new(0),
             }),
         }
     }
@@ -500,13 +507,16 @@ impl Broker {
             self.shared.config.queue_bytes,
         );
         let mut lagged = 0;
+        // The change to the backlog count (see `Broker::queued`).
+        let mut counted = 0i64;
         let reached = core.router.route(
             &meta.topics,
             meta.private,
-            |_, queue| queue.push(&frame, frames, bytes, &mut wake),
+            |_, queue| queue.push(&frame, frames, bytes, &mut wake, &mut counted),
             |_, _, _| lagged += 1,
         );
         let subscribers = reached - lagged;
+        self.shared.queued.fetch_add(counted, Ordering::Relaxed);
         let id = id.into_str();
         let pushed = core.log.push(id.clone(), frame, meta, now);
         debug_assert_eq!(pushed, seq);
@@ -567,7 +577,8 @@ impl Broker {
         if matches!(replay, Replay::Unknown { .. }) {
             self.shared.replay_misses.fetch_add(1, Ordering::Relaxed);
         }
-        queue.preload(frames);
+        let counted = queue.preload(frames);
+        self.shared.queued.fetch_add(counted, Ordering::Relaxed);
         let router_key = core.router.insert(subscription, queue.clone());
         drop(core);
         Subscriber {
@@ -619,7 +630,23 @@ impl Broker {
             replay_misses: self.shared.replay_misses.load(Ordering::Relaxed),
             history: core.log.len(),
             history_bytes: core.log.bytes(),
+            queued: u64::try_from(self.shared.queued.load(Ordering::Relaxed)).unwrap_or(0),
         }
+    }
+
+    /// The fan-out backlog: frames queued for subscribers and not yet
+    /// received, counting at most 256 per subscriber (so that a few stalled
+    /// subscribers with full queues weigh little). A server can hold
+    /// publishers back while it is high, that is while most subscribers
+    /// are behind, so that events wait outside rather than in memory;
+    /// [`Stats`] has it too.
+    pub fn queued(&self) -> u64 {
+        u64::try_from(self.shared.queued.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// How many subscribers are connected.
+    pub fn subscribers(&self) -> usize {
+        self.lock().router.len()
     }
 
     /// The id of the newest event published (`None` before the first).
@@ -726,7 +753,15 @@ struct QueueState {
     replay_bytes: usize,
     waker: Option<Waker>,
     end: Option<Ended>,
+    /// How many of the queued frames count in the broker's backlog (at
+    /// most [`COUNTED_PER_QUEUE`]).
+    counted: u32,
 }
+
+/// The most frames one subscriber adds to [`Broker::queued`]: a few
+/// stalled subscribers with full queues must not look like a backlog of
+/// the whole broker.
+const COUNTED_PER_QUEUE: u32 = 256;
 
 impl Queue {
     fn new(key: u64) -> Queue {
@@ -739,6 +774,7 @@ impl Queue {
                 replay_bytes: 0,
                 waker: None,
                 end: None,
+                counted: 0,
             }),
         }
     }
@@ -749,12 +785,17 @@ impl Queue {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn preload(&self, frames: VecDeque<Bytes>) {
+    /// Queues the replay; returns how much it adds to the backlog count.
+    fn preload(&self, frames: VecDeque<Bytes>) -> i64 {
         let mut state = self.lock();
         state.replay_frames = frames.len();
         state.replay_bytes = frames.iter().map(Bytes::len).sum();
         state.bytes = state.replay_bytes;
+        state.counted = u32::try_from(frames.len())
+            .unwrap_or(u32::MAX)
+            .min(COUNTED_PER_QUEUE);
         state.frames = frames;
+        i64::from(state.counted)
     }
 
     /// Queues a live frame; false when the queue is full (the subscriber
@@ -765,6 +806,7 @@ impl Queue {
         max_frames: usize,
         max_bytes: usize,
         wake: &mut Vec<Waker>,
+        counted: &mut i64,
     ) -> bool {
         let mut state = self.lock();
         if state.end.is_some() {
@@ -774,6 +816,7 @@ impl Queue {
         let live_bytes = state.bytes - state.replay_bytes;
         if live_frames >= max_frames || live_bytes + frame.len() > max_bytes.max(frame.len()) {
             state.end = Some(Ended::Lagged);
+            *counted -= i64::from(core::mem::take(&mut state.counted));
             state.frames = VecDeque::new();
             state.bytes = 0;
             if let Some(waker) = state.waker.take() {
@@ -783,6 +826,10 @@ impl Queue {
         }
         state.frames.push_back(frame.clone());
         state.bytes += frame.len();
+        if state.counted < COUNTED_PER_QUEUE {
+            state.counted += 1;
+            *counted += 1;
+        }
         if let Some(waker) = state.waker.take() {
             wake.push(waker);
         }
@@ -886,6 +933,11 @@ impl Subscriber {
                 return Ok(0);
             }
             core::mem::swap(&mut state.frames, &mut self.buf);
+            let counted = core::mem::take(&mut state.counted);
+            self.broker
+                .shared
+                .queued
+                .fetch_sub(i64::from(counted), Ordering::Relaxed);
             state.bytes = 0;
             state.replay_frames = 0;
             state.replay_bytes = 0;
@@ -908,6 +960,19 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         if let Some(key) = self.router_key.take() {
             self.broker.unsubscribe(key);
+        }
+        // No publish reaches the queue any more: what is left was counted
+        // as queued and will never be received.
+        let left = {
+            let mut state = self.queue.lock();
+            state.frames = VecDeque::new();
+            core::mem::take(&mut state.counted)
+        };
+        if left > 0 {
+            self.broker
+                .shared
+                .queued
+                .fetch_sub(i64::from(left), Ordering::Relaxed);
         }
     }
 }
