@@ -15,7 +15,7 @@ use super::limits::Limits;
 const EVERY: Duration = Duration::from_secs(1);
 /// How many connections must have closed since the last trim (or the peak
 /// since then) for another one.
-const CLOSED: usize = 1000;
+const CLOSED: usize = 256;
 
 /// Watches `limits` and trims after mass disconnects; runs until the hub
 /// stops.
