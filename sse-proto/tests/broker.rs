@@ -509,3 +509,57 @@ fn assigned_ids_resume_whatever_the_prefix_length() {
         assert!(matches!(sub.replay(), Replay::Unknown { .. }));
     }
 }
+
+#[test]
+fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
+    use sse_proto::server::{
+        BodyFraming, Encoding, Feed, SHUTDOWN_GRACE, StreamConfig, StreamEnd, StreamFeed,
+        StreamWriter, WRITE_BACKLOG,
+    };
+    use std::time::Instant;
+
+    let broker = Broker::new(BrokerConfig::new().queue(8, 1 << 30));
+    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let now = Instant::now();
+    let writer = StreamWriter::new(
+        &StreamConfig::new(),
+        BodyFraming::Raw,
+        Encoding::Identity,
+        now,
+    );
+    let mut feed = StreamFeed::new(sub, writer);
+    let mut cx = Context::from_waker(Waker::noop());
+    let big = "x".repeat(WRITE_BACKLOG);
+    broker.publish(Update::new("t", big.as_str())).unwrap();
+    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+    assert!(feed.writer().pending_bytes() > WRITE_BACKLOG);
+    // Nothing is written: the next frames stay in the broker's queue...
+    for _ in 0..8 {
+        broker.publish(Update::new("t", "more")).unwrap();
+    }
+    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+    assert_eq!(broker.queued(), 8);
+    // ...until it overflows, and the feed says stop.
+    broker.publish(Update::new("t", "one too many")).unwrap();
+    assert_eq!(feed.feed(&mut cx, now), Feed::Stop(StreamEnd::Lagged));
+
+    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let writer = StreamWriter::new(
+        &StreamConfig::new(),
+        BodyFraming::Chunked,
+        Encoding::Identity,
+        now,
+    );
+    let mut feed = StreamFeed::new(sub, writer);
+    broker.shutdown(Some((Duration::from_secs(2), Duration::ZERO)), 0);
+    assert_eq!(
+        feed.feed(&mut cx, now),
+        Feed::Finishing {
+            close_by: now + SHUTDOWN_GRACE
+        }
+    );
+    assert!(feed.is_finishing() && feed.writer().is_finished());
+    let wire: Vec<u8> = feed.writer().chunks().flatten().copied().collect();
+    assert_eq!(wire, b"c\r\nretry: 2000\n\r\n0\r\n\r\n");
+    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+}

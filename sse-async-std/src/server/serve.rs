@@ -5,37 +5,18 @@ use std::future::{Future as _, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_io::Timer;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 use sse_proto::http1::{HeadLimits, RequestHead, RequestParser, Response};
-use sse_proto::server::{BodyFraming, Encoding, Ended, StreamWriter, Subscriber, stream_response};
+use sse_proto::server::{
+    BodyFraming, Encoding, Feed, MAX_WRITE_SLICES, StreamEnd, StreamFeed, StreamWriter, Subscriber,
+    stream_response,
+};
 
 use super::{ServeConfig, ServeError};
-
-/// How many pieces one vectored write takes at most.
-const MAX_SLICES: usize = 64;
-/// New frames are taken from the subscriber's queue only while less than
-/// this is waiting for the socket: a socket that does not keep up leaves
-/// them in the (bounded) queue, where the broker sees the lag.
-const WRITE_BACKLOG: usize = 64 * 1024;
-/// How long the end of a stream (its last `retry:`) may take to go out at
-/// shutdown before the connection is closed anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Why a served stream ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StreamEnd {
-    /// The subscriber fell behind and was disconnected by the broker.
-    Lagged,
-    /// The broker shut down (the stream ended with its `retry:`).
-    Shutdown,
-    /// The client closed the connection.
-    ClientClosed,
-}
 
 /// Reads one request head from `io`. Returns the head and whatever was read
 /// after it (the start of a body). Bound the time it may take (slow or
@@ -97,7 +78,7 @@ pub async fn serve_stream<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let (response, framing, encoding) = stream_response(request, config.gzip);
+    let (response, framing, encoding) = stream_response(request, config.gzip_enabled());
     serve_response(io, &response, framing, encoding, subscriber, config).await
 }
 
@@ -121,19 +102,17 @@ where
     let mut head = BytesMut::with_capacity(256);
     response.encode(&mut head);
     if let Err(e) = write_all(io, &head).await {
-        return closed_or(e);
+        return ServeError::closed_or(e);
     }
     if let Err(e) = poll_fn(|cx| Pin::new(&mut *io).poll_flush(cx)).await {
-        return closed_or(e);
+        return ServeError::closed_or(e);
     }
     drop(head);
+    let writer = StreamWriter::new(config.stream_config(), framing, encoding, Instant::now());
     let mut driver = Driver {
-        subscriber,
-        writer: StreamWriter::new(&config.stream, framing, encoding, Instant::now()),
-        frames: Vec::new(),
+        feed: StreamFeed::new(subscriber, writer),
         timer: Timer::never(),
         timer_at: None,
-        ended: None,
         unflushed: false,
         grace: None,
     };
@@ -145,7 +124,7 @@ where
             let _ = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx)).await;
             Ok(end)
         }
-        Err(e) => closed_or(e),
+        Err(e) => ServeError::closed_or(e),
     }
 }
 
@@ -162,29 +141,14 @@ async fn write_all<IO: AsyncWrite + Unpin>(io: &mut IO, mut bytes: &[u8]) -> io:
     Ok(())
 }
 
-fn closed_or(e: io::Error) -> Result<StreamEnd, ServeError> {
-    match e.kind() {
-        io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::WriteZero => Ok(StreamEnd::ClientClosed),
-        _ => Err(ServeError::Io(e)),
-    }
-}
-
 /// The state of one served stream between polls.
 struct Driver {
-    subscriber: Subscriber,
-    writer: StreamWriter<Instant>,
-    /// Reused buffer for the frames of one receive.
-    frames: Vec<Bytes>,
+    /// The subscriber and the writer it feeds.
+    feed: StreamFeed<Instant>,
     /// The keep-alive timer: it fires at `timer_at`, the last deadline it
     /// was set to (`None`: not set, or spent).
     timer: Timer,
     timer_at: Option<Instant>,
-    /// Set once the subscriber has ended: the writer is finishing.
-    ended: Option<StreamEnd>,
     /// Bytes were written since the last completed flush.
     unflushed: bool,
     /// After shutdown: when to close even if the end has not gone out.
@@ -199,44 +163,23 @@ impl Driver {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            // Take what is queued while the socket keeps up; either way the
-            // task stays registered with the queue, so that a frame, the end
-            // of the stream, or being cut off for lagging wakes it.
-            while self.ended.is_none() {
-                if self.writer.pending_bytes() >= WRITE_BACKLOG {
-                    if self.subscriber.poll_lagged(cx) {
-                        return Poll::Ready(Ok(StreamEnd::Lagged));
-                    }
-                    break;
-                }
-                match self.subscriber.poll_recv(cx, &mut self.frames) {
-                    Poll::Ready(Ok(())) => {
-                        self.writer
-                            .push_frames(self.frames.drain(..), Instant::now());
-                    }
-                    // A lagging client is cut off at once: its socket is
-                    // backed up, and anything more would wait behind it.
-                    Poll::Ready(Err(Ended::Lagged)) => return Poll::Ready(Ok(StreamEnd::Lagged)),
-                    Poll::Ready(Err(Ended::Shutdown { retry })) => {
-                        let now = Instant::now();
-                        self.writer.finish(retry, now);
-                        self.ended = Some(StreamEnd::Shutdown);
-                        // The goodbye gets a bounded time to go out.
-                        self.grace = Some(Timer::at(now + SHUTDOWN_GRACE));
-                    }
-                    Poll::Pending => break,
-                }
+            match self.feed.feed(cx, Instant::now()) {
+                Feed::Open => {}
+                Feed::Stop(end) => return Poll::Ready(Ok(end)),
+                Feed::Finishing { close_by } => self.grace = Some(Timer::at(close_by)),
             }
             if let Some(grace) = &mut self.grace {
                 if Pin::new(grace).poll(cx).is_ready() {
                     return Poll::Ready(Ok(StreamEnd::Shutdown));
                 }
             }
+            let finishing = self.feed.is_finishing();
+            let writer = self.feed.writer();
             let mut progressed = false;
-            while !self.writer.is_idle() {
-                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            while !writer.is_idle() {
+                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
                 let mut count = 0;
-                for (slot, chunk) in slices.iter_mut().zip(self.writer.chunks()) {
+                for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
                     *slot = IoSlice::new(chunk);
                     count += 1;
                 }
@@ -246,7 +189,7 @@ impl Driver {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
                     Poll::Ready(Ok(n)) => {
-                        self.writer.advance(n);
+                        writer.advance(n);
                         self.unflushed = true;
                         progressed = true;
                     }
@@ -255,10 +198,10 @@ impl Driver {
                     Poll::Pending => break,
                 }
             }
-            if self.writer.is_idle() {
-                if let Some(end) = self.ended {
+            if writer.is_idle() {
+                if finishing {
                     return match Pin::new(&mut *io).poll_flush(cx) {
-                        Poll::Ready(_) => Poll::Ready(Ok(end)),
+                        Poll::Ready(_) => Poll::Ready(Ok(StreamEnd::Shutdown)),
                         Poll::Pending => Poll::Pending,
                     };
                 }
@@ -275,7 +218,7 @@ impl Driver {
                     continue;
                 }
             }
-            if let Some(deadline) = self.writer.poll_timeout() {
+            if let Some(deadline) = writer.poll_timeout() {
                 if self.timer_at != Some(deadline) {
                     self.timer.set_at(deadline);
                     self.timer_at = Some(deadline);
@@ -283,7 +226,7 @@ impl Driver {
                 if Pin::new(&mut self.timer).poll(cx).is_ready() {
                     // A fired timer is spent until it is set again.
                     self.timer_at = None;
-                    self.writer.handle_timeout(Instant::now());
+                    writer.handle_timeout(Instant::now());
                     continue;
                 }
             }

@@ -20,6 +20,8 @@ mod gzip;
 mod head;
 mod replay;
 mod route;
+#[cfg(feature = "broker")]
+mod serve;
 mod stream;
 
 #[cfg(feature = "broker")]
@@ -31,4 +33,9 @@ pub use broker::{
 pub use head::{CACHE_CONTROL, stream_response};
 pub use replay::{Entry, ReplayConfig, ReplayLog, Seek};
 pub use route::{Router, Selector, SubscriberKey, Subscription};
+#[cfg(feature = "broker")]
+pub use serve::{
+    Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd, StreamFeed,
+    WRITE_BACKLOG,
+};
 pub use stream::{BodyFraming, Chunk, ChunkSize, Encoding, StreamConfig, StreamWriter};

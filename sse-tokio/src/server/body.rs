@@ -74,10 +74,15 @@ impl EventStream {
         let accept = request_headers
             .get(header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok());
-        let encoding = Encoding::negotiate(accept, config.gzip);
+        let encoding = Encoding::negotiate(accept, config.gzip_enabled());
         EventStream {
             subscriber,
-            writer: StreamWriter::new(&config.stream, BodyFraming::Raw, encoding, Instant::now()),
+            writer: StreamWriter::new(
+                config.stream_config(),
+                BodyFraming::Raw,
+                encoding,
+                Instant::now(),
+            ),
             encoding,
             sleep: None,
             frames: Vec::new(),

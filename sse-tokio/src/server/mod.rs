@@ -42,104 +42,12 @@
 mod body;
 mod serve;
 
-use std::fmt;
-use std::io;
-
 #[cfg(feature = "hyper")]
 pub use body::EventStream;
-pub use serve::{StreamEnd, read_request, serve_response, serve_stream};
+pub use serve::{read_request, serve_response, serve_stream};
 pub use sse_proto::http1::{HeadError, HeadLimits, RequestHead, Response};
 pub use sse_proto::server::{
     BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Cursor, Encoding, Ended, LOST_EVENT_TYPE,
-    PublishError, Published, Replay, ReplayConfig, Selector, Stats, StreamConfig, Subscriber,
-    Subscription, Update, stream_response,
+    PublishError, Published, Replay, ReplayConfig, Selector, ServeConfig, ServeError, Stats,
+    StreamConfig, StreamEnd, Subscriber, Subscription, Update, stream_response,
 };
-
-/// How streams are served.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServeConfig {
-    stream: StreamConfig,
-    gzip: bool,
-}
-
-impl Default for ServeConfig {
-    fn default() -> ServeConfig {
-        ServeConfig::new()
-    }
-}
-
-impl ServeConfig {
-    /// Keep-alive after 15 s of idleness, no `retry:`, gzip when the client
-    /// accepts it (with the `gzip` feature).
-    pub fn new() -> ServeConfig {
-        ServeConfig {
-            stream: StreamConfig::new(),
-            gzip: cfg!(feature = "gzip"),
-        }
-    }
-
-    /// Keep-alive interval and the `retry:` sent first.
-    pub fn stream(mut self, stream: StreamConfig) -> ServeConfig {
-        self.stream = stream;
-        self
-    }
-
-    /// Whether to compress for clients that accept gzip (ignored without
-    /// the `gzip` feature).
-    pub fn gzip(mut self, gzip: bool) -> ServeConfig {
-        self.gzip = gzip && cfg!(feature = "gzip");
-        self
-    }
-
-    /// The stream settings.
-    pub fn stream_config(&self) -> &StreamConfig {
-        &self.stream
-    }
-
-    /// Whether gzip may be used.
-    pub fn gzip_enabled(&self) -> bool {
-        self.gzip
-    }
-}
-
-/// Why serving failed.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum ServeError {
-    /// The socket failed.
-    Io(io::Error),
-    /// The request head is malformed or over the limits: answer 400 (or
-    /// 431 for [`HeadError::TooLarge`] and [`HeadError::TooManyHeaders`])
-    /// and close.
-    Head(HeadError),
-    /// The peer closed the connection before sending a whole request head.
-    Closed,
-}
-
-impl fmt::Display for ServeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ServeError::Io(e) => write!(f, "socket error while serving: {e}"),
-            ServeError::Head(e) => write!(f, "bad request head: {e}"),
-            ServeError::Closed => {
-                f.write_str("the peer closed the connection before a whole request head")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ServeError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ServeError::Io(e) => Some(e),
-            ServeError::Head(e) => Some(e),
-            ServeError::Closed => None,
-        }
-    }
-}
-
-impl From<io::Error> for ServeError {
-    fn from(e: io::Error) -> ServeError {
-        ServeError::Io(e)
-    }
-}

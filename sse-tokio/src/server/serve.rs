@@ -5,37 +5,17 @@ use std::future::{Future as _, poll_fn};
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use sse_proto::http1::{HeadLimits, RequestHead, RequestParser, Response};
-use sse_proto::server::{BodyFraming, Encoding, Ended, StreamWriter, Subscriber, stream_response};
+use sse_proto::server::{
+    BodyFraming, Encoding, Feed, MAX_WRITE_SLICES, StreamEnd, StreamFeed, StreamWriter, Subscriber,
+    stream_response,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::{ServeConfig, ServeError};
-
-/// How many pieces one vectored write takes at most.
-const MAX_SLICES: usize = 64;
-/// New frames are taken from the subscriber's queue only while less than
-/// this is waiting for the socket: a socket that does not keep up leaves
-/// them in the (bounded) queue, where the broker sees the lag.
-const WRITE_BACKLOG: usize = 64 * 1024;
-/// How long the end of a stream (its last `retry:`) may take to go out at
-/// shutdown before the connection is closed anyway.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-/// Why a served stream ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum StreamEnd {
-    /// The subscriber fell behind and was disconnected by the broker.
-    Lagged,
-    /// The broker shut down (the stream ended with its `retry:`).
-    Shutdown,
-    /// The client closed the connection.
-    ClientClosed,
-}
 
 /// Reads one request head from `io`. Returns the head and whatever was read
 /// after it (the start of a body). Bound the time it may take with
@@ -85,7 +65,7 @@ pub async fn serve_stream<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let (response, framing, encoding) = stream_response(request, config.gzip);
+    let (response, framing, encoding) = stream_response(request, config.gzip_enabled());
     serve_response(io, &response, framing, encoding, subscriber, config).await
 }
 
@@ -100,7 +80,7 @@ pub async fn serve_response<IO>(
     response: &Response,
     framing: BodyFraming,
     encoding: Encoding,
-    mut subscriber: Subscriber,
+    subscriber: Subscriber,
     config: &ServeConfig,
 ) -> Result<StreamEnd, ServeError>
 where
@@ -109,45 +89,30 @@ where
     let mut head = BytesMut::with_capacity(256);
     response.encode(&mut head);
     if let Err(e) = io.write_all(&head).await {
-        return closed_or(e);
+        return ServeError::closed_or(e);
     }
     if let Err(e) = io.flush().await {
-        return closed_or(e);
+        return ServeError::closed_or(e);
     }
     drop(head);
-    let mut writer = StreamWriter::new(&config.stream, framing, encoding, Instant::now());
-    let mut frames = Vec::new();
+    let writer = StreamWriter::new(config.stream_config(), framing, encoding, Instant::now());
+    let mut feed = StreamFeed::new(subscriber, writer);
     let mut sleep: Option<Pin<Box<Sleep>>> = None;
-    let mut ended = None;
-    let result = poll_fn(|cx| {
-        drive(
-            cx,
-            io,
-            &mut subscriber,
-            &mut writer,
-            &mut frames,
-            &mut sleep,
-            &mut ended,
-        )
-    })
-    .await;
+    let result = poll_fn(|cx| drive(cx, io, &mut feed, &mut sleep)).await;
     match result {
         Ok(end) => {
             let _ = io.shutdown().await;
             Ok(end)
         }
-        Err(e) => closed_or(e),
+        Err(e) => ServeError::closed_or(e),
     }
 }
 
-fn closed_or(e: io::Error) -> Result<StreamEnd, ServeError> {
-    match e.kind() {
-        io::ErrorKind::BrokenPipe
-        | io::ErrorKind::ConnectionReset
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::UnexpectedEof
-        | io::ErrorKind::WriteZero => Ok(StreamEnd::ClientClosed),
-        _ => Err(ServeError::Io(e)),
+/// Sets `sleep` to fire at `at`.
+fn arm(sleep: &mut Option<Pin<Box<Sleep>>>, at: Instant) {
+    let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+    if timer.deadline() != at {
+        timer.as_mut().reset(at);
     }
 }
 
@@ -156,48 +121,25 @@ fn closed_or(e: io::Error) -> Result<StreamEnd, ServeError> {
 fn drive<IO>(
     cx: &mut Context<'_>,
     io: &mut IO,
-    subscriber: &mut Subscriber,
-    writer: &mut StreamWriter<Instant>,
-    frames: &mut Vec<Bytes>,
+    feed: &mut StreamFeed<Instant>,
     sleep: &mut Option<Pin<Box<Sleep>>>,
-    ended: &mut Option<StreamEnd>,
 ) -> Poll<io::Result<StreamEnd>>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        // Take what is queued while the socket keeps up; either way the
-        // task stays registered with the queue, so that a frame, the end
-        // of the stream, or being cut off for lagging wakes it.
-        while ended.is_none() {
-            if writer.pending_bytes() >= WRITE_BACKLOG {
-                if subscriber.poll_lagged(cx) {
-                    return Poll::Ready(Ok(StreamEnd::Lagged));
-                }
-                break;
-            }
-            match subscriber.poll_recv(cx, frames) {
-                Poll::Ready(Ok(())) => writer.push_frames(frames.drain(..), Instant::now()),
-                // A lagging client is cut off at once: its socket is
-                // backed up, and anything more would wait behind it.
-                Poll::Ready(Err(Ended::Lagged)) => return Poll::Ready(Ok(StreamEnd::Lagged)),
-                Poll::Ready(Err(Ended::Shutdown { retry })) => {
-                    let now = Instant::now();
-                    writer.finish(retry, now);
-                    *ended = Some(StreamEnd::Shutdown);
-                    // The goodbye gets a bounded time to go out.
-                    let grace = now + SHUTDOWN_GRACE;
-                    match sleep {
-                        Some(timer) => timer.as_mut().reset(grace),
-                        None => *sleep = Some(Box::pin(tokio::time::sleep_until(grace))),
-                    }
-                }
-                Poll::Pending => break,
+        match feed.feed(cx, Instant::now()) {
+            Feed::Open => {}
+            Feed::Stop(end) => return Poll::Ready(Ok(end)),
+            // From now on the timer is the grace deadline.
+            Feed::Finishing { close_by } => {
+                arm(sleep, close_by);
             }
         }
+        let writer = feed.writer();
         let mut progressed = false;
         while !writer.is_idle() {
-            let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
             let mut count = 0;
             for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
                 *slot = IoSlice::new(chunk);
@@ -214,10 +156,12 @@ where
                 Poll::Pending => break,
             }
         }
+        let finishing = feed.is_finishing();
+        let writer = feed.writer();
         if writer.is_idle() {
-            if let Some(end) = *ended {
+            if finishing {
                 return match Pin::new(&mut *io).poll_flush(cx) {
-                    Poll::Ready(_) => Poll::Ready(Ok(end)),
+                    Poll::Ready(_) => Poll::Ready(Ok(StreamEnd::Shutdown)),
                     Poll::Pending => Poll::Pending,
                 };
             }
@@ -226,20 +170,19 @@ where
                 continue;
             }
         }
-        if ended.is_some() {
+        if finishing {
             if let Some(timer) = sleep {
                 if timer.as_mut().poll(cx).is_ready() {
                     return Poll::Ready(Ok(StreamEnd::Shutdown));
                 }
             }
         } else if let Some(deadline) = writer.poll_timeout() {
-            let timer = sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-            if timer.deadline() != deadline {
-                timer.as_mut().reset(deadline);
-            }
-            if timer.as_mut().poll(cx).is_ready() {
-                writer.handle_timeout(Instant::now());
-                continue;
+            arm(sleep, deadline);
+            if let Some(timer) = sleep {
+                if timer.as_mut().poll(cx).is_ready() {
+                    writer.handle_timeout(Instant::now());
+                    continue;
+                }
             }
         }
         // The client sends nothing more after its request; reading tells
