@@ -8,46 +8,13 @@
 //! `node_modules` is missing) and Chromium; a missing piece fails the test
 //! with what to install.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Hub(Child);
+mod common;
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts the hub on a free port; returns it and its address.
-fn start_hub(args: &[&str]) -> (Hub, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .args(["hub", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .env("SSE_HUB_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the hub");
-    let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
-    let line = lines
-        .next()
-        .expect("a first log line")
-        .expect("read stderr");
-    let addr = line
-        .split("listening on http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in the first log line: {line}"))
-        .to_owned();
-    // Keep draining the log so the hub never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Hub(child), addr)
-}
+use common::HubProcess;
 
 #[test]
 fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
@@ -71,12 +38,12 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
         assert!(status.success(), "npm ci failed in {}", dir.display());
     }
 
-    let (_hub, addr) = start_hub(&["--retry", "300", "--heartbeat", "1s"]);
+    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
     let started = Instant::now();
     let output = Command::new("node")
         .arg("chat.mjs")
         .current_dir(&dir)
-        .env("HUB_URL", format!("http://{addr}"))
+        .env("HUB_URL", format!("http://{}", hub.addr))
         .env("CHROMIUM", &chromium)
         .output()
         .expect("run node");

@@ -8,16 +8,19 @@
 //! when it ends. Every wait is bounded.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod common;
+
 use bytes::BytesMut;
+use common::HubProcess;
 use flate2::{Decompress, FlushDecompress, Status};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
@@ -40,10 +43,9 @@ const KEY: &str = "test-key-0123456789";
 
 /// A running `sse hub`; killed when dropped.
 struct Hub {
-    child: Child,
+    process: HubProcess,
     addr: SocketAddr,
     first_line: String,
-    log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Hub {
@@ -55,74 +57,16 @@ impl Hub {
     /// Starts the hub with these arguments and environment variables (no
     /// other `SSE_HUB_*` variable of the test's environment leaks in).
     fn start_env(args: &[&str], env: &[(&str, &str)]) -> Hub {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sse"));
-        command.arg("hub").args(args);
-        let listen_given =
-            args.contains(&"--listen") || env.iter().any(|(k, _)| *k == "SSE_HUB_LISTEN");
-        if !listen_given {
-            command.args(["--listen", "127.0.0.1:0"]);
-        }
-        for (name, _) in std::env::vars() {
-            if name.starts_with("SSE_HUB_") {
-                command.env_remove(name);
-            }
-        }
-        command.env_remove("RUST_LOG");
-        for (k, v) in env {
-            command.env(k, v);
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sse hub");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        {
-            let log = log.clone();
-            // Drains stderr for the whole life of the hub (a full pipe
-            // would block its logging).
-            thread::spawn(move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let _ = tx.send(line.clone());
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let first_line = match rx.recv_timeout(Duration::from_secs(15)) {
-            Ok(line) => line,
-            Err(_) => {
-                let _ = child.kill();
-                let status = child.wait();
-                panic!("the hub printed no log line within 15 s (status {status:?})");
-            }
-        };
-        let Some(at) = first_line.find("listening on http://") else {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the first log line does not give the address: {first_line:?}");
-        };
-        let rest = &first_line[at + "listening on http://".len()..];
-        let addr_text: String = rest
-            .chars()
-            .take_while(|c| !c.is_whitespace() && *c != '/' && *c != ',' && *c != ')')
-            .collect();
-        let addr: SocketAddr = addr_text
-            .parse()
-            .unwrap_or_else(|_| panic!("no address in {first_line:?}"));
+        let process = HubProcess::start(args, env);
         Hub {
-            child,
-            addr,
-            first_line,
-            log,
+            addr: process.addr,
+            first_line: process.first_line.clone(),
+            process,
         }
     }
 
     fn pid(&self) -> String {
-        self.child.id().to_string()
+        self.process.child.id().to_string()
     }
 
     fn signal(&self, signal: &str) {
@@ -137,7 +81,7 @@ impl Hub {
     fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.process.child.try_wait().expect("try_wait") {
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -148,7 +92,7 @@ impl Hub {
     }
 
     fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
+        self.process.log_text()
     }
 
     fn connect(&self) -> TcpStream {
@@ -209,13 +153,6 @@ impl Hub {
         let resp = self.get("/healthz", &[]);
         assert_eq!(resp.status, 200, "the hub stopped answering /healthz");
         assert_eq!(resp.text().trim(), "ok");
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

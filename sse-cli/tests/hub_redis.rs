@@ -1,7 +1,7 @@
 //! `sse hub --redis`: several hub processes sharing one real `redis-server`
 //! (started here on a free port, killed and restarted to test outages).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use bytes::BytesMut;
+use common::HubProcess;
 use sse_proto::http1::{BodyDecoder, ResponseParser};
 use sse_proto::{Decoder, Event};
 
@@ -83,30 +86,23 @@ impl Drop for Redis {
 
 /// A hub process; killed when dropped.
 struct Hub {
-    child: Child,
+    /// Kept for its `Drop`, which kills the process.
+    _process: HubProcess,
     addr: String,
 }
 
 impl Hub {
     fn start(args: &[&str]) -> Hub {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-            .args(["hub", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start the hub");
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let line = lines.next().unwrap().unwrap();
-        let addr = line
-            .split("listening on http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address in {line}"))
-            .to_owned();
-        assert!(line.contains("backend: redis"), "{line}");
-        thread::spawn(move || for _ in lines {});
-        Hub { child, addr }
+        let process = HubProcess::start(args, &[]);
+        assert!(
+            process.first_line.contains("backend: redis"),
+            "{}",
+            process.first_line
+        );
+        Hub {
+            addr: process.addr.to_string(),
+            _process: process,
+        }
     }
 
     /// A request; the status and the body (for responses with a length).
@@ -205,13 +201,6 @@ impl Hub {
             events: rx,
             bytes,
         }
-    }
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

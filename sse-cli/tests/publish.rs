@@ -1,33 +1,18 @@
 //! `sse publish` against a real `sse hub` on 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+mod common;
+
+use common::HubProcess;
 use std::time::Duration;
 
-struct Hub(Child, String);
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn hub(args: &[&str]) -> Hub {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .args(["hub", "--listen", "127.0.0.1:0"])
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let line = lines.next().unwrap().unwrap();
-    let addr = line.split("listening on http://").nth(1).unwrap();
-    let addr = addr.split_whitespace().next().unwrap().to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Hub(child, addr)
+fn hub(args: &[&str]) -> (HubProcess, String) {
+    let process = HubProcess::start(args, &[]);
+    let addr = process.addr.to_string();
+    (process, addr)
 }
 
 fn publish(args: &[&str], stdin: &str) -> (i32, String, String) {
@@ -67,8 +52,8 @@ fn history(addr: &str) -> String {
 
 #[test]
 fn publishes_every_field_and_prints_the_id() {
-    let hub = hub(&[]);
-    let url = format!("http://{}", hub.1);
+    let (_hub, addr) = hub(&[]);
+    let url = format!("http://{addr}");
     let (code, id, err) = publish(
         &[
             &url,
@@ -101,7 +86,7 @@ fn publishes_every_field_and_prints_the_id() {
         "from stdin",
     );
     assert_eq!((code, own.trim()), (0, "mine-1"));
-    let text = history(&hub.1);
+    let text = history(&addr);
     assert!(
         text.contains(&format!(
             "retry: 1500\nid: {id}\nevent: note\ndata: two\ndata: lines\n\n"
@@ -113,8 +98,8 @@ fn publishes_every_field_and_prints_the_id() {
 
 #[test]
 fn a_refusal_is_reported_with_the_status() {
-    let hub = hub(&["--jwt-key", "secret"]);
-    let url = format!("http://{}", hub.1);
+    let (_hub, addr) = hub(&["--jwt-key", "secret"]);
+    let url = format!("http://{addr}");
     let (code, out, err) = publish(&[&url, "--topic", "a", "--data", "x"], "");
     assert_eq!(code, 1);
     assert!(out.is_empty());
