@@ -88,9 +88,7 @@ impl RedisBackend {
             .arg("~")
             .arg(self.history.max(1))
             .arg("*");
-        for (name, value) in fields(publication) {
-            cmd.arg(name).arg(value.as_bytes());
-        }
+        add_fields(&mut cmd, publication);
         // A connection that Redis dropped (a restart, say) is replaced once:
         // the command never reached Redis on it.
         let mut attempts = 0;
@@ -148,28 +146,26 @@ impl RedisBackend {
     }
 }
 
-/// A publication as stream fields.
-fn fields(p: &Publication) -> Vec<(&'static str, String)> {
-    let mut fields = vec![
-        (
-            "topics",
-            serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into()),
-        ),
-        ("data", p.data.clone()),
-    ];
+/// Adds a publication to `XADD` as stream fields (borrowing the data: a
+/// publish may carry a megabyte).
+fn add_fields(cmd: &mut redis::Cmd, p: &Publication) {
+    let topics = serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into());
+    cmd.arg("topics")
+        .arg(topics)
+        .arg("data")
+        .arg(p.data.as_bytes());
     if let Some(t) = &p.event_type {
-        fields.push(("type", t.clone()));
+        cmd.arg("type").arg(t.as_bytes());
     }
     if let Some(id) = &p.id {
-        fields.push(("id", id.clone()));
+        cmd.arg("id").arg(id.as_bytes());
     }
     if let Some(ms) = p.retry_ms {
-        fields.push(("retry", ms.to_string()));
+        cmd.arg("retry").arg(ms);
     }
     if p.private {
-        fields.push(("private", "1".to_owned()));
+        cmd.arg("private").arg("1");
     }
-    fields
 }
 
 /// Follows the stream into the local broker, reconnecting forever.
