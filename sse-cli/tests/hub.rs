@@ -2216,3 +2216,25 @@ fn sigterm_ends_every_stream_with_a_retry_and_exits_0() {
 fn sigint_ends_every_stream_with_a_retry_and_exits_0() {
     shutdown_on("-INT");
 }
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    let hub = Hub::start(&[]);
+    let mut socket = hub.connect();
+    let body = form(&[("topic", "e"), ("data", "after continue")]);
+    write!(
+        socket,
+        "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let mut buf = BytesMut::new();
+    let interim = read_head(&mut socket, &mut buf);
+    assert_eq!(interim.status(), 100);
+    socket.write_all(body.as_bytes()).unwrap();
+    let head = read_head(&mut socket, &mut buf);
+    assert_eq!(head.status(), 200);
+    let mut stream = hub.subscribe("topic=e&lastEventID=earliest", &[]);
+    assert_eq!(stream.datas(1), ["after continue"]);
+}

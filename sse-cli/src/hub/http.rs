@@ -4,7 +4,7 @@
 
 use bytes::{Bytes, BytesMut};
 use sse_proto::http1::{
-    BodyDecoder, BodyKind, Framing, HeadError, HeadLimits, RequestHead, RequestParser,
+    BodyDecoder, BodyKind, Framing, HeadError, HeadLimits, RequestHead, RequestParser, Version,
 };
 use sse_tokio::server::{ServeError, read_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -167,6 +167,18 @@ pub async fn read(
             ));
         }
         kind => {
+            // A client that asked to be told before it sends its body
+            // (`Expect: 100-continue`, as curl and others do for large
+            // bodies) would otherwise wait for its own timeout.
+            let expects = head
+                .header_str("expect")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"));
+            if expects && rest.is_empty() && head.version() == Version::Http11 {
+                socket
+                    .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                    .await
+                    .map_err(|_| Response::text(400, "the connection failed"))?;
+            }
             let read = read_body(socket, rest, kind, config.max_body);
             match timeout(
                 deadline.saturating_duration_since(tokio::time::Instant::now()),
