@@ -3,12 +3,9 @@
 use super::stream::{BodyFraming, Encoding};
 use crate::http1::{Framing, RequestHead, Response};
 
-/// The `Cache-Control` of an event stream: nothing may store or replay it.
-pub const CACHE_CONTROL: &str = "private, no-cache, no-store, must-revalidate, max-age=0";
-
 /// The response head for an event stream answering `request`, and how its
 /// body is framed and encoded: `200` with `Content-Type: text/event-stream`,
-/// `Cache-Control` ([`CACHE_CONTROL`]), `X-Accel-Buffering: no` (so that
+/// `Cache-Control` ([`CACHE_CONTROL`](super::CACHE_CONTROL)), `X-Accel-Buffering: no` (so that
 /// proxies such as nginx pass each event on at once), and
 /// `Content-Encoding: gzip` with `Vary: Accept-Encoding` when `gzip_enabled`
 /// and the request accepts it. HTTP/1.1 requests get a chunked body,
@@ -36,17 +33,14 @@ pub fn stream_response(
     let encoding = Encoding::negotiate(request.header_str("accept-encoding"), gzip_enabled);
     let framing = Framing::for_stream(request);
     let mut response = Response::event_stream();
+    for (name, value) in encoding.stream_headers() {
+        // Valid names and values: setting them cannot fail.
+        let _ = response.replace_header(name, value);
+    }
     let body = match framing {
         Framing::Chunked => BodyFraming::Chunked,
         _ => BodyFraming::Raw,
     };
     response.framing(framing);
-    // These values are valid field values; adding them cannot fail.
-    let _ = response.replace_header("Cache-Control", CACHE_CONTROL);
-    let _ = response.header("X-Accel-Buffering", "no");
-    if let Some(coding) = encoding.content_encoding() {
-        let _ = response.header("Content-Encoding", coding);
-        let _ = response.header("Vary", "Accept-Encoding");
-    }
     (response, body, encoding)
 }

@@ -30,7 +30,7 @@ pub use broker::{
     Subscriber, Update,
 };
 #[cfg(feature = "http1")]
-pub use head::{CACHE_CONTROL, stream_response};
+pub use head::stream_response;
 pub use replay::{Entry, ReplayConfig, ReplayLog, Seek};
 pub use route::{Router, Selector, SubscriberKey, Subscription};
 #[cfg(feature = "broker")]
@@ -38,4 +38,6 @@ pub use serve::{
     Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd, StreamFeed,
     WRITE_BACKLOG,
 };
-pub use stream::{BodyFraming, Chunk, ChunkSize, Encoding, StreamConfig, StreamWriter};
+pub use stream::{
+    BodyFraming, CACHE_CONTROL, Chunk, ChunkSize, Encoding, StreamConfig, StreamWriter,
+};

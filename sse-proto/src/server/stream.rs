@@ -92,6 +92,36 @@ impl Encoding {
     }
 }
 
+/// The `Cache-Control` of an event stream: nothing may store or replay it.
+pub const CACHE_CONTROL: &str = "private, no-cache, no-store, must-revalidate, max-age=0";
+
+impl Encoding {
+    /// The fields of an event-stream response with this coding, for any
+    /// server library: `Content-Type: text/event-stream`, `Cache-Control`
+    /// ([`CACHE_CONTROL`]), `X-Accel-Buffering: no` (so that proxies such
+    /// as nginx pass each event on at once), and for gzip
+    /// `Content-Encoding: gzip` with `Vary: Accept-Encoding`.
+    ///
+    /// ```
+    /// use sse_proto::server::Encoding;
+    ///
+    /// let names: Vec<_> = Encoding::Gzip.stream_headers().map(|(name, _)| name).collect();
+    /// assert_eq!(names, ["Content-Type", "Cache-Control", "X-Accel-Buffering", "Content-Encoding", "Vary"]);
+    /// assert_eq!(Encoding::Identity.stream_headers().count(), 3);
+    /// ```
+    pub fn stream_headers(self) -> impl Iterator<Item = (&'static str, &'static str)> {
+        let always = [
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", CACHE_CONTROL),
+            ("X-Accel-Buffering", "no"),
+        ];
+        let coded = self
+            .content_encoding()
+            .map(|coding| [("Content-Encoding", coding), ("Vary", "Accept-Encoding")]);
+        always.into_iter().chain(coded.into_iter().flatten())
+    }
+}
+
 /// Whether a quality value is zero (`0`, `0.`, `0.000`).
 fn is_zero_q(q: &str) -> bool {
     let q = q.trim();

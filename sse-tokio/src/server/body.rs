@@ -7,9 +7,9 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderValue};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http_body::{Body, Frame, SizeHint};
-use sse_proto::server::{BodyFraming, CACHE_CONTROL, Encoding, Ended, StreamWriter, Subscriber};
+use sse_proto::server::{BodyFraming, Encoding, Ended, StreamWriter, Subscriber};
 use tokio::time::{Instant, Sleep};
 
 use super::ServeConfig;
@@ -96,24 +96,16 @@ impl EventStream {
 
     /// The response: `200` with the event-stream fields
     /// (`Content-Type: text/event-stream`, `Cache-Control`
-    /// ([`CACHE_CONTROL`]), `X-Accel-Buffering: no`, and
+    /// ([`CACHE_CONTROL`](super::CACHE_CONTROL)), `X-Accel-Buffering: no`, and
     /// `Content-Encoding: gzip` with `Vary` when compressed) and this body.
     pub fn into_http(self) -> http::Response<EventStream> {
         let mut response = http::Response::new(self);
         let encoding = response.body().encoding;
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        headers.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static(CACHE_CONTROL),
-        );
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        if let Some(coding) = encoding.content_encoding() {
-            headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
-            headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        for (name, value) in encoding.stream_headers() {
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, HeaderValue::from_static(value));
+            }
         }
         response
     }
