@@ -408,7 +408,7 @@ pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
 /// [`encode_chunk`]); for 0 nothing is written.
 pub fn encode_chunk_head(dst: &mut BytesMut, len: usize) {
     if len != 0 {
-        let _ = write!(dst, "{len:x}\r\n");
+        dst.put_slice(crate::server::ChunkSize::new(len).as_ref());
     }
 }
 
