@@ -748,8 +748,11 @@ async fn bad_request_heads(rt: Rt) {
     for (request, expected) in cases {
         let client = rt.spawn(async move {
             let mut socket = TcpStream::connect(addr).await.unwrap();
-            socket.write_all(request).await.unwrap();
-            socket.close().await.unwrap();
+            // The server may give up on an oversized head and drop the
+            // socket with bytes unread, which resets the connection: the
+            // write and the close may then fail, and that is expected.
+            let _ = socket.write_all(request).await;
+            let _ = socket.close().await;
             // Hold the socket until the server has read it all.
             let mut rest = Vec::new();
             let _ = timeout(READ_TIMEOUT, socket.read_to_end(&mut rest)).await;
