@@ -126,6 +126,14 @@ impl Backend {
         }
     }
 
+    /// Starts following the shared stream (Redis), once the hub has said
+    /// how it runs: until then the backend logs nothing.
+    pub fn follow(&self) {
+        if let Backend::Redis(_, redis) = self {
+            redis.follow();
+        }
+    }
+
     /// Stops background work (at shutdown).
     pub fn stop(&self) {
         if let Backend::Redis(_, redis) = self {

@@ -121,6 +121,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
             .heartbeat
             .map_or("off".to_owned(), |d| format!("{d:?}")),
     );
+    backend.follow();
     let (stop_tx, stop_rx) = watch::channel(false);
     let hub = Arc::new(Hub {
         limits: Arc::new(Limits::new(

@@ -27,6 +27,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Value};
 use sse_tokio::server::{Broker, Update};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -47,11 +48,15 @@ pub struct RedisBackend {
     publisher: Mutex<Option<MultiplexedConnection>>,
     up: Arc<AtomicBool>,
     reader: JoinHandle<()>,
+    /// Lets the reader go once the hub has logged its first line (so the
+    /// reader's own log lines come after it).
+    go: Mutex<Option<oneshot::Sender<()>>>,
     url: String,
 }
 
 impl RedisBackend {
-    /// Checks the URL and starts the reader; Redis need not be up yet.
+    /// Checks the URL and starts the reader, which waits for
+    /// [`RedisBackend::follow`]; Redis need not be up yet.
     pub fn start(url: &str, history: usize, broker: Broker) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
             format!(
@@ -59,15 +64,29 @@ impl RedisBackend {
             )
         })?;
         let up = Arc::new(AtomicBool::new(false));
-        let reader = tokio::spawn(read_loop(client.clone(), history, broker, up.clone()));
+        let (client_for_reader, reader_up) = (client.clone(), up.clone());
+        let (go, wait) = oneshot::channel();
+        let reader = tokio::spawn(async move {
+            // A dropped sender (the hub stopping at once) lets it go too.
+            let _ = wait.await;
+            read_loop(client_for_reader, history, broker, reader_up).await;
+        });
         Ok(RedisBackend {
             client,
             history,
             publisher: Mutex::new(None),
             up,
             reader,
+            go: Mutex::new(Some(go)),
             url: redact(url),
         })
+    }
+
+    /// Lets the reader connect and follow the stream.
+    pub fn follow(&self) {
+        if let Some(go) = self.go.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = go.send(());
+        }
     }
 
     /// For the first log line.
