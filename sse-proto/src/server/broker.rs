@@ -2,11 +2,13 @@
 //! every runtime adapter (feature `broker`).
 //!
 //! The broker is plain synchronous code: a `std::sync::Mutex` around a
-//! [`ReplayLog`] and a [`Router`], and per subscriber a bounded queue that
-//! wakes its task through a `core::task::Waker`. It works under any
-//! executor (tokio, smol, async-std, or a thread that polls), does no I/O
-//! and starts no task; the adapters write what [`Subscriber::poll_recv`]
-//! hands them.
+//! [`ReplayLog`] and a [`Router`], and for each distinct subscription a
+//! fan-out channel that its subscribers share: a publish appends its frame
+//! to a channel once, whatever the number of subscribers, and each reads
+//! from its own position and is woken through a `core::task::Waker`. It
+//! works under any executor (tokio, smol, async-std, or a thread that
+//! polls), does no I/O and starts no task; the adapters write what
+//! [`Subscriber::poll_recv`] hands them.
 //!
 //! # Guarantees
 //!
@@ -18,9 +20,10 @@
 //!   under the same lock that [`Broker::publish`] takes to append and route.
 //!   Every event is therefore either in the replay or delivered live, never
 //!   both and never neither, however publishes race with subscribes.
-//! * **Slow subscribers do not hold anyone up.** Each subscriber's queue is
-//!   bounded (frames and bytes, [`BrokerConfig::queue`]). A publish that
-//!   finds it full ends that subscriber with [`Ended::Lagged`] (it reconnects
+//! * **Slow subscribers do not hold anyone up.** What each subscriber has
+//!   not read is bounded (frames and bytes, [`BrokerConfig::queue`]), as if
+//!   it had a queue of its own. A publish that would overflow it ends that
+//!   subscriber with [`Ended::Lagged`] (it reconnects
 //!   with its last event ID and replays from history); the publisher never
 //!   waits and other subscribers are not affected.
 //! * **Unknown cursor.** A cursor that is not in the history (evicted, or
@@ -37,11 +40,13 @@ use core::fmt;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::channel::{Channel, MemberId};
 use super::replay::{ReplayConfig, ReplayLog, Seek};
 use super::route::{Router, SubscriberKey, Subscription};
 use crate::encode::OutgoingEvent;
@@ -343,7 +348,12 @@ struct Meta {
 
 struct Core {
     log: ReplayLog<Meta, Instant>,
-    router: Router<Arc<Queue>>,
+    /// One entry per channel (the subscribers with one subscription).
+    router: Router<Arc<Channel>>,
+    /// The channel of each subscription.
+    channels: HashMap<Subscription, SubscriberKey>,
+    /// Subscribers connected (not ended for lagging).
+    subscribers: usize,
     shutdown: Option<Shutdown>,
     /// Reused buffer of wakers to call after the lock is released.
     wake: Vec<Waker>,
@@ -433,6 +443,8 @@ impl Broker {
                 core: Mutex::new(Core {
                     log: ReplayLog::new(config.replay).with_seq_ids(config.id_prefix.clone()),
                     router: Router::new(),
+                    channels: HashMap::new(),
+                    subscribers: 0,
                     shutdown: None,
                     wake: Vec::new(),
                 }),
@@ -506,16 +518,22 @@ impl Broker {
             self.shared.config.queue_frames,
             self.shared.config.queue_bytes,
         );
-        let mut lagged = 0;
+        let (mut subscribers, mut lagged) = (0, 0);
         // The change to the backlog count (see `Broker::queued`).
         let mut counted = 0i64;
-        let reached = core.router.route(
+        core.router.route(
             &meta.topics,
             meta.private,
-            |_, queue| queue.push(&frame, frames, bytes, &mut wake, &mut counted),
-            |_, _, _| lagged += 1,
+            |_, channel| {
+                let pushed = channel.push(&frame, frames, bytes, &mut wake);
+                subscribers += pushed.readers;
+                lagged += pushed.lagged;
+                counted += pushed.counted;
+                true
+            },
+            |_, _, _| {},
         );
-        let subscribers = reached - lagged;
+        core.subscribers -= lagged;
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
         let id = id.into_str();
         let pushed = core.log.push(id.clone(), frame, meta, now);
@@ -540,16 +558,17 @@ impl Broker {
     /// [`Broker::shutdown`] the subscriber ends at once.
     pub fn subscribe(&self, subscription: Subscription, cursor: Cursor) -> Subscriber {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
-        let queue = Arc::new(Queue::new(key));
-        let mut core = self.lock();
+        let core = self.lock();
         if let Some(shutdown) = core.shutdown {
-            queue.end(shutdown.ended(key));
+            // A channel of its own, outside the router, already ended.
+            let channel = Arc::new(Channel::new());
+            let (member, _) = channel.join(key, VecDeque::new(), Some(shutdown.ended(key)));
             return Subscriber {
                 broker: self.clone(),
                 router_key: None,
-                queue,
+                channel,
+                member,
                 replay: Replay::Live,
-                buf: VecDeque::new(),
             };
         }
         let mut frames = VecDeque::new();
@@ -577,16 +596,32 @@ impl Broker {
         if matches!(replay, Replay::Unknown { .. }) {
             self.shared.replay_misses.fetch_add(1, Ordering::Relaxed);
         }
-        let counted = queue.preload(frames);
+        let mut guard = core;
+        let core = &mut *guard;
+        let router_key = match core.channels.get(&subscription) {
+            Some(&router_key) => router_key,
+            None => {
+                let router_key = core
+                    .router
+                    .insert(subscription.clone(), Arc::new(Channel::new()));
+                core.channels.insert(subscription, router_key);
+                router_key
+            }
+        };
+        let Some(channel) = core.router.get(router_key).cloned() else {
+            unreachable!("a channel's key stays in the router while it has members")
+        };
+        // Joined under the broker's lock: the next publish reaches it.
+        let (member, counted) = channel.join(key, frames, None);
+        core.subscribers += 1;
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
-        let router_key = core.router.insert(subscription, queue.clone());
-        drop(core);
+        drop(guard);
         Subscriber {
             broker: self.clone(),
             router_key: Some(router_key),
-            queue,
+            channel,
+            member,
             replay,
-            buf: VecDeque::new(),
         }
     }
 
@@ -604,10 +639,8 @@ impl Broker {
         let shutdown = Shutdown { retry, seed };
         core.shutdown = Some(shutdown);
         let mut wake = core::mem::take(&mut core.wake);
-        for (_, queue) in core.router.iter_mut() {
-            if let Some(waker) = queue.end_with(shutdown.ended(queue.key)) {
-                wake.push(waker);
-            }
+        for (_, channel) in core.router.iter_mut() {
+            channel.end_all(|key| shutdown.ended(key), &mut wake);
         }
         drop(core);
         wake_all(&self.shared, wake);
@@ -622,7 +655,7 @@ impl Broker {
     pub fn stats(&self) -> Stats {
         let core = self.lock();
         Stats {
-            subscribers: core.router.len(),
+            subscribers: core.subscribers,
             published: self.shared.published.load(Ordering::Relaxed),
             delivered: self.shared.delivered.load(Ordering::Relaxed),
             lagged: self.shared.lagged.load(Ordering::Relaxed),
@@ -634,9 +667,10 @@ impl Broker {
         }
     }
 
-    /// The fan-out backlog: frames queued for subscribers and not yet
-    /// received, counting at most 256 per subscriber (so that a few stalled
-    /// subscribers with full queues weigh little). A server can hold
+    /// The fan-out backlog: frames published to subscribers and not yet
+    /// received by them, counting at most 256 per subscriber of a
+    /// subscription on average, and at most 256 of each replay (so that a
+    /// few stalled subscribers weigh little). A server can hold
     /// publishers back while it is high, that is while most subscribers
     /// are behind, so that events wait outside rather than in memory;
     /// [`Stats`] has it too.
@@ -646,7 +680,7 @@ impl Broker {
 
     /// How many subscribers are connected.
     pub fn subscribers(&self) -> usize {
-        self.lock().router.len()
+        self.lock().subscribers
     }
 
     /// The id of the newest event published (`None` before the first).
@@ -654,9 +688,27 @@ impl Broker {
         self.lock().log.last_id().map(Str::from)
     }
 
-    fn unsubscribe(&self, key: SubscriberKey) {
-        let removed = self.lock().router.remove(key);
-        // Drop the subscription outside the lock.
+    /// Takes a member out of its channel, and the channel out of the
+    /// router when it was the last (under the broker's lock, so that no
+    /// subscribe joins a channel on its way out).
+    fn unsubscribe(&self, router_key: Option<SubscriberKey>, channel: &Channel, member: MemberId) {
+        let mut removed = None;
+        let counted = {
+            let mut core = self.lock();
+            let left = channel.leave(member);
+            if router_key.is_some() && left.was_reader {
+                core.subscribers -= 1;
+            }
+            if let (Some(key), 0) = (router_key, left.members) {
+                removed = core.router.remove(key);
+                if let Some((subscription, _)) = &removed {
+                    core.channels.remove(subscription);
+                }
+            }
+            left.counted
+        };
+        self.shared.queued.fetch_add(counted, Ordering::Relaxed);
+        // Dropped outside the lock.
         drop(removed);
     }
 }
@@ -736,129 +788,16 @@ fn collect(
     out.len() - before
 }
 
-/// One subscriber's queue, shared between the broker (producer) and the
-/// subscriber's writer (consumer).
-struct Queue {
-    state: Mutex<QueueState>,
-    /// The subscriber's number (for its shutdown delay).
-    key: u64,
-}
-
-struct QueueState {
-    frames: VecDeque<Bytes>,
-    bytes: usize,
-    /// Frames and bytes of the replay still queued: not counted against
-    /// the live limits.
-    replay_frames: usize,
-    replay_bytes: usize,
-    waker: Option<Waker>,
-    end: Option<Ended>,
-    /// How many of the queued frames count in the broker's backlog (at
-    /// most [`COUNTED_PER_QUEUE`]).
-    counted: u32,
-}
-
-/// The most frames one subscriber adds to [`Broker::queued`]: a few
-/// stalled subscribers with full queues must not look like a backlog of
-/// the whole broker.
-const COUNTED_PER_QUEUE: u32 = 256;
-
-impl Queue {
-    fn new(key: u64) -> Queue {
-        Queue {
-            key,
-            state: Mutex::new(QueueState {
-                frames: VecDeque::new(),
-                bytes: 0,
-                replay_frames: 0,
-                replay_bytes: 0,
-                waker: None,
-                end: None,
-                counted: 0,
-            }),
-        }
-    }
-
-    fn lock(&self) -> MutexGuard<'_, QueueState> {
-        self.state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Queues the replay; returns how much it adds to the backlog count.
-    fn preload(&self, frames: VecDeque<Bytes>) -> i64 {
-        let mut state = self.lock();
-        state.replay_frames = frames.len();
-        state.replay_bytes = frames.iter().map(Bytes::len).sum();
-        state.bytes = state.replay_bytes;
-        state.counted = u32::try_from(frames.len())
-            .unwrap_or(u32::MAX)
-            .min(COUNTED_PER_QUEUE);
-        state.frames = frames;
-        i64::from(state.counted)
-    }
-
-    /// Queues a live frame; false when the queue is full (the subscriber
-    /// is then ended as lagging and must be removed).
-    fn push(
-        &self,
-        frame: &Bytes,
-        max_frames: usize,
-        max_bytes: usize,
-        wake: &mut Vec<Waker>,
-        counted: &mut i64,
-    ) -> bool {
-        let mut state = self.lock();
-        if state.end.is_some() {
-            return false;
-        }
-        let live_frames = state.frames.len() - state.replay_frames;
-        let live_bytes = state.bytes - state.replay_bytes;
-        if live_frames >= max_frames || live_bytes + frame.len() > max_bytes.max(frame.len()) {
-            state.end = Some(Ended::Lagged);
-            *counted -= i64::from(core::mem::take(&mut state.counted));
-            state.frames = VecDeque::new();
-            state.bytes = 0;
-            if let Some(waker) = state.waker.take() {
-                wake.push(waker);
-            }
-            return false;
-        }
-        state.frames.push_back(frame.clone());
-        state.bytes += frame.len();
-        if state.counted < COUNTED_PER_QUEUE {
-            state.counted += 1;
-            *counted += 1;
-        }
-        if let Some(waker) = state.waker.take() {
-            wake.push(waker);
-        }
-        true
-    }
-
-    fn end(&self, ended: Ended) {
-        let _ = self.end_with(ended);
-    }
-
-    fn end_with(&self, ended: Ended) -> Option<Waker> {
-        let mut state = self.lock();
-        if state.end.is_none() {
-            state.end = Some(ended);
-        }
-        state.waker.take()
-    }
-}
-
 /// One subscriber: the frames queued for it, in order. Dropping it
 /// unsubscribes.
 pub struct Subscriber {
     broker: Broker,
+    /// Its channel's key in the router (`None` for one made after the
+    /// shutdown).
     router_key: Option<SubscriberKey>,
-    queue: Arc<Queue>,
+    channel: Arc<Channel>,
+    member: MemberId,
     replay: Replay,
-    /// Swapped with the queue's buffer on each receive, so both keep their
-    /// capacity and no frame is moved twice.
-    buf: VecDeque<Bytes>,
 }
 
 impl fmt::Debug for Subscriber {
@@ -897,15 +836,7 @@ impl Subscriber {
     /// frame arrives). For a writer that stops receiving while its socket
     /// is backed up but must still notice that it was cut off.
     pub fn poll_lagged(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut state = self.queue.lock();
-        if state.end == Some(Ended::Lagged) {
-            return true;
-        }
-        match &mut state.waker {
-            Some(old) if old.will_wake(cx.waker()) => {}
-            slot => *slot = Some(cx.waker().clone()),
-        }
-        false
+        self.channel.poll_lagged(self.member, cx.waker())
     }
 
     /// Like [`Subscriber::poll_recv`] without waiting: the number of frames
@@ -918,61 +849,21 @@ impl Subscriber {
     }
 
     fn recv(&mut self, out: &mut Vec<Bytes>, waker: Option<&Waker>) -> Result<usize, Ended> {
-        {
-            let mut state = self.queue.lock();
-            if state.frames.is_empty() {
-                if let Some(ended) = state.end {
-                    return Err(ended);
-                }
-                if let Some(waker) = waker {
-                    match &mut state.waker {
-                        Some(old) if old.will_wake(waker) => {}
-                        slot => *slot = Some(waker.clone()),
-                    }
-                }
-                return Ok(0);
-            }
-            core::mem::swap(&mut state.frames, &mut self.buf);
-            let counted = core::mem::take(&mut state.counted);
-            self.broker
-                .shared
-                .queued
-                .fetch_sub(i64::from(counted), Ordering::Relaxed);
-            state.bytes = 0;
-            state.replay_frames = 0;
-            state.replay_bytes = 0;
+        let received = self.channel.recv(self.member, out, waker);
+        let shared = &self.broker.shared;
+        if received.counted != 0 {
+            shared.queued.fetch_add(received.counted, Ordering::Relaxed);
         }
-        let n = self.buf.len();
-        out.extend(self.buf.drain(..));
-        if self.buf.capacity() > 256 {
-            // Give back what a burst or a replay grew.
-            self.buf = VecDeque::new();
+        if let Ok(n @ 1..) = received.result {
+            shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
         }
-        self.broker
-            .shared
-            .delivered
-            .fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
+        received.result
     }
 }
 
 impl Drop for Subscriber {
     fn drop(&mut self) {
-        if let Some(key) = self.router_key.take() {
-            self.broker.unsubscribe(key);
-        }
-        // No publish reaches the queue any more: what is left was counted
-        // as queued and will never be received.
-        let left = {
-            let mut state = self.queue.lock();
-            state.frames = VecDeque::new();
-            core::mem::take(&mut state.counted)
-        };
-        if left > 0 {
-            self.broker
-                .shared
-                .queued
-                .fetch_sub(i64::from(left), Ordering::Relaxed);
-        }
+        self.broker
+            .unsubscribe(self.router_key, &self.channel, self.member);
     }
 }

@@ -8,12 +8,15 @@
 //!   framing, coalesced batches, keep-alive comments, `retry:`, gzip with a
 //!   sync flush per batch (feature `gzip`), and the end of the stream.
 //! * [`Broker`] (feature `broker`): publish/subscribe over the log and the
-//!   router, with bounded per-subscriber queues, shared by the runtime
+//!   router, with per-subscription fan-out channels (bounded per
+//!   subscriber), shared by the runtime
 //!   adapters. It uses `std::sync::Mutex` and `core::task::Waker`, and no
 //!   runtime.
 
 #[cfg(feature = "broker")]
 mod broker;
+#[cfg(feature = "broker")]
+mod channel;
 #[cfg(feature = "gzip")]
 mod gzip;
 #[cfg(feature = "http1")]

@@ -142,7 +142,7 @@ impl fmt::Display for Selector {
 /// has private access to.
 ///
 /// Both lists are kept sorted and free of duplicates.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Subscription {
     selectors: Vec<Selector>,
     private_access: Vec<Selector>,
