@@ -183,6 +183,10 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
     };
     socket.set_reuseaddr(true)?;
+    // Events are small writes that must leave at once. On Linux accepted
+    // sockets inherit this from the listener, which saves a system call
+    // per connection; elsewhere each connection sets it too.
+    socket.set_nodelay(true)?;
     socket.bind(addr)?;
     socket.listen(8192)
 }
@@ -221,7 +225,9 @@ fn seed() -> u64 {
 /// Serves one connection: requests one after another (keep-alive) until a
 /// stream takes it over or it closes.
 async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
-    let _ = socket.set_nodelay(true);
+    if !cfg!(target_os = "linux") {
+        let _ = socket.set_nodelay(true);
+    }
     let Some(_slot) = hub.limits.enter(peer.ip()) else {
         hub.metrics.rejected();
         http::reject_busy(&mut socket, hub.config.header_timeout).await;
@@ -318,5 +324,25 @@ fn allowed(path: &str) -> &'static str {
     match path {
         "/.well-known/mercure" => "GET, HEAD, POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepted connections send each event at once (no Nagle delay),
+    /// whether they inherit the option from the listener or set it.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        if !cfg!(target_os = "linux") {
+            socket.set_nodelay(true).unwrap();
+        }
+        assert!(socket.nodelay().unwrap());
+        drop(client);
     }
 }
