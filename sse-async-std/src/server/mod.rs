@@ -45,7 +45,7 @@
 
 mod serve;
 
-pub use serve::{read_request, serve_response, serve_stream};
+pub use serve::{read_request, serve_body, serve_response, serve_stream};
 pub use sse_proto::http1::{HeadError, HeadLimits, RequestHead, Response};
 pub use sse_proto::server::{
     BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Cursor, Encoding, Ended, LOST_EVENT_TYPE,

@@ -110,7 +110,7 @@ pub struct HubArgs {
     #[arg(
         long,
         env = "SSE_HUB_PUBLISH_BACKLOG",
-        default_value_t = 128,
+        default_value_t = 64,
         value_name = "N"
     )]
     publish_backlog: u64,

@@ -47,6 +47,9 @@ struct Hub {
     metrics: Metrics,
     /// Flips to true when the hub starts shutting down.
     shutdown: watch::Receiver<bool>,
+    /// The runtime that serves event streams (the request thread hands
+    /// each stream to it).
+    streams: tokio::runtime::Handle,
 }
 
 /// Why the hub could not run.
@@ -99,6 +102,7 @@ fn init_logging() {
 }
 
 async fn serve(config: config::HubConfig) -> Result<(), Error> {
+    let config_listen = config.listen;
     let listener = listen(config.listen).map_err(|e| Error::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
@@ -133,46 +137,91 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
         auth,
         metrics,
         shutdown: stop_rx,
+        streams: tokio::runtime::Handle::current(),
     });
 
     let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
-    let signal = shutdown_signal();
-    tokio::pin!(signal);
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let hub = hub.clone();
-                    tokio::spawn(async move { connection(hub, socket, peer).await });
-                }
-                Err(e) => {
-                    // Out of file descriptors, say: wait a little, keep serving.
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
-            () = &mut signal => break,
+    // Requests are read and answered on a runtime of their own, with its
+    // own event loop and threads; each event stream runs on this runtime's
+    // worker pool.
+    // A publish is then taken as soon as it arrives, however many streams
+    // are busy writing, so that what is published while a stream waits for
+    // its turn goes out in its next write (larger writes under load).
+    let listener = listener
+        .into_std()
+        .map_err(|e| Error::Bind(config_listen, e))?;
+    let requests_hub = hub.clone();
+    let requests = std::thread::Builder::new()
+        .name("sse-accept".into())
+        .spawn(move || serve_requests(requests_hub, listener, stop_tx, trimmer))
+        .map_err(Error::Runtime)?;
+    let served = tokio::task::spawn_blocking(move || requests.join())
+        .await
+        .map_err(|e| Error::Runtime(io::Error::other(e)))?;
+    match served {
+        Ok(result) => result.map_err(Error::Runtime)?,
+        Err(_) => {
+            return Err(Error::Runtime(io::Error::other(
+                "the request thread panicked",
+            )));
         }
-    }
-    drop(listener);
-    trimmer.abort();
-    info!(
-        "shutting down: ending {} streams with a randomized retry",
-        hub.limits.open()
-    );
-    let _ = stop_tx.send(true);
-    hub.backend.broker().shutdown(
-        Some((Duration::from_secs(1), Duration::from_secs(4))),
-        seed(),
-    );
-    hub.backend.stop();
-    // Streams end once their last `retry:` is out; give them a few seconds.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-    while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     info!("stopped ({} connections left open)", hub.limits.open());
     Ok(())
+}
+
+/// Accepts connections and serves their requests on a runtime of their
+/// own (two threads) until SIGINT or SIGTERM, then shuts the hub down.
+fn serve_requests(
+    hub: Arc<Hub>,
+    listener: std::net::TcpListener,
+    stop_tx: watch::Sender<bool>,
+    trimmer: tokio::task::JoinHandle<()>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sse-requests")
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = TcpListener::from_std(listener)?;
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        tokio::spawn(connection(hub.clone(), socket, peer));
+                    }
+                    Err(e) => {
+                        // Out of file descriptors, say: wait a little, keep serving.
+                        warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                () = &mut signal => break,
+            }
+        }
+        drop(listener);
+        trimmer.abort();
+        info!(
+            "shutting down: ending {} streams with a randomized retry",
+            hub.limits.open()
+        );
+        let _ = stop_tx.send(true);
+        hub.backend.broker().shutdown(
+            Some((Duration::from_secs(1), Duration::from_secs(4))),
+            seed(),
+        );
+        hub.backend.stop();
+        // Streams end once their last `retry:` is out, and requests in
+        // progress are answered; give them a few seconds.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+        while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    })
 }
 
 /// Binds with a deep accept queue: thousands of subscribers may connect at
@@ -228,7 +277,7 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
     if !cfg!(target_os = "linux") {
         let _ = socket.set_nodelay(true);
     }
-    let Some(_slot) = hub.limits.enter(peer.ip()) else {
+    let Some(slot) = hub.limits.enter(peer.ip()) else {
         hub.metrics.rejected();
         http::reject_busy(&mut socket, hub.config.header_timeout).await;
         return;
@@ -248,7 +297,7 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
         };
         debug!("{peer} {} {}", request.head.method(), request.head.target());
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
-        let outcome = route(&hub, &mut socket, &mut buf, request, peer).await;
+        let outcome = route(&hub, request).await;
         match outcome {
             Outcome::Respond(response) => {
                 if http::write(&mut socket, &response, keep_alive)
@@ -259,7 +308,39 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
                     return;
                 }
             }
-            Outcome::Done => return,
+            Outcome::Subscribe(request, cors) => {
+                let head_only = request.head.method() == "HEAD";
+                match Box::pin(subscribe::open(&hub, &mut socket, request, &cors)).await {
+                    Ok(Some(stream)) => {
+                        // To the streams' runtime (its event loop takes the
+                        // socket over).
+                        let Ok(socket) = socket.into_std() else {
+                            return;
+                        };
+                        hub.streams.spawn(async move {
+                            if let Ok(mut socket) = TcpStream::from_std(socket) {
+                                stream.run(&mut socket).await;
+                            }
+                            drop(slot);
+                        });
+                        return;
+                    }
+                    Ok(None) => return,
+                    Err(response) => {
+                        let mut response = response.headers(cors);
+                        if head_only {
+                            response = response.head_only();
+                        }
+                        if http::write(&mut socket, &response, keep_alive)
+                            .await
+                            .is_err()
+                            || !keep_alive
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -268,31 +349,18 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
 enum Outcome {
     /// Send this response (the connection may serve more requests).
     Respond(http::Response),
-    /// The route wrote to the socket itself (a stream) and is done with it.
-    Done,
+    /// Serve an event stream (with these CORS headers).
+    Subscribe(http::Request, Vec<(&'static str, String)>),
 }
 
-async fn route(
-    hub: &Arc<Hub>,
-    socket: &mut TcpStream,
-    buf: &mut bytes::BytesMut,
-    request: http::Request,
-    peer: SocketAddr,
-) -> Outcome {
+async fn route(hub: &Arc<Hub>, request: http::Request) -> Outcome {
     let cors = cors::headers(&hub.config.cors_origins, request.head.header_str("origin"));
     let path = request.head.path().to_owned();
     let method = request.head.method().to_owned();
     let mut response = match (method.as_str(), path.as_str()) {
-        ("GET" | "HEAD", "/.well-known/mercure") => {
-            // Boxed, as the publish path: the connection's task holds only
-            // the state of the route it takes.
-            // A stream never reads another request: free the buffer.
-            *buf = bytes::BytesMut::new();
-            match Box::pin(subscribe::subscribe(hub, socket, request, &cors)).await {
-                Ok(()) => return Outcome::Done,
-                Err(response) => response,
-            }
-        }
+        ("GET" | "HEAD", "/.well-known/mercure") => return Outcome::Subscribe(request, cors),
+        // Boxed: the connection's task holds only the state of the route
+        // it takes.
         ("POST", "/.well-known/mercure") => Box::pin(publish::publish(hub, &request)).await,
         ("OPTIONS", _) => cors::preflight(&hub.config.cors_origins, &request.head),
         ("GET" | "HEAD", "/") => http::Response::new(200)
@@ -313,7 +381,6 @@ async fn route(
         }
         _ => http::Response::text(404, "not found"),
     };
-    let _ = peer;
     if method == "HEAD" {
         response = response.head_only();
     }

@@ -1,12 +1,15 @@
 //! `GET /.well-known/mercure?topic=...`: authorize, resolve the cursor,
-//! and serve the event stream.
+//! answer with the stream's head ([`open`]), then serve the event stream
+//! ([`Stream::run`], on a task of its own).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sse_proto::http1::Framing;
 use sse_tokio::server::{
-    CACHE_CONTROL, Cursor, ServeConfig, StreamConfig, Subscription, serve_response, stream_response,
+    BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, Subscriber,
+    Subscription, serve_body, stream_response,
 };
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
@@ -15,13 +18,26 @@ use super::http::{Request, Response};
 use super::publish::MAX_TOPICS;
 use super::query;
 
-/// Serves a subscription on `socket`, or says what to answer instead.
-pub async fn subscribe(
+/// A subscription whose response head is written: what serving its body
+/// needs.
+pub struct Stream {
+    subscriber: Subscriber,
+    framing: BodyFraming,
+    encoding: Encoding,
+    config: ServeConfig,
+    /// When the subscriber's token expires (seconds since the Unix epoch).
+    expires: Option<u64>,
+}
+
+/// Subscribes and writes the stream's response head on `socket`, or says
+/// what to answer instead. `Ok(None)`: the client went away before the
+/// head was written.
+pub async fn open(
     hub: &Hub,
     socket: &mut TcpStream,
     request: Request,
     cors: &[(&'static str, String)],
-) -> Result<(), Response> {
+) -> Result<Option<Stream>, Response> {
     let head = &request.head;
     let params = query::pairs(head.query().unwrap_or("").as_bytes());
     let topics: Vec<&str> = query::all(&params, "topic").collect();
@@ -98,20 +114,44 @@ pub async fn subscribe(
             .heartbeat(hub.config.heartbeat)
             .retry(hub.config.retry),
     );
-    let serve = serve_response(socket, &response, framing, encoding, subscriber, &config);
-    let end = match expires.map(until) {
-        // The token expires: the stream ends then.
-        Some(left) => match tokio::time::timeout(left, serve).await {
-            Ok(end) => end,
-            Err(_) => {
-                debug!("a subscriber's token expired: stream closed");
-                return Ok(());
-            }
-        },
-        None => serve.await,
-    };
-    debug!("stream ended: {end:?}");
-    Ok(())
+    let mut head = bytes::BytesMut::with_capacity(256);
+    response.encode(&mut head);
+    if socket.write_all(&head).await.is_err() {
+        return Ok(None);
+    }
+    Ok(Some(Stream {
+        subscriber,
+        framing,
+        encoding,
+        config,
+        expires,
+    }))
+}
+
+impl Stream {
+    /// Serves the body until it ends (the client goes away, the token
+    /// expires, a lag, the shutdown).
+    pub async fn run(self, socket: &mut TcpStream) {
+        let serve = serve_body(
+            socket,
+            self.framing,
+            self.encoding,
+            self.subscriber,
+            &self.config,
+        );
+        let end = match self.expires.map(until) {
+            // The token expires: the stream ends then.
+            Some(left) => match tokio::time::timeout(left, serve).await {
+                Ok(end) => end,
+                Err(_) => {
+                    debug!("a subscriber's token expired: stream closed");
+                    return;
+                }
+            },
+            None => serve.await,
+        };
+        debug!("stream ended: {end:?}");
+    }
 }
 
 /// How long until `exp` (seconds since the Unix epoch).

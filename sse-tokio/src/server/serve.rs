@@ -95,6 +95,26 @@ where
         return ServeError::closed_or(e);
     }
     drop(head);
+    serve_body(io, framing, encoding, subscriber, config).await
+}
+
+/// The body of an event stream whose response head the caller has already
+/// written (say on another task, before handing the connection over):
+/// [`serve_response`] without the head. `framing` and `encoding` must be
+/// the head's, as [`stream_response`] gave them.
+///
+/// # Errors
+/// As [`serve_stream`].
+pub async fn serve_body<IO>(
+    io: &mut IO,
+    framing: BodyFraming,
+    encoding: Encoding,
+    subscriber: Subscriber,
+    config: &ServeConfig,
+) -> Result<StreamEnd, ServeError>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
     let writer = StreamWriter::new(config.stream_config(), framing, encoding, Instant::now());
     let mut feed = StreamFeed::new(subscriber, writer);
     let mut sleep: Option<Pin<Box<Sleep>>> = None;
