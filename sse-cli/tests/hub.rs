@@ -802,6 +802,44 @@ fn pipelined_requests_are_all_answered() {
     assert_eq!(stream.datas(2), ["one", "two"]);
 }
 
+/// One keep-alive connection that publishes, is refused a subscription,
+/// asks for the health check, then subscribes: each request is answered in
+/// order (the hub serves streams and other requests on different event
+/// loops, and moves the connection, with what it has read ahead, between
+/// them).
+#[test]
+fn one_connection_can_publish_then_subscribe() {
+    let hub = Hub::start(&[]);
+    let mut socket = hub.connect();
+    let body = form(&[("topic", "k"), ("data", "one")]);
+    let requests = format!(
+        "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}\
+         GET /.well-known/mercure HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
+         GET /.well-known/mercure?topic=k&lastEventID=earliest HTTP/1.1\r\nHost: x\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(requests.as_bytes()).unwrap();
+    let mut buf = BytesMut::new();
+    let deadline = Instant::now() + WAIT;
+    for expected in [200, 400, 200] {
+        let head = read_head(&mut socket, &mut buf);
+        assert_eq!(head.status(), expected);
+        let len = head.content_length().unwrap().unwrap() as usize;
+        while buf.len() < len {
+            assert_eq!(fill(&mut socket, &mut buf, deadline), Ok(true));
+        }
+        let _ = buf.split_to(len);
+    }
+    let head = read_head(&mut socket, &mut buf);
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.header_str("content-type"), Some("text/event-stream"));
+    while !buf.windows(11).any(|w| w == b"data: one\n\n") {
+        assert_eq!(fill(&mut socket, &mut buf, deadline), Ok(true), "no event");
+    }
+}
+
 #[test]
 fn stream_headers_arrive_before_any_event() {
     let hub = Hub::start(&[]);

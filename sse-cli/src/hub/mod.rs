@@ -22,8 +22,10 @@ mod subscribe;
 mod trim;
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,9 +49,10 @@ struct Hub {
     metrics: Metrics,
     /// Flips to true when the hub starts shutting down.
     shutdown: watch::Receiver<bool>,
-    /// The runtime that serves event streams (the request thread hands
-    /// each stream to it).
+    /// The runtime that serves event streams.
     streams: tokio::runtime::Handle,
+    /// The runtime that serves every other request (publishes above all).
+    requests: tokio::runtime::Handle,
 }
 
 /// Why the hub could not run.
@@ -102,7 +105,6 @@ fn init_logging() {
 }
 
 async fn serve(config: config::HubConfig) -> Result<(), Error> {
-    let config_listen = config.listen;
     let listener = listen(config.listen).map_err(|e| Error::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
@@ -126,6 +128,17 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
             .map_or("off".to_owned(), |d| format!("{d:?}")),
     );
     backend.follow();
+    // Event streams run on this runtime; every other request on a second
+    // one, with its own threads and event loop, so that a publish is taken
+    // as soon as it arrives, however many streams are busy writing: what
+    // is published while a stream waits for its turn then goes out in its
+    // next write (larger writes under load).
+    let requests = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sse-requests")
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let hub = Arc::new(Hub {
         limits: Arc::new(Limits::new(
@@ -138,90 +151,48 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
         metrics,
         shutdown: stop_rx,
         streams: tokio::runtime::Handle::current(),
+        requests: requests.handle().clone(),
     });
 
     let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
-    // Requests are read and answered on a runtime of their own, with its
-    // own event loop and threads; each event stream runs on this runtime's
-    // worker pool.
-    // A publish is then taken as soon as it arrives, however many streams
-    // are busy writing, so that what is published while a stream waits for
-    // its turn goes out in its next write (larger writes under load).
-    let listener = listener
-        .into_std()
-        .map_err(|e| Error::Bind(config_listen, e))?;
-    let requests_hub = hub.clone();
-    let requests = std::thread::Builder::new()
-        .name("sse-accept".into())
-        .spawn(move || serve_requests(requests_hub, listener, stop_tx, trimmer))
-        .map_err(Error::Runtime)?;
-    let served = tokio::task::spawn_blocking(move || requests.join())
-        .await
-        .map_err(|e| Error::Runtime(io::Error::other(e)))?;
-    match served {
-        Ok(result) => result.map_err(Error::Runtime)?,
-        Err(_) => {
-            return Err(Error::Runtime(io::Error::other(
-                "the request thread panicked",
-            )));
+    let signal = shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tokio::spawn(connection(hub.clone(), socket, peer));
+                }
+                Err(e) => {
+                    // Out of file descriptors, say: wait a little, keep serving.
+                    warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut signal => break,
         }
     }
+    drop(listener);
+    trimmer.abort();
+    info!(
+        "shutting down: ending {} streams with a randomized retry",
+        hub.limits.open()
+    );
+    let _ = stop_tx.send(true);
+    hub.backend.broker().shutdown(
+        Some((Duration::from_secs(1), Duration::from_secs(4))),
+        seed(),
+    );
+    hub.backend.stop();
+    // Streams end once their last `retry:` is out, and requests in progress
+    // are answered; give them a few seconds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+    while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     info!("stopped ({} connections left open)", hub.limits.open());
+    requests.shutdown_background();
     Ok(())
-}
-
-/// Accepts connections and serves their requests on a runtime of their
-/// own (two threads) until SIGINT or SIGTERM, then shuts the hub down.
-fn serve_requests(
-    hub: Arc<Hub>,
-    listener: std::net::TcpListener,
-    stop_tx: watch::Sender<bool>,
-    trimmer: tokio::task::JoinHandle<()>,
-) -> io::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sse-requests")
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = TcpListener::from_std(listener)?;
-        let signal = shutdown_signal();
-        tokio::pin!(signal);
-        loop {
-            tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok((socket, peer)) => {
-                        tokio::spawn(connection(hub.clone(), socket, peer));
-                    }
-                    Err(e) => {
-                        // Out of file descriptors, say: wait a little, keep serving.
-                        warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-                () = &mut signal => break,
-            }
-        }
-        drop(listener);
-        trimmer.abort();
-        info!(
-            "shutting down: ending {} streams with a randomized retry",
-            hub.limits.open()
-        );
-        let _ = stop_tx.send(true);
-        hub.backend.broker().shutdown(
-            Some((Duration::from_secs(1), Duration::from_secs(4))),
-            seed(),
-        );
-        hub.backend.stop();
-        // Streams end once their last `retry:` is out, and requests in
-        // progress are answered; give them a few seconds.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
-        while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
-    })
 }
 
 /// Binds with a deep accept queue: thousands of subscribers may connect at
@@ -271,6 +242,15 @@ fn seed() -> u64 {
     h.finish()
 }
 
+/// Which runtime a connection is served on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// The event streams' runtime.
+    Streams,
+    /// The other requests' runtime.
+    Requests,
+}
+
 /// Serves one connection: requests one after another (keep-alive) until a
 /// stream takes it over or it closes.
 async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
@@ -283,19 +263,72 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
         return;
     };
     // Bytes read past a request (a pipelined one) stay here for the next.
-    let mut buf = bytes::BytesMut::new();
+    let buf = bytes::BytesMut::new();
+    serve_at(hub, socket, buf, peer, slot, Place::Streams, None).await;
+}
+
+/// The connection's requests from `first` (already read) on, at `place`.
+/// (Boxed: a connection that moves goes on as a new task of this kind.)
+fn serve_at(
+    hub: Arc<Hub>,
+    socket: TcpStream,
+    buf: bytes::BytesMut,
+    peer: SocketAddr,
+    slot: limits::Slot,
+    place: Place,
+    first: Option<http::Request>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(requests(hub, socket, buf, peer, slot, place, first))
+}
+
+async fn requests(
+    hub: Arc<Hub>,
+    mut socket: TcpStream,
+    mut buf: bytes::BytesMut,
+    peer: SocketAddr,
+    slot: limits::Slot,
+    place: Place,
+    mut first: Option<http::Request>,
+) {
     loop {
-        // Boxed: the reading state is large and not needed while a stream
-        // runs, so it must not stay in every connection's task.
-        let request = match Box::pin(http::read(&mut socket, &mut buf, &hub.config)).await {
-            Ok(Some(request)) => request,
-            Ok(None) => return,
-            Err(response) => {
-                let _ = http::write(&mut socket, &response, false).await;
-                return;
-            }
+        let request = match first.take() {
+            Some(request) => request,
+            // Boxed: the reading state is large and not needed while a
+            // stream runs, so it must not stay in every connection's task.
+            None => match Box::pin(http::read(&mut socket, &mut buf, &hub.config)).await {
+                Ok(Some(request)) => request,
+                Ok(None) => return,
+                Err(response) => {
+                    let _ = http::write(&mut socket, &response, false).await;
+                    return;
+                }
+            },
         };
         debug!("{peer} {} {}", request.head.method(), request.head.target());
+        let stream = matches!(request.head.method(), "GET" | "HEAD")
+            && request.head.path() == SUBSCRIBE_PATH;
+        let wanted = if stream {
+            Place::Streams
+        } else {
+            Place::Requests
+        };
+        if wanted != place {
+            // The other runtime's event loop takes the socket over.
+            let Ok(socket) = socket.into_std() else {
+                return;
+            };
+            let runtime = match wanted {
+                Place::Streams => &hub.streams,
+                Place::Requests => &hub.requests,
+            };
+            let hub = hub.clone();
+            runtime.spawn(async move {
+                if let Ok(socket) = TcpStream::from_std(socket) {
+                    serve_at(hub, socket, buf, peer, slot, wanted, Some(request)).await;
+                }
+            });
+            return;
+        }
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
         let outcome = route(&hub, request).await;
         match outcome {
@@ -312,17 +345,11 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
                 let head_only = request.head.method() == "HEAD";
                 match Box::pin(subscribe::open(&hub, &mut socket, request, &cors)).await {
                     Ok(Some(stream)) => {
-                        // To the streams' runtime (its event loop takes the
-                        // socket over).
-                        let Ok(socket) = socket.into_std() else {
-                            return;
-                        };
-                        hub.streams.spawn(async move {
-                            if let Ok(mut socket) = TcpStream::from_std(socket) {
-                                stream.run(&mut socket).await;
-                            }
-                            drop(slot);
-                        });
+                        // A stream never reads another request: free the
+                        // buffer (a refused subscription keeps it, with
+                        // the requests read ahead).
+                        drop(buf);
+                        stream.run(&mut socket).await;
                         return;
                     }
                     Ok(None) => return,
@@ -345,6 +372,9 @@ async fn connection(hub: Arc<Hub>, mut socket: TcpStream, peer: SocketAddr) {
     }
 }
 
+/// The subscribe (and publish) URL.
+const SUBSCRIBE_PATH: &str = "/.well-known/mercure";
+
 /// What a route did with the connection.
 enum Outcome {
     /// Send this response (the connection may serve more requests).
@@ -358,7 +388,7 @@ async fn route(hub: &Arc<Hub>, request: http::Request) -> Outcome {
     let path = request.head.path().to_owned();
     let method = request.head.method().to_owned();
     let mut response = match (method.as_str(), path.as_str()) {
-        ("GET" | "HEAD", "/.well-known/mercure") => return Outcome::Subscribe(request, cors),
+        ("GET" | "HEAD", SUBSCRIBE_PATH) => return Outcome::Subscribe(request, cors),
         // Boxed: the connection's task holds only the state of the route
         // it takes.
         ("POST", "/.well-known/mercure") => Box::pin(publish::publish(hub, &request)).await,
