@@ -305,9 +305,7 @@ async fn requests(
             },
         };
         debug!("{peer} {} {}", request.head.method(), request.head.target());
-        let stream = matches!(request.head.method(), "GET" | "HEAD")
-            && request.head.path() == SUBSCRIBE_PATH;
-        let wanted = if stream {
+        let wanted = if is_subscription(&request) {
             Place::Streams
         } else {
             Place::Requests
@@ -372,8 +370,13 @@ async fn requests(
     }
 }
 
-/// The subscribe (and publish) URL.
-const SUBSCRIBE_PATH: &str = "/.well-known/mercure";
+/// The hub's URL: subscribe with `GET`, publish with `POST`.
+const HUB_PATH: &str = "/.well-known/mercure";
+
+/// Whether the request asks for an event stream.
+fn is_subscription(request: &http::Request) -> bool {
+    matches!(request.head.method(), "GET" | "HEAD") && request.head.path() == HUB_PATH
+}
 
 /// What a route did with the connection.
 enum Outcome {
@@ -388,10 +391,10 @@ async fn route(hub: &Arc<Hub>, request: http::Request) -> Outcome {
     let path = request.head.path().to_owned();
     let method = request.head.method().to_owned();
     let mut response = match (method.as_str(), path.as_str()) {
-        ("GET" | "HEAD", SUBSCRIBE_PATH) => return Outcome::Subscribe(request, cors),
+        _ if is_subscription(&request) => return Outcome::Subscribe(request, cors),
         // Boxed: the connection's task holds only the state of the route
         // it takes.
-        ("POST", "/.well-known/mercure") => Box::pin(publish::publish(hub, &request)).await,
+        ("POST", HUB_PATH) => Box::pin(publish::publish(hub, &request)).await,
         ("OPTIONS", _) => cors::preflight(&hub.config.cors_origins, &request.head),
         ("GET" | "HEAD", "/") => http::Response::new(200)
             .content_type("text/html; charset=utf-8")
@@ -406,7 +409,7 @@ async fn route(hub: &Arc<Hub>, request: http::Request) -> Outcome {
         ("GET" | "HEAD", "/metrics") => http::Response::new(200)
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(hub.metrics.render(hub)),
-        (_, "/.well-known/mercure" | "/" | "/healthz" | "/metrics") => {
+        (_, HUB_PATH | "/" | "/healthz" | "/metrics") => {
             http::Response::text(405, "method not allowed").header("Allow", allowed(&path))
         }
         _ => http::Response::text(404, "not found"),
@@ -419,7 +422,7 @@ async fn route(hub: &Arc<Hub>, request: http::Request) -> Outcome {
 
 fn allowed(path: &str) -> &'static str {
     match path {
-        "/.well-known/mercure" => "GET, HEAD, POST, OPTIONS",
+        HUB_PATH => "GET, HEAD, POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }
 }
