@@ -409,3 +409,59 @@ fn a_process_cut_off_from_redis_catches_up_on_what_others_published() {
     assert_eq!(sub.data(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
     sub.assert_quiet(Duration::from_millis(300));
 }
+
+/// A process cut off from Redis while the others publish more than the
+/// stream keeps (`--history`): the entries it missed are gone, so it does
+/// not pretend to catch up. Its streams end, and a client that comes back
+/// with its last id is told that events may be lost.
+#[test]
+fn a_process_that_missed_trimmed_entries_tells_its_subscribers() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let history = ["--history", "5"];
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let cut_off = Hub::start(&["--redis", &via_proxy, history[0], history[1]]);
+    let other = Hub::start(&["--redis", &redis.url(), history[0], history[1]]);
+    cut_off.wait_health(200);
+    other.wait_health(200);
+    let sub = cut_off.subscribe("topic=t", None);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(other.publish("t", "first").0, 200);
+    let first = sub.next();
+    assert_eq!(first.data(), "first");
+
+    proxy.cut();
+    cut_off.wait_health(503);
+    // `MAXLEN ~ 5` trims whole nodes of 100 entries: 250 more entries
+    // make Redis delete the first ones for sure.
+    for i in 0..250 {
+        assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
+    }
+    proxy.restore();
+    cut_off.wait_health(200);
+    // The stream ends (the reader thread sees the close).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match sub.events.recv_timeout(Duration::from_millis(100)) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                assert!(Instant::now() < deadline, "the stream did not end");
+            }
+        }
+    }
+    let back = cut_off.subscribe("topic=t", Some(first.id()));
+    let lost = back.next();
+    assert_eq!(lost.event_type(), "sse-lost");
+    assert_eq!(lost.data(), first.id());
+    assert_eq!(other.publish("t", "later").0, 200);
+    let mut rest = Vec::new();
+    loop {
+        let event = back.next();
+        let done = event.data() == "later";
+        rest.push(event.data().to_owned());
+        if done {
+            break;
+        }
+    }
+    assert!(!rest.contains(&"first".to_owned()), "{rest:?}");
+}

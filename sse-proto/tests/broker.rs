@@ -563,3 +563,28 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
     assert_eq!(wire, b"c\r\nretry: 2000\n\r\n0\r\n\r\n");
     assert_eq!(feed.feed(&mut cx, now), Feed::Open);
 }
+
+#[test]
+fn discontinue_ends_every_stream_and_makes_old_ids_unknown() {
+    let broker = Broker::new(BrokerConfig::new());
+    let seen = broker.publish(Update::new("t", "before")).unwrap().id;
+    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut b = broker.subscribe(Subscription::new(["u"]), Cursor::Live);
+    broker.publish(Update::new("t", "unread")).unwrap();
+    assert_eq!(broker.discontinue(), 2);
+    let mut frames = Vec::new();
+    assert_eq!(a.try_recv(&mut frames), Err(Ended::Lagged));
+    assert_eq!(b.try_recv(&mut frames), Err(Ended::Lagged));
+    assert!(frames.is_empty());
+    let stats = broker.stats();
+    assert_eq!((stats.subscribers, stats.history, stats.queued), (0, 0, 0));
+    // Coming back with the last id seen: told that events may be lost,
+    // then what was published since.
+    let after = broker.publish(Update::new("t", "after")).unwrap();
+    assert!(after.seq > 2, "sequence numbers stay monotonic");
+    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After(seen));
+    assert_eq!(back.replay(), Replay::Unknown { replayed: 1 });
+    let events = drain(&mut back);
+    assert_eq!(events[0].event_type(), LOST_EVENT_TYPE);
+    assert_eq!(data(&events[1..]), ["after"]);
+}

@@ -213,7 +213,26 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
                 continue;
             }
         };
-        if last.is_none() {
+        if let Some(from) = &last {
+            // Back after an outage: were entries trimmed before this
+            // process could read them?
+            match trimmed_after(&mut connection, from).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    let ended = broker.discontinue();
+                    warn!(
+                        "entries after {from} were trimmed from {KEY} (--history) before this \
+                         process could read them: its history is forgotten and {ended} streams \
+                         end, so that their clients resume and learn that events may be lost"
+                    );
+                }
+                Err(e) => {
+                    warn!("cannot read {KEY}'s state from Redis: {e}");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+            }
+        } else {
             match load_history(&mut connection, history, &broker).await {
                 Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
                 Err(e) => {
@@ -254,6 +273,39 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
             }
         }
     }
+}
+
+/// Whether entries after `last` may have been trimmed from the stream
+/// before this process read them: true when `last` itself is gone (the
+/// oldest retained entry is newer). Trimming (`MAXLEN ~`) drops whole
+/// nodes of entries from the oldest, so the entries that followed `last`
+/// in its node went with it; only when `last` ended its node is this a
+/// false alarm, which costs the clients a reconnection, never an event.
+async fn trimmed_after(
+    connection: &mut MultiplexedConnection,
+    last: &str,
+) -> redis::RedisResult<bool> {
+    let reply: Value = redis::cmd("XRANGE")
+        .arg(KEY)
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(connection)
+        .await?;
+    let oldest = entries(reply).into_iter().next().map(|(id, _)| id);
+    Ok(
+        match (oldest.as_deref().and_then(entry_id), entry_id(last)) {
+            (Some(oldest), Some(last)) => oldest > last,
+            _ => false,
+        },
+    )
+}
+
+/// A stream entry id (`ms-seq`) as a pair that orders like Redis does.
+fn entry_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 /// Loads the newest `history` entries into the broker, oldest first;

@@ -646,6 +646,31 @@ impl Broker {
         wake_all(&self.shared, wake);
     }
 
+    /// Declares the history broken: events were published that this broker
+    /// never received (say it follows a shared stream that was trimmed
+    /// while it was cut off from it). Forgets every retained event, so that
+    /// all ids seen so far are unknown, and ends every subscriber's stream
+    /// as [`Ended::Lagged`]. Each client then comes back with its last
+    /// event ID and gets the [`LOST_EVENT_TYPE`] event first, then what is
+    /// published from now on. Returns how many subscribers were ended.
+    pub fn discontinue(&self) -> usize {
+        let mut core = self.lock();
+        core.log.forget();
+        let mut wake = core::mem::take(&mut core.wake);
+        let mut ended = 0;
+        let mut counted = 0;
+        for (_, channel) in core.router.iter_mut() {
+            let (cut, change) = channel.cut_all(&mut wake);
+            ended += cut;
+            counted += change;
+        }
+        core.subscribers -= ended;
+        drop(core);
+        self.shared.queued.fetch_add(counted, Ordering::Relaxed);
+        wake_all(&self.shared, wake);
+        ended
+    }
+
     /// Whether [`Broker::shutdown`] was called.
     pub fn is_shut_down(&self) -> bool {
         self.lock().shutdown.is_some()

@@ -348,6 +348,15 @@ impl Channel {
         }
     }
 
+    /// Ends every reading member as lagging (for
+    /// [`Broker::discontinue`](super::Broker::discontinue)); returns how
+    /// many, and the change to the backlog count.
+    pub(crate) fn cut_all(&self, wake: &mut Vec<Waker>) -> (usize, i64) {
+        let mut state = self.lock();
+        let cut = state.cut_before(u64::MAX, wake);
+        (cut, state.recount())
+    }
+
     /// Ends every member that has not ended yet with `ended(key)`, and
     /// hands their wakers to `wake`. Frames already queued stay readable.
     pub(crate) fn end_all(&self, ended: impl Fn(u64) -> Ended, wake: &mut Vec<Waker>) {
@@ -447,6 +456,12 @@ impl State {
         if keep == self.base {
             return 0;
         }
+        self.cut_before(keep, wake)
+    }
+
+    /// Ends (as lagging) every reading member whose next frame is before
+    /// `keep`, releases their share of the ring, and returns how many.
+    fn cut_before(&mut self, keep: u64, wake: &mut Vec<Waker>) -> usize {
         let mut cut = Vec::new();
         for member in self.members.iter_mut().flatten() {
             if member.end != Some(Ended::Lagged) && member.next < keep {

@@ -392,6 +392,15 @@ impl<M, I> ReplayLog<M, I> {
         self.bytes = 0;
     }
 
+    /// Drops every entry and forgets the newest id too: every id seen so far
+    /// becomes [`Seek::Unknown`]. The sequence numbers stay monotonic. For
+    /// a log that learns it missed events (they cannot be replayed, so a
+    /// client must not be told it is up to date).
+    pub fn forget(&mut self) {
+        self.clear();
+        self.last_id = None;
+    }
+
     /// Evicts the oldest entry, keeping the index and the byte count in step.
     fn pop_oldest(&mut self) -> Option<Entry<M, I>> {
         let entry = self.entries.pop_front()?;
