@@ -695,6 +695,20 @@ mod tests {
     }
 
     #[test]
+    fn forget_makes_every_id_unknown_and_keeps_the_sequence() {
+        let mut log = ReplayLog::new(ReplayConfig::new());
+        push(&mut log, "a", 1, 0);
+        push(&mut log, "b", 1, 0);
+        log.forget();
+        assert!(log.is_empty());
+        assert_eq!((log.last_seq(), log.last_id()), (2, None));
+        assert_eq!(log.seek("a"), Seek::Unknown);
+        assert_eq!(log.seek("b"), Seek::Unknown);
+        assert_eq!(push(&mut log, "c", 1, 0), 3);
+        assert_eq!(log.seek("c"), found(3, 0));
+    }
+
+    #[test]
     fn long_ids_and_metadata() {
         let mut log: ReplayLog<u32, T> = ReplayLog::new(ReplayConfig::new().max_events(50));
         for n in 0..100u32 {
