@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::HubProcess;
+use common::{HubProcess, npm_ci, require, run_bounded};
 
 #[test]
 fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
@@ -24,35 +24,20 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
         Path::new(&chromium).exists(),
         "Chromium not found at {chromium}: install Debian's `chromium` package (or set CHROMIUM)"
     );
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "Node.js not found: install `nodejs` to run the browser test"
-    );
-    if !dir.join("node_modules/playwright-core").exists() {
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .status()
-            .expect("run npm ci");
-        assert!(status.success(), "npm ci failed in {}", dir.display());
-    }
+    require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
+    npm_ci(&dir, "playwright-core");
 
     let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
     let started = Instant::now();
-    let output = Command::new("node")
-        .arg("chat.mjs")
-        .current_dir(&dir)
-        .env("HUB_URL", format!("http://{}", hub.addr))
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("run node");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let (status, log) = run_bounded(
+        Command::new("node")
+            .arg("chat.mjs")
+            .current_dir(&dir)
+            .env("HUB_URL", format!("http://{}", hub.addr))
+            .env("CHROMIUM", &chromium),
+        Duration::from_secs(90),
     );
-    assert!(output.status.success(), "the browser test failed:\n{log}");
+    assert!(status.success(), "the browser test failed:\n{log}");
     assert!(log.contains("exactly once"), "{log}");
     assert!(started.elapsed() < Duration::from_secs(90));
 }

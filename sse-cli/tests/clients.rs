@@ -26,82 +26,22 @@ use std::fs;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::HubProcess;
+use common::{HubProcess, INSTALL_LIMIT, npm_ci, require, run_bounded};
 
 /// The bound on a single wait for the hub or a client.
 const WAIT: Duration = Duration::from_secs(5);
 /// The bound on a whole client script.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(45);
-/// The bound on installing a client's packages.
-const INSTALL_LIMIT: Duration = Duration::from_secs(240);
 
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-/// Fails the test unless `program --version` runs.
-fn require(program: &str, what_to_install: &str) {
-    let ran = Command::new(program)
-        .arg("--version")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    assert!(
-        ran.is_ok_and(|s| s.success()),
-        "`{program}` not found or not working: install {what_to_install} to run this test"
-    );
-}
-
-/// Collects everything `reader` yields, on a thread.
-fn drain(mut reader: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut all = Vec::new();
-        let _ = reader.read_to_end(&mut all);
-        all
-    })
-}
-
-/// Runs `command` to its end, within `limit` (killed and failed after
-/// that); its exit status and its stdout and stderr together.
-fn run_bounded(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
-    let shown = format!("{command:?}");
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
-    let stdout = drain(child.stdout.take().expect("stdout"));
-    let stderr = drain(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for the child") {
-            break Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let output = format!(
-        "{}{}",
-        String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
-        String::from_utf8_lossy(&stderr.join().unwrap_or_default())
-    );
-    match status {
-        Some(status) => (status, output),
-        None => panic!("{shown} did not finish within {limit:?}; its output:\n{output}"),
-    }
 }
 
 /// Publishes an update to the hub with a raw HTTP/1.1 form POST; the id
@@ -171,20 +111,7 @@ fn publish(addr: SocketAddr, fields: &[(&str, &str)]) -> String {
 fn eventsource_for_node_gets_live_events_and_catches_up_after_a_cut() {
     require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
     let dir = clients_dir();
-    if !dir.join("node_modules/eventsource/package.json").exists() {
-        require("npm", "npm (Debian: `apt-get install npm`)");
-        let (status, output) = run_bounded(
-            Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-            INSTALL_LIMIT,
-        );
-        assert!(
-            status.success(),
-            "`npm ci` failed in {}:\n{output}",
-            dir.display()
-        );
-    }
+    npm_ci(&dir, "eventsource");
 
     let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
     let started = Instant::now();

@@ -1,14 +1,16 @@
-//! Starting a real `sse hub` for the integration tests.
+//! Starting a real `sse hub` for the integration tests, and running the
+//! other programs they drive (within a time limit).
 
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::thread;
-use std::time::Duration;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// A running `sse hub` process; killed when dropped.
 pub struct HubProcess {
@@ -103,4 +105,89 @@ impl Drop for HubProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Fails the test unless `program --version` runs.
+pub fn require(program: &str, what_to_install: &str) {
+    let ran = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    assert!(
+        ran.is_ok_and(|s| s.success()),
+        "`{program}` not found or not working: install {what_to_install} to run this test"
+    );
+}
+
+/// Collects everything `reader` yields, on a thread.
+fn drain(mut reader: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = reader.read_to_end(&mut all);
+        all
+    })
+}
+
+/// Runs `command` to its end, within `limit` (killed and failed after
+/// that); its exit status and its stdout and stderr together.
+pub fn run_bounded(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
+    let shown = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {shown}: {e}"));
+    let stdout = drain(child.stdout.take().expect("stdout"));
+    let stderr = drain(child.stderr.take().expect("stderr"));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let output = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stdout.join().unwrap_or_default()),
+        String::from_utf8_lossy(&stderr.join().unwrap_or_default())
+    );
+    match status {
+        Some(status) => (status, output),
+        None => panic!("{shown} did not finish within {limit:?}; its output:\n{output}"),
+    }
+}
+
+/// The longest installing a client's packages (`npm ci`, `pip`) may take.
+pub const INSTALL_LIMIT: Duration = Duration::from_secs(240);
+
+/// Runs `npm ci` in `dir` unless `node_modules/{package}` is there.
+pub fn npm_ci(dir: &Path, package: &str) {
+    if dir
+        .join("node_modules")
+        .join(package)
+        .join("package.json")
+        .exists()
+    {
+        return;
+    }
+    require("npm", "npm (Debian: `apt-get install npm`)");
+    let (status, output) = run_bounded(
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(dir),
+        INSTALL_LIMIT,
+    );
+    assert!(
+        status.success(),
+        "`npm ci` failed in {}:\n{output}",
+        dir.display()
+    );
 }

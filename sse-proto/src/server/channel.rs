@@ -28,7 +28,7 @@ use super::broker::Ended;
 /// The most frames one subscriber adds to the broker's backlog count: a
 /// few stalled subscribers with full queues must not look like a backlog of
 /// the whole broker.
-pub(crate) const COUNTED_PER_MEMBER: u64 = 256;
+const COUNTED_PER_MEMBER: u64 = 256;
 
 /// A member's place in its channel.
 pub(crate) type MemberId = u32;
