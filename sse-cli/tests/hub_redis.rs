@@ -465,3 +465,25 @@ fn a_process_that_missed_trimmed_entries_tells_its_subscribers() {
     }
     assert!(!rest.contains(&"first".to_owned()), "{rest:?}");
 }
+
+/// A process cut off before it read anything, while others publish less
+/// than the stream keeps: nothing was trimmed, so its stream stays open
+/// and catches up (no false alarm).
+#[test]
+fn a_process_cut_off_before_any_entry_catches_up_without_alarm() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let cut_off = Hub::start(&["--redis", &format!("redis://127.0.0.1:{}", proxy.port)]);
+    let other = Hub::start(&["--redis", &redis.url()]);
+    cut_off.wait_health(200);
+    other.wait_health(200);
+    let sub = cut_off.subscribe("topic=t", None);
+    proxy.cut();
+    cut_off.wait_health(503);
+    for i in 0..3 {
+        assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
+    }
+    proxy.restore();
+    cut_off.wait_health(200);
+    assert_eq!(sub.data(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
+}

@@ -277,7 +277,9 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
 
 /// Whether entries after `last` may have been trimmed from the stream
 /// before this process read them: true when `last` itself is gone (the
-/// oldest retained entry is newer). Trimming (`MAXLEN ~`) drops whole
+/// oldest retained entry is newer) and the stream has lost entries at all
+/// (`XINFO STREAM`: fewer entries than were ever added; Redis 7 and later,
+/// older servers are taken to have). Trimming (`MAXLEN ~`) drops whole
 /// nodes of entries from the oldest, so the entries that followed `last`
 /// in its node went with it; only when `last` ended its node is this a
 /// false alarm, which costs the clients a reconnection, never an event.
@@ -285,21 +287,63 @@ async fn trimmed_after(
     connection: &mut MultiplexedConnection,
     last: &str,
 ) -> redis::RedisResult<bool> {
-    let reply: Value = redis::cmd("XRANGE")
+    let info = redis::cmd("XINFO")
+        .arg("STREAM")
         .arg(KEY)
-        .arg("-")
-        .arg("+")
-        .arg("COUNT")
-        .arg(1)
-        .query_async(connection)
-        .await?;
-    let oldest = entries(reply).into_iter().next().map(|(id, _)| id);
+        .query_async::<Value>(connection)
+        .await;
+    let info = match info {
+        Ok(info) => info,
+        Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
+            return Err(e);
+        }
+        // No stream (`ERR no such key`): nothing to miss.
+        Err(_) => return Ok(false),
+    };
+    let mut length = None;
+    let mut added = None;
+    let mut oldest = None;
+    let pairs: Vec<(Value, Value)> = match info {
+        Value::Array(flat) => {
+            let mut flat = flat.into_iter();
+            core::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
+        }
+        Value::Map(pairs) => pairs,
+        _ => Vec::new(),
+    };
+    for (name, value) in pairs {
+        match text(name).as_deref() {
+            Some("length") => length = int(&value),
+            Some("entries-added") => added = int(&value),
+            Some("first-entry") => {
+                oldest = entries(Value::Array(vec![value]))
+                    .into_iter()
+                    .next()
+                    .map(|(id, _)| id);
+            }
+            _ => {}
+        }
+    }
+    if let (Some(length), Some(added)) = (length, added) {
+        if length >= added {
+            // Nothing was ever trimmed.
+            return Ok(false);
+        }
+    }
     Ok(
         match (oldest.as_deref().and_then(entry_id), entry_id(last)) {
             (Some(oldest), Some(last)) => oldest > last,
             _ => false,
         },
     )
+}
+
+/// A reply's integer.
+fn int(value: &Value) -> Option<u64> {
+    match value {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        _ => None,
+    }
 }
 
 /// A stream entry id (`ms-seq`) as a pair that orders like Redis does.
