@@ -126,6 +126,8 @@ on_both_executors!(
     client_disconnects_are_noticed,
     http10_gets_a_close_delimited_body,
     bad_request_heads,
+    a_socket_that_takes_nothing_is_closed_after_the_write_timeout,
+    a_stream_ends_at_its_maximum_lifetime_with_the_given_retry,
 );
 
 /// The server under test: an accept loop on a port of 127.0.0.1, serving
@@ -796,4 +798,58 @@ async fn bad_request_heads(rt: Rt) {
     assert_eq!(&body[..], b"hello");
     drop(socket);
     timeout(READ_TIMEOUT, client).await.expect("client stuck");
+}
+
+/// Scenario 11: a client that stops reading while events keep coming is
+/// closed once its socket has taken nothing for the write timeout (its
+/// queue is deep enough that it is never cut off for lagging); a client
+/// that reads is not bothered by the timeout, however idle.
+async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout(rt: Rt) {
+    let broker = Broker::new(BrokerConfig::new().queue(100_000, 1 << 30));
+    let config = ServeConfig::new().write_timeout(Some(ms(300)));
+    let server = Server::start(rt, &broker, config).await;
+    let mut stalled = Client::get(server.addr, "").await;
+    stalled.head().await;
+    // More than the kernel's buffers on both sides hold.
+    let big = "x".repeat(256 * 1024);
+    for _ in 0..128 {
+        broker.publish(Update::new("t", big.clone())).unwrap();
+    }
+    wait_until("the write timeout", Duration::from_secs(10), || {
+        server.ends().contains(&Ok(StreamEnd::WriteTimeout))
+    })
+    .await;
+    assert_eq!(broker.stats().lagged, 0);
+    drop(stalled);
+    let mut reader = Client::get(server.addr, "").await;
+    reader.head().await;
+    Timer::after(ms(600)).await;
+    broker.publish(Update::new("t", "still here")).unwrap();
+    assert_eq!(reader.event().await.data(), "still here");
+}
+
+/// Scenario 12: a stream ends at its maximum lifetime, with the `retry:`
+/// it was given and the body's last chunk.
+async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry(rt: Rt) {
+    let broker = Broker::new(BrokerConfig::new());
+    let config = ServeConfig::new()
+        .max_lifetime(Some(ms(300)))
+        .lifetime_retry(Some(ms(1234)));
+    let server = Server::start(rt, &broker, config).await;
+    let mut client = Client::get(server.addr, "").await;
+    client.head().await;
+    broker.publish(Update::new("t", "before the end")).unwrap();
+    assert_eq!(client.event().await.data(), "before the end");
+    let mut retry = None;
+    while let Some(frame) = client.frame().await {
+        if let Frame::Retry(r) = frame {
+            retry = Some(r);
+        }
+    }
+    assert_eq!(retry, Some(ms(1234)));
+    assert!(client.body.as_ref().unwrap().is_done(), "no last chunk");
+    wait_until("the stream's end", Duration::from_secs(5), || {
+        server.ends().contains(&Ok(StreamEnd::MaxLifetime))
+    })
+    .await;
 }

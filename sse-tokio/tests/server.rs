@@ -628,3 +628,58 @@ mod axum_body {
         }
     }
 }
+
+/// Waits (bounded) until the server reports a stream ended as `end`.
+async fn wait_for_end(server: &LeanServer, end: StreamEnd) {
+    let deadline = Instant::now() + WAIT;
+    while !server.ends.lock().unwrap().contains(&end) {
+        assert!(
+            Instant::now() < deadline,
+            "no stream ended as {end:?}: {:?}",
+            server.ends.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout() {
+    // A queue deep enough that the stalled client is never cut off for
+    // lagging: only the write timeout can end its stream.
+    let broker = Broker::new(BrokerConfig::new().queue(100_000, 1 << 30));
+    let config = ServeConfig::new().write_timeout(Some(Duration::from_millis(300)));
+    let server = lean_server(broker.clone(), config).await;
+    let stalled = Client::connect(server.addr, "/events?topic=t", &[]).await;
+    // More than the kernel's buffers on both sides hold.
+    let big = "x".repeat(256 * 1024);
+    for _ in 0..128 {
+        broker.publish(Update::new("t", big.clone())).unwrap();
+    }
+    wait_for_end(&server, StreamEnd::WriteTimeout).await;
+    assert_eq!(broker.stats().lagged, 0);
+    drop(stalled);
+    // A client that reads is not bothered by the timeout, however idle.
+    let mut reader = Client::connect(server.addr, "/events?topic=t", &[]).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    broker.publish(Update::new("t", "still here")).unwrap();
+    assert_eq!(reader.event().await.data(), "still here");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry() {
+    let broker = Broker::new(BrokerConfig::new());
+    let config = ServeConfig::new()
+        .max_lifetime(Some(Duration::from_millis(300)))
+        .lifetime_retry(Some(Duration::from_millis(1234)));
+    let server = lean_server(broker.clone(), config).await;
+    let mut client = Client::connect(server.addr, "/events?topic=t", &[]).await;
+    broker.publish(Update::new("t", "before the end")).unwrap();
+    assert_eq!(client.event().await.data(), "before the end");
+    client.read_to_end(WAIT).await;
+    assert!(
+        client.body.is_done(),
+        "the body did not end with its last chunk"
+    );
+    assert_eq!(client.decoder.retry(), Some(Duration::from_millis(1234)));
+    wait_for_end(&server, StreamEnd::MaxLifetime).await;
+}

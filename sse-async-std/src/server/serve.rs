@@ -128,18 +128,21 @@ pub async fn serve_body<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let writer = StreamWriter::new(config.stream_config(), framing, encoding, Instant::now());
+    let now = Instant::now();
+    let writer = StreamWriter::new(config.stream_config(), framing, encoding, now);
     let mut driver = Driver {
-        feed: StreamFeed::new(subscriber, writer),
+        feed: StreamFeed::new(subscriber, writer).with_limits(config, now),
         timer: Timer::never(),
         timer_at: None,
         unflushed: false,
-        grace: None,
     };
     let result = poll_fn(|cx| driver.poll(cx, io)).await;
     // Unsubscribe before waiting on the socket's close.
     drop(driver);
     match result {
+        // A socket that took nothing for the write timeout would not take
+        // a graceful close either (TLS writes one): just drop it.
+        Ok(StreamEnd::WriteTimeout) => Ok(StreamEnd::WriteTimeout),
         Ok(end) => {
             let _ = poll_fn(|cx| Pin::new(&mut *io).poll_close(cx)).await;
             Ok(end)
@@ -163,53 +166,48 @@ async fn write_all<IO: AsyncWrite + Unpin>(io: &mut IO, mut bytes: &[u8]) -> io:
 
 /// The state of one served stream between polls.
 struct Driver {
-    /// The subscriber and the writer it feeds.
+    /// The subscriber and the writer it feeds (with the stream's clocks).
     feed: StreamFeed<Instant>,
-    /// The keep-alive timer: it fires at `timer_at`, the last deadline it
-    /// was set to (`None`: not set, or spent).
+    /// The feed's timer: it fires at `timer_at`, the last deadline it was
+    /// set to (`None`: not set, or spent).
     timer: Timer,
     timer_at: Option<Instant>,
     /// Bytes were written since the last completed flush.
     unflushed: bool,
-    /// After shutdown: when to close even if the end has not gone out.
-    grace: Option<Timer>,
 }
 
 impl Driver {
     /// One turn of the stream: take queued frames (when the socket keeps
-    /// up), write, keep alive, and watch for the client closing.
+    /// up), write, run the feed's clocks (keep-alive, write timeout,
+    /// lifetime, grace), and watch for the client closing.
     fn poll<IO>(&mut self, cx: &mut Context<'_>, io: &mut IO) -> Poll<io::Result<StreamEnd>>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         loop {
-            match self.feed.feed(cx, Instant::now()) {
-                Feed::Open => {}
-                Feed::Stop(end) => return Poll::Ready(Ok(end)),
-                Feed::Finishing { close_by } => self.grace = Some(Timer::at(close_by)),
+            let now = Instant::now();
+            if let Feed::Stop(end) = self.feed.feed(cx, now) {
+                return Poll::Ready(Ok(end));
             }
-            if let Some(grace) = &mut self.grace {
-                if Pin::new(grace).poll(cx).is_ready() {
-                    return Poll::Ready(Ok(StreamEnd::Shutdown));
-                }
-            }
-            let finishing = self.feed.is_finishing();
-            let writer = self.feed.writer();
             let mut progressed = false;
-            while !writer.is_idle() {
-                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
-                let mut count = 0;
-                for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
-                    *slot = IoSlice::new(chunk);
-                    count += 1;
-                }
-                let slices = slices.get(..count).unwrap_or(&[]);
-                match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+            while !self.feed.writer().is_idle() {
+                let written = {
+                    let writer = self.feed.writer();
+                    let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+                    let mut count = 0;
+                    for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
+                        *slot = IoSlice::new(chunk);
+                        count += 1;
+                    }
+                    let slices = slices.get(..count).unwrap_or(&[]);
+                    Pin::new(&mut *io).poll_write_vectored(cx, slices)
+                };
+                match written {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
                     }
                     Poll::Ready(Ok(n)) => {
-                        writer.advance(n);
+                        self.feed.advance(n, now);
                         self.unflushed = true;
                         progressed = true;
                     }
@@ -218,35 +216,40 @@ impl Driver {
                     Poll::Pending => break,
                 }
             }
-            if writer.is_idle() {
-                if finishing {
-                    return match Pin::new(&mut *io).poll_flush(cx) {
-                        Poll::Ready(_) => Poll::Ready(Ok(StreamEnd::Shutdown)),
-                        Poll::Pending => Poll::Pending,
-                    };
-                }
-                // A socket that buffers (TLS) gets each batch on its way.
-                if self.unflushed {
-                    match Pin::new(&mut *io).poll_flush(cx) {
-                        Poll::Ready(Ok(())) => self.unflushed = false,
-                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-                        Poll::Pending => {}
+            if self.feed.writer().is_idle() {
+                if let Some(end) = self.feed.ending() {
+                    // The end is out: close once it is flushed (or when the
+                    // grace runs out, below).
+                    if Pin::new(&mut *io).poll_flush(cx).is_ready() {
+                        return Poll::Ready(Ok(end));
+                    }
+                } else {
+                    // A socket that buffers (TLS) gets each batch on its way.
+                    if self.unflushed {
+                        match Pin::new(&mut *io).poll_flush(cx) {
+                            Poll::Ready(Ok(())) => self.unflushed = false,
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                            Poll::Pending => {}
+                        }
+                    }
+                    if progressed {
+                        // The socket took everything: there may be room for more.
+                        continue;
                     }
                 }
-                if progressed {
-                    // The socket took everything: there may be room for more.
-                    continue;
-                }
             }
-            if let Some(deadline) = writer.poll_timeout() {
+            if let Some(deadline) = self.feed.poll_timeout() {
                 if self.timer_at != Some(deadline) {
                     self.timer.set_at(deadline);
                     self.timer_at = Some(deadline);
                 }
                 if Pin::new(&mut self.timer).poll(cx).is_ready() {
-                    // A fired timer is spent until it is set again.
+                    // A fired timer is spent until it is set again; its
+                    // deadline has passed.
                     self.timer_at = None;
-                    writer.handle_timeout(Instant::now());
+                    if let Some(end) = self.feed.handle_timeout(Instant::now().max(deadline)) {
+                        return Poll::Ready(Ok(end));
+                    }
                     continue;
                 }
             }

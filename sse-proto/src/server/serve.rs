@@ -1,7 +1,10 @@
 //! What the runtime adapters' serving loops share (feature `broker`): the
 //! serving options, the outcome and errors of a served stream, and
 //! [`StreamFeed`], the step that moves a subscriber's frames into its
-//! [`StreamWriter`] while the socket keeps up.
+//! [`StreamWriter`] while the socket keeps up, and that decides when a
+//! stream ends for its own limits (a socket that takes nothing for the
+//! write timeout, the maximum lifetime). It reads no clock: the adapter
+//! passes the time in.
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -32,6 +35,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct ServeConfig {
     stream: StreamConfig,
     gzip: bool,
+    write_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    lifetime_retry: Option<Duration>,
 }
 
 impl Default for ServeConfig {
@@ -42,11 +48,15 @@ impl Default for ServeConfig {
 
 impl ServeConfig {
     /// Keep-alive after 15 s of idleness, no `retry:`, gzip when the client
-    /// accepts it (with the `gzip` feature).
+    /// accepts it (with the `gzip` feature), no write timeout and no
+    /// maximum lifetime.
     pub fn new() -> ServeConfig {
         ServeConfig {
             stream: StreamConfig::new(),
             gzip: cfg!(feature = "gzip"),
+            write_timeout: None,
+            max_lifetime: None,
+            lifetime_retry: None,
         }
     }
 
@@ -72,6 +82,47 @@ impl ServeConfig {
     pub fn gzip_enabled(&self) -> bool {
         self.gzip
     }
+
+    /// Closes a stream whose socket takes no byte for `timeout` while
+    /// output waits for it ([`StreamEnd::WriteTimeout`]): a client that
+    /// stopped reading holds its connection no longer than that. `None`
+    /// (or zero): no such limit.
+    pub fn write_timeout(mut self, timeout: Option<Duration>) -> ServeConfig {
+        self.write_timeout = timeout.filter(|t| !t.is_zero());
+        self
+    }
+
+    /// Ends every stream once it is `lifetime` old
+    /// ([`StreamEnd::MaxLifetime`]), after a last `retry:` (see
+    /// [`ServeConfig::lifetime_retry`]), so that the client reconnects and
+    /// resumes with its last event ID. `None` (or zero): streams live on.
+    pub fn max_lifetime(mut self, lifetime: Option<Duration>) -> ServeConfig {
+        self.max_lifetime = lifetime.filter(|l| !l.is_zero());
+        self
+    }
+
+    /// The `retry:` sent when a stream ends for its maximum lifetime. Give
+    /// each stream its own (say a random delay of a few seconds), so that
+    /// clients connected together do not all come back together.
+    pub fn lifetime_retry(mut self, retry: Option<Duration>) -> ServeConfig {
+        self.lifetime_retry = retry;
+        self
+    }
+
+    /// The write timeout ([`ServeConfig::write_timeout`]), if any.
+    pub fn write_timeout_limit(&self) -> Option<Duration> {
+        self.write_timeout
+    }
+
+    /// The maximum lifetime ([`ServeConfig::max_lifetime`]), if any.
+    pub fn max_lifetime_limit(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+
+    /// The `retry:` sent at the end of the lifetime, if any.
+    pub fn lifetime_end_retry(&self) -> Option<Duration> {
+        self.lifetime_retry
+    }
 }
 
 /// Why a served stream ended.
@@ -84,6 +135,12 @@ pub enum StreamEnd {
     Shutdown,
     /// The client closed the connection.
     ClientClosed,
+    /// The socket took no byte for the write timeout while output waited
+    /// ([`ServeConfig::write_timeout`]): the client stopped reading.
+    WriteTimeout,
+    /// The stream reached its maximum lifetime
+    /// ([`ServeConfig::max_lifetime`]) and ended with its `retry:`.
+    MaxLifetime,
 }
 
 /// Why serving failed.
@@ -153,8 +210,10 @@ pub enum Feed<I> {
     /// Nothing ended: write what the writer holds, keep the keep-alive
     /// timer, watch the socket.
     Open,
-    /// The broker shut down: the writer holds the stream's end. Write it,
-    /// then close; close anyway at this instant (a bounded grace).
+    /// The stream is ending (the broker shut down, or the stream reached
+    /// its maximum lifetime): the writer holds the stream's end. Write it,
+    /// then close; close anyway at this instant (a bounded grace, which
+    /// [`StreamFeed::poll_timeout`] includes).
     Finishing {
         /// When to give up on writing the end.
         close_by: I,
@@ -168,28 +227,58 @@ pub enum Feed<I> {
 /// frames into the [`StreamWriter`] while less than [`WRITE_BACKLOG`]
 /// waits for the socket, and keeps the task registered with the queue
 /// either way, so that a frame, the end of the stream, or being cut off
-/// wakes it. An adapter calls [`StreamFeed::feed`] at the top of each turn
-/// of its poll loop, then writes [`StreamFeed::writer`]'s output.
+/// wakes it. It also keeps the stream's clocks: the keep-alive, the write
+/// timeout, the maximum lifetime and the grace of a finishing stream.
+///
+/// An adapter calls [`StreamFeed::feed`] at the top of each turn of its
+/// poll loop, writes [`StreamFeed::writer`]'s output and reports what the
+/// socket took with [`StreamFeed::advance`], arms one timer at
+/// [`StreamFeed::poll_timeout`] and calls [`StreamFeed::handle_timeout`]
+/// when it fires. Once [`StreamFeed::ending`] says why the stream ends and
+/// the writer is idle, it flushes and closes.
 #[derive(Debug)]
 pub struct StreamFeed<I> {
     subscriber: Subscriber,
     writer: StreamWriter<I>,
     frames: Vec<Bytes>,
-    finishing: bool,
+    /// Once the stream is ending: why, and when to close even if its end
+    /// has not gone out.
+    finishing: Option<(StreamEnd, I)>,
+    write_timeout: Option<Duration>,
+    /// Since when output has waited with the socket taking none of it.
+    stalled_since: Option<I>,
+    /// When the stream reaches its maximum lifetime, and the `retry:` to
+    /// send then.
+    lifetime_end: Option<(I, Option<Duration>)>,
 }
 
 impl<I> StreamFeed<I>
 where
     I: Copy + Ord + Add<Duration, Output = I>,
 {
-    /// Feeds `writer` from `subscriber`.
+    /// Feeds `writer` from `subscriber`, with no write timeout and no
+    /// maximum lifetime (see [`StreamFeed::with_limits`]).
     pub fn new(subscriber: Subscriber, writer: StreamWriter<I>) -> StreamFeed<I> {
         StreamFeed {
             subscriber,
             writer,
             frames: Vec::new(),
-            finishing: false,
+            finishing: None,
+            write_timeout: None,
+            stalled_since: None,
+            lifetime_end: None,
         }
+    }
+
+    /// Applies `config`'s write timeout and maximum lifetime to a stream
+    /// that started at `now`.
+    #[must_use]
+    pub fn with_limits(mut self, config: &ServeConfig, now: I) -> StreamFeed<I> {
+        self.write_timeout = config.write_timeout;
+        self.lifetime_end = config
+            .max_lifetime
+            .map(|lifetime| (now + lifetime, config.lifetime_retry));
+        self
     }
 
     /// The writer, to write out and to keep alive.
@@ -197,16 +286,32 @@ where
         &mut self.writer
     }
 
-    /// Whether the broker's shutdown was seen (the writer is finishing).
+    /// Whether the stream is ending (the broker's shutdown was seen, or
+    /// the maximum lifetime reached): the writer is finishing.
     pub fn is_finishing(&self) -> bool {
-        self.finishing
+        self.finishing.is_some()
+    }
+
+    /// Why the stream is ending, once it is ([`StreamEnd::Shutdown`] or
+    /// [`StreamEnd::MaxLifetime`]): what to report when the writer is idle
+    /// (its end written) or the grace runs out.
+    pub fn ending(&self) -> Option<StreamEnd> {
+        self.finishing.map(|(end, _)| end)
     }
 
     /// Takes what is queued, as far as the socket keeps up. Returns
-    /// [`Feed::Finishing`] once, when the shutdown is first seen, and
-    /// [`Feed::Open`] after it.
+    /// [`Feed::Finishing`] once, when the shutdown or the end of the
+    /// lifetime is first seen, and [`Feed::Open`] after it;
+    /// [`Feed::Stop`] when the subscriber was cut off for lagging or the
+    /// write timeout has passed.
     pub fn feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed<I> {
-        while !self.finishing {
+        if self.write_timed_out(now) {
+            return Feed::Stop(StreamEnd::WriteTimeout);
+        }
+        if let Some(close_by) = self.lifetime_reached(now) {
+            return Feed::Finishing { close_by };
+        }
+        while self.finishing.is_none() {
             if self.writer.pending_bytes() >= WRITE_BACKLOG {
                 if self.subscriber.poll_lagged(cx) {
                     return Feed::Stop(StreamEnd::Lagged);
@@ -217,15 +322,214 @@ where
                 Poll::Ready(Ok(())) => self.writer.push_frames(self.frames.drain(..), now),
                 Poll::Ready(Err(Ended::Lagged)) => return Feed::Stop(StreamEnd::Lagged),
                 Poll::Ready(Err(Ended::Shutdown { retry })) => {
-                    self.writer.finish(retry, now);
-                    self.finishing = true;
-                    return Feed::Finishing {
-                        close_by: now + SHUTDOWN_GRACE,
-                    };
+                    let close_by = self.finish(StreamEnd::Shutdown, retry, now);
+                    return Feed::Finishing { close_by };
                 }
                 Poll::Pending => break,
             }
         }
+        self.note_output(now);
         Feed::Open
+    }
+
+    /// Reports that the socket took `n` bytes of the writer's output at
+    /// `now` (instead of [`StreamWriter::advance`], so that the write
+    /// timeout counts from the last byte taken).
+    pub fn advance(&mut self, n: usize, now: I) {
+        self.writer.advance(n);
+        if n > 0 {
+            self.stalled_since = None;
+        }
+        self.note_output(now);
+    }
+
+    /// When [`StreamFeed::handle_timeout`] is next due: the earliest of the
+    /// keep-alive, the write timeout (while output waits), the end of the
+    /// lifetime and, once finishing, the grace. `None`: nothing is timed.
+    pub fn poll_timeout(&self) -> Option<I> {
+        let mut due = self.writer.poll_timeout();
+        let mut earliest = |at: Option<I>| {
+            if let Some(at) = at {
+                due = Some(due.map_or(at, |d| d.min(at)));
+            }
+        };
+        earliest(self.stall_deadline());
+        match self.finishing {
+            Some((_, close_by)) => earliest(Some(close_by)),
+            None => earliest(self.lifetime_end.map(|(at, _)| at)),
+        }
+        due
+    }
+
+    /// Handles what is due at `now`: `Some(end)` when the stream must be
+    /// closed now (its write timeout passed, or its end did not go out
+    /// within the grace); otherwise writes a keep-alive or begins the end
+    /// of the lifetime when due (the writer then holds output). Early or
+    /// spurious calls do nothing.
+    pub fn handle_timeout(&mut self, now: I) -> Option<StreamEnd> {
+        if self.write_timed_out(now) {
+            return Some(StreamEnd::WriteTimeout);
+        }
+        if let Some((end, close_by)) = self.finishing {
+            if now >= close_by {
+                return Some(end);
+            }
+        }
+        if self.lifetime_reached(now).is_none() {
+            self.writer.handle_timeout(now);
+        }
+        self.note_output(now);
+        None
+    }
+
+    /// Ends the writer with `retry`; the grace's deadline.
+    fn finish(&mut self, end: StreamEnd, retry: Option<Duration>, now: I) -> I {
+        self.writer.finish(retry, now);
+        let close_by = now + SHUTDOWN_GRACE;
+        self.finishing = Some((end, close_by));
+        self.note_output(now);
+        close_by
+    }
+
+    /// Begins the end of the lifetime if it is due at `now` and the stream
+    /// is not ending yet; the grace's deadline when it begins.
+    fn lifetime_reached(&mut self, now: I) -> Option<I> {
+        match self.lifetime_end {
+            Some((at, retry)) if self.finishing.is_none() && now >= at => {
+                Some(self.finish(StreamEnd::MaxLifetime, retry, now))
+            }
+            _ => None,
+        }
+    }
+
+    /// Starts the write timeout's clock when output waits, and stops it
+    /// when none does.
+    fn note_output(&mut self, now: I) {
+        if self.writer.is_idle() {
+            self.stalled_since = None;
+        } else if self.stalled_since.is_none() {
+            self.stalled_since = Some(now);
+        }
+    }
+
+    /// When the write timeout passes, if output waits.
+    fn stall_deadline(&self) -> Option<I> {
+        Some(self.stalled_since? + self.write_timeout?)
+    }
+
+    fn write_timed_out(&self, now: I) -> bool {
+        self.stall_deadline().is_some_and(|at| now >= at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::broker::{Broker, BrokerConfig, Cursor, Update};
+    use crate::server::route::Subscription;
+    use crate::server::stream::{BodyFraming, Encoding};
+    use core::task::Waker;
+
+    /// Time as a plain duration since the stream started.
+    type At = Duration;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn feed(broker: &Broker, config: &ServeConfig) -> StreamFeed<At> {
+        let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+        let writer = StreamWriter::new(
+            config.stream_config(),
+            BodyFraming::Raw,
+            Encoding::Identity,
+            At::ZERO,
+        );
+        StreamFeed::new(sub, writer).with_limits(config, At::ZERO)
+    }
+
+    fn wire(feed: &mut StreamFeed<At>) -> Vec<u8> {
+        feed.writer().chunks().flatten().copied().collect()
+    }
+
+    #[test]
+    fn a_socket_that_takes_nothing_for_the_write_timeout_ends_the_stream() {
+        let broker = Broker::new(BrokerConfig::new());
+        let config = ServeConfig::new()
+            .stream(StreamConfig::new().heartbeat(None))
+            .write_timeout(Some(10 * SECOND));
+        let mut feed = feed(&broker, &config);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Idle: nothing waits, nothing is timed.
+        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        assert_eq!(feed.poll_timeout(), None);
+        // An event at 5 s that the socket takes only in part at 12 s: the
+        // clock restarts at the byte taken.
+        broker.publish(Update::new("t", "hello")).unwrap();
+        assert_eq!(feed.feed(&mut cx, 5 * SECOND), Feed::Open);
+        assert_eq!(feed.poll_timeout(), Some(15 * SECOND));
+        feed.advance(1, 12 * SECOND);
+        assert_eq!(feed.poll_timeout(), Some(22 * SECOND));
+        assert_eq!(feed.handle_timeout(21 * SECOND), None);
+        assert_eq!(
+            feed.handle_timeout(22 * SECOND),
+            Some(StreamEnd::WriteTimeout)
+        );
+        assert_eq!(
+            feed.feed(&mut cx, 22 * SECOND),
+            Feed::Stop(StreamEnd::WriteTimeout)
+        );
+        // Once all is taken the clock stops, however long the stream idles.
+        let mut feed = self::feed(&broker, &config);
+        broker.publish(Update::new("t", "hello")).unwrap();
+        assert_eq!(feed.feed(&mut cx, SECOND), Feed::Open);
+        let len = feed.writer().pending_bytes();
+        feed.advance(len, 2 * SECOND);
+        assert_eq!(feed.poll_timeout(), None);
+        assert_eq!(feed.feed(&mut cx, 100 * SECOND), Feed::Open);
+    }
+
+    #[test]
+    fn a_stream_ends_at_its_maximum_lifetime_with_its_retry() {
+        let broker = Broker::new(BrokerConfig::new());
+        let config = ServeConfig::new()
+            .stream(StreamConfig::new().heartbeat(Some(4 * SECOND)))
+            .max_lifetime(Some(10 * SECOND))
+            .lifetime_retry(Some(Duration::from_millis(2500)));
+        let mut feed = feed(&broker, &config);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        // The keep-alive comes first, the end of the lifetime later.
+        assert_eq!(feed.poll_timeout(), Some(4 * SECOND));
+        assert_eq!(feed.handle_timeout(4 * SECOND), None);
+        assert_eq!(wire(&mut feed), b":\n");
+        let len = feed.writer().pending_bytes();
+        feed.advance(len, 4 * SECOND);
+        assert_eq!(feed.poll_timeout(), Some(8 * SECOND));
+        feed.handle_timeout(8 * SECOND);
+        let len = feed.writer().pending_bytes();
+        feed.advance(len, 8 * SECOND);
+        assert_eq!(feed.poll_timeout(), Some(10 * SECOND));
+        assert_eq!(feed.handle_timeout(10 * SECOND), None);
+        assert_eq!(feed.ending(), Some(StreamEnd::MaxLifetime));
+        assert!(feed.writer().is_finished());
+        assert_eq!(wire(&mut feed), b"retry: 2500\n");
+        // Now only the grace is timed.
+        assert_eq!(feed.poll_timeout(), Some(10 * SECOND + SHUTDOWN_GRACE));
+        assert_eq!(
+            feed.handle_timeout(10 * SECOND + SHUTDOWN_GRACE),
+            Some(StreamEnd::MaxLifetime)
+        );
+        // Seen by `feed` first, it says so once.
+        let mut feed = self::feed(&broker, &config);
+        assert_eq!(
+            feed.feed(&mut cx, 11 * SECOND),
+            Feed::Finishing {
+                close_by: 11 * SECOND + SHUTDOWN_GRACE
+            }
+        );
+        assert_eq!(feed.feed(&mut cx, 11 * SECOND), Feed::Open);
+        // Without a limit nothing ends.
+        let mut feed = self::feed(&broker, &ServeConfig::new().max_lifetime(Some(At::ZERO)));
+        assert_eq!(feed.feed(&mut cx, 1000 * SECOND), Feed::Open);
+        assert_eq!(feed.ending(), None);
     }
 }

@@ -115,11 +115,15 @@ pub async fn serve_body<IO>(
 where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
-    let writer = StreamWriter::new(config.stream_config(), framing, encoding, Instant::now());
-    let mut feed = StreamFeed::new(subscriber, writer);
+    let now = Instant::now();
+    let writer = StreamWriter::new(config.stream_config(), framing, encoding, now);
+    let mut feed = StreamFeed::new(subscriber, writer).with_limits(config, now);
     let mut sleep: Option<Pin<Box<Sleep>>> = None;
     let result = poll_fn(|cx| drive(cx, io, &mut feed, &mut sleep)).await;
     match result {
+        // A socket that took nothing for the write timeout would not take
+        // a graceful close either (TLS writes one): just drop it.
+        Ok(StreamEnd::WriteTimeout) => Ok(StreamEnd::WriteTimeout),
         Ok(end) => {
             let _ = io.shutdown().await;
             Ok(end)
@@ -137,7 +141,8 @@ fn arm(sleep: &mut Option<Pin<Box<Sleep>>>, at: Instant) {
 }
 
 /// One turn of the stream: take queued frames (when the socket keeps up),
-/// write, keep alive, and watch for the client closing.
+/// write, run the feed's clocks (keep-alive, write timeout, lifetime,
+/// grace), and watch for the client closing.
 fn drive<IO>(
     cx: &mut Context<'_>,
     io: &mut IO,
@@ -148,59 +153,53 @@ where
     IO: AsyncRead + AsyncWrite + Unpin,
 {
     loop {
-        match feed.feed(cx, Instant::now()) {
-            Feed::Open => {}
-            Feed::Stop(end) => return Poll::Ready(Ok(end)),
-            // From now on the timer is the grace deadline.
-            Feed::Finishing { close_by } => {
-                arm(sleep, close_by);
-            }
+        let now = Instant::now();
+        if let Feed::Stop(end) = feed.feed(cx, now) {
+            return Poll::Ready(Ok(end));
         }
-        let writer = feed.writer();
         let mut progressed = false;
-        while !writer.is_idle() {
-            let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
-            let mut count = 0;
-            for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
-                *slot = IoSlice::new(chunk);
-                count += 1;
-            }
-            let slices = slices.get(..count).unwrap_or(&[]);
-            match Pin::new(&mut *io).poll_write_vectored(cx, slices) {
+        while !feed.writer().is_idle() {
+            let written = {
+                let writer = feed.writer();
+                let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
+                let mut count = 0;
+                for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
+                    *slot = IoSlice::new(chunk);
+                    count += 1;
+                }
+                let slices = slices.get(..count).unwrap_or(&[]);
+                Pin::new(&mut *io).poll_write_vectored(cx, slices)
+            };
+            match written {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => {
-                    writer.advance(n);
+                    feed.advance(n, now);
                     progressed = true;
                 }
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => break,
             }
         }
-        let finishing = feed.is_finishing();
-        let writer = feed.writer();
-        if writer.is_idle() {
-            if finishing {
-                return match Pin::new(&mut *io).poll_flush(cx) {
-                    Poll::Ready(_) => Poll::Ready(Ok(StreamEnd::Shutdown)),
-                    Poll::Pending => Poll::Pending,
-                };
-            }
-            if progressed {
+        if feed.writer().is_idle() {
+            if let Some(end) = feed.ending() {
+                // The end is out: close once it is flushed (or when the
+                // grace runs out, below).
+                if Pin::new(&mut *io).poll_flush(cx).is_ready() {
+                    return Poll::Ready(Ok(end));
+                }
+            } else if progressed {
                 // The socket took everything: there may be room for more.
                 continue;
             }
         }
-        if finishing {
-            if let Some(timer) = sleep {
-                if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Ok(StreamEnd::Shutdown));
-                }
-            }
-        } else if let Some(deadline) = writer.poll_timeout() {
+        if let Some(deadline) = feed.poll_timeout() {
             arm(sleep, deadline);
             if let Some(timer) = sleep {
                 if timer.as_mut().poll(cx).is_ready() {
-                    writer.handle_timeout(Instant::now());
+                    // The timer fired: the deadline has passed.
+                    if let Some(end) = feed.handle_timeout(Instant::now().max(deadline)) {
+                        return Poll::Ready(Ok(end));
+                    }
                     continue;
                 }
             }
