@@ -28,9 +28,10 @@ fn decode(frames: &[Bytes]) -> Vec<Event> {
     events
 }
 
+/// Everything queued for `sub` now (a replay comes a batch per receive).
 fn drain(sub: &mut Subscriber) -> Vec<Event> {
     let mut frames = Vec::new();
-    let _ = sub.try_recv(&mut frames);
+    while let Ok(1..) = sub.try_recv(&mut frames) {}
     decode(&frames)
 }
 
@@ -123,16 +124,16 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
         .collect();
     // History holds e2, e3, e4.
     let mut resumed = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[2].clone()));
-    assert_eq!(resumed.replay(), Replay::Resumed { replayed: 2 });
+    assert_eq!(resumed.replay(), Replay::Resumed { retained: 2 });
     assert_eq!(data(&drain(&mut resumed)), ["e3", "e4"]);
 
     let mut up_to_date = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[4].clone()));
-    assert_eq!(up_to_date.replay(), Replay::Resumed { replayed: 0 });
+    assert_eq!(up_to_date.replay(), Replay::Resumed { retained: 0 });
     assert!(drain(&mut up_to_date).is_empty());
 
     for cursor in [ids[0].clone(), "never-published".into()] {
         let mut lost = broker.subscribe(Subscription::new(["t"]), Cursor::After(cursor.clone()));
-        assert_eq!(lost.replay(), Replay::Unknown { replayed: 3 });
+        assert_eq!(lost.replay(), Replay::Unknown { retained: 3 });
         let got = drain(&mut lost);
         assert_eq!(got[0].event_type(), LOST_EVENT_TYPE);
         assert_eq!(got[0].data(), &*cursor);
@@ -145,7 +146,7 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
     }
 
     let mut earliest = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
-    assert_eq!(earliest.replay(), Replay::Earliest { replayed: 3 });
+    assert_eq!(earliest.replay(), Replay::Earliest { retained: 3 });
     assert_eq!(data(&drain(&mut earliest)), ["e2", "e3", "e4"]);
     broker.publish(Update::new("t", "live")).unwrap();
     assert_eq!(data(&drain(&mut earliest)), ["live"]);
@@ -177,7 +178,7 @@ fn a_full_queue_disconnects_only_that_subscriber() {
     assert_eq!((stats.lagged, stats.subscribers), (1, 1));
     // It comes back with its last id and catches up from history.
     let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After("1".into()));
-    assert_eq!(back.replay(), Replay::Resumed { replayed: 9 });
+    assert_eq!(back.replay(), Replay::Resumed { retained: 9 });
     assert_eq!(drain(&mut back).len(), 9);
 }
 
@@ -351,7 +352,9 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
                     let reconnect_after = 200 + rand() % 3000;
                     let finished = loop {
                         let finished = done.load(Ordering::SeqCst);
-                        sub.try_recv(&mut frames).unwrap();
+                        // A receive moves a batch of a replay at a time:
+                        // once everything is published, take it all.
+                        while sub.try_recv(&mut frames).unwrap() > 0 && finished {}
                         if finished || frames.len() as u64 > reconnect_after {
                             break finished;
                         }
@@ -477,7 +480,7 @@ fn the_backlog_counts_what_is_queued_and_not_received() {
     assert!(matches!(c.try_recv(&mut Vec::new()), Err(Ended::Lagged)));
     assert_eq!(broker.queued(), 3, "a's three");
     let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
-    assert_eq!(broker.queued(), 8, "and the replay");
+    assert_eq!(broker.queued(), 3, "a replay is read from the history");
     drain(&mut late);
     drain(&mut a);
     assert_eq!((broker.queued(), broker.stats().queued), (0, 0));
@@ -583,8 +586,117 @@ fn discontinue_ends_every_stream_and_makes_old_ids_unknown() {
     let after = broker.publish(Update::new("t", "after")).unwrap();
     assert!(after.seq > 2, "sequence numbers stay monotonic");
     let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After(seen));
-    assert_eq!(back.replay(), Replay::Unknown { replayed: 1 });
+    assert_eq!(back.replay(), Replay::Unknown { retained: 1 });
     let events = drain(&mut back);
     assert_eq!(events[0].event_type(), LOST_EVENT_TYPE);
     assert_eq!(data(&events[1..]), ["after"]);
+}
+
+#[test]
+fn a_reused_id_cannot_make_a_resuming_subscriber_skip_events() {
+    let broker = Broker::new(BrokerConfig::new());
+    broker
+        .publish(Update::new("b", "b1").id("shared").unwrap())
+        .unwrap();
+    broker.publish(Update::new("b", "b2")).unwrap();
+    broker.publish(Update::new("b", "b3")).unwrap();
+    // A publisher allowed on `a` only reuses the id of `b`'s first event.
+    broker
+        .publish(Update::new("a", "a1").id("shared").unwrap())
+        .unwrap();
+    let mut resumed = broker.subscribe(Subscription::new(["b"]), Cursor::After("shared".into()));
+    assert_eq!(resumed.replay(), Replay::Resumed { retained: 3 });
+    assert_eq!(data(&drain(&mut resumed)), ["b2", "b3"]);
+}
+
+#[test]
+fn a_replay_is_handed_out_in_bounded_batches_as_the_subscriber_reads() {
+    let broker = Broker::new(BrokerConfig::new());
+    let chunk = "x".repeat(1000);
+    for _ in 0..1000 {
+        broker.publish(Update::new("t", chunk.as_str())).unwrap();
+    }
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    assert_eq!(sub.replay(), Replay::Earliest { retained: 1000 });
+    let (mut frames, mut calls) = (Vec::new(), 0);
+    loop {
+        let before = frames.len();
+        match sub.try_recv(&mut frames) {
+            Ok(0) => break,
+            Ok(n) => {
+                let bytes: usize = frames[before..].iter().map(Bytes::len).sum();
+                assert!(
+                    bytes < sse_proto::server::REPLAY_BATCH_BYTES + 2000,
+                    "a batch of {n} frames, {bytes} bytes"
+                );
+                calls += 1;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(frames.len(), 1000);
+    assert!(calls >= 1000 * 1000 / sse_proto::server::REPLAY_BATCH_BYTES);
+    // Live events follow the replay.
+    broker.publish(Update::new("t", "live")).unwrap();
+    assert_eq!(data(&drain(&mut sub)), ["live"]);
+}
+
+#[test]
+fn a_replay_read_too_slowly_for_the_history_ends_as_lagged() {
+    let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(10)));
+    for i in 0..10 {
+        broker.publish(Update::new("t", format!("old{i}"))).unwrap();
+    }
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    // The history turns over before the subscriber reads anything.
+    for i in 0..10 {
+        broker.publish(Update::new("u", format!("new{i}"))).unwrap();
+    }
+    let mut frames = Vec::new();
+    assert_eq!(sub.try_recv(&mut frames), Err(Ended::Lagged));
+    assert!(frames.is_empty());
+    let stats = broker.stats();
+    assert_eq!((stats.lagged, stats.subscribers), (1, 0));
+    drop(sub);
+    assert_eq!(broker.stats().subscribers, 0);
+}
+
+#[test]
+fn many_selectors_are_indexed_and_shared_like_few() {
+    let broker = Broker::new(BrokerConfig::new());
+    let selectors: Vec<String> = (0..1000).map(|i| format!("c{i:03}")).collect();
+    let mut a = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live);
+    let mut b = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live);
+    let published = broker.publish(Update::new("c999", "last")).unwrap();
+    assert_eq!(published.subscribers, 2);
+    broker.publish(Update::new("d", "none")).unwrap();
+    assert_eq!(data(&drain(&mut a)), ["last"]);
+    assert_eq!(data(&drain(&mut b)), ["last"]);
+    drop(a);
+    drop(b);
+    assert_eq!(
+        broker
+            .publish(Update::new("c000", "x"))
+            .unwrap()
+            .subscribers,
+        0
+    );
+    assert_eq!(broker.stats().subscribers, 0);
+}
+
+#[test]
+fn topics_count_against_the_history_byte_bound() {
+    let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_bytes(1 << 20)));
+    let topic = "t".repeat(100_000);
+    for _ in 0..100 {
+        broker.publish(Update::new(topic.as_str(), "")).unwrap();
+    }
+    let stats = broker.stats();
+    assert!(stats.history_bytes <= 1 << 20, "{}", stats.history_bytes);
+    assert!(
+        stats.history_bytes >= 9 * 100_000,
+        "{}",
+        stats.history_bytes
+    );
+    assert!(stats.history <= 10, "{} entries kept", stats.history);
 }

@@ -1,5 +1,6 @@
 //! Property tests for `server::ReplayLog`: arbitrary sequences of pushes
-//! (with duplicate ids), expiries, clears, seeks and replays, checked after
+//! (with duplicate ids, which resolve to their earliest retained
+//! occurrence), expiries, clears, seeks and replays, checked after
 //! every step against a naive model that keeps every push ever made and
 //! recomputes the configured bounds from scratch.
 
@@ -149,21 +150,24 @@ impl Model {
         self.pushes.len() as u64
     }
 
+    /// The earliest retained occurrence of `id`; else the newest push when
+    /// it has that id (a client that saw it is up to date).
     fn seek(&self, id: &str) -> Seek {
         let n = self.pushes.len();
+        if let Some(i) = self.retained().iter().position(|p| p.id == id) {
+            let i = self.start + i;
+            return Seek::Found {
+                after: i as u64 + 1,
+                pending: n - (i + 1),
+            };
+        }
         if self.pushes.last().is_some_and(|p| p.id == id) {
             return Seek::Found {
                 after: n as u64,
                 pending: 0,
             };
         }
-        match self.pushes.iter().rposition(|p| p.id == id) {
-            Some(i) if i >= self.start => Seek::Found {
-                after: i as u64 + 1,
-                pending: n - (i + 1),
-            },
-            _ => Seek::Unknown,
-        }
+        Seek::Unknown
     }
 
     /// `(seq, id, frame, at)` of the retained pushes with a seq above `after`.

@@ -15,11 +15,20 @@
 //! * **Encoded once.** [`Broker::publish`] encodes the event into one
 //!   `Bytes`; history and every subscriber share it (a reference count, not
 //!   a copy).
-//! * **No gap, no duplicate at the seam.** [`Broker::subscribe`] reads the
-//!   history after the cursor and registers the subscriber for live events
-//!   under the same lock that [`Broker::publish`] takes to append and route.
-//!   Every event is therefore either in the replay or delivered live, never
-//!   both and never neither, however publishes race with subscribes.
+//! * **No gap, no duplicate at the seam.** [`Broker::subscribe`] notes the
+//!   newest sequence number of the history and registers the subscriber for
+//!   live events under the same lock that [`Broker::publish`] takes to
+//!   append and route. The replay is read from the history up to that
+//!   number, the rest arrives live: every event is either in the replay or
+//!   delivered live, never both and never neither, however publishes race
+//!   with subscribes.
+//! * **Nothing a subscriber asks for holds the others up.** The broker's
+//!   lock is held for bounded work only: a subscription's selectors are
+//!   indexed [`INDEX_CHUNK`] at a time (a new lock hold for each chunk),
+//!   and a replay is read [`REPLAY_PIECE`] history entries at a time, as the
+//!   subscriber receives, with the matching done outside the lock. A
+//!   subscriber that never reads costs no replay work at all, and what it
+//!   holds of a replay is bounded ([`Subscriber::poll_recv`]).
 //! * **Slow subscribers do not hold anyone up.** What each subscriber has
 //!   not read is bounded (frames and bytes, [`BrokerConfig::queue`]), as if
 //!   it had a queue of its own. A publish that would overflow it ends that
@@ -29,10 +38,15 @@
 //! * **Unknown cursor.** A cursor that is not in the history (evicted, or
 //!   never seen) replays all retained history, preceded by an event of the
 //!   reserved type [`LOST_EVENT_TYPE`] whose data is the requested id: the
-//!   client learns that events may have been lost.
+//!   client learns that events may have been lost. A subscriber that reads
+//!   its replay so slowly that the history evicts what it has not read yet
+//!   ends as [`Ended::Lagged`] (it resumes from its last id).
+//! * **Ids cannot be hijacked.** An id published more than once resolves
+//!   to its earliest retained occurrence ([`ReplayLog::seek`]).
+//! * **Every retained byte counts.** The history's byte bound counts each
+//!   update's frame (id, type, data), id and topics.
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -41,6 +55,8 @@ use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -266,27 +282,29 @@ impl Cursor {
     }
 }
 
-/// What a new subscriber was given from history.
+/// Where a new subscriber's replay starts (the replay itself is read from
+/// the history as the subscriber receives).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Replay {
     /// No cursor: live events only.
     Live,
-    /// The cursor was found; `replayed` events follow it.
+    /// The cursor was found: the retained events after it follow (those
+    /// the subscription accepts).
     Resumed {
-        /// How many retained events were queued.
-        replayed: usize,
+        /// How many retained events follow the cursor, before filtering by
+        /// subscription.
+        retained: usize,
     },
-    /// The cursor is not in the history: a [`LOST_EVENT_TYPE`] event and
-    /// all retained events (for the subscription) were queued.
+    /// The cursor is not in the history: a [`LOST_EVENT_TYPE`] event, then
+    /// the retained events the subscription accepts.
     Unknown {
-        /// How many retained events were queued (not counting the
-        /// [`LOST_EVENT_TYPE`] event).
-        replayed: usize,
+        /// How many events the history retained, before filtering.
+        retained: usize,
     },
-    /// `earliest`: all retained events were queued.
+    /// `earliest`: the retained events the subscription accepts.
     Earliest {
-        /// How many retained events were queued.
-        replayed: usize,
+        /// How many events the history retained, before filtering.
+        retained: usize,
     },
 }
 
@@ -339,19 +357,48 @@ pub struct Stats {
     pub queued: u64,
 }
 
-/// What the router stores for each update in the history.
-#[derive(Debug)]
+/// How many selectors of a new subscription are indexed per hold of the
+/// broker's lock.
+pub const INDEX_CHUNK: usize = 64;
+
+/// How many history entries a replay reads per hold of the broker's lock.
+pub const REPLAY_PIECE: usize = 64;
+
+/// A replay hands a subscriber at most about this many bytes of frames per
+/// receive (at least one frame): what it holds of its replay at once.
+pub const REPLAY_BATCH_BYTES: usize = 64 << 10;
+
+/// How many history entries one [`Subscriber::poll_recv`] call may examine
+/// for its replay before it yields to the executor (a subscription that
+/// matches little of a long history does not hog a thread).
+const REPLAY_SCAN_BUDGET: usize = 1024;
+
+/// What the broker keeps with each update in the history: what the replay
+/// filter needs (cloned out of the lock in constant time).
+#[derive(Clone, Debug)]
 struct Meta {
-    topics: Box<[Str]>,
+    topics: Arc<[Str]>,
     private: bool,
+}
+
+impl Meta {
+    /// The bytes its topics hold, for the history's byte bound.
+    fn size(&self) -> usize {
+        self.topics.iter().fold(
+            core::mem::size_of::<Str>() * self.topics.len(),
+            |sum, topic| sum.saturating_add(topic.len()),
+        )
+    }
 }
 
 struct Core {
     log: ReplayLog<Meta, Instant>,
     /// One entry per channel (the subscribers with one subscription).
     router: Router<Arc<Channel>>,
-    /// The channel of each subscription.
-    channels: HashMap<Subscription, SubscriberKey>,
+    /// The active channel of each subscription, by the subscription's
+    /// hash (a channel whose subscription collides with another's is
+    /// simply not shared).
+    channels: HashMap<u64, SubscriberKey>,
     /// Subscribers connected (not ended for lagging).
     subscribers: usize,
     shutdown: Option<Shutdown>,
@@ -391,6 +438,8 @@ fn splitmix(mut x: u64) -> u64 {
 struct Shared {
     core: Mutex<Core>,
     config: BrokerConfig,
+    /// Hashes subscriptions (outside the lock) to find shared channels.
+    hasher: RandomState,
     published: AtomicU64,
     delivered: AtomicU64,
     lagged: AtomicU64,
@@ -449,6 +498,7 @@ impl Broker {
                     wake: Vec::new(),
                 }),
                 config,
+                hasher: RandomState::new(),
                 published: AtomicU64::new(0),
                 delivered: AtomicU64::new(0),
                 lagged: AtomicU64::new(0),
@@ -508,7 +558,7 @@ impl Broker {
         }
         let frame = event.to_bytes();
         let meta = Meta {
-            topics: update.topics.into_boxed_slice(),
+            topics: Arc::from(update.topics),
             private: update.private,
         };
         let mut guard = core;
@@ -536,7 +586,10 @@ impl Broker {
         core.subscribers -= lagged;
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
         let id = id.into_str();
-        let pushed = core.log.push(id.clone(), frame, meta, now);
+        let meta_bytes = meta.size();
+        let pushed = core
+            .log
+            .push_sized(id.clone(), frame, meta, meta_bytes, now);
         debug_assert_eq!(pushed, seq);
         core.log.evict_expired(now);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
@@ -553,76 +606,105 @@ impl Broker {
         })
     }
 
-    /// Subscribes from `cursor`: the matching history after it is queued
-    /// first, then live events follow with no gap and no duplicate. After
+    /// Subscribes from `cursor`: the matching history after it is sent
+    /// first (read from the history as the subscriber receives), then live
+    /// events follow with no gap and no duplicate. After
     /// [`Broker::shutdown`] the subscriber ends at once.
+    ///
+    /// The broker's lock is taken a few times, each for bounded work: once
+    /// to join the channel of an identical subscription, or, for a new
+    /// subscription, once per [`INDEX_CHUNK`] selectors.
     pub fn subscribe(&self, subscription: Subscription, cursor: Cursor) -> Subscriber {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
-        let core = self.lock();
+        let hash = self.shared.hasher.hash_one(&subscription);
+        // The replay's filter (cloned outside the lock).
+        let filter = (!matches!(cursor, Cursor::Live)).then(|| Arc::new(subscription.clone()));
+        let mut core = self.lock();
         if let Some(shutdown) = core.shutdown {
-            // A channel of its own, outside the router, already ended.
-            let channel = Arc::new(Channel::new());
-            let (member, _) = channel.join(key, VecDeque::new(), Some(shutdown.ended(key)));
-            return Subscriber {
-                broker: self.clone(),
-                router_key: None,
-                channel,
-                member,
-                replay: Replay::Live,
-            };
+            drop(core);
+            return self.ended_subscriber(key, shutdown);
         }
-        let mut frames = VecDeque::new();
-        let replay = match cursor {
-            Cursor::Live => Replay::Live,
-            Cursor::Earliest => {
-                let replayed = collect(&core.log, 0, &subscription, &mut frames);
-                Replay::Earliest { replayed }
-            }
-            Cursor::After(id) => match core.log.seek(&id) {
-                Seek::Found { after, .. } => {
-                    let replayed = collect(&core.log, after, &subscription, &mut frames);
-                    Replay::Resumed { replayed }
-                }
-                Seek::Unknown => {
-                    frames.push_back(lost_event(&id));
-                    let replayed = collect(&core.log, 0, &subscription, &mut frames);
-                    Replay::Unknown { replayed }
-                }
-            },
-        };
-        if !matches!(replay, Replay::Live) {
-            self.shared.replays.fetch_add(1, Ordering::Relaxed);
-        }
-        if matches!(replay, Replay::Unknown { .. }) {
-            self.shared.replay_misses.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut guard = core;
-        let core = &mut *guard;
-        let router_key = match core.channels.get(&subscription) {
-            Some(&router_key) => router_key,
+        let shared = core
+            .channels
+            .get(&hash)
+            .copied()
+            .filter(|&k| core.router.subscription(k) == Some(&subscription));
+        let router_key = match shared {
+            Some(router_key) => router_key,
             None => {
+                // A channel of its own, routed to once every selector is
+                // indexed, a chunk per hold of the lock.
                 let router_key = core
                     .router
-                    .insert(subscription.clone(), Arc::new(Channel::new()));
-                core.channels.insert(subscription, router_key);
+                    .insert_inactive(subscription, Arc::new(Channel::new()));
+                while !core.router.index_some(router_key, INDEX_CHUNK) {
+                    drop(core);
+                    core = self.lock();
+                    if let Some(shutdown) = core.shutdown {
+                        drop(core);
+                        self.retire(router_key);
+                        return self.ended_subscriber(key, shutdown);
+                    }
+                }
+                core.channels.entry(hash).or_insert(router_key);
                 router_key
             }
         };
         let Some(channel) = core.router.get(router_key).cloned() else {
             unreachable!("a channel's key stays in the router while it has members")
         };
-        // Joined under the broker's lock: the next publish reaches it.
-        let (member, counted) = channel.join(key, frames, None);
+        // Joined, and the history's end noted, under the broker's lock: the
+        // next publish reaches the channel, and the replay stops before it.
+        let (member, counted) = channel.join(key, None);
         core.subscribers += 1;
+        core.log.evict_expired(Instant::now());
+        let (replay, pending) = start_replay(&core.log, cursor, filter);
+        drop(core);
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
-        drop(guard);
+        if !matches!(replay, Replay::Live) {
+            self.shared.replays.fetch_add(1, Ordering::Relaxed);
+        }
+        if matches!(replay, Replay::Unknown { .. }) {
+            self.shared.replay_misses.fetch_add(1, Ordering::Relaxed);
+        }
         Subscriber {
             broker: self.clone(),
             router_key: Some(router_key),
+            hash,
             channel,
             member,
             replay,
+            pending,
         }
+    }
+
+    /// A subscriber of a shut-down broker: a channel of its own, outside
+    /// the router, already ended.
+    fn ended_subscriber(&self, key: u64, shutdown: Shutdown) -> Subscriber {
+        let channel = Arc::new(Channel::new());
+        let (member, _) = channel.join(key, Some(shutdown.ended(key)));
+        Subscriber {
+            broker: self.clone(),
+            router_key: None,
+            hash: 0,
+            channel,
+            member,
+            replay: Replay::Live,
+            pending: None,
+        }
+    }
+
+    /// Takes a channel out of the router, its selectors a chunk per hold of
+    /// the lock (it is no longer routed to from the first).
+    fn retire(&self, router_key: SubscriberKey) {
+        let removed = loop {
+            let mut core = self.lock();
+            if core.router.unindex_some(router_key, INDEX_CHUNK) {
+                break core.router.remove(router_key);
+            }
+        };
+        // Dropped outside the lock.
+        drop(removed);
     }
 
     /// Ends every subscriber's stream and refuses later publishes and
@@ -694,8 +776,8 @@ impl Broker {
 
     /// The fan-out backlog: frames published to subscribers and not yet
     /// received by them, counting at most 256 per subscriber of a
-    /// subscription on average, and at most 256 of each replay (so that a
-    /// few stalled subscribers weigh little). A server can hold
+    /// subscription on average (so that a few stalled subscribers weigh
+    /// little); replays are read from the history and do not count. A server can hold
     /// publishers back while it is high, that is while most subscribers
     /// are behind, so that events wait outside rather than in memory;
     /// [`Stats`] has it too.
@@ -716,8 +798,14 @@ impl Broker {
     /// Takes a member out of its channel, and the channel out of the
     /// router when it was the last (under the broker's lock, so that no
     /// subscribe joins a channel on its way out).
-    fn unsubscribe(&self, router_key: Option<SubscriberKey>, channel: &Channel, member: MemberId) {
-        let mut removed = None;
+    fn unsubscribe(
+        &self,
+        router_key: Option<SubscriberKey>,
+        hash: u64,
+        channel: &Channel,
+        member: MemberId,
+    ) {
+        let mut retire = None;
         let counted = {
             let mut core = self.lock();
             let left = channel.leave(member);
@@ -725,16 +813,33 @@ impl Broker {
                 core.subscribers -= 1;
             }
             if let (Some(key), 0) = (router_key, left.members) {
-                removed = core.router.remove(key);
-                if let Some((subscription, _)) = &removed {
-                    core.channels.remove(subscription);
+                if core.channels.get(&hash) == Some(&key) {
+                    core.channels.remove(&hash);
                 }
+                core.router.deactivate(key);
+                retire = Some(key);
             }
             left.counted
         };
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
-        // Dropped outside the lock.
-        drop(removed);
+        if let Some(key) = retire {
+            self.retire(key);
+        }
+    }
+
+    /// Ends a subscriber whose replay fell behind the history (what it had
+    /// not read yet was evicted).
+    fn cut(&self, channel: &Channel, member: MemberId) {
+        let mut core = self.lock();
+        let (was_reader, counted) = channel.cut(member);
+        if was_reader {
+            core.subscribers -= 1;
+        }
+        drop(core);
+        self.shared.queued.fetch_add(counted, Ordering::Relaxed);
+        if was_reader {
+            self.shared.lagged.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -796,21 +901,128 @@ fn lost_event(requested: &str) -> Bytes {
     OutgoingEvent::new(requested).event(&name).to_bytes()
 }
 
-/// Queues the retained frames after `after` that `subscription` accepts.
-fn collect(
+/// Where a new subscriber's replay starts, for `cursor`, and what it
+/// reads: the history up to its newest entry now.
+fn start_replay(
     log: &ReplayLog<Meta, Instant>,
-    after: u64,
-    subscription: &Subscription,
-    out: &mut VecDeque<Bytes>,
-) -> usize {
-    let before = out.len();
-    for entry in log.since(after) {
-        let meta = entry.meta();
-        if subscription.accepts(&meta.topics, meta.private) {
-            out.push_back(entry.frame().clone());
+    cursor: Cursor,
+    filter: Option<Arc<Subscription>>,
+) -> (Replay, Option<Box<PendingReplay>>) {
+    let end = log.last_seq();
+    let oldest = log.first_seq().unwrap_or(end + 1);
+    let (replay, next, lost) = match cursor {
+        Cursor::Live => return (Replay::Live, None),
+        Cursor::Earliest => (
+            Replay::Earliest {
+                retained: log.len(),
+            },
+            oldest,
+            None,
+        ),
+        Cursor::After(id) => match log.seek(&id) {
+            Seek::Found { after, pending } => {
+                (Replay::Resumed { retained: pending }, after + 1, None)
+            }
+            Seek::Unknown => (
+                Replay::Unknown {
+                    retained: log.len(),
+                },
+                oldest,
+                Some(lost_event(&id)),
+            ),
+        },
+    };
+    let pending = filter
+        .filter(|_| next <= end || lost.is_some())
+        .map(|subscription| {
+            Box::new(PendingReplay {
+                subscription,
+                lost,
+                next,
+                end,
+                piece: Vec::new(),
+            })
+        });
+    (replay, pending)
+}
+
+/// The history a subscriber has still to read before its live frames.
+struct PendingReplay {
+    /// What it accepts.
+    subscription: Arc<Subscription>,
+    /// The [`LOST_EVENT_TYPE`] event, until sent.
+    lost: Option<Bytes>,
+    /// The sequence number of the next entry to examine.
+    next: u64,
+    /// The newest entry of the replay (later ones arrive live).
+    end: u64,
+    /// Entries taken out of the lock, to filter (reused).
+    piece: Vec<(Bytes, Meta)>,
+}
+
+/// What one step of a replay did.
+enum ReplayStep {
+    /// Frames were moved out (the replay may go on).
+    Moved(usize),
+    /// The scan budget ran out before a frame matched: yield, then go on.
+    Yield,
+    /// The replay is over.
+    Done,
+    /// What it had not read yet was evicted from the history.
+    Evicted,
+}
+
+impl PendingReplay {
+    /// Moves the next matching frames of the replay to `out`: up to about
+    /// [`REPLAY_BATCH_BYTES`], reading the history [`REPLAY_PIECE`]
+    /// entries per hold of the lock, and examining at most `budget`
+    /// entries.
+    fn step(&mut self, shared: &Shared, out: &mut Vec<Bytes>, budget: usize) -> ReplayStep {
+        let before = out.len();
+        if let Some(lost) = self.lost.take() {
+            out.push(lost);
+        }
+        let mut bytes = 0;
+        let mut examined = 0;
+        while self.next <= self.end {
+            if bytes >= REPLAY_BATCH_BYTES || examined >= budget {
+                break;
+            }
+            {
+                let mut core = shared
+                    .core
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                core.log.evict_expired(Instant::now());
+                if core.log.first_seq().is_none_or(|first| first > self.next) {
+                    return ReplayStep::Evicted;
+                }
+                let entries = core.log.since(self.next - 1).take(REPLAY_PIECE);
+                self.piece.extend(
+                    entries
+                        .take_while(|e| e.seq() <= self.end)
+                        .map(|e| (e.frame().clone(), e.meta().clone())),
+                );
+            }
+            for (frame, meta) in self.piece.drain(..) {
+                if bytes >= REPLAY_BATCH_BYTES {
+                    // The rest of the piece is read again next time.
+                    break;
+                }
+                self.next += 1;
+                examined += 1;
+                if self.subscription.accepts(&meta.topics, meta.private) {
+                    bytes += frame.len();
+                    out.push(frame);
+                }
+            }
+        }
+        match out.len() - before {
+            0 if self.next > self.end => ReplayStep::Done,
+            0 => ReplayStep::Yield,
+            n => ReplayStep::Moved(n),
         }
     }
-    out.len() - before
 }
 
 /// One subscriber: the frames queued for it, in order. Dropping it
@@ -820,9 +1032,13 @@ pub struct Subscriber {
     /// Its channel's key in the router (`None` for one made after the
     /// shutdown).
     router_key: Option<SubscriberKey>,
+    /// Its subscription's hash (where its channel is listed for sharing).
+    hash: u64,
     channel: Arc<Channel>,
     member: MemberId,
     replay: Replay,
+    /// The history still to send before live frames.
+    pending: Option<Box<PendingReplay>>,
 }
 
 impl fmt::Debug for Subscriber {
@@ -844,6 +1060,13 @@ impl Subscriber {
     /// task is woken when a frame arrives or the stream ends) when none is
     /// queued, `Ready(Err(_))` once the stream has ended and nothing is
     /// left (a lagging subscriber ends at once, dropping what was queued).
+    ///
+    /// A replay comes first, read from the history a piece at a time: one
+    /// call moves at most about [`REPLAY_BATCH_BYTES`] of it (at least one
+    /// frame), so a writer that receives only while its socket drains holds
+    /// a bounded part of any replay. A call that examined many history
+    /// entries without finding one for this subscriber wakes the task and
+    /// returns `Pending`, to let others run.
     pub fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
@@ -874,6 +1097,36 @@ impl Subscriber {
     }
 
     fn recv(&mut self, out: &mut Vec<Bytes>, waker: Option<&Waker>) -> Result<usize, Ended> {
+        if let Some(pending) = &mut self.pending {
+            if self.channel.is_lagged(self.member) {
+                // Cut off by live frames while it replayed.
+                self.pending = None;
+                return Err(Ended::Lagged);
+            }
+            let budget = if waker.is_some() {
+                REPLAY_SCAN_BUDGET
+            } else {
+                usize::MAX
+            };
+            let shared = &self.broker.shared;
+            match pending.step(shared, out, budget) {
+                ReplayStep::Moved(n) => {
+                    shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                    return Ok(n);
+                }
+                ReplayStep::Yield => {
+                    if let Some(waker) = waker {
+                        waker.wake_by_ref();
+                    }
+                    return Ok(0);
+                }
+                ReplayStep::Done => self.pending = None,
+                ReplayStep::Evicted => {
+                    self.pending = None;
+                    self.broker.cut(&self.channel, self.member);
+                }
+            }
+        }
         let received = self.channel.recv(self.member, out, waker);
         let shared = &self.broker.shared;
         if received.counted != 0 {
@@ -889,6 +1142,6 @@ impl Subscriber {
 impl Drop for Subscriber {
     fn drop(&mut self) {
         self.broker
-            .unsubscribe(self.router_key, &self.channel, self.member);
+            .unsubscribe(self.router_key, self.hash, &self.channel, self.member);
     }
 }

@@ -65,9 +65,6 @@ struct State {
     /// Members with a waker to call at the next publish (an entry may be
     /// stale: [`Member::listed`] says whether it counts).
     waiting: Vec<MemberId>,
-    /// Replayed frames not yet read, at most [`COUNTED_PER_MEMBER`] per
-    /// member.
-    replay_counted: u64,
     /// What this channel adds to the broker's backlog count now.
     counted: i64,
 }
@@ -77,11 +74,6 @@ struct Member {
     key: u64,
     /// Position of the next live frame to read.
     next: u64,
-    /// The history replayed to it, read before live frames (not counted
-    /// against the limits).
-    replay: VecDeque<Bytes>,
-    /// What `replay` adds to `State::replay_counted`.
-    replay_counted: u64,
     waker: Option<Waker>,
     /// Whether it is in `waiting`.
     listed: bool,
@@ -130,7 +122,6 @@ impl Channel {
                 members: Vec::new(),
                 free: Vec::new(),
                 waiting: Vec::new(),
-                replay_counted: 0,
                 counted: 0,
             }),
         }
@@ -142,24 +133,15 @@ impl Channel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Adds a member that reads `replay` first, then every frame pushed
-    /// from now on; `end` ends it at once (after a shutdown). Returns its
-    /// place and the change to the backlog count.
-    pub(crate) fn join(
-        &self,
-        key: u64,
-        replay: VecDeque<Bytes>,
-        end: Option<Ended>,
-    ) -> (MemberId, i64) {
+    /// Adds a member that reads every frame pushed from now on; `end` ends
+    /// it at once (after a shutdown). Returns its place and the change to
+    /// the backlog count.
+    pub(crate) fn join(&self, key: u64, end: Option<Ended>) -> (MemberId, i64) {
         let mut state = self.lock();
         let next = state.head();
-        let replay_counted = (replay.len() as u64).min(COUNTED_PER_MEMBER);
-        state.replay_counted += replay_counted;
         let member = Member {
             key,
             next,
-            replay,
-            replay_counted,
             waker: None,
             listed: false,
             end,
@@ -225,8 +207,7 @@ impl Channel {
         }
     }
 
-    /// Moves the member's replay and every live frame it has not read to
-    /// `out`. With nothing to move: `Ok(0)`, after registering `waker`
+    /// Moves every frame the member has not read to `out`. With nothing to move: `Ok(0)`, after registering `waker`
     /// (when given) for the next frame or the end; or the end, once the
     /// stream has ended. A member ended for lagging gets nothing more.
     pub(crate) fn recv(
@@ -251,12 +232,6 @@ impl Channel {
                 counted: 0,
             };
         }
-        let replayed = member.replay.len();
-        if replayed > 0 {
-            out.extend(member.replay.drain(..));
-            member.replay = VecDeque::new();
-            state.replay_counted -= core::mem::take(&mut member.replay_counted);
-        }
         let from = member.next;
         let live = usize::try_from(head - from).unwrap_or(0);
         if live > 0 {
@@ -270,7 +245,7 @@ impl Channel {
             state.behind -= live as u64;
             state.trim();
         }
-        let moved = replayed + live;
+        let moved = live;
         if moved == 0 {
             let Some(Some(member)) = state.members.get_mut(id as usize) else {
                 return Received {
@@ -316,6 +291,15 @@ impl Channel {
         false
     }
 
+    /// Whether the member was ended for lagging.
+    pub(crate) fn is_lagged(&self, id: MemberId) -> bool {
+        let state = self.lock();
+        !matches!(
+            state.members.get(id as usize),
+            Some(Some(member)) if member.end != Some(Ended::Lagged)
+        )
+    }
+
     /// Removes a member and releases its share of the ring.
     pub(crate) fn leave(&self, id: MemberId) -> Left {
         let mut guard = self.lock();
@@ -329,7 +313,6 @@ impl Channel {
             };
         };
         state.free.push(id);
-        state.replay_counted -= member.replay_counted;
         let was_reader = member.end != Some(Ended::Lagged);
         if was_reader {
             state.release(member.next);
@@ -346,6 +329,27 @@ impl Channel {
             was_reader,
             counted,
         }
+    }
+
+    /// Ends one member as lagging (its reading fell behind the history it
+    /// was replaying); returns whether it was still reading, and the change
+    /// to the backlog count.
+    pub(crate) fn cut(&self, id: MemberId) -> (bool, i64) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let Some(Some(member)) = state.members.get_mut(id as usize) else {
+            return (false, 0);
+        };
+        if member.end == Some(Ended::Lagged) {
+            return (false, 0);
+        }
+        member.end = Some(Ended::Lagged);
+        member.listed = false;
+        member.waker = None;
+        let next = member.next;
+        state.release(next);
+        state.trim();
+        (true, state.recount())
     }
 
     /// Ends every reading member as lagging (for
@@ -466,8 +470,6 @@ impl State {
         for member in self.members.iter_mut().flatten() {
             if member.end != Some(Ended::Lagged) && member.next < keep {
                 member.end = Some(Ended::Lagged);
-                member.replay = VecDeque::new();
-                self.replay_counted -= core::mem::take(&mut member.replay_counted);
                 member.listed = false;
                 if let Some(waker) = member.waker.take() {
                     wake.push(waker);
@@ -503,13 +505,13 @@ impl State {
     }
 
     /// Updates this channel's share of the backlog count; returns the
-    /// change. Live frames count at most [`COUNTED_PER_MEMBER`] per reading
-    /// member, a replay at most that many per member.
+    /// change. Frames count at most [`COUNTED_PER_MEMBER`] per reading
+    /// member.
     fn recount(&mut self) -> i64 {
         let live = self
             .behind
             .min(COUNTED_PER_MEMBER * u64::from(self.readers));
-        let now = i64::try_from(live + self.replay_counted).unwrap_or(i64::MAX);
+        let now = i64::try_from(live).unwrap_or(i64::MAX);
         let change = now - self.counted;
         self.counted = now;
         change
@@ -540,14 +542,14 @@ mod tests {
     fn members_that_come_and_go_while_waiting_do_not_grow_the_waiting_list() {
         let channel = Channel::new();
         let stay = Arc::new(Count::default());
-        let (id, _) = channel.join(1, VecDeque::new(), None);
+        let (id, _) = channel.join(1, None);
         let mut out = Vec::new();
         let waker = Waker::from(stay.clone());
         assert_eq!(channel.recv(id, &mut out, Some(&waker)).result, Ok(0));
         // Each visitor waits, then leaves: its entry stays behind until a
         // publish or a compaction.
         for key in 2..200 {
-            let (visitor, _) = channel.join(key, VecDeque::new(), None);
+            let (visitor, _) = channel.join(key, None);
             let noop = Waker::noop();
             assert_eq!(channel.recv(visitor, &mut out, Some(noop)).result, Ok(0));
             channel.leave(visitor);
@@ -566,8 +568,8 @@ mod tests {
     #[test]
     fn the_ring_keeps_only_what_some_member_has_not_read() {
         let channel = Channel::new();
-        let (a, _) = channel.join(1, VecDeque::new(), None);
-        let (b, _) = channel.join(2, VecDeque::new(), None);
+        let (a, _) = channel.join(1, None);
+        let (b, _) = channel.join(2, None);
         let mut wake = Vec::new();
         for _ in 0..3 {
             channel.push(&Bytes::from_static(b"data: x\n\n"), 16, 1 << 20, &mut wake);

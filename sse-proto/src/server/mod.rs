@@ -29,8 +29,8 @@ mod stream;
 
 #[cfg(feature = "broker")]
 pub use broker::{
-    Broker, BrokerConfig, Cursor, Ended, LOST_EVENT_TYPE, PublishError, Published, Replay, Stats,
-    Subscriber, Update,
+    Broker, BrokerConfig, Cursor, Ended, INDEX_CHUNK, LOST_EVENT_TYPE, PublishError, Published,
+    REPLAY_BATCH_BYTES, REPLAY_PIECE, Replay, Stats, Subscriber, Update,
 };
 #[cfg(feature = "http1")]
 pub use head::stream_response;

@@ -64,7 +64,9 @@ use crate::str::Str;
 ///
 /// The defaults ([`ReplayConfig::new`]) keep at most 10 000 events and
 /// 64 MiB, with no age limit. Bytes are counted per entry as the frame
-/// length plus the id length plus [`ReplayConfig::ENTRY_OVERHEAD`].
+/// length plus the id length plus [`ReplayConfig::ENTRY_OVERHEAD`], plus
+/// what the caller says its metadata holds
+/// ([`ReplayLog::push_sized`]): every retained byte counts.
 ///
 /// ```
 /// use std::time::Duration;
@@ -155,6 +157,8 @@ pub struct Entry<M, I> {
     frame: Bytes,
     meta: M,
     at: I,
+    /// What it counts for against the byte bound.
+    size: usize,
 }
 
 impl<M, I> Entry<M, I> {
@@ -185,18 +189,28 @@ impl<M, I> Entry<M, I> {
 
     /// The bytes this entry counts for against
     /// [`ReplayConfig::max_bytes`]: frame length + id length +
-    /// [`ReplayConfig::ENTRY_OVERHEAD`].
+    /// [`ReplayConfig::ENTRY_OVERHEAD`] + the metadata's size given to
+    /// [`ReplayLog::push_sized`].
     pub fn size(&self) -> usize {
-        entry_size(&self.id, &self.frame)
+        self.size
     }
 }
 
-/// The size charged for an entry with this id and frame.
-fn entry_size(id: &str, frame: &[u8]) -> usize {
+/// The size charged for an entry with this id, frame and metadata size.
+fn entry_size(id: &str, frame: &[u8], meta: usize) -> usize {
     frame
         .len()
         .saturating_add(id.len())
+        .saturating_add(meta)
         .saturating_add(ReplayConfig::ENTRY_OVERHEAD)
+}
+
+/// The retained occurrences of one id (indexed ids only), oldest first.
+#[derive(Clone, Debug)]
+struct Occurrences {
+    first: u64,
+    /// Later pushes of the same id (allocated only for repeated ids).
+    later: VecDeque<u64>,
 }
 
 /// Where a resume cursor (a `Last-Event-ID`) points, as found by
@@ -238,8 +252,8 @@ pub struct ReplayLog<M, I> {
     config: ReplayConfig,
     /// Oldest first, with consecutive sequence numbers.
     entries: VecDeque<Entry<M, I>>,
-    /// The newest retained sequence number of each retained id.
-    index: BTreeMap<Str, u64>,
+    /// The retained sequence numbers of each retained id.
+    index: BTreeMap<Str, Occurrences>,
     /// The sum of the retained entries' sizes.
     bytes: usize,
     /// The sequence number of the newest push (0 before any).
@@ -296,7 +310,10 @@ impl<M, I> ReplayLog<M, I> {
 
     /// Finds where a client that last saw the event `id` should resume.
     ///
-    /// If the id was pushed several times, its newest occurrence counts. The
+    /// If the id was pushed several times, its earliest retained occurrence
+    /// counts: a client may then get events again, but never skips one, so
+    /// a publisher that reuses an id cannot make a client that last saw the
+    /// first occurrence jump past the events in between. The
     /// newest id ever pushed is always found (with nothing pending), even
     /// when its entry was evicted, so a client that saw the last event is up
     /// to date rather than lost. Any other id that is not retained is
@@ -304,17 +321,17 @@ impl<M, I> ReplayLog<M, I> {
     ///
     /// Takes O(log n) time.
     pub fn seek(&self, id: &str) -> Seek {
-        let after = if self.last_id.as_deref() == Some(id) {
-            self.last_seq
-        } else if let Some(&seq) = self.index.get(id) {
-            seq
-        } else {
-            // A sequence id is retained when its entry still carries it (a
-            // newer push of the same id would be in the index or newest).
-            match self.seq_id(id) {
-                Some(seq) if self.get(seq).is_some_and(|e| e.id == id) => seq,
-                _ => return Seek::Unknown,
-            }
+        let indexed = self.index.get(id).map(|o| o.first);
+        // A sequence id is retained when its entry still carries it; the
+        // same text may also have been pushed as an ordinary id.
+        let parsed = self
+            .seq_id(id)
+            .filter(|&seq| self.get(seq).is_some_and(|e| e.id == id));
+        let after = match (indexed, parsed) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(seq), None) | (None, Some(seq)) => seq,
+            (None, None) if self.last_id.as_deref() == Some(id) => self.last_seq,
+            (None, None) => return Seek::Unknown,
         };
         Seek::Found {
             after,
@@ -405,9 +422,17 @@ impl<M, I> ReplayLog<M, I> {
     fn pop_oldest(&mut self) -> Option<Entry<M, I>> {
         let entry = self.entries.pop_front()?;
         self.bytes = self.bytes.saturating_sub(entry.size());
-        // A newer entry with the same id keeps its index slot.
-        if self.index.get(entry.id.as_str()) == Some(&entry.seq) {
-            self.index.remove(entry.id.as_str());
+        // The oldest entry is its id's first occurrence; a later one takes
+        // its place.
+        if let Some(occurrences) = self.index.get_mut(entry.id.as_str()) {
+            if occurrences.first == entry.seq {
+                match occurrences.later.pop_front() {
+                    Some(next) => occurrences.first = next,
+                    None => {
+                        self.index.remove(entry.id.as_str());
+                    }
+                }
+            }
         }
         self.evicted += 1;
         Some(entry)
@@ -425,18 +450,32 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
     /// than `max_bytes` on its own is evicted at once (leaving the log
     /// empty), but its sequence number and id still count as the newest.
     pub fn push(&mut self, id: Str, frame: Bytes, meta: M, now: I) -> u64 {
+        self.push_sized(id, frame, meta, 0, now)
+    }
+
+    /// [`ReplayLog::push`] for metadata that holds `meta_bytes` bytes of its
+    /// own (topics, say), which count against
+    /// [`max_bytes`](ReplayConfig::max_bytes) with the frame and the id.
+    pub fn push_sized(&mut self, id: Str, frame: Bytes, meta: M, meta_bytes: usize, now: I) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
-        if self.seq_id(&id) == Some(seq) {
-            // Found by parsing; an older occurrence of the same id must not
-            // be found through the index instead.
-            if !self.index.is_empty() {
-                self.index.remove(id.as_str());
+        // A sequence id is found by parsing; any other goes to the index.
+        if self.seq_id(&id) != Some(seq) {
+            match self.index.get_mut(id.as_str()) {
+                Some(occurrences) => occurrences.later.push_back(seq),
+                None => {
+                    self.index.insert(
+                        id.clone(),
+                        Occurrences {
+                            first: seq,
+                            later: VecDeque::new(),
+                        },
+                    );
+                }
             }
-        } else {
-            self.index.insert(id.clone(), seq);
         }
-        self.bytes = self.bytes.saturating_add(entry_size(&id, &frame));
+        let size = entry_size(&id, &frame, meta_bytes);
+        self.bytes = self.bytes.saturating_add(size);
         self.last_id = Some(id.clone());
         self.entries.push_back(Entry {
             seq,
@@ -444,6 +483,7 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
             frame,
             meta,
             at: now,
+            size,
         });
         while self.entries.len() > self.config.max_events || self.bytes > self.config.max_bytes {
             if self.pop_oldest().is_none() {
@@ -592,6 +632,7 @@ mod tests {
         assert_eq!(ids(&log, 0), ["a", "c", "d"]);
         assert_eq!(log.first_seq(), Some(3));
         assert_eq!(log.evicted(), 2);
+        // The first `a` is gone: the second is now the earliest.
         assert_eq!(log.seek("a"), found(3, 2));
         assert_eq!(log.seek("b"), Seek::Unknown);
         assert_eq!(log.index.len(), 3);
@@ -601,12 +642,48 @@ mod tests {
     }
 
     #[test]
-    fn duplicate_keeps_newest_when_older_copy_is_evicted() {
-        let mut log = ReplayLog::new(ReplayConfig::new().max_events(2));
+    fn duplicate_ids_resolve_to_the_earliest_retained_occurrence() {
+        let mut log = ReplayLog::new(ReplayConfig::new().max_events(3));
         push(&mut log, "x", 1, 0);
+        push(&mut log, "y", 1, 0);
         push(&mut log, "x", 1, 0);
-        push(&mut log, "y", 1, 0); // evicts x(1), which must not unindex x(2)
-        assert_eq!(log.seek("x"), found(2, 1));
+        // A client that saw the first `x` must not skip `y`.
+        assert_eq!(log.seek("x"), found(1, 2));
+        push(&mut log, "z", 1, 0); // evicts x(1); x(3) is the earliest now
+        assert_eq!(log.seek("x"), found(3, 1));
+        push(&mut log, "w", 1, 0);
+        push(&mut log, "v", 1, 0); // evicts x(3): no `x` is retained
+        assert_eq!(log.seek("x"), Seek::Unknown);
+        assert!(!log.index.contains_key("x"));
+    }
+
+    #[test]
+    fn a_reused_sequence_id_resolves_to_its_earliest_occurrence() {
+        let mut log: ReplayLog<(), T> =
+            ReplayLog::new(ReplayConfig::new()).with_seq_ids(Str::from("p"));
+        // Pushed as an ordinary id first, then assigned by sequence.
+        log.push(Str::from("p2"), frame(1), (), T(0));
+        log.push(Str::from("p2"), frame(1), (), T(0));
+        log.push(Str::from("p3"), frame(1), (), T(0));
+        assert_eq!(log.seek("p2"), found(1, 2));
+        // And the other way round: assigned first, reused later.
+        log.push(Str::from("p3"), frame(1), (), T(0));
+        assert_eq!(log.seek("p3"), found(3, 1));
+    }
+
+    #[test]
+    fn metadata_bytes_count() {
+        let per = 10 + 1 + ReplayConfig::ENTRY_OVERHEAD;
+        let mut log: ReplayLog<(), T> = ReplayLog::new(ReplayConfig::new().max_bytes(3 * per));
+        log.push_sized(Str::from("a"), frame(10), (), 0, T(0));
+        assert_eq!(log.bytes(), per);
+        log.push_sized(Str::from("b"), frame(10), (), per, T(0));
+        assert_eq!(log.get(2).map(Entry::size), Some(2 * per));
+        assert_eq!(log.bytes(), 3 * per);
+        // A third entry pushes the first out.
+        log.push_sized(Str::from("c"), frame(10), (), 0, T(0));
+        assert_eq!(ids(&log, 0), ["b", "c"]);
+        assert_eq!(log.bytes(), 3 * per);
     }
 
     #[test]

@@ -217,16 +217,25 @@ fn normalize<S: Into<Selector>>(selectors: impl IntoIterator<Item = S>) -> Vec<S
     selectors
 }
 
-/// Whether one of the sorted `selectors` matches one of `topics`.
+/// Whether one of the sorted `selectors` matches one of `topics`: a binary
+/// search per topic, so `O(topics × log selectors)` string comparisons
+/// (never the product of the two counts).
 #[inline]
 fn any_matches<T: AsRef<str>>(selectors: &[Selector], topics: &[T]) -> bool {
-    match selectors.first() {
+    match selectors {
         // `Any` sorts first and matches whatever topic there is.
-        Some(Selector::Any) => !topics.is_empty(),
-        Some(_) => selectors
+        [Selector::Any, ..] => !topics.is_empty(),
+        [] => false,
+        // A few selectors: a scan beats the search.
+        [_] | [_, _] | [_, _, _] => topics
             .iter()
-            .any(|s| topics.iter().any(|t| s.matches(t.as_ref()))),
-        None => false,
+            .any(|t| selectors.iter().any(|s| s.matches(t.as_ref()))),
+        // Every selector is exact, sorted by its text.
+        _ => topics.iter().any(|t| {
+            selectors
+                .binary_search_by(|s| s.as_str().cmp(t.as_ref()))
+                .is_ok()
+        }),
     }
 }
 
@@ -255,8 +264,16 @@ struct Slot<T> {
 struct Occupant<T> {
     subscription: Subscription,
     /// `positions[i]` is where this slot sits in the index list of
-    /// `subscription.selectors[i]`, so removal needs no search.
+    /// `subscription.selectors[i]` (for `i < indexed`), so removal needs no
+    /// search.
     positions: Box<[u32]>,
+    /// How many selectors (a prefix of the sorted list) are in the index.
+    indexed: usize,
+    /// Whether [`Router::route`] delivers to it: every selector is indexed
+    /// and its removal has not begun.
+    active: bool,
+    /// Whether its removal has begun ([`Router::deactivate`]).
+    removing: bool,
     value: T,
 }
 
@@ -316,9 +333,26 @@ impl<T> Router<T> {
 
     /// Adds a subscriber and returns its key.
     ///
+    /// Takes `O(k log t)` time for `k` selectors; see
+    /// [`Router::insert_inactive`] to spread that work over several calls.
+    ///
     /// # Panics
     /// When the router would hold more than `u32::MAX` subscribers at once.
     pub fn insert(&mut self, subscription: Subscription, value: T) -> SubscriberKey {
+        let key = self.insert_inactive(subscription, value);
+        self.index_some(key, usize::MAX);
+        key
+    }
+
+    /// Adds a subscriber that nothing is routed to yet, in constant time:
+    /// [`Router::index_some`] then indexes its selectors a few at a time,
+    /// and it receives updates once all of them are. For a caller that
+    /// holds a lock around the router and must not hold it for time that
+    /// grows with one subscriber's selectors.
+    ///
+    /// # Panics
+    /// When the router would hold more than `u32::MAX` subscribers at once.
+    pub fn insert_inactive(&mut self, subscription: Subscription, value: T) -> SubscriberKey {
         let index = match self.free.pop() {
             Some(index) => index,
             None => {
@@ -335,26 +369,15 @@ impl<T> Router<T> {
                 index
             }
         };
-        let positions = subscription
-            .selectors
-            .iter()
-            .map(|selector| {
-                let list = match selector {
-                    Selector::Any => &mut self.any,
-                    Selector::Exact(topic) => self.topics.entry(topic.clone()).or_default(),
-                };
-                // A list holds each slot at most once, and slot indices fit
-                // in a `u32`, so its length does too.
-                let position = list.len() as u32;
-                list.push(index);
-                position
-            })
-            .collect();
+        let positions = alloc::vec![0; subscription.selectors.len()].into_boxed_slice();
         let mut generation = 0;
         if let Some(slot) = self.slots.get_mut(index as usize) {
             slot.entry = Some(Occupant {
                 subscription,
                 positions,
+                indexed: 0,
+                active: false,
+                removing: false,
                 value,
             });
             generation = slot.generation;
@@ -363,9 +386,118 @@ impl<T> Router<T> {
         SubscriberKey { index, generation }
     }
 
+    /// Indexes up to `max` more of an inactive subscriber's selectors; once
+    /// all are indexed the subscriber is active (updates are routed to it)
+    /// and this returns `true`. `false` while selectors remain, or when
+    /// `key` is stale or its removal has begun ([`Router::deactivate`]).
+    pub fn index_some(&mut self, key: SubscriberKey, max: usize) -> bool {
+        let Some(slot) = self
+            .slots
+            .get_mut(key.index as usize)
+            .filter(|slot| slot.generation == key.generation)
+        else {
+            return false;
+        };
+        let Some(occupant) = slot.entry.as_mut() else {
+            return false;
+        };
+        if occupant.active {
+            return true;
+        }
+        if occupant.removing {
+            return false;
+        }
+        let total = occupant.subscription.selectors.len();
+        let stop = occupant.indexed.saturating_add(max).min(total);
+        for i in occupant.indexed..stop {
+            let (Some(selector), Some(position)) = (
+                occupant.subscription.selectors.get(i),
+                occupant.positions.get_mut(i),
+            ) else {
+                break;
+            };
+            let list = match selector {
+                Selector::Any => &mut self.any,
+                Selector::Exact(topic) => self.topics.entry(topic.clone()).or_default(),
+            };
+            // A list holds each slot at most once, and slot indices fit in
+            // a `u32`, so its length does too.
+            *position = list.len() as u32;
+            list.push(key.index);
+        }
+        occupant.indexed = stop;
+        occupant.active = stop == total;
+        occupant.active
+    }
+
+    /// Stops routing to a subscriber (constant time), before
+    /// [`Router::unindex_some`] takes its selectors out of the index a few
+    /// at a time. Returns whether `key` names a subscriber.
+    pub fn deactivate(&mut self, key: SubscriberKey) -> bool {
+        match self.occupant_mut(key) {
+            Some(occupant) => {
+                occupant.active = false;
+                occupant.removing = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Takes up to `max` of a deactivated subscriber's selectors out of the
+    /// index; returns `true` once none is left (then
+    /// [`Router::remove`] frees it in constant time). An active subscriber
+    /// is deactivated first.
+    pub fn unindex_some(&mut self, key: SubscriberKey, max: usize) -> bool {
+        let Some(occupant) = self.occupant_mut(key) else {
+            return true;
+        };
+        occupant.active = false;
+        occupant.removing = true;
+        let indexed = occupant.indexed;
+        let stop = indexed.saturating_sub(max);
+        for i in (stop..indexed).rev() {
+            self.unindex(key.index, i);
+        }
+        if let Some(occupant) = self.occupant_mut(key) {
+            occupant.indexed = stop;
+        }
+        stop == 0
+    }
+
+    /// Takes selector `i` of the subscriber in slot `index` out of its
+    /// index list.
+    fn unindex(&mut self, index: u32, i: usize) {
+        let Some(occupant) = self
+            .slots
+            .get(index as usize)
+            .and_then(|slot| slot.entry.as_ref())
+        else {
+            return;
+        };
+        let (Some(selector), Some(&position)) = (
+            occupant.subscription.selectors.get(i).cloned(),
+            occupant.positions.get(i),
+        ) else {
+            return;
+        };
+        match &selector {
+            Selector::Any => unlink(&mut self.slots, &mut self.any, position, &selector),
+            Selector::Exact(topic) => {
+                if let Some(list) = self.topics.get_mut(topic.as_str()) {
+                    unlink(&mut self.slots, list, position, &selector);
+                    if list.is_empty() {
+                        self.topics.remove(topic.as_str());
+                    }
+                }
+            }
+        }
+    }
+
     /// Removes a subscriber, returning its subscription and value; `None`
     /// when `key` is stale (already removed).
     pub fn remove(&mut self, key: SubscriberKey) -> Option<(Subscription, T)> {
+        self.unindex_some(key, usize::MAX);
         let slot = self
             .slots
             .get_mut(key.index as usize)
@@ -378,25 +510,7 @@ impl<T> Router<T> {
             self.free.push(key.index);
         }
         self.len -= 1;
-        let Occupant {
-            subscription,
-            positions,
-            value,
-        } = occupant;
-        for (selector, &position) in subscription.selectors.iter().zip(positions.iter()) {
-            match selector {
-                Selector::Any => unlink(&mut self.slots, &mut self.any, position, selector),
-                Selector::Exact(topic) => {
-                    if let Some(list) = self.topics.get_mut(topic.as_str()) {
-                        unlink(&mut self.slots, list, position, selector);
-                        if list.is_empty() {
-                            self.topics.remove(topic.as_str());
-                        }
-                    }
-                }
-            }
-        }
-        Some((subscription, value))
+        Some((occupant.subscription, occupant.value))
     }
 
     /// Whether `key` names a live subscriber.
@@ -537,6 +651,14 @@ impl<T> Router<T> {
         delivered
     }
 
+    fn occupant_mut(&mut self, key: SubscriberKey) -> Option<&mut Occupant<T>> {
+        self.slots
+            .get_mut(key.index as usize)
+            .filter(|slot| slot.generation == key.generation)?
+            .entry
+            .as_mut()
+    }
+
     fn occupant(&self, key: SubscriberKey) -> Option<&Occupant<T>> {
         self.slots
             .get(key.index as usize)
@@ -600,7 +722,7 @@ impl<T, Top: AsRef<str>, D: FnMut(SubscriberKey, &mut T) -> bool> Walk<'_, T, To
                 }
                 slot.mark = self.epoch;
             }
-            let Some(occupant) = slot.entry.as_mut() else {
+            let Some(occupant) = slot.entry.as_mut().filter(|o| o.active) else {
                 continue;
             };
             if self.private && !any_matches(&occupant.subscription.private_access, self.topics) {
@@ -646,7 +768,8 @@ mod tests {
         for (i, slot) in router.slots.iter().enumerate() {
             let Some(o) = &slot.entry else { continue };
             assert_eq!(o.positions.len(), o.subscription.selectors.len());
-            for (sel, &p) in o.subscription.selectors.iter().zip(o.positions.iter()) {
+            let indexed = o.subscription.selectors.iter().zip(o.positions.iter());
+            for (sel, &p) in indexed.take(o.indexed) {
                 let list = match sel {
                     Selector::Any => &router.any,
                     Selector::Exact(t) => &router.topics[t.as_str()],
@@ -814,5 +937,56 @@ mod tests {
         }
         assert_eq!(router.iter().collect::<Vec<_>>(), vec![(b, &20)]);
         assert_eq!(alloc::format!("{router:?}").matches("20").count(), 1);
+    }
+
+    #[test]
+    fn staged_insertion_and_removal_route_nothing_until_complete() {
+        let mut router = Router::new();
+        let selectors: Vec<String> = (0..10).map(|i| alloc::format!("t{i}")).collect();
+        let other = router.insert(Subscription::new(["t3"]), 0);
+        let key = router.insert_inactive(Subscription::new(selectors.clone()), 1);
+        assert_eq!(route_values(&mut router, &["t0", "t3"], false), [0]);
+        assert!(!router.index_some(key, 4));
+        check_index(&router);
+        // Half indexed: still nothing routed to it, even for an indexed topic.
+        assert_eq!(route_values(&mut router, &["t0", "t3"], false), [0]);
+        assert!(!router.index_some(key, 4));
+        assert!(router.index_some(key, 4));
+        assert!(router.index_some(key, 4), "already complete");
+        check_index(&router);
+        assert_eq!(route_values(&mut router, &["t9"], false), [1]);
+        assert_eq!(route_values(&mut router, &["t3"], false), [0, 1]);
+        // Removal in steps: no longer routed to from the first.
+        assert!(router.deactivate(key));
+        assert!(
+            !router.index_some(key, 100),
+            "a retiring subscriber stays out"
+        );
+        assert_eq!(route_values(&mut router, &["t3"], false), [0]);
+        assert!(!router.unindex_some(key, 3));
+        check_index(&router);
+        assert!(router.unindex_some(key, 100));
+        check_index(&router);
+        assert_eq!(router.topic_count(), 1);
+        assert_eq!(router.remove(key).map(|(_, v)| v), Some(1));
+        assert_eq!(router.len(), 1);
+        assert_eq!(router.get(other), Some(&0));
+        assert!(!router.deactivate(key), "a stale key");
+        assert!(router.unindex_some(key, 1));
+    }
+
+    #[test]
+    fn many_selectors_match_by_search() {
+        let selectors: Vec<String> = (0..1000).map(|i| alloc::format!("s{i:04}")).collect();
+        let sub = Subscription::new(selectors.clone());
+        assert!(sub.accepts(&["nope", "s0999"], false));
+        assert!(sub.accepts(&["s0000"], false));
+        assert!(!sub.accepts(&["s1000", "s", ""], false));
+        for s in &selectors {
+            assert!(sub.accepts(&[s.as_str()], false));
+        }
+        let sub = sub.with_private_access(["s0500", "s0501", "s0502", "s0503"]);
+        assert!(sub.accepts(&["s0001", "s0503"], true));
+        assert!(!sub.accepts(&["s0001"], true));
     }
 }
