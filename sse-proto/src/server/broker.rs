@@ -359,14 +359,14 @@ pub struct Stats {
 
 /// How many selectors of a new subscription are indexed per hold of the
 /// broker's lock.
-pub const INDEX_CHUNK: usize = 64;
+pub const INDEX_CHUNK: usize = 32;
 
 /// How many history entries a replay reads per hold of the broker's lock.
 pub const REPLAY_PIECE: usize = 64;
 
 /// A replay hands a subscriber at most about this many bytes of frames per
 /// receive (at least one frame): what it holds of its replay at once.
-pub const REPLAY_BATCH_BYTES: usize = 64 << 10;
+pub const REPLAY_BATCH_BYTES: usize = 32 << 10;
 
 /// How many history entries one [`Subscriber::poll_recv`] call may examine
 /// for its replay before it yields to the executor (a subscription that

@@ -319,7 +319,13 @@ where
                 break;
             }
             match self.subscriber.poll_recv(cx, &mut self.frames) {
-                Poll::Ready(Ok(())) => self.writer.push_frames(self.frames.drain(..), now),
+                Poll::Ready(Ok(())) => {
+                    self.writer.push_frames(self.frames.drain(..), now);
+                    // Give back what a replay or a burst grew.
+                    if self.frames.capacity() > 256 {
+                        self.frames = Vec::new();
+                    }
+                }
                 Poll::Ready(Err(Ended::Lagged)) => return Feed::Stop(StreamEnd::Lagged),
                 Poll::Ready(Err(Ended::Shutdown { retry })) => {
                     let close_by = self.finish(StreamEnd::Shutdown, retry, now);
