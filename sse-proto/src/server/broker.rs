@@ -1,7 +1,8 @@
 //! [`Broker`]: publish/subscribe with topics and history replay, shared by
 //! every runtime adapter (feature `broker`).
 //!
-//! The broker is plain synchronous code: a `std::sync::Mutex` around a
+//! The broker is plain synchronous code: a mutex (`parking_lot`'s, for its
+//! fair hand-over) around a
 //! [`ReplayLog`] and a [`Router`], and for each distinct subscription a
 //! fan-out channel that its subscribers share: a publish appends its frame
 //! to a channel once, whatever the number of subscribers, and each reads
@@ -57,7 +58,7 @@ use core::time::Duration;
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use std::sync::{Mutex, MutexGuard};
+use parking_lot::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -516,12 +517,7 @@ impl Broker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Core> {
-        // A panic while holding the lock cannot leave the core half-updated
-        // in a way that matters more than stopping would; keep serving.
-        self.shared
-            .core
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.shared.core.lock()
     }
 
     /// Publishes an update: assigns its id (unless it has one), encodes it
@@ -638,8 +634,9 @@ impl Broker {
                     .router
                     .insert_inactive(subscription, Arc::new(Channel::new()));
                 while !core.router.index_some(router_key, INDEX_CHUNK) {
-                    drop(core);
-                    core = self.lock();
+                    // Hands the lock to whoever waits for it (a publish,
+                    // say) before the next chunk.
+                    MutexGuard::bump(&mut core);
                     if let Some(shutdown) = core.shutdown {
                         drop(core);
                         self.retire(router_key);
@@ -697,12 +694,12 @@ impl Broker {
     /// Takes a channel out of the router, its selectors a chunk per hold of
     /// the lock (it is no longer routed to from the first).
     fn retire(&self, router_key: SubscriberKey) {
-        let removed = loop {
-            let mut core = self.lock();
-            if core.router.unindex_some(router_key, INDEX_CHUNK) {
-                break core.router.remove(router_key);
-            }
-        };
+        let mut core = self.lock();
+        while !core.router.unindex_some(router_key, INDEX_CHUNK) {
+            MutexGuard::bump(&mut core);
+        }
+        let removed = core.router.remove(router_key);
+        drop(core);
         // Dropped outside the lock.
         drop(removed);
     }
@@ -852,7 +849,7 @@ fn wake_all(shared: &Shared, mut wake: Vec<Waker>) {
     for waker in wake.drain(..) {
         waker.wake();
     }
-    if let Ok(mut core) = shared.core.try_lock() {
+    if let Some(mut core) = shared.core.try_lock() {
         if core.wake.capacity() < wake.capacity() {
             core.wake = wake;
         }
@@ -989,10 +986,7 @@ impl PendingReplay {
                 break;
             }
             {
-                let mut core = shared
-                    .core
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut core = shared.core.lock();
                 core.log.evict_expired(Instant::now());
                 if core.log.first_seq().is_none_or(|first| first > self.next) {
                     return ReplayStep::Evicted;
@@ -1003,6 +997,9 @@ impl PendingReplay {
                         .take_while(|e| e.seq() <= self.end)
                         .map(|e| (e.frame().clone(), e.meta().clone())),
                 );
+                // Straight to a waiting thread, if any: a replay's next
+                // piece waits its turn.
+                MutexGuard::unlock_fair(core);
             }
             for (frame, meta) in self.piece.drain(..) {
                 if bytes >= REPLAY_BATCH_BYTES {
