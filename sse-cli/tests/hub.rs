@@ -777,7 +777,7 @@ fn pipelined_requests_are_all_answered() {
     let post = |data: &str| {
         let body = form(&[("topic", "p"), ("data", data)]);
         format!(
-            "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\n\
+            "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
@@ -813,11 +813,11 @@ fn one_connection_can_publish_then_subscribe() {
     let mut socket = hub.connect();
     let body = form(&[("topic", "k"), ("data", "one")]);
     let requests = format!(
-        "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\n\
+        "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}\
-         GET /.well-known/mercure HTTP/1.1\r\nHost: x\r\n\r\n\
-         GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\
-         GET /.well-known/mercure?topic=k&lastEventID=earliest HTTP/1.1\r\nHost: x\r\n\r\n",
+         GET /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
+         GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n\
+         GET /.well-known/mercure?topic=k&lastEventID=earliest HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
         body.len()
     );
     socket.write_all(requests.as_bytes()).unwrap();
@@ -866,7 +866,7 @@ fn head_gets_the_stream_head_without_a_body() {
     let mut socket = hub.connect();
     // Keep-alive: the connection must stay usable after the HEAD.
     socket
-        .write_all(b"HEAD /.well-known/mercure?topic=h HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"HEAD /.well-known/mercure?topic=h HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         .unwrap();
     let head = read_response(&mut socket, "HEAD");
     assert_eq!(head.status, 200);
@@ -875,14 +875,14 @@ fn head_gets_the_stream_head_without_a_body() {
     assert_eq!(head.header("x-accel-buffering"), Some("no"));
     hub.publish_ok(&[("topic", "h"), ("data", "not for a HEAD")]);
     socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
         .unwrap();
     let next = read_response(&mut socket, "GET");
     assert_eq!(next.status, 200, "a body followed the HEAD response");
     assert_eq!(next.text().trim(), "ok");
     // HEAD is refused like GET.
-    let resp =
-        hub.raw(b"HEAD /.well-known/mercure HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let resp = hub
+        .raw(b"HEAD /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assert_eq!(resp.status, 400);
 }
 
@@ -1590,7 +1590,7 @@ fn publish_body_over_the_limit_is_413() {
     assert_eq!(resp.status, 413);
     // Chunked, so that the length is unknown up front.
     let body = form(&[("topic", "p"), ("data", &big)]);
-    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     for piece in body.as_bytes().chunks(300) {
         raw.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
         raw.extend_from_slice(piece);
@@ -1601,7 +1601,7 @@ fn publish_body_over_the_limit_is_413() {
     // Just under: fine, and chunked bodies are read.
     let small = "y".repeat(900);
     let body = form(&[("topic", "p"), ("data", &small)]);
-    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
     raw.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
     raw.extend_from_slice(body.as_bytes());
     raw.extend_from_slice(b"\r\n0\r\n\r\n");
@@ -1617,7 +1617,7 @@ fn publish_keeps_the_connection_alive() {
     for i in 0..3 {
         let body = form(&[("topic", "k"), ("data", &i.to_string())]);
         let raw = format!(
-            "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         );
         socket.write_all(raw.as_bytes()).unwrap();
@@ -1632,7 +1632,8 @@ fn publish_keeps_the_connection_alive() {
 
 #[test]
 fn publishers_need_a_valid_token_covering_every_topic() {
-    let hub = Hub::start(&["--jwt-key", KEY]);
+    let page = "https://app.example";
+    let hub = Hub::start(&["--jwt-key", KEY, "--publish-origin", page]);
     let mut watch = hub.subscribe(
         "topic=*",
         &[("Authorization", &bearer(&claims_token(&[], &["*"])))],
@@ -1727,10 +1728,11 @@ fn publishers_need_a_valid_token_covering_every_topic() {
         form(&[("topic", "q"), ("data", "by query")]).as_bytes(),
     ));
     assert_eq!(by_query.status, 200, "{}", by_query.text());
+    // (The cookie needs a page of a --publish-origin: hub_security.rs.)
     let cookie = format!("theme=dark; mercureAuthorization={star}; other=1");
     let by_cookie = hub.publish(
         &[("topic", "c"), ("data", "by cookie")],
-        &[("Cookie", &cookie)],
+        &[("Cookie", &cookie), ("Origin", page)],
     );
     assert_eq!(by_cookie.status, 200, "{}", by_cookie.text());
     // Bearer wins over a bad cookie.
@@ -1759,9 +1761,9 @@ fn publishers_need_a_valid_token_covering_every_topic() {
     // A token too large for the request head: 431, not a crash.
     let too_big = format!("Bearer {}", "A".repeat(130 * 1024));
     assert_eq!(status(&[("Authorization", &too_big)]), 431);
-    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: Bearer \xff\xfe\x80abc\r\nContent-Length: 12\r\nConnection: close\r\n\r\ntopic=a&data".to_vec();
+    let mut raw = b"POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nAuthorization: Bearer \xff\xfe\x80abc\r\nContent-Length: 12\r\nConnection: close\r\n\r\ntopic=a&data".to_vec();
     assert_eq!(hub.raw(&raw).status, 401, "non-UTF-8 token");
-    raw = b"GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: x\r\nCookie: mercureAuthorization=\xff\xff\r\nConnection: close\r\n\r\n".to_vec();
+    raw = b"GET /.well-known/mercure?topic=a HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: mercureAuthorization=\xff\xff\r\nConnection: close\r\n\r\n".to_vec();
     assert_eq!(hub.raw(&raw).status, 401, "non-UTF-8 cookie");
     hub.assert_healthy();
 
@@ -2020,7 +2022,7 @@ fn malformed_requests_get_4xx_and_the_hub_keeps_serving() {
 
     // A head over 128 KiB.
     let big = format!(
-        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
         "b".repeat(128 * 1024 + 200)
     );
     assert_eq!(hub.raw(big.as_bytes()).status, 431);
@@ -2059,7 +2061,7 @@ fn malformed_requests_get_4xx_and_the_hub_keeps_serving() {
     );
     assert!(resp.status >= 400 && resp.status < 500);
     // A chunked body that lies.
-    let resp = hub.raw(b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n");
+    let resp = hub.raw(b"POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n0\r\n\r\n");
     assert_eq!(resp.status, 400);
     hub.assert_healthy();
 
@@ -2067,7 +2069,7 @@ fn malformed_requests_get_4xx_and_the_hub_keeps_serving() {
     let mut socket = hub.connect();
     let started = Instant::now();
     socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow:")
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow:")
         .unwrap();
     let resp = read_response(&mut socket, "GET");
     let waited = started.elapsed();
@@ -2091,7 +2093,7 @@ fn malformed_requests_get_4xx_and_the_hub_keeps_serving() {
     let mut socket = hub.connect();
     socket
         .write_all(
-            b"POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\ntopic=a",
+            b"POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\ntopic=a",
         )
         .unwrap();
     let resp = read_response(&mut socket, "POST");
@@ -2272,7 +2274,7 @@ fn expect_100_continue_is_answered_before_the_body() {
     let body = form(&[("topic", "e"), ("data", "after continue")]);
     write!(
         socket,
-        "POST /.well-known/mercure HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+        "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n\
          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
         body.len()
     )

@@ -111,7 +111,7 @@ impl Hub {
         s.set_read_timeout(Some(WAIT)).unwrap();
         write!(
             s,
-            "{method} {target} HTTP/1.1\r\nHost: hub\r\nConnection: close\r\n\
+            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
@@ -152,7 +152,7 @@ impl Hub {
     /// type `:` (keep-alives are seen through the raw body).
     fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> Subscription {
         let mut s = TcpStream::connect(&self.addr).unwrap();
-        let mut head = format!("GET /.well-known/mercure?{query} HTTP/1.1\r\nHost: hub\r\n");
+        let mut head = format!("GET /.well-known/mercure?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
         if let Some(id) = last_event_id {
             head.push_str(&format!("Last-Event-ID: {id}\r\n"));
         }

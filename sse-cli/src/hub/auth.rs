@@ -33,8 +33,10 @@ pub struct Claims {
 pub enum AuthError {
     /// No token in the request.
     Missing,
-    /// The token is malformed, forged, expired or not HS256.
+    /// The token is malformed, forged, expired, not yet valid or not HS256.
     Invalid(String),
+    /// The `Authorization` header uses another scheme than `Bearer`.
+    Scheme(String),
 }
 
 impl fmt::Display for AuthError {
@@ -44,8 +46,42 @@ impl fmt::Display for AuthError {
                 "authorization required: send a JWT as `Authorization: Bearer`, the `authorization` query parameter or the `mercureAuthorization` cookie",
             ),
             AuthError::Invalid(why) => write!(f, "invalid token: {why}"),
+            AuthError::Scheme(scheme) => write!(
+                f,
+                "the Authorization header must hold `Bearer TOKEN`, not the {scheme:?} scheme \
+                 (this hub takes only JSON Web Tokens)"
+            ),
         }
     }
+}
+
+/// Where a request's token was found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// `Authorization: Bearer`.
+    Header,
+    /// The `authorization` query parameter.
+    Query,
+    /// The `mercureAuthorization` cookie, which a browser sends by itself:
+    /// a publish authorized by it needs a trusted origin (CSRF).
+    Cookie,
+}
+
+/// The shortest HMAC key the hub takes without a warning: 256 bits, the
+/// output size of HS256's hash (RFC 7518, section 3.2).
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// A warning for the log when `key` is too short to resist guessing.
+pub fn weak_key_warning(key: &str) -> Option<String> {
+    let len = key.len();
+    (len < MIN_KEY_BYTES).then(|| {
+        format!(
+            "the --jwt-key is {len} bytes long, shorter than 256 bits ({MIN_KEY_BYTES} bytes): \
+             a short HMAC key can be found by brute force from any token, and then anyone can \
+             sign tokens; use a random key of at least {MIN_KEY_BYTES} bytes (`openssl rand \
+             -base64 32` makes one)"
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -66,10 +102,11 @@ impl Auth {
     /// Verifies HS256 tokens signed with `key`.
     pub fn new(key: &str) -> Auth {
         let mut validation = Validation::new(Algorithm::HS256);
-        // Mercure tokens need no `exp`, `aud` or `iss`; an `exp` that is
-        // there is checked, with no leeway.
+        // Mercure tokens need no `exp`, `aud` or `iss`; an `exp` or `nbf`
+        // that is there is checked, with no leeway.
         validation.required_spec_claims = HashSet::new();
         validation.validate_exp = true;
+        validation.validate_nbf = true;
         validation.validate_aud = false;
         validation.leeway = 0;
         Auth {
@@ -78,7 +115,8 @@ impl Auth {
         }
     }
 
-    /// Checks `token`'s signature and expiry and reads its claims.
+    /// Checks `token`'s signature, expiry and start (`nbf`) and reads its
+    /// claims.
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
         let data = jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
@@ -108,27 +146,55 @@ impl Auth {
         head: &RequestHead,
         query: &[(String, String)],
     ) -> Result<Claims, AuthError> {
-        let token = token(head, query).ok_or(AuthError::Missing)?;
-        self.verify(&token)
+        self.authorize_with_source(head, query)
+            .map(|(claims, _)| claims)
+    }
+
+    /// Like [`Auth::authorize`], also saying where the token was.
+    pub fn authorize_with_source(
+        &self,
+        head: &RequestHead,
+        query: &[(String, String)],
+    ) -> Result<(Claims, Source), AuthError> {
+        let (token, source) = token(head, query)?.ok_or(AuthError::Missing)?;
+        Ok((self.verify(&token)?, source))
     }
 }
 
-/// Finds the token in a request.
-fn token(head: &RequestHead, query: &[(String, String)]) -> Option<String> {
-    if let Some(value) = head.header_str("authorization") {
+/// Finds the token in a request. An `Authorization` header decides alone:
+/// another scheme than `Bearer` is an error, never a reason to look at the
+/// query or the cookie.
+fn token(
+    head: &RequestHead,
+    query: &[(String, String)],
+) -> Result<Option<(String, Source)>, AuthError> {
+    if let Some(value) = head.header("authorization") {
+        let Ok(value) = std::str::from_utf8(value) else {
+            return Err(AuthError::Invalid(
+                "the Authorization header is not valid text".into(),
+            ));
+        };
         let value = value.trim();
-        if let (Some(scheme), Some(rest)) = (value.get(..7), value.get(7..)) {
-            if scheme.eq_ignore_ascii_case("bearer ") {
-                return Some(rest.trim().to_owned());
-            }
+        let (scheme, rest) = value.split_once([' ', '\t']).unwrap_or((value, ""));
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            let scheme: String = scheme.chars().take(32).collect();
+            return Err(AuthError::Scheme(scheme));
         }
+        let token = rest.trim();
+        if token.is_empty() {
+            return Err(AuthError::Invalid(
+                "`Authorization: Bearer` holds no token".into(),
+            ));
+        }
+        return Ok(Some((token.to_owned(), Source::Header)));
     }
     if let Some(value) = query::first(query, "authorization") {
-        return Some(value.to_owned());
+        return Ok(Some((value.to_owned(), Source::Query)));
     }
-    head.header_str("cookie")
+    Ok(head
+        .header_str("cookie")
         .and_then(|c| query::cookie(c, "mercureAuthorization"))
-        .map(str::to_owned)
+        .map(|t| (t.to_owned(), Source::Cookie)))
 }
 
 /// Whether `selectors` cover every one of `topics`.
@@ -191,5 +257,88 @@ mod tests {
         assert!(matches!(auth.verify(&hs512), Err(AuthError::Invalid(_))));
         assert!(matches!(auth.verify("garbage"), Err(AuthError::Invalid(_))));
         assert!(matches!(auth.verify("a.b.c"), Err(AuthError::Invalid(_))));
+    }
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    #[test]
+    fn a_token_is_refused_before_its_nbf() {
+        let auth = Auth::new("k");
+        let later = sign(
+            json!({"mercure": {"publish": ["*"]}, "nbf": now() + 3600}),
+            "k",
+            Algorithm::HS256,
+        );
+        let Err(AuthError::Invalid(why)) = auth.verify(&later) else {
+            panic!("a token valid only in an hour was accepted");
+        };
+        assert!(why.to_lowercase().contains("immature"), "{why}");
+        let started = sign(
+            json!({"mercure": {"publish": ["*"]}, "nbf": now() - 60}),
+            "k",
+            Algorithm::HS256,
+        );
+        assert!(auth.verify(&started).is_ok());
+    }
+
+    fn head(fields: &str) -> RequestHead {
+        let raw = format!("POST /?x=1 HTTP/1.1\r\nHost: h\r\n{fields}\r\n");
+        let mut buf = bytes::BytesMut::from(raw.as_bytes());
+        sse_proto::http1::RequestParser::new()
+            .parse_buf(&mut buf)
+            .unwrap()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_authorization_header_decides_alone() {
+        let query = vec![("authorization".to_owned(), "from-query".to_owned())];
+        let cookie = "Cookie: mercureAuthorization=from-cookie\r\n";
+        assert_eq!(
+            token(&head("Authorization: bearer  t1 \r\n"), &query),
+            Ok(Some(("t1".to_owned(), Source::Header)))
+        );
+        // Another scheme is an error, not a fall-through to the query or
+        // the cookie.
+        assert_eq!(
+            token(
+                &head(&format!("Authorization: Basic dTpw\r\n{cookie}")),
+                &query
+            ),
+            Err(AuthError::Scheme("Basic".into()))
+        );
+        assert!(matches!(
+            token(&head("Authorization: Bearer\r\n"), &query),
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(matches!(
+            token(&head("Authorization: \r\n"), &query),
+            Err(AuthError::Scheme(_))
+        ));
+        assert_eq!(
+            token(&head(cookie), &query),
+            Ok(Some(("from-query".to_owned(), Source::Query)))
+        );
+        assert_eq!(
+            token(&head(cookie), &[]),
+            Ok(Some(("from-cookie".to_owned(), Source::Cookie)))
+        );
+        assert_eq!(token(&head(""), &[]), Ok(None));
+    }
+
+    #[test]
+    fn short_keys_get_a_warning() {
+        let warning = weak_key_warning("short").expect("a 5-byte key is weak");
+        assert!(
+            warning.contains("5 bytes") && warning.contains("256 bits"),
+            "{warning}"
+        );
+        assert!(weak_key_warning(&"k".repeat(31)).is_some());
+        assert!(weak_key_warning(&"k".repeat(32)).is_none());
     }
 }

@@ -17,6 +17,12 @@ anyone who can reach it may publish and subscribe. --jwt-key turns on authorizat
 tokens with Mercure's `mercure.publish` / `mercure.subscribe` claims); --redis makes every hub \
 process started with the same Redis act as one hub.
 
+Against hostile web pages: bound to loopback, the hub answers only requests whose Host is a \
+loopback name (421 otherwise; --allowed-host adds names); a publish authorized by the \
+mercureAuthorization cookie needs an Origin listed with --publish-origin (403 otherwise); \
+--cors-origin '*' never comes with credentials. Tokens in URLs and Redis passwords are redacted \
+from logs.
+
 Every flag can also be set with an environment variable: SSE_HUB_ and the flag's name in \
 capitals with underscores (SSE_HUB_LISTEN, SSE_HUB_REDIS, SSE_HUB_JWT_KEY, ...). Logs go to \
 stderr; SSE_HUB_LOG sets their level (error, warn, info, debug).";
@@ -34,8 +40,13 @@ pub struct HubArgs {
     listen: SocketAddr,
 
     /// Share history and updates with every hub process started with the same Redis
-    /// (redis://HOST:PORT[/DB]).
-    #[arg(long, env = "SSE_HUB_REDIS", value_name = "URL")]
+    /// (redis://[:PASSWORD@]HOST:PORT[/DB]; the password never appears in logs).
+    #[arg(
+        long,
+        env = "SSE_HUB_REDIS",
+        value_name = "URL",
+        hide_env_values = true
+    )]
     redis: Option<String>,
 
     /// How many events the history keeps for resuming subscribers.
@@ -70,7 +81,8 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_ANONYMOUS")]
     anonymous: bool,
 
-    /// Allow cross-origin requests (with credentials) from this origin (repeatable; `*` for any).
+    /// Allow cross-origin requests (with credentials) from this origin (repeatable); `*` allows
+    /// any origin without credentials (listed origins keep theirs).
     #[arg(
         long = "cors-origin",
         env = "SSE_HUB_CORS_ORIGIN",
@@ -114,6 +126,32 @@ pub struct HubArgs {
         value_name = "N"
     )]
     publish_backlog: u64,
+
+    // Hostile clients: forged requests from other sites' pages.
+    /// Accept publishes authorized by the mercureAuthorization cookie from pages of this origin
+    /// (repeatable, e.g. https://app.example.com): a cookie-authorized publish needs an Origin
+    /// (or Referer) listed here, else 403, against cross-site request forgery. Without it such
+    /// publishes are refused; tokens sent as `Authorization: Bearer` or in the query are not
+    /// affected.
+    #[arg(
+        long = "publish-origin",
+        env = "SSE_HUB_PUBLISH_ORIGIN",
+        value_name = "ORIGIN",
+        value_delimiter = ','
+    )]
+    publish_origin: Vec<String>,
+
+    /// Also answer requests whose Host header names this host (repeatable; port ignored, case
+    /// ignored; `*` for any). Bound to loopback, the hub answers only loopback names
+    /// (localhost, *.localhost, 127.x.x.x, [::1]) and refuses others with 421, against DNS
+    /// rebinding; bound to another address it checks Host only when this flag is given.
+    #[arg(
+        long = "allowed-host",
+        env = "SSE_HUB_ALLOWED_HOST",
+        value_name = "HOST",
+        value_delimiter = ','
+    )]
+    allowed_host: Vec<String>,
 }
 
 /// Parses a duration, accepting `0` (off).
@@ -145,6 +183,10 @@ pub struct HubConfig {
     pub header_timeout: Duration,
     pub queue: usize,
     pub publish_backlog: u64,
+    /// Origins (normalized) whose pages may publish with the cookie.
+    pub publish_origins: Vec<String>,
+    /// Which `Host` values are answered.
+    pub hosts: super::host::HostCheck,
 }
 
 impl HubConfig {
@@ -165,6 +207,13 @@ impl HubConfig {
         if args.queue == 0 {
             return Err("--queue must be at least 1".into());
         }
+        let publish_origins = publish_origins(&args.publish_origin)?;
+        let allowed_hosts = args
+            .allowed_host
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| super::host::normalize(h))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(HubConfig {
             listen: args.listen,
             redis: args.redis.clone().filter(|r| !r.is_empty()),
@@ -185,6 +234,33 @@ impl HubConfig {
             header_timeout: args.header_timeout,
             queue: args.queue,
             publish_backlog: args.publish_backlog,
+            publish_origins,
+            hosts: super::host::HostCheck::new(args.listen, &allowed_hosts),
         })
     }
+}
+
+/// The `--publish-origin` values, normalized; `*` and anything that is not
+/// an origin are refused.
+fn publish_origins(values: &[String]) -> Result<Vec<String>, String> {
+    values
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| {
+            if o.trim() == "*" {
+                return Err(
+                    "--publish-origin '*' would let every site's pages publish with a \
+                            visitor's cookie: list the origins of your own pages instead \
+                            (--publish-origin https://app.example.com)"
+                        .to_owned(),
+                );
+            }
+            super::origin::normalize(o).ok_or_else(|| {
+                format!(
+                    "--publish-origin {o}: not an origin; write it as scheme://host[:port], \
+                     like https://app.example.com"
+                )
+            })
+        })
+        .collect()
 }

@@ -11,12 +11,15 @@ mod auth;
 mod backend;
 mod config;
 mod cors;
+mod host;
 mod http;
 mod limits;
 mod metrics;
+mod origin;
 mod page;
 mod publish;
 mod query;
+mod redact;
 mod redis;
 mod subscribe;
 mod trim;
@@ -127,6 +130,10 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
             .heartbeat
             .map_or("off".to_owned(), |d| format!("{d:?}")),
     );
+    // After the first line, which says where the hub listens.
+    if let Some(warning) = config.jwt_key.as_deref().and_then(auth::weak_key_warning) {
+        warn!("{warning}");
+    }
     backend.follow();
     // Event streams run on this runtime; every other request on a second
     // one, with its own threads and event loop, so that a publish is taken
@@ -304,7 +311,11 @@ async fn requests(
                 }
             },
         };
-        debug!("{peer} {} {}", request.head.method(), request.head.target());
+        debug!(
+            "{peer} {} {}",
+            request.head.method(),
+            redact::target(request.head.target())
+        );
         let wanted = if is_subscription(&request) {
             Place::Streams
         } else {
@@ -325,6 +336,11 @@ async fn requests(
                     serve_at(hub, socket, buf, peer, slot, wanted, Some(request)).await;
                 }
             });
+            return;
+        }
+        if let Err(response) = hub.config.hosts.check(&request.head) {
+            // Refused for its Host (DNS rebinding) or malformed: closed.
+            let _ = http::write(&mut socket, &response, false).await;
             return;
         }
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();

@@ -9,6 +9,7 @@ use super::Hub;
 use super::auth;
 use super::backend::{Publication, PublishFailure};
 use super::http::{Request, Response};
+use super::origin;
 use super::query;
 
 /// The most topics one update may have.
@@ -95,9 +96,15 @@ fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
     }
     if let Some(auth) = &hub.auth {
         let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
-        let claims = auth
-            .authorize(&request.head, &url_query)
+        let (claims, source) = auth
+            .authorize_with_source(&request.head, &url_query)
             .map_err(|e| Response::text(401, e.to_string()))?;
+        if source == auth::Source::Cookie {
+            // A browser sends the cookie by itself, also for another
+            // site's page (CSRF).
+            origin::check_publish(&hub.config.publish_origins, &request.head)
+                .map_err(|why| Response::text(403, why))?;
+        }
         if !auth::covers(&claims.publish, &topics) {
             return Err(Response::text(
                 401,

@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::backend::{Publication, PublishFailure};
+use super::redact::{self, Secrets};
 
 /// The stream's key.
 const KEY: &str = "sse-hub:updates";
@@ -51,7 +52,10 @@ pub struct RedisBackend {
     /// Lets the reader go once the hub has logged its first line (so the
     /// reader's own log lines come after it).
     go: Mutex<Option<oneshot::Sender<()>>>,
+    /// The URL without its password.
     url: String,
+    /// The password, to scrub from Redis's error messages.
+    secrets: Secrets,
 }
 
 impl RedisBackend {
@@ -59,17 +63,32 @@ impl RedisBackend {
     /// [`RedisBackend::follow`]; Redis need not be up yet.
     pub fn start(url: &str, history: usize, broker: Broker) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
+            let secrets = Secrets::of_url(url, None);
             format!(
-                "--redis {url}: {e} (write it like redis://127.0.0.1:6379 or redis://host:port/db)"
+                "--redis {}: {} (write it like redis://127.0.0.1:6379 or redis://host:port/db)",
+                redact::url(url),
+                secrets.scrub(&e.to_string())
             )
         })?;
+        let secrets = Secrets::of_url(
+            url,
+            client.get_connection_info().redis_settings().password(),
+        );
         let up = Arc::new(AtomicBool::new(false));
         let (client_for_reader, reader_up) = (client.clone(), up.clone());
+        let reader_secrets = secrets.clone();
         let (go, wait) = oneshot::channel();
         let reader = tokio::spawn(async move {
             // A dropped sender (the hub stopping at once) lets it go too.
             let _ = wait.await;
-            read_loop(client_for_reader, history, broker, reader_up).await;
+            read_loop(
+                client_for_reader,
+                history,
+                broker,
+                reader_up,
+                reader_secrets,
+            )
+            .await;
         });
         Ok(RedisBackend {
             client,
@@ -78,7 +97,8 @@ impl RedisBackend {
             up,
             reader,
             go: Mutex::new(Some(go)),
-            url: redact(url),
+            url: redact::url(url),
+            secrets,
         })
     }
 
@@ -118,9 +138,10 @@ impl RedisBackend {
                 Ok(Value::BulkString(id)) => break String::from_utf8_lossy(&id).into_owned(),
                 Ok(Value::SimpleString(id)) => break id,
                 Ok(other) => {
-                    return Err(PublishFailure::Unavailable(format!(
-                        "unexpected reply from Redis to XADD: {other:?}"
-                    )));
+                    return Err(PublishFailure::Unavailable(
+                        self.secrets
+                            .scrub(&format!("unexpected reply from Redis to XADD: {other:?}")),
+                    ));
                 }
                 Err(e) => {
                     *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -135,7 +156,10 @@ impl RedisBackend {
     }
 
     fn failed(&self, why: String) -> PublishFailure {
-        PublishFailure::Unavailable(format!("Redis is unreachable ({why})"))
+        PublishFailure::Unavailable(format!(
+            "Redis is unreachable ({})",
+            self.secrets.scrub(&why)
+        ))
     }
 
     async fn connection(&self) -> Result<MultiplexedConnection, String> {
@@ -188,7 +212,15 @@ fn add_fields(cmd: &mut redis::Cmd, p: &Publication) {
 }
 
 /// Follows the stream into the local broker, reconnecting forever.
-async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<AtomicBool>) {
+async fn read_loop(
+    client: Client,
+    history: usize,
+    broker: Broker,
+    up: Arc<AtomicBool>,
+    secrets: Secrets,
+) {
+    // Redis's errors may quote what they were given: never the password.
+    let scrub = |e: &dyn std::fmt::Display| secrets.scrub(&e.to_string());
     let mut last: Option<String> = None;
     let mut backoff = Duration::from_millis(100);
     // Whether the current outage was logged already.
@@ -204,7 +236,10 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
             Ok(c) => c,
             Err(e) => {
                 if !outage_logged {
-                    warn!("Redis unreachable: {e}; retrying (publishes answer 503 meanwhile)");
+                    warn!(
+                        "Redis unreachable: {}; retrying (publishes answer 503 meanwhile)",
+                        scrub(&e)
+                    );
                     outage_logged = true;
                 }
                 up.store(false, Ordering::SeqCst);
@@ -227,7 +262,7 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
                     );
                 }
                 Err(e) => {
-                    warn!("cannot read {KEY}'s state from Redis: {e}");
+                    warn!("cannot read {KEY}'s state from Redis: {}", scrub(&e));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
@@ -236,7 +271,7 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
             match load_history(&mut connection, history, &broker).await {
                 Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
                 Err(e) => {
-                    warn!("cannot read the history from Redis: {e}");
+                    warn!("cannot read the history from Redis: {}", scrub(&e));
                     tokio::time::sleep(backoff).await;
                     continue;
                 }
@@ -265,7 +300,10 @@ async fn read_loop(client: Client, history: usize, broker: Broker, up: Arc<Atomi
                     }
                 }
                 Err(e) => {
-                    warn!("lost Redis: {e}; reconnecting (subscribers stay connected)");
+                    warn!(
+                        "lost Redis: {}; reconnecting (subscribers stay connected)",
+                        scrub(&e)
+                    );
                     up.store(false, Ordering::SeqCst);
                     outage_logged = true;
                     break;
@@ -479,15 +517,5 @@ fn text(value: Value) -> Option<String> {
         Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Value::SimpleString(s) => Some(s),
         _ => None,
-    }
-}
-
-/// The URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_owned(),
     }
 }
