@@ -487,3 +487,229 @@ fn a_process_cut_off_before_any_entry_catches_up_without_alarm() {
     cut_off.wait_health(200);
     assert_eq!(sub.data(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
 }
+
+/// A reply of the Redis protocol (RESP2), as far as these tests need it.
+#[derive(Debug)]
+enum Reply {
+    Simple(String),
+    Int(i64),
+    Bulk(Option<Vec<u8>>),
+    Array(Vec<Reply>),
+}
+
+impl Reply {
+    fn int(&self) -> i64 {
+        match self {
+            Reply::Int(n) => *n,
+            Reply::Bulk(Some(b)) => String::from_utf8_lossy(b).parse().expect("a number"),
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Reply::Bulk(Some(b)) => b,
+            Reply::Simple(s) => s.as_bytes(),
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    fn items(&self) -> &[Reply] {
+        match self {
+            Reply::Array(items) => items,
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+}
+
+/// Sends one command to the Redis on `port` and reads its reply.
+fn redis_command(port: u16, args: &[&str]) -> Reply {
+    let mut socket = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let mut command = format!("*{}\r\n", args.len());
+    for arg in args {
+        command.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    socket.write_all(command.as_bytes()).unwrap();
+    read_reply(&mut std::io::BufReader::new(socket))
+}
+
+fn read_reply(reader: &mut impl std::io::BufRead) -> Reply {
+    let mut line = String::new();
+    reader.read_line(&mut line).expect("a reply from Redis");
+    let line = line.trim_end();
+    let (kind, rest) = line.split_at(1);
+    match kind {
+        "+" => Reply::Simple(rest.to_owned()),
+        "-" => panic!("Redis answered an error: {rest}"),
+        ":" => Reply::Int(rest.parse().unwrap()),
+        "$" => match usize::try_from(rest.parse::<i64>().unwrap()) {
+            Err(_) => Reply::Bulk(None),
+            Ok(len) => {
+                let mut buf = vec![0u8; len + 2];
+                reader.read_exact(&mut buf).unwrap();
+                buf.truncate(len);
+                Reply::Bulk(Some(buf))
+            }
+        },
+        "*" => {
+            let n: usize = rest.parse().unwrap();
+            Reply::Array((0..n).map(|_| read_reply(reader)).collect())
+        }
+        _ => panic!("unexpected reply line {line:?}"),
+    }
+}
+
+/// `--history-bytes` bounds the Redis stream in bytes: it keeps the newest
+/// entries that fit, its byte counter matches what it holds, and a client
+/// resuming from a trimmed id gets `sse-lost`, on the process it published
+/// on and on one that starts later alike.
+#[test]
+fn the_redis_stream_is_bounded_in_bytes() {
+    let redis = Redis::start();
+    let url = redis.url();
+    let cap = ["--history-bytes", "256KiB"];
+    let a = Hub::start(&["--redis", &url, cap[0], cap[1]]);
+    a.wait_health(200);
+    let piece = "z".repeat(32 * 1024);
+    let ids: Vec<String> = (0..40)
+        .map(|i| {
+            let (status, id) = a.publish("t", &format!("{i:02}{piece}"));
+            assert_eq!(status, 200, "{id}");
+            id
+        })
+        .collect();
+
+    // Each entry counts its fields' names and values and 64 bytes more
+    // (the `prev` field, which links it to the one before, is not counted).
+    let total = redis_command(redis.port, &["GET", "sse-hub:updates:bytes"]).int();
+    assert!(total <= 256 * 1024, "{total} bytes counted");
+    let entries = redis_command(redis.port, &["XRANGE", "sse-hub:updates", "-", "+"]);
+    let mut held = 0;
+    let mut kept = Vec::new();
+    for entry in entries.items() {
+        let [id, fields] = entry.items() else {
+            panic!("an entry of two parts");
+        };
+        kept.push(String::from_utf8_lossy(id.bytes()).into_owned());
+        let fields = fields.items();
+        held += 64;
+        for pair in fields.chunks(2) {
+            if pair[0].bytes() != b"prev" {
+                held += pair[0].bytes().len() + pair[1].bytes().len();
+            }
+        }
+    }
+    assert_eq!(held as i64, total, "the counter and the stream disagree");
+    // 256 KiB hold seven entries of a little over 32 KiB: the newest.
+    assert_eq!(kept, ids[ids.len() - 7..]);
+    assert_eq!(
+        redis_command(redis.port, &["XLEN", "sse-hub:updates"]).int(),
+        7
+    );
+    assert_eq!(
+        redis_command(redis.port, &["LLEN", "sse-hub:updates:sizes"]).int(),
+        7
+    );
+
+    let b = Hub::start(&["--redis", &url, cap[0], cap[1]]);
+    b.wait_health(200);
+    for hub in [&a, &b] {
+        let back = hub.subscribe("topic=t", Some(&ids[0]));
+        let lost = back.next();
+        assert_eq!(
+            (lost.event_type(), lost.data()),
+            ("sse-lost", ids[0].as_str())
+        );
+        let replayed: Vec<String> = (0..7).map(|_| back.next().id().to_owned()).collect();
+        assert_eq!(replayed, kept);
+        // A retained id resumes without a loss.
+        let resumed = hub.subscribe("topic=t", Some(&kept[4]));
+        assert_eq!(resumed.next().id(), kept[5]);
+    }
+}
+
+/// A process cut off from Redis while others publish more bytes than the
+/// stream keeps (`--history-bytes`, with the default `--history` entries):
+/// the entries it missed are gone, so its streams end, and a client that
+/// comes back with its last id is told that events may be lost.
+#[test]
+fn a_process_that_missed_entries_trimmed_for_their_bytes_tells_its_subscribers() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let cap = ["--history-bytes", "64KiB"];
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let cut_off = Hub::start(&["--redis", &via_proxy, cap[0], cap[1]]);
+    let other = Hub::start(&["--redis", &redis.url(), cap[0], cap[1]]);
+    cut_off.wait_health(200);
+    other.wait_health(200);
+    let sub = cut_off.subscribe("topic=t", None);
+    thread::sleep(Duration::from_millis(100));
+    assert_eq!(other.publish("t", "first").0, 200);
+    let first = sub.next();
+    assert_eq!(first.data(), "first");
+
+    proxy.cut();
+    cut_off.wait_health(503);
+    // 20 entries of 16 KiB: four fit in 64 KiB, "first" and the ones
+    // after it are trimmed.
+    let piece = "w".repeat(16 * 1024);
+    for i in 0..20 {
+        assert_eq!(other.publish("t", &format!("{i} {piece}")).0, 200);
+    }
+    proxy.restore();
+    cut_off.wait_health(200);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match sub.events.recv_timeout(Duration::from_millis(100)) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                assert!(Instant::now() < deadline, "the stream did not end");
+            }
+        }
+    }
+    let back = cut_off.subscribe("topic=t", Some(first.id()));
+    let lost = back.next();
+    assert_eq!((lost.event_type(), lost.data()), ("sse-lost", first.id()));
+    assert_eq!(other.publish("t", "later").0, 200);
+    loop {
+        let event = back.next();
+        assert_ne!(event.data(), "first");
+        if event.data() == "later" {
+            break;
+        }
+    }
+}
+
+/// A process cut off while the others publish just enough that the last
+/// entry it read is trimmed, but none after it: nothing it needs is lost,
+/// so its stream stays open and catches up (no false alarm).
+#[test]
+fn a_process_whose_last_entry_alone_was_trimmed_catches_up_without_alarm() {
+    let redis = Redis::start();
+    let proxy = Proxy::start(redis.port);
+    let history = ["--history", "3"];
+    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+    let cut_off = Hub::start(&["--redis", &via_proxy, history[0], history[1]]);
+    let other = Hub::start(&["--redis", &redis.url(), history[0], history[1]]);
+    cut_off.wait_health(200);
+    other.wait_health(200);
+    let sub = cut_off.subscribe("topic=t", None);
+    thread::sleep(Duration::from_millis(100));
+    for i in 0..3 {
+        assert_eq!(other.publish("t", &format!("read {i}")).0, 200);
+    }
+    assert_eq!(sub.data(3), ["read 0", "read 1", "read 2"]);
+
+    proxy.cut();
+    cut_off.wait_health(503);
+    // The stream keeps three entries: "read 2" goes, "missed 0" stays.
+    for i in 0..3 {
+        assert_eq!(other.publish("t", &format!("missed {i}")).0, 200);
+    }
+    proxy.restore();
+    cut_off.wait_health(200);
+    assert_eq!(sub.data(3), ["missed 0", "missed 1", "missed 2"]);
+    assert_eq!(other.publish("t", "later").0, 200);
+    assert_eq!(sub.next().data(), "later");
+}

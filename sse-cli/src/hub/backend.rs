@@ -68,7 +68,7 @@ impl Backend {
         let broker = Broker::new(broker_config(config));
         match &config.redis {
             Some(url) => {
-                let redis = RedisBackend::start(url, config.history, broker.clone())?;
+                let redis = RedisBackend::start(url, redis_history(config), broker.clone())?;
                 Ok(Backend::Redis(broker, Box::new(redis)))
             }
             None => Ok(Backend::Memory(broker)),
@@ -150,7 +150,20 @@ pub fn broker_config(config: &HubConfig) -> BrokerConfig {
         .unwrap_or(Duration::ZERO)
         .as_millis();
     BrokerConfig::new()
-        .replay(ReplayConfig::new().max_events(config.history))
+        .replay(
+            ReplayConfig::new()
+                .max_events(config.history)
+                .max_bytes(config.history_bytes),
+        )
         .queue(config.queue, 16 << 20)
         .id_prefix(format!("{start}-"))
+}
+
+/// The Redis stream's bounds from the hub's flags.
+fn redis_history(config: &HubConfig) -> super::redis::History {
+    super::redis::History {
+        entries: config.history,
+        bytes: config.history_bytes,
+        entry_bytes: super::redis::entry_limit(config.max_body),
+    }
 }

@@ -91,14 +91,12 @@ pub struct HubArgs {
     )]
     cors_origin: Vec<String>,
 
-    /// The most connections open at once; more get 429 Too Many Requests.
-    #[arg(
-        long,
-        env = "SSE_HUB_MAX_CONNECTIONS",
-        default_value_t = 100_000,
-        value_name = "N"
-    )]
-    max_connections: usize,
+    /// The most connections open at once; more get 429 Too Many Requests [default: derived
+    /// from the file descriptor limit, which the hub raises to its hard limit at start: that
+    /// limit minus a reserve of a tenth of it (at least 32, at most 1024) for Redis, logs, the
+    /// listener and the accept reserve; the first log lines give both numbers].
+    #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
 
     /// The most connections open at once from one IP address; more get 429 [default: no limit].
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS_PER_IP", value_name = "N")]
@@ -152,6 +150,50 @@ pub struct HubArgs {
         value_delimiter = ','
     )]
     allowed_host: Vec<String>,
+
+    // Hostile clients: streams that hold resources.
+    /// Close a stream whose client takes no byte for this long while events wait for it (it
+    /// stopped reading; it resumes from history when it comes back), e.g. 30s, 2m (0 disables).
+    #[arg(long, env = "SSE_HUB_WRITE_TIMEOUT", default_value = "30s", value_name = "DURATION",
+          value_parser = parse_duration_or_zero)]
+    write_timeout: Duration,
+
+    /// End every stream once it is this old, after a `retry:` of 1 to 5 s (random per stream),
+    /// so that clients reconnect spread out and resume with Last-Event-ID, e.g. 1h
+    /// [default: streams live on].
+    #[arg(long, env = "SSE_HUB_MAX_STREAM_LIFETIME", value_name = "DURATION",
+          value_parser = parse_duration_or_zero)]
+    max_stream_lifetime: Option<Duration>,
+
+    /// The most bytes the history keeps (topics, ids, types and data of every event counted),
+    /// in memory and in the Redis stream alike, e.g. 67108864, 64MiB, 512KiB.
+    #[arg(long, env = "SSE_HUB_HISTORY_BYTES", default_value = "64MiB", value_name = "BYTES",
+          value_parser = parse_bytes)]
+    history_bytes: usize,
+}
+
+/// Parses a byte count: a whole number, optionally followed by KiB, MiB or
+/// GiB (or K, M, G, also meaning powers of 1024).
+fn parse_bytes(value: &str) -> Result<usize, String> {
+    let err = || {
+        format!(
+            "{value:?} is not a byte count: write a whole number, optionally with KiB, MiB or GiB (e.g. 67108864, 64MiB)"
+        )
+    };
+    let value = value.trim();
+    let split = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: usize = number.parse().map_err(|_| err())?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(err()),
+    };
+    number.checked_mul(scale).ok_or_else(err)
 }
 
 /// Parses a duration, accepting `0` (off).
@@ -177,12 +219,20 @@ pub struct HubConfig {
     pub jwt_key: Option<String>,
     pub anonymous: bool,
     pub cors_origins: Vec<String>,
-    pub max_connections: usize,
     pub max_connections_per_ip: Option<usize>,
     pub max_body: usize,
     pub header_timeout: Duration,
     pub queue: usize,
     pub publish_backlog: u64,
+    /// `--max-connections`, when given (else derived from the descriptor
+    /// limit at start).
+    pub max_connections: Option<usize>,
+    /// Close a stream whose socket takes nothing for this long.
+    pub write_timeout: Option<Duration>,
+    /// End streams once they are this old.
+    pub max_stream_lifetime: Option<Duration>,
+    /// The history's byte cap (memory and Redis).
+    pub history_bytes: usize,
     /// Origins (normalized) whose pages may publish with the cookie.
     pub publish_origins: Vec<String>,
     /// Which `Host` values are answered.
@@ -201,7 +251,7 @@ impl HubConfig {
         if args.anonymous && args.jwt_key.is_none() {
             return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
         }
-        if args.max_connections == 0 || args.max_connections_per_ip == Some(0) {
+        if args.max_connections == Some(0) || args.max_connections_per_ip == Some(0) {
             return Err("connection limits must be at least 1".into());
         }
         if args.queue == 0 {
@@ -229,6 +279,9 @@ impl HubConfig {
                 .filter(|o| !o.is_empty())
                 .collect(),
             max_connections: args.max_connections,
+            write_timeout: Some(args.write_timeout).filter(|d| !d.is_zero()),
+            max_stream_lifetime: args.max_stream_lifetime.filter(|d| !d.is_zero()),
+            history_bytes: args.history_bytes,
             max_connections_per_ip: args.max_connections_per_ip,
             max_body: args.max_body,
             header_timeout: args.header_timeout,

@@ -262,14 +262,29 @@ async fn read_body(
 /// Answers a connection over the limits: 429 with `Retry-After`, after
 /// reading its request head (so the client sees the answer, not a reset).
 pub async fn reject_busy(socket: &mut TcpStream, wait: std::time::Duration) {
-    let limits = HeadLimits::default();
-    let _ = timeout(
-        wait.min(std::time::Duration::from_secs(2)),
-        read_request(socket, limits),
-    )
-    .await;
     let response =
         Response::text(429, "too many connections, try again later").header("Retry-After", "5");
-    let _ = write(socket, &response, false).await;
+    refuse(
+        socket,
+        wait.min(std::time::Duration::from_secs(2)),
+        &response,
+    )
+    .await;
+}
+
+/// Answers a connection accepted while the hub is out of file
+/// descriptors: 503 with `Retry-After`, after reading its request head
+/// (within `wait`), then closes it.
+pub async fn reject_unavailable(socket: &mut TcpStream, wait: std::time::Duration) {
+    let response = Response::text(503, "the hub is out of file descriptors, try again later")
+        .header("Retry-After", "5");
+    refuse(socket, wait, &response).await;
+}
+
+/// Reads a request head (within `wait`), answers `response` and closes.
+async fn refuse(socket: &mut TcpStream, wait: std::time::Duration, response: &Response) {
+    let _ = timeout(wait, read_request(socket, HeadLimits::default())).await;
+    // Bounded too: a client that reads nothing must not hold the socket.
+    let _ = timeout(wait, write(socket, response, false)).await;
     let _ = socket.shutdown().await;
 }

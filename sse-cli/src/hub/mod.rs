@@ -11,6 +11,7 @@ mod auth;
 mod backend;
 mod config;
 mod cors;
+mod fds;
 mod host;
 mod http;
 mod limits;
@@ -108,6 +109,11 @@ fn init_logging() {
 }
 
 async fn serve(config: config::HubConfig) -> Result<(), Error> {
+    // First, before the hub opens anything else.
+    let fd_limit = fds::raise_limit();
+    let max_connections = config
+        .max_connections
+        .unwrap_or_else(|| fds::derived_max_connections(fd_limit));
     let listener = listen(config.listen).map_err(|e| Error::Bind(config.listen, e))?;
     let addr = listener
         .local_addr()
@@ -130,6 +136,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
             .heartbeat
             .map_or("off".to_owned(), |d| format!("{d:?}")),
     );
+    log_descriptors(fd_limit, max_connections, config.max_connections.is_some());
     // After the first line, which says where the hub listens.
     if let Some(warning) = config.jwt_key.as_deref().and_then(auth::weak_key_warning) {
         warn!("{warning}");
@@ -148,10 +155,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
         .map_err(Error::Runtime)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let hub = Arc::new(Hub {
-        limits: Arc::new(Limits::new(
-            config.max_connections,
-            config.max_connections_per_ip,
-        )),
+        limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
         config,
         backend,
         auth,
@@ -164,17 +168,18 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
     let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
     let signal = shutdown_signal();
     tokio::pin!(signal);
+    let mut guard = fds::AcceptGuard::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    tokio::spawn(connection(hub.clone(), socket, peer));
+                    if let Some(socket) = guard.admit(socket, &hub) {
+                        tokio::spawn(connection(hub.clone(), socket, peer));
+                    }
                 }
-                Err(e) => {
-                    // Out of file descriptors, say: wait a little, keep serving.
-                    warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                // Out of file descriptors, say: answer 503 on the reserved
+                // one, or wait a little; keep serving either way.
+                Err(e) => guard.failed(e, &listener, &hub).await,
             },
             () = &mut signal => break,
         }
@@ -200,6 +205,39 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
     info!("stopped ({} connections left open)", hub.limits.open());
     requests.shutdown_background();
     Ok(())
+}
+
+/// Logs the descriptor limit and the connection limit (after the first
+/// line).
+fn log_descriptors(limit: Option<fds::FdLimit>, max_connections: usize, given: bool) {
+    let how = if given {
+        "--max-connections"
+    } else {
+        "derived from the descriptor limit"
+    };
+    let Some(limit) = limit else {
+        info!("at most {max_connections} connections ({how})");
+        return;
+    };
+    let raised = if limit.now > limit.before {
+        format!("raised from {}", limit.before)
+    } else {
+        "the hard limit, or as high as it could be raised".to_owned()
+    };
+    info!(
+        "file descriptors: limit {} ({raised}); at most {max_connections} connections ({how}; \
+         {} descriptors kept for the rest)",
+        limit.now,
+        limit.reserve()
+    );
+    let derived = limit.max_connections();
+    if given && max_connections > derived {
+        warn!(
+            "--max-connections {max_connections} is above what {} file descriptors allow \
+             ({derived}): when they run out, new connections get 503 until some close",
+            limit.now
+        );
+    }
 }
 
 /// Binds with a deep accept queue: thousands of subscribers may connect at

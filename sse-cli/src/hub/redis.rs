@@ -1,10 +1,16 @@
 //! The Redis backend: every hub process started with the same Redis acts
 //! as one hub.
 //!
-//! Design: one Redis Stream holds the updates, trimmed to about `--history`
-//! entries (`XADD ... MAXLEN ~ N`). A publish is acknowledged once `XADD`
-//! returns, with the entry's id as the event id (or the publisher's own
-//! id). Each process runs one reader that follows the stream (`XREAD
+//! Design: one Redis Stream holds the updates, bounded by `--history`
+//! entries and `--history-bytes` bytes. A publish runs one Lua script
+//! ([`APPEND`], atomic): `XADD`, then trimming of the oldest entries while
+//! the stream is over either bound. The script keeps each entry's size in
+//! a companion list and the running total in a companion key, so trimming
+//! never reads the entries themselves; it never removes the entry just
+//! added (an update larger than the byte cap is kept alone until the next
+//! one). Each entry also records the id of the entry before it (`prev`).
+//! A publish is acknowledged once the script returns, with the entry's id
+//! as the event id (or the publisher's own id). Each process runs one reader that follows the stream (`XREAD
 //! BLOCK`) and publishes every entry, in stream order, into its local
 //! broker, which fans it out to the process's subscribers and keeps the
 //! history for replay. So every process holds the same events under the
@@ -19,7 +25,14 @@
 //! reconnects with backoff; it resumes `XREAD` after the last entry it
 //! delivered, so what other processes published meanwhile is delivered
 //! (as far as the stream still holds it).
+//!
+//! A reader that finds entries trimmed before it could read them (after
+//! an outage, or because a burst outran it) sees it exactly: the first
+//! entry it then reads names a `prev` other than the last entry it
+//! delivered. It then ends its streams and forgets its history
+//! ([`Broker::discontinue`]), so that clients resume and get `sse-lost`.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -36,6 +49,80 @@ use super::redact::{self, Secrets};
 
 /// The stream's key.
 const KEY: &str = "sse-hub:updates";
+/// The list of the stream's entries, oldest first, as `"{id} {size}"`.
+const SIZES_KEY: &str = "sse-hub:updates:sizes";
+/// The sum of the sizes in [`SIZES_KEY`].
+const BYTES_KEY: &str = "sse-hub:updates:bytes";
+/// The bytes counted for an entry on top of its fields' names and values
+/// (the id, the `prev` field, Redis's bookkeeping).
+const ENTRY_OVERHEAD: usize = 64;
+/// How much more than the publish body limit an entry may take: field
+/// names, the topics' JSON brackets, [`ENTRY_OVERHEAD`].
+const ENTRY_SLACK: usize = 256;
+
+/// Appends an update and keeps the stream within its bounds, atomically.
+/// KEYS: the stream, [`SIZES_KEY`], [`BYTES_KEY`]. ARGV: the most entries,
+/// the most bytes, this entry's size, then its fields and values. Returns
+/// the new entry's id.
+const APPEND: &str = r#"
+local stream, sizes, total = KEYS[1], KEYS[2], KEYS[3]
+local max_entries = tonumber(ARGV[1])
+local max_bytes = tonumber(ARGV[2])
+local size = tonumber(ARGV[3])
+local fields = {}
+if redis.call('EXISTS', stream) == 1 then
+  local newest = redis.call('LINDEX', sizes, -1)
+  if newest then
+    fields[1] = 'prev'
+    fields[2] = string.match(newest, '^(%S+)')
+  end
+else
+  -- A new stream (or one deleted by hand): the accounts start afresh.
+  redis.call('DEL', sizes, total)
+end
+for i = 4, #ARGV do
+  fields[#fields + 1] = ARGV[i]
+end
+local id = redis.call('XADD', stream, '*', unpack(fields))
+local count = redis.call('RPUSH', sizes, id .. ' ' .. size)
+local bytes = redis.call('INCRBY', total, size)
+local trimmed = false
+while (count > max_entries or bytes > max_bytes) and count > 1 do
+  local oldest = redis.call('LPOP', sizes)
+  bytes = bytes - (tonumber(string.match(oldest, ' (%d+)$')) or 0)
+  count = count - 1
+  trimmed = true
+end
+if trimmed then
+  redis.call('SET', total, bytes)
+end
+-- Entries older than the oldest one accounted for (trimmed now, or added
+-- without this script) go.
+if redis.call('XLEN', stream) > count then
+  local first = redis.call('LINDEX', sizes, 0)
+  redis.call('XTRIM', stream, 'MINID', string.match(first, '^(%S+)'))
+end
+return id
+"#;
+
+/// The bounds of the Redis stream.
+#[derive(Clone, Copy, Debug)]
+pub struct History {
+    /// The most entries (`--history`; at least one is kept).
+    pub entries: usize,
+    /// The most bytes (`--history-bytes`), entries counted as their fields'
+    /// names and values plus a fixed overhead.
+    pub bytes: usize,
+    /// The most bytes one entry may take ([`entry_limit`]).
+    pub entry_bytes: usize,
+}
+
+/// The most bytes one entry may take when publish bodies are at most
+/// `max_body` bytes (`--max-body`): a form's fields take no more room in
+/// the stream than in the body, plus room for field names and bookkeeping.
+pub fn entry_limit(max_body: usize) -> usize {
+    max_body.saturating_add(ENTRY_SLACK)
+}
 /// How long one `XREAD` blocks (the reader also notices a dead connection
 /// by its error).
 const BLOCK_MS: u64 = 2000;
@@ -45,7 +132,9 @@ const BATCH: usize = 512;
 /// The Redis side of the hub.
 pub struct RedisBackend {
     client: Client,
-    history: usize,
+    history: History,
+    /// The SHA-1 of [`APPEND`] once Redis has it (`SCRIPT LOAD`).
+    append_sha: Mutex<Option<String>>,
     publisher: Mutex<Option<MultiplexedConnection>>,
     up: Arc<AtomicBool>,
     reader: JoinHandle<()>,
@@ -61,7 +150,7 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// Checks the URL and starts the reader, which waits for
     /// [`RedisBackend::follow`]; Redis need not be up yet.
-    pub fn start(url: &str, history: usize, broker: Broker) -> Result<RedisBackend, String> {
+    pub fn start(url: &str, history: History, broker: Broker) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
             let secrets = Secrets::of_url(url, None);
             format!(
@@ -83,7 +172,7 @@ impl RedisBackend {
             let _ = wait.await;
             read_loop(
                 client_for_reader,
-                history,
+                history.entries,
                 broker,
                 reader_up,
                 reader_secrets,
@@ -93,6 +182,7 @@ impl RedisBackend {
         Ok(RedisBackend {
             client,
             history,
+            append_sha: Mutex::new(None),
             publisher: Mutex::new(None),
             up,
             reader,
@@ -119,21 +209,37 @@ impl RedisBackend {
         self.up.load(Ordering::SeqCst)
     }
 
-    /// Appends the update to the stream; its id once Redis has it.
+    /// Appends the update to the stream (trimming it to its bounds); its
+    /// id once Redis has it.
     pub async fn publish(&self, publication: &Publication) -> Result<String, PublishFailure> {
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(KEY)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.history.max(1))
-            .arg("*");
-        add_fields(&mut cmd, publication);
+        let fields = fields(publication);
+        let size = entry_size(&fields);
+        if size > self.history.entry_bytes {
+            return Err(PublishFailure::Invalid(format!(
+                "the update would take {size} bytes in the history, more than the {} one entry \
+                 may take (--max-body plus {ENTRY_SLACK}): shorten its topics",
+                self.history.entry_bytes
+            )));
+        }
         // A connection that Redis dropped (a restart, say) is replaced once:
-        // the command never reached Redis on it.
+        // the command never reached Redis on it. A script Redis forgot
+        // (`SCRIPT FLUSH`) is loaded again, once.
         let mut attempts = 0;
+        let mut reloaded = false;
         let entry = loop {
             attempts += 1;
             let mut connection = self.connection().await.map_err(|e| self.failed(e))?;
+            let sha = match self.append_sha(&mut connection).await {
+                Ok(sha) => sha,
+                Err(e) => {
+                    *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                    if attempts == 1 && e.is_connection_dropped() {
+                        continue;
+                    }
+                    return Err(self.failed(e.to_string()));
+                }
+            };
+            let cmd = append_cmd(&sha, self.history, size, &fields);
             match cmd.query_async::<Value>(&mut connection).await {
                 Ok(Value::BulkString(id)) => break String::from_utf8_lossy(&id).into_owned(),
                 Ok(Value::SimpleString(id)) => break id,
@@ -142,6 +248,10 @@ impl RedisBackend {
                         self.secrets
                             .scrub(&format!("unexpected reply from Redis to XADD: {other:?}")),
                     ));
+                }
+                Err(e) if e.code() == Some("NOSCRIPT") && !reloaded => {
+                    reloaded = true;
+                    *self.append_sha.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 }
                 Err(e) => {
                     *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -153,6 +263,29 @@ impl RedisBackend {
             }
         };
         Ok(publication.id.clone().unwrap_or(entry))
+    }
+
+    /// The SHA-1 of [`APPEND`], loading the script into Redis first if need
+    /// be.
+    async fn append_sha(
+        &self,
+        connection: &mut MultiplexedConnection,
+    ) -> redis::RedisResult<String> {
+        if let Some(sha) = self
+            .append_sha
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(sha);
+        }
+        let sha: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(APPEND)
+            .query_async(connection)
+            .await?;
+        *self.append_sha.lock().unwrap_or_else(|e| e.into_inner()) = Some(sha.clone());
+        Ok(sha)
     }
 
     fn failed(&self, why: String) -> PublishFailure {
@@ -189,26 +322,59 @@ impl RedisBackend {
     }
 }
 
-/// Adds a publication to `XADD` as stream fields (borrowing the data: a
-/// publish may carry a megabyte).
-fn add_fields(cmd: &mut redis::Cmd, p: &Publication) {
+/// A publication's stream fields (borrowing the data: a publish may carry
+/// a megabyte).
+fn fields(p: &Publication) -> Vec<(&'static str, Cow<'_, [u8]>)> {
     let topics = serde_json::to_string(&p.topics).unwrap_or_else(|_| "[]".into());
-    cmd.arg("topics")
-        .arg(topics)
-        .arg("data")
-        .arg(p.data.as_bytes());
+    let mut fields = vec![
+        ("topics", Cow::Owned(topics.into_bytes())),
+        ("data", Cow::Borrowed(p.data.as_bytes())),
+    ];
     if let Some(t) = &p.event_type {
-        cmd.arg("type").arg(t.as_bytes());
+        fields.push(("type", Cow::Borrowed(t.as_bytes())));
     }
     if let Some(id) = &p.id {
-        cmd.arg("id").arg(id.as_bytes());
+        fields.push(("id", Cow::Borrowed(id.as_bytes())));
     }
     if let Some(ms) = p.retry_ms {
-        cmd.arg("retry").arg(ms);
+        fields.push(("retry", Cow::Owned(ms.to_string().into_bytes())));
     }
     if p.private {
-        cmd.arg("private").arg("1");
+        fields.push(("private", Cow::Borrowed(b"1")));
     }
+    fields
+}
+
+/// The bytes an entry counts against the byte cap: its fields' names and
+/// values, and [`ENTRY_OVERHEAD`].
+fn entry_size(fields: &[(&str, Cow<'_, [u8]>)]) -> usize {
+    fields
+        .iter()
+        .map(|(name, value)| name.len() + value.len())
+        .sum::<usize>()
+        + ENTRY_OVERHEAD
+}
+
+/// `EVALSHA` of [`APPEND`] for an entry of `size` bytes with `fields`.
+fn append_cmd(
+    sha: &str,
+    history: History,
+    size: usize,
+    fields: &[(&str, Cow<'_, [u8]>)],
+) -> redis::Cmd {
+    let mut cmd = redis::cmd("EVALSHA");
+    cmd.arg(sha)
+        .arg(3)
+        .arg(KEY)
+        .arg(SIZES_KEY)
+        .arg(BYTES_KEY)
+        .arg(history.entries.max(1))
+        .arg(history.bytes)
+        .arg(size);
+    for (name, value) in fields {
+        cmd.arg(*name).arg(value.as_ref());
+    }
+    cmd
 }
 
 /// Follows the stream into the local broker, reconnecting forever.
@@ -248,26 +414,10 @@ async fn read_loop(
                 continue;
             }
         };
-        if let Some(from) = &last {
-            // Back after an outage: were entries trimmed before this
-            // process could read them?
-            match trimmed_after(&mut connection, from).await {
-                Ok(false) => {}
-                Ok(true) => {
-                    let ended = broker.discontinue();
-                    warn!(
-                        "entries after {from} were trimmed from {KEY} (--history) before this \
-                         process could read them: its history is forgotten and {ended} streams \
-                         end, so that their clients resume and learn that events may be lost"
-                    );
-                }
-                Err(e) => {
-                    warn!("cannot read {KEY}'s state from Redis: {}", scrub(&e));
-                    tokio::time::sleep(backoff).await;
-                    continue;
-                }
-            }
-        } else {
+        // Back after an outage, the reader goes on after the last entry it
+        // delivered: whether entries were trimmed before it could read them
+        // shows on the first entry it reads (see `missed`).
+        if last.is_none() {
             match load_history(&mut connection, history, &broker).await {
                 Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
                 Err(e) => {
@@ -295,6 +445,15 @@ async fn read_loop(
             match reply {
                 Ok(value) => {
                     for (id, fields) in xread_entries(value) {
+                        if missed(last.as_deref(), &fields) {
+                            let ended = broker.discontinue();
+                            warn!(
+                                "entries after {from} were trimmed from {KEY} (--history, \
+                                 --history-bytes) before this process could read them: its \
+                                 history is forgotten and {ended} streams end, so that their \
+                                 clients resume and learn that events may be lost"
+                            );
+                        }
                         deliver(&broker, &id, &fields);
                         last = Some(id);
                     }
@@ -313,81 +472,16 @@ async fn read_loop(
     }
 }
 
-/// Whether entries after `last` may have been trimmed from the stream
-/// before this process read them: true when `last` itself is gone (the
-/// oldest retained entry is newer) and the stream has lost entries at all
-/// (`XINFO STREAM`: fewer entries than were ever added; Redis 7 and later,
-/// older servers are taken to have). Trimming (`MAXLEN ~`) drops whole
-/// nodes of entries from the oldest, so the entries that followed `last`
-/// in its node went with it; only when `last` ended its node is this a
-/// false alarm, which costs the clients a reconnection, never an event.
-async fn trimmed_after(
-    connection: &mut MultiplexedConnection,
-    last: &str,
-) -> redis::RedisResult<bool> {
-    let info = redis::cmd("XINFO")
-        .arg("STREAM")
-        .arg(KEY)
-        .query_async::<Value>(connection)
-        .await;
-    let info = match info {
-        Ok(info) => info,
-        Err(e) if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() => {
-            return Err(e);
-        }
-        // No stream (`ERR no such key`): nothing to miss.
-        Err(_) => return Ok(false),
-    };
-    let mut length = None;
-    let mut added = None;
-    let mut oldest = None;
-    let pairs: Vec<(Value, Value)> = match info {
-        Value::Array(flat) => {
-            let mut flat = flat.into_iter();
-            core::iter::from_fn(|| Some((flat.next()?, flat.next()?))).collect()
-        }
-        Value::Map(pairs) => pairs,
-        _ => Vec::new(),
-    };
-    for (name, value) in pairs {
-        match text(name).as_deref() {
-            Some("length") => length = int(&value),
-            Some("entries-added") => added = int(&value),
-            Some("first-entry") => {
-                oldest = entries(Value::Array(vec![value]))
-                    .into_iter()
-                    .next()
-                    .map(|(id, _)| id);
-            }
-            _ => {}
-        }
+/// Whether entries were trimmed between `last`, the last entry this
+/// process delivered, and the entry with `fields`: the entry names another
+/// entry as the one before it (`prev`, written by [`APPEND`]). An entry
+/// without `prev` (the first of its stream, or added by an older hub)
+/// tells nothing.
+fn missed(last: Option<&str>, fields: &[(String, String)]) -> bool {
+    match fields.iter().find(|(k, _)| k == "prev") {
+        Some((_, prev)) => last != Some(prev.as_str()),
+        None => false,
     }
-    if let (Some(length), Some(added)) = (length, added) {
-        if length >= added {
-            // Nothing was ever trimmed.
-            return Ok(false);
-        }
-    }
-    Ok(
-        match (oldest.as_deref().and_then(entry_id), entry_id(last)) {
-            (Some(oldest), Some(last)) => oldest > last,
-            _ => false,
-        },
-    )
-}
-
-/// A reply's integer.
-fn int(value: &Value) -> Option<u64> {
-    match value {
-        Value::Int(n) => u64::try_from(*n).ok(),
-        _ => None,
-    }
-}
-
-/// A stream entry id (`ms-seq`) as a pair that orders like Redis does.
-fn entry_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
 /// Loads the newest `history` entries into the broker, oldest first;
@@ -517,5 +611,59 @@ fn text(value: Value) -> Option<String> {
         Value::BulkString(b) => Some(String::from_utf8_lossy(&b).into_owned()),
         Value::SimpleString(s) => Some(s),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_prev(prev: &str) -> Vec<(String, String)> {
+        vec![
+            ("prev".to_owned(), prev.to_owned()),
+            ("data".to_owned(), "x".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn an_entry_that_does_not_follow_the_last_one_read_means_a_loss() {
+        assert!(!missed(Some("5-0"), &with_prev("5-0")));
+        assert!(missed(Some("5-0"), &with_prev("6-0")));
+        // Nothing read from a stream that was empty: any predecessor was
+        // missed.
+        assert!(missed(Some("0-0"), &with_prev("6-0")));
+        // The first entry of a stream, or one from an older hub: no claim.
+        let plain = vec![("data".to_owned(), "x".to_owned())];
+        assert!(!missed(Some("5-0"), &plain));
+    }
+
+    #[test]
+    fn an_entry_counts_its_fields_and_an_overhead() {
+        let publication = Publication {
+            topics: vec!["a".into(), "b".into()],
+            data: "hello".into(),
+            event_type: Some("t".into()),
+            id: None,
+            retry_ms: Some(1500),
+            private: true,
+        };
+        let fields = fields(&publication);
+        // topics ["a","b"] (9), data (5), type (1), retry 1500 (4), private 1 (1).
+        let names = "topics".len() + "data".len() + "type".len() + "retry".len() + "private".len();
+        assert_eq!(
+            entry_size(&fields),
+            ENTRY_OVERHEAD + names + 9 + 5 + 1 + 4 + 1
+        );
+        // A publish body at the limit fits in an entry.
+        let body = "topic=a&data=".len() + 1000;
+        let at_limit = Publication {
+            topics: vec!["a".into()],
+            data: "d".repeat(1000),
+            event_type: None,
+            id: None,
+            retry_ms: None,
+            private: false,
+        };
+        assert!(entry_size(&super::fields(&at_limit)) <= entry_limit(body));
     }
 }

@@ -109,11 +109,16 @@ pub async fn open(
     drop(topics);
     drop(params);
     drop(request);
-    let config = ServeConfig::new().gzip(true).stream(
-        StreamConfig::new()
-            .heartbeat(hub.config.heartbeat)
-            .retry(hub.config.retry),
-    );
+    let config = ServeConfig::new()
+        .gzip(true)
+        .stream(
+            StreamConfig::new()
+                .heartbeat(hub.config.heartbeat)
+                .retry(hub.config.retry),
+        )
+        .write_timeout(hub.config.write_timeout)
+        .max_lifetime(hub.config.max_stream_lifetime)
+        .lifetime_retry(Some(spread_retry()));
     let mut head = bytes::BytesMut::with_capacity(256);
     response.encode(&mut head);
     if socket.write_all(&head).await.is_err() {
@@ -152,6 +157,23 @@ impl Stream {
         };
         debug!("stream ended: {end:?}");
     }
+}
+
+/// The shortest `retry:` a stream gets at the end of its lifetime.
+const LIFETIME_RETRY_BASE: Duration = Duration::from_secs(1);
+/// How much longer it may be, at random, so that clients whose streams
+/// opened together do not all come back together.
+const LIFETIME_RETRY_SPREAD: Duration = Duration::from_secs(4);
+
+/// A random `retry:` for the end of a stream's lifetime: 1 to 5 s.
+fn spread_retry() -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    // A fresh randomly keyed hasher: a different number each time.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let spread = u64::try_from(LIFETIME_RETRY_SPREAD.as_millis()).unwrap_or(u64::MAX);
+    LIFETIME_RETRY_BASE + Duration::from_millis(random % spread.max(1))
 }
 
 /// How long until `exp` (seconds since the Unix epoch).

@@ -28,7 +28,21 @@ impl HubProcess {
     /// variables; no other `SSE_HUB_*` variable of the test's environment
     /// leaks in. The address is read from the first log line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> HubProcess {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_sse"));
+        HubProcess::start_wrapped(&[], args, env)
+    }
+
+    /// [`HubProcess::start`], run by `wrapper` (a program and its
+    /// arguments, given the hub's command line after them; for example
+    /// `prlimit --nofile=64:64 --`).
+    pub fn start_wrapped(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> HubProcess {
+        let mut command = match wrapper.split_first() {
+            Some((program, wrapper_args)) => {
+                let mut command = Command::new(program);
+                command.args(wrapper_args).arg(env!("CARGO_BIN_EXE_sse"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_sse")),
+        };
         command.arg("hub").args(args);
         let listen_given =
             args.contains(&"--listen") || env.iter().any(|(k, _)| *k == "SSE_HUB_LISTEN");
