@@ -700,3 +700,68 @@ fn topics_count_against_the_history_byte_bound() {
     );
     assert!(stats.history <= 10, "{} entries kept", stats.history);
 }
+
+#[test]
+fn a_replay_of_selectors_that_match_nothing_costs_a_lookup_per_selector() {
+    let broker = Broker::new(BrokerConfig::new());
+    for n in 0..5000 {
+        let mut update = Update::new(format!("t/{n}/0"), "x");
+        for k in 1..10 {
+            update = update.topic(format!("t/{n}/{k}"));
+        }
+        broker.publish(update).unwrap();
+    }
+    let selectors: Vec<String> = (0..1000).map(|i| format!("x/{i}")).collect();
+    let mut sub = broker.subscribe(Subscription::new(selectors), Cursor::Earliest);
+    let wakes = Arc::new(CountWakes::default());
+    let waker = Waker::from(wakes.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut frames = Vec::new();
+    // Each `Pending` that woke the task itself is a yield after a bounded
+    // amount of work; 5000 entries examined one by one would take five.
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let before = wakes.0.load(Ordering::SeqCst);
+        assert!(sub.poll_recv(&mut cx, &mut frames).is_pending());
+        if wakes.0.load(Ordering::SeqCst) == before {
+            break; // Waiting for live events: the replay is over.
+        }
+    }
+    assert!(polls <= 2, "{polls} polls");
+    assert!(frames.is_empty());
+    // It is live now.
+    broker.publish(Update::new("x/7", "live")).unwrap();
+    assert_eq!(data(&drain(&mut sub)), ["live"]);
+}
+
+#[test]
+fn the_topic_index_replays_in_publish_order_across_selectors() {
+    let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(50)));
+    for n in 0..200 {
+        let topic = ["a", "b", "c", "d"][n % 4];
+        let mut update = Update::new(topic, format!("{n}"));
+        if n % 7 == 0 {
+            update = update.topic("a");
+        }
+        broker.publish(update).unwrap();
+    }
+    let mut sub = broker.subscribe(Subscription::new(["c", "a"]), Cursor::Earliest);
+    let got: Vec<usize> = drain(&mut sub)
+        .iter()
+        .map(|e| e.data().parse().unwrap())
+        .collect();
+    let expected: Vec<usize> = (150..200)
+        .filter(|n| n % 4 == 0 || n % 4 == 2 || n % 7 == 0)
+        .collect();
+    assert_eq!(got, expected);
+}
+
+#[derive(Default)]
+struct CountWakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountWakes {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}

@@ -26,10 +26,14 @@
 //! * **Nothing a subscriber asks for holds the others up.** The broker's
 //!   lock is held for bounded work only: a subscription's selectors are
 //!   indexed [`INDEX_CHUNK`] at a time (a new lock hold for each chunk),
-//!   and a replay is read [`REPLAY_PIECE`] history entries at a time, as the
-//!   subscriber receives, with the matching done outside the lock. A
-//!   subscriber that never reads costs no replay work at all, and what it
-//!   holds of a replay is bounded ([`Subscriber::poll_recv`]).
+//!   and a replay is read a bounded piece at a time, as the subscriber
+//!   receives. The history is indexed by topic, so a replay looks its
+//!   selectors up rather than examining every retained update against
+//!   every selector: its work is bounded by its selectors and what they
+//!   match (a `*` subscription reads the history in order). Between
+//!   pieces the lock goes to whoever waits for it. A subscriber that never
+//!   reads costs no replay work after its first batch, and what it holds
+//!   of a replay is bounded ([`Subscriber::poll_recv`]).
 //! * **Slow subscribers do not hold anyone up.** What each subscriber has
 //!   not read is bounded (frames and bytes, [`BrokerConfig::queue`]), as if
 //!   it had a queue of its own. A publish that would overflow it ends that
@@ -48,6 +52,7 @@
 //!   update's frame (id, type, data), id and topics.
 
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -55,17 +60,17 @@ use core::fmt;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
-use parking_lot::{Mutex, MutexGuard};
 use std::time::Instant;
 
 use bytes::Bytes;
 
 use super::channel::{Channel, MemberId};
-use super::replay::{ReplayConfig, ReplayLog, Seek};
-use super::route::{Router, SubscriberKey, Subscription};
+use super::replay::{Entry, ReplayConfig, ReplayLog, Seek};
+use super::route::{Router, Selector, SubscriberKey, Subscription};
 use crate::encode::OutgoingEvent;
 use crate::field::{EventId, EventName};
 use crate::str::Str;
@@ -383,17 +388,62 @@ struct Meta {
 }
 
 impl Meta {
-    /// The bytes its topics hold, for the history's byte bound.
+    /// The bytes its topics hold, for the history's byte bound: each topic's
+    /// text, its place in the update and its place in the topic index.
     fn size(&self) -> usize {
-        self.topics.iter().fold(
-            core::mem::size_of::<Str>() * self.topics.len(),
-            |sum, topic| sum.saturating_add(topic.len()),
-        )
+        const PER_TOPIC: usize = 2 * core::mem::size_of::<Str>() + core::mem::size_of::<u64>();
+        self.topics
+            .iter()
+            .fold(PER_TOPIC * self.topics.len(), |sum, topic| {
+                sum.saturating_add(topic.len())
+            })
     }
 }
 
+/// Adds an update's topics to the index.
+fn index_topics(by_topic: &mut TopicIndex, topics: &[Str], seq: u64) {
+    for topic in topics {
+        match by_topic.get_mut(topic.as_str()) {
+            // (A topic given twice is indexed once.)
+            Some(seqs) if seqs.back() == Some(&seq) => {}
+            Some(seqs) => seqs.push_back(seq),
+            None => {
+                by_topic.insert(topic.clone(), VecDeque::from([seq]));
+            }
+        }
+    }
+}
+
+/// Takes an evicted update out of the index (it is the oldest of each of
+/// its topics).
+fn unindex_topics(by_topic: &mut TopicIndex, entry: &Entry<Meta, Instant>) {
+    for topic in entry.meta().topics.iter() {
+        if let Some(seqs) = by_topic.get_mut(topic.as_str()) {
+            if seqs.front() == Some(&entry.seq()) {
+                seqs.pop_front();
+            }
+            if seqs.is_empty() {
+                by_topic.remove(topic.as_str());
+            }
+        }
+    }
+}
+
+/// Evicts the expired history, keeping the topic index in step.
+fn evict_expired(core: &mut Core, now: Instant) {
+    let Core { log, by_topic, .. } = core;
+    log.evict_expired_with(now, |entry| unindex_topics(by_topic, &entry));
+}
+
+/// The retained updates by topic: for each topic, the sequence numbers of
+/// the retained updates that carry it, oldest first. A replay looks its
+/// selectors up here, so its work is bounded by its selectors and what they
+/// match, not by the history times the topics.
+type TopicIndex = HashMap<Str, VecDeque<u64>>;
+
 struct Core {
     log: ReplayLog<Meta, Instant>,
+    by_topic: TopicIndex,
     /// One entry per channel (the subscribers with one subscription).
     router: Router<Arc<Channel>>,
     /// The active channel of each subscription, by the subscription's
@@ -492,6 +542,7 @@ impl Broker {
             shared: Arc::new(Shared {
                 core: Mutex::new(Core {
                     log: ReplayLog::new(config.replay).with_seq_ids(config.id_prefix.clone()),
+                    by_topic: HashMap::new(),
                     router: Router::new(),
                     channels: HashMap::new(),
                     subscribers: 0,
@@ -536,6 +587,11 @@ impl Broker {
             return Err(PublishError::TooManyTopics);
         }
         let now = Instant::now();
+        let meta = Meta {
+            topics: Arc::from(update.topics),
+            private: update.private,
+        };
+        let meta_bytes = meta.size();
         let core = self.lock();
         if core.shutdown.is_some() {
             return Err(PublishError::ShutDown);
@@ -553,10 +609,6 @@ impl Broker {
             event = event.retry(retry);
         }
         let frame = event.to_bytes();
-        let meta = Meta {
-            topics: Arc::from(update.topics),
-            private: update.private,
-        };
         let mut guard = core;
         let core = &mut *guard;
         let mut wake = core::mem::take(&mut core.wake);
@@ -582,12 +634,14 @@ impl Broker {
         core.subscribers -= lagged;
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
         let id = id.into_str();
-        let meta_bytes = meta.size();
-        let pushed = core
-            .log
-            .push_sized(id.clone(), frame, meta, meta_bytes, now);
+        // Indexed first: if the history evicts the update at once (larger
+        // than its byte bound), it is the oldest of its topics by then.
+        index_topics(&mut core.by_topic, &meta.topics, seq);
+        let Core { log, by_topic, .. } = core;
+        let pushed = log.push_with(id.clone(), frame, meta, meta_bytes, now, |entry| {
+            unindex_topics(by_topic, &entry);
+        });
         debug_assert_eq!(pushed, seq);
-        core.log.evict_expired(now);
         self.shared.published.fetch_add(1, Ordering::Relaxed);
         self.shared
             .lagged
@@ -654,7 +708,7 @@ impl Broker {
         // next publish reaches the channel, and the replay stops before it.
         let (member, counted) = channel.join(key, None);
         core.subscribers += 1;
-        core.log.evict_expired(Instant::now());
+        evict_expired(&mut core, Instant::now());
         let (replay, pending) = start_replay(&core.log, cursor, filter);
         drop(core);
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
@@ -735,6 +789,7 @@ impl Broker {
     pub fn discontinue(&self) -> usize {
         let mut core = self.lock();
         core.log.forget();
+        core.by_topic = HashMap::new();
         let mut wake = core::mem::take(&mut core.wake);
         let mut ended = 0;
         let mut counted = 0;
@@ -907,7 +962,7 @@ fn start_replay(
 ) -> (Replay, Option<Box<PendingReplay>>) {
     let end = log.last_seq();
     let oldest = log.first_seq().unwrap_or(end + 1);
-    let (replay, next, lost) = match cursor {
+    let (replay, start, lost) = match cursor {
         Cursor::Live => return (Replay::Live, None),
         Cursor::Earliest => (
             Replay::Earliest {
@@ -930,17 +985,51 @@ fn start_replay(
         },
     };
     let pending = filter
-        .filter(|_| next <= end || lost.is_some())
+        .filter(|_| start <= end || lost.is_some())
         .map(|subscription| {
+            // A `*` subscription wants (almost) every entry: read them in
+            // order. Others look their selectors up in the topic index.
+            let plan = match subscription.selectors().first() {
+                Some(Selector::Any) => Plan::Scan,
+                _ => Plan::Gather {
+                    selector: 0,
+                    from: start,
+                },
+            };
             Box::new(PendingReplay {
                 subscription,
                 lost,
-                next,
+                start,
+                next: start,
                 end,
+                plan,
+                marks: Vec::new(),
                 piece: Vec::new(),
             })
         });
     (replay, pending)
+}
+
+/// How many units of work (an index lookup, a sequence number marked, an
+/// entry copied) one hold of the broker's lock does for a replay.
+const REPLAY_LOCKED_WORK: usize = 256;
+
+/// How a replay finds its entries.
+#[derive(Clone, Copy, Debug)]
+enum Plan {
+    /// Every entry of the range, in order (a subscription with `*`).
+    Scan,
+    /// Marking the range's entries that carry one of the selectors, from
+    /// the topic index: `selector` is the next to look up, `from` the first
+    /// sequence number still to take from its list.
+    Gather {
+        /// The index of the selector (in the sorted list).
+        selector: usize,
+        /// Where to go on in its list.
+        from: u64,
+    },
+    /// Reading the marked entries.
+    Read,
 }
 
 /// The history a subscriber has still to read before its live frames.
@@ -949,19 +1038,27 @@ struct PendingReplay {
     subscription: Arc<Subscription>,
     /// The [`LOST_EVENT_TYPE`] event, until sent.
     lost: Option<Bytes>,
-    /// The sequence number of the next entry to examine.
+    /// The sequence number of the replay's first entry.
+    start: u64,
+    /// The sequence number of the next entry to read.
     next: u64,
     /// The newest entry of the replay (later ones arrive live).
     end: u64,
-    /// Entries taken out of the lock, to filter (reused).
-    piece: Vec<(Bytes, Meta)>,
+    plan: Plan,
+    /// A bit for each sequence number from `start` to `end`: the entries
+    /// that carry one of the selectors (one bit per retained event at
+    /// most).
+    marks: Vec<u64>,
+    /// Entries taken out of the lock, to filter (reused): sequence number,
+    /// frame, metadata.
+    piece: Vec<(u64, Bytes, Meta)>,
 }
 
 /// What one step of a replay did.
 enum ReplayStep {
     /// Frames were moved out (the replay may go on).
     Moved(usize),
-    /// The scan budget ran out before a frame matched: yield, then go on.
+    /// The work budget ran out before a frame was found: yield, then go on.
     Yield,
     /// The replay is over.
     Done,
@@ -971,44 +1068,78 @@ enum ReplayStep {
 
 impl PendingReplay {
     /// Moves the next matching frames of the replay to `out`: up to about
-    /// [`REPLAY_BATCH_BYTES`], reading the history [`REPLAY_PIECE`]
-    /// entries per hold of the lock, and examining at most `budget`
-    /// entries.
+    /// [`REPLAY_BATCH_BYTES`], holding the lock for at most
+    /// [`REPLAY_LOCKED_WORK`] units of work at a time, and doing at most
+    /// `budget` units in all.
     fn step(&mut self, shared: &Shared, out: &mut Vec<Bytes>, budget: usize) -> ReplayStep {
         let before = out.len();
         if let Some(lost) = self.lost.take() {
             out.push(lost);
         }
         let mut bytes = 0;
-        let mut examined = 0;
-        while self.next <= self.end {
-            if bytes >= REPLAY_BATCH_BYTES || examined >= budget {
-                break;
+        let mut work = 0;
+        while self.next <= self.end && bytes < REPLAY_BATCH_BYTES && work < budget {
+            let mut core = shared.core.lock();
+            evict_expired(&mut core, Instant::now());
+            // Anything of the range evicted before it was read: the replay
+            // cannot be complete.
+            if core.log.first_seq().is_none_or(|first| first > self.next) {
+                return ReplayStep::Evicted;
             }
-            {
-                let mut core = shared.core.lock();
-                core.log.evict_expired(Instant::now());
-                if core.log.first_seq().is_none_or(|first| first > self.next) {
-                    return ReplayStep::Evicted;
+            match self.plan {
+                Plan::Gather { selector, from } => {
+                    work += self.gather(&core.by_topic, selector, from);
+                    MutexGuard::unlock_fair(core);
+                    continue;
                 }
-                let entries = core.log.since(self.next - 1).take(REPLAY_PIECE);
-                self.piece.extend(
-                    entries
-                        .take_while(|e| e.seq() <= self.end)
-                        .map(|e| (e.frame().clone(), e.meta().clone())),
-                );
-                // Straight to a waiting thread, if any: a replay's next
-                // piece waits its turn.
-                MutexGuard::unlock_fair(core);
+                Plan::Scan => {
+                    let entries = core.log.since(self.next - 1).take(REPLAY_PIECE);
+                    self.piece.extend(
+                        entries
+                            .take_while(|e| e.seq() <= self.end)
+                            .map(|e| (e.seq(), e.frame().clone(), e.meta().clone())),
+                    );
+                }
+                Plan::Read => {
+                    let mut seq = self.next;
+                    while self.piece.len() < REPLAY_PIECE && seq <= self.end {
+                        let (found, scanned) = self.next_marked(seq);
+                        work += scanned;
+                        let Some(marked) = found else {
+                            seq = self.end + 1;
+                            break;
+                        };
+                        let Some(entry) = core.log.get(marked) else {
+                            return ReplayStep::Evicted;
+                        };
+                        self.piece
+                            .push((marked, entry.frame().clone(), entry.meta().clone()));
+                        seq = marked + 1;
+                    }
+                    if self.piece.is_empty() {
+                        // Nothing more is marked.
+                        self.next = seq;
+                    }
+                }
             }
-            for (frame, meta) in self.piece.drain(..) {
+            // Straight to a waiting thread, if any: the next piece waits
+            // its turn.
+            MutexGuard::unlock_fair(core);
+            let scan = matches!(self.plan, Plan::Scan);
+            for (seq, frame, meta) in self.piece.drain(..) {
                 if bytes >= REPLAY_BATCH_BYTES {
                     // The rest of the piece is read again next time.
                     break;
                 }
-                self.next += 1;
-                examined += 1;
-                if self.subscription.accepts(&meta.topics, meta.private) {
+                work += 1;
+                self.next = seq + 1;
+                let accepted = if scan {
+                    self.subscription.accepts(&meta.topics, meta.private)
+                } else {
+                    // Marked: one of its topics is selected.
+                    !meta.private || self.subscription.allows_private(&meta.topics)
+                };
+                if accepted {
                     bytes += frame.len();
                     out.push(frame);
                 }
@@ -1018,6 +1149,78 @@ impl PendingReplay {
             0 if self.next > self.end => ReplayStep::Done,
             0 => ReplayStep::Yield,
             n => ReplayStep::Moved(n),
+        }
+    }
+
+    /// Marks the range's entries of the selectors from `selector` on (from
+    /// sequence number `from` in its list), for at most
+    /// [`REPLAY_LOCKED_WORK`] units of work; returns the work done.
+    fn gather(&mut self, by_topic: &TopicIndex, mut selector: usize, mut from: u64) -> usize {
+        if self.marks.is_empty() {
+            let span = usize::try_from(self.end + 1 - self.start).unwrap_or(0);
+            self.marks = alloc::vec![0; span.div_ceil(64)];
+        }
+        let selectors = self.subscription.selectors();
+        let mut work = 0;
+        while let Some(topic) = selectors.get(selector) {
+            if work >= REPLAY_LOCKED_WORK {
+                self.plan = Plan::Gather { selector, from };
+                return work;
+            }
+            work += 1;
+            if let Some(seqs) = by_topic.get(topic.as_str()) {
+                let first = seqs.partition_point(|&seq| seq < from);
+                for &seq in seqs.range(first..) {
+                    if seq > self.end {
+                        break;
+                    }
+                    if work >= REPLAY_LOCKED_WORK {
+                        self.plan = Plan::Gather { selector, from };
+                        return work;
+                    }
+                    work += 1;
+                    let bit = seq - self.start;
+                    if let Some(word) = usize::try_from(bit / 64)
+                        .ok()
+                        .and_then(|i| self.marks.get_mut(i))
+                    {
+                        *word |= 1 << (bit % 64);
+                    }
+                    from = seq + 1;
+                }
+            }
+            selector += 1;
+            from = self.start;
+        }
+        self.plan = Plan::Read;
+        work
+    }
+
+    /// The first marked sequence number at or after `seq`, if any, and the
+    /// words of the marks it looked at.
+    fn next_marked(&self, seq: u64) -> (Option<u64>, usize) {
+        let Some(bit) = seq.checked_sub(self.start) else {
+            return (None, 0);
+        };
+        let Ok(mut word) = usize::try_from(bit / 64) else {
+            return (None, 0);
+        };
+        let mut bits = match self.marks.get(word) {
+            Some(w) => w & (u64::MAX << (bit % 64)),
+            None => return (None, 0),
+        };
+        let mut scanned = 1;
+        loop {
+            if bits != 0 {
+                let found = self.start + (word as u64) * 64 + u64::from(bits.trailing_zeros());
+                return ((found <= self.end).then_some(found), scanned);
+            }
+            word += 1;
+            scanned += 1;
+            match self.marks.get(word) {
+                Some(&w) => bits = w,
+                None => return (None, scanned),
+            }
         }
     }
 }
@@ -1140,5 +1343,48 @@ impl Drop for Subscriber {
     fn drop(&mut self) {
         self.broker
             .unsubscribe(self.router_key, self.hash, &self.channel, self.member);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_topic_index_holds_exactly_the_retained_updates() {
+        let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(10)));
+        for n in 0..100u32 {
+            // Unique topics, a shared one, and a topic given twice.
+            let update = Update::new(alloc::format!("u{n}"), "x")
+                .topic("shared")
+                .topic("shared");
+            broker.publish(update).unwrap();
+        }
+        let core = broker.lock();
+        assert_eq!(
+            core.by_topic.len(),
+            11,
+            "10 unique topics and the shared one"
+        );
+        let shared: Vec<u64> = core.by_topic["shared"].iter().copied().collect();
+        assert_eq!(shared, (91..=100).collect::<Vec<_>>());
+        for n in 90..100u32 {
+            let key = alloc::format!("u{n}");
+            assert_eq!(core.by_topic[key.as_str()], [u64::from(n) + 1]);
+        }
+        drop(core);
+        broker.discontinue();
+        assert!(broker.lock().by_topic.is_empty());
+    }
+
+    #[test]
+    fn an_update_evicted_at_once_leaves_no_index_entry() {
+        let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_bytes(300)));
+        broker
+            .publish(Update::new("big", "x".repeat(1000)))
+            .unwrap();
+        assert!(broker.lock().by_topic.is_empty());
+        broker.publish(Update::new("small", "x")).unwrap();
+        assert_eq!(broker.lock().by_topic.len(), 1);
     }
 }

@@ -457,6 +457,21 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
     /// own (topics, say), which count against
     /// [`max_bytes`](ReplayConfig::max_bytes) with the frame and the id.
     pub fn push_sized(&mut self, id: Str, frame: Bytes, meta: M, meta_bytes: usize, now: I) -> u64 {
+        self.push_with(id, frame, meta, meta_bytes, now, |_| {})
+    }
+
+    /// [`ReplayLog::push_sized`] that hands every entry it evicts to
+    /// `evicted`, oldest first (for a caller that indexes the entries'
+    /// metadata itself).
+    pub fn push_with(
+        &mut self,
+        id: Str,
+        frame: Bytes,
+        meta: M,
+        meta_bytes: usize,
+        now: I,
+        mut evicted: impl FnMut(Entry<M, I>),
+    ) -> u64 {
         self.last_seq += 1;
         let seq = self.last_seq;
         // A sequence id is found by parsing; any other goes to the index.
@@ -486,11 +501,12 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
             size,
         });
         while self.entries.len() > self.config.max_events || self.bytes > self.config.max_bytes {
-            if self.pop_oldest().is_none() {
-                break;
+            match self.pop_oldest() {
+                Some(entry) => evicted(entry),
+                None => break,
             }
         }
-        self.evict_expired(now);
+        self.evict_expired_with(now, evicted);
         seq
     }
 
@@ -498,12 +514,20 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
     /// `now` (those with `at + max_age <= now`) and returns how many there
     /// were. Does nothing without an age limit.
     pub fn evict_expired(&mut self, now: I) -> usize {
+        self.evict_expired_with(now, |_| {})
+    }
+
+    /// [`ReplayLog::evict_expired`] that hands every entry it evicts to
+    /// `evicted`, oldest first.
+    pub fn evict_expired_with(&mut self, now: I, mut evicted: impl FnMut(Entry<M, I>)) -> usize {
         let Some(age) = self.config.max_age else {
             return 0;
         };
         let mut count = 0;
         while self.entries.front().is_some_and(|e| e.at + age <= now) {
-            self.pop_oldest();
+            if let Some(entry) = self.pop_oldest() {
+                evicted(entry);
+            }
             count += 1;
         }
         count

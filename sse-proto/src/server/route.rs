@@ -209,6 +209,14 @@ impl Subscription {
     }
 }
 
+impl Subscription {
+    /// Whether one of the private-access selectors matches one of `topics`
+    /// (the second half of [`Subscription::accepts`] for a private update).
+    pub(crate) fn allows_private<T: AsRef<str>>(&self, topics: &[T]) -> bool {
+        any_matches(&self.private_access, topics)
+    }
+}
+
 /// Collects, sorts and deduplicates selectors.
 fn normalize<S: Into<Selector>>(selectors: impl IntoIterator<Item = S>) -> Vec<Selector> {
     let mut selectors: Vec<Selector> = selectors.into_iter().map(Into::into).collect();
