@@ -83,6 +83,13 @@ impl GzipState {
         Bytes::from(core::mem::take(&mut self.out))
     }
 
+    /// Drops the compressor (its memory, about 200 KiB) between batches:
+    /// every batch ends with a sync flush, so the deflate stream is at a
+    /// block boundary and the next batch can start a new compressor.
+    pub(crate) fn release(&mut self) {
+        self.compress = None;
+    }
+
     /// Whether a compressor is held (events flowed since the last
     /// [`GzipState::idle_keep_alive`]).
     #[cfg(test)]
@@ -226,6 +233,28 @@ mod tests {
         all.extend_from_slice(&ka);
         plain.extend_from_slice(b":\n");
         // Finished without a compressor: the hand-written final block.
+        all.extend_from_slice(&g.finish());
+        assert_eq!(gunzip(&all), plain);
+    }
+
+    #[test]
+    fn releasing_the_compressor_between_batches_keeps_one_valid_stream() {
+        let mut g = GzipState::new();
+        let mut d = Decompress::new_gzip(15);
+        let mut all = Vec::new();
+        let mut plain = Vec::new();
+        for i in 0..6 {
+            let event = alloc::format!("data: batch {i} {}\n\n", "xy".repeat(i * 30));
+            g.write(event.as_bytes());
+            let out = g.flush();
+            assert_eq!(inflate_all(&mut d, &out), event.as_bytes());
+            all.extend_from_slice(&out);
+            plain.extend_from_slice(event.as_bytes());
+            if i % 2 == 0 {
+                g.release();
+                assert!(!g.has_compressor());
+            }
+        }
         all.extend_from_slice(&g.finish());
         assert_eq!(gunzip(&all), plain);
     }

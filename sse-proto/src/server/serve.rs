@@ -313,6 +313,9 @@ where
         }
         while self.finishing.is_none() {
             if self.writer.pending_bytes() >= WRITE_BACKLOG {
+                // Backed up: hold no compressor while the client does not
+                // read (the next batch starts a new one).
+                self.writer.release_compressor();
                 if self.subscriber.poll_lagged(cx) {
                     return Feed::Stop(StreamEnd::Lagged);
                 }

@@ -358,6 +358,17 @@ where
         self.push_frames(core::iter::once(comment), now);
     }
 
+    /// Gives back the gzip compressor's memory (about 200 KiB) until the
+    /// next batch, which starts a new one: for a stream whose socket is
+    /// backed up, so that a client that stops reading holds only its
+    /// pending output. Does nothing without gzip.
+    pub fn release_compressor(&mut self) {
+        #[cfg(feature = "gzip")]
+        if let Some(gzip) = &mut self.gzip {
+            gzip.release();
+        }
+    }
+
     /// When the next keep-alive is due (`None`: never, or finished).
     pub fn poll_timeout(&self) -> Option<I> {
         if self.finished { None } else { self.deadline }
