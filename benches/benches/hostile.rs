@@ -11,8 +11,12 @@
 //!   selectors (`Router::index_some`), taking them out again
 //!   (`Router::unindex_some`), resolving its cursor in the history
 //!   (`ReplayLog::seek`), and copying one piece of the replay out of the
-//!   history. The slowest of these is the longest a hostile subscribe holds
-//!   the lock (the target is under 50 µs).
+//!   history (a `*` replay; others read their entries by position after
+//!   looking their selectors up in the broker's topic index, 256 units of
+//!   work per hold). The slowest of these is the longest a hostile
+//!   subscribe holds the lock (the target is under 50 µs). Beside them, a
+//!   whole publish of 1000 topics, which routes and indexes every topic
+//!   under the lock.
 //! * `hostile/publish`: a one-topic publish on that broker, alone and while
 //!   an attacker thread loops hostile subscribes (subscribe, read the first
 //!   batch of its replay, drop). A publish waits for whatever lock hold is
@@ -176,7 +180,7 @@ fn locked_steps(c: &mut Criterion) {
     });
 
     // The history: 10 000 entries (the metadata stands for the topics).
-    let topics: Arc<[Str]> = topics().into();
+    let shared_topics: Arc<[Str]> = topics().into();
     let mut log: ReplayLog<Arc<[Str]>, Instant> =
         ReplayLog::new(ReplayConfig::new().max_events(HISTORY).max_bytes(1 << 31));
     for n in 0..HISTORY {
@@ -184,7 +188,7 @@ fn locked_steps(c: &mut Criterion) {
         log.push(
             Str::from(format!("{n}")),
             frame,
-            topics.clone(),
+            shared_topics.clone(),
             Instant::now(),
         );
     }
@@ -210,6 +214,28 @@ fn locked_steps(c: &mut Criterion) {
             // Dropped outside the lock in the broker; here with the copy.
             piece.clear();
         });
+    });
+    // Not a subscriber's step: a publish of 1000 topics (the most an
+    // update may have) routes and indexes each topic under the lock; this
+    // is the whole publish, an upper bound of that hold.
+    let broker = Broker::new(
+        BrokerConfig::new()
+            .replay(ReplayConfig::new().max_events(1000).max_bytes(1 << 31))
+            .max_topics(TOPICS_PER_UPDATE),
+    );
+    let many = topics();
+    group.bench_function("publish_1000_topics", |b| {
+        b.iter_batched(
+            || {
+                let mut update = Update::new(many[0].clone(), "x");
+                for topic in &many[1..] {
+                    update = update.topic(topic.clone());
+                }
+                update
+            },
+            |update| broker.publish(update).expect("publish"),
+            criterion::BatchSize::SmallInput,
+        );
     });
     group.finish();
 }
