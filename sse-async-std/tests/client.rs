@@ -340,7 +340,7 @@ async fn a_redirect_to_https_is_a_clear_error() {
     let mut es = EventSource::new(config(&url)).unwrap();
     match es.next().await {
         Some(Err(err @ Error::TlsNotSupported { port: 1, .. })) => {
-            assert!(err.to_string().contains("plain http"), "{err}");
+            assert!(err.to_string().contains("`rustls` feature"), "{err}");
         }
         other => panic!("{other:?}"),
     }

@@ -102,8 +102,9 @@ impl fmt::Display for Error {
             Error::Protocol(e) => write!(f, "{e}"),
             Error::TlsNotSupported { host, port } => write!(
                 f,
-                "https ({host}:{port}) is not supported yet: this client speaks plain http \
-                 only (use an http URL, for example behind a TLS-terminating proxy)"
+                "https ({host}:{port}) needs TLS, which this build leaves out: enable the \
+                 adapter's `rustls` feature (sse-tokio or sse-async-std; `sse` itself: \
+                 its `rustls` feature), or use an http URL"
             ),
             Error::Closed { reason, .. } => write!(f, "event source closed: {reason}"),
         }
