@@ -1,18 +1,13 @@
 //! The `sse` command line: run a hub, decode, listen to and publish
 //! Server-Sent Events.
 //!
-//! Each subcommand lives in its own module; `main` parses the arguments with
-//! clap and dispatches.
+//! Each subcommand lives in its own module of the `sse_cli` library; `main`
+//! parses the arguments with clap and dispatches.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-mod decode;
-mod hub;
-mod listen;
-mod output;
-mod publish;
+use sse_cli::{decode, hub, listen, publish};
 
 /// Server-Sent Events (`text/event-stream`) tools.
 #[derive(Debug, Parser)]

@@ -203,11 +203,15 @@ pub async fn read(
 /// selectors of realistic length in a subscribe URL.
 const MAX_HEAD: usize = 128 * 1024;
 
+/// The limits a request head is parsed with.
+pub fn head_limits() -> HeadLimits {
+    HeadLimits::default().max_head_len(MAX_HEAD).max_headers(64)
+}
+
 /// Reads until `buf` holds a whole request head, which is taken out of it;
 /// bytes after the head (a body, a pipelined request) stay in `buf`.
 async fn read_head(socket: &mut TcpStream, buf: &mut BytesMut) -> Result<RequestHead, ServeError> {
-    let limits = HeadLimits::default().max_head_len(MAX_HEAD).max_headers(64);
-    let mut parser = RequestParser::with_limits(limits);
+    let mut parser = RequestParser::with_limits(head_limits());
     loop {
         if !buf.is_empty() {
             if let Some(head) = parser.parse_buf(buf).map_err(ServeError::Head)? {

@@ -12,6 +12,8 @@ mod backend;
 mod config;
 mod cors;
 mod fds;
+#[doc(hidden)]
+pub mod fuzz;
 mod host;
 mod http;
 mod limits;

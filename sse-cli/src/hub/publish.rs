@@ -17,7 +17,7 @@ pub const MAX_TOPICS: usize = 1000;
 
 /// Handles a publish request.
 pub async fn publish(hub: &Hub, request: &Request) -> Response {
-    let response = match prepare(hub, request) {
+    let response = match prepare(hub.auth.as_ref(), &hub.config.publish_origins, request) {
         Ok(publication) => {
             hold_while_backlogged(hub).await;
             match hub.backend.publish(&publication).await {
@@ -76,8 +76,14 @@ async fn hold_while_backlogged(hub: &Hub) {
     }
 }
 
-/// Checks the form and the publisher's rights, and builds the update.
-fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
+/// Checks the form and the publisher's rights (with `auth`, when the hub
+/// has a key; `publish_origins` for a publish authorized by cookie), and
+/// builds the update.
+pub fn prepare(
+    auth: Option<&auth::Auth>,
+    publish_origins: &[String],
+    request: &Request,
+) -> Result<Publication, Response> {
     if let Some(kind) = request.head.header_str("content-type") {
         let essence = kind.split(';').next().unwrap_or("").trim();
         if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
@@ -94,7 +100,7 @@ fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
     if topics.len() > MAX_TOPICS {
         return Err(bad(format!("too many topics: at most {MAX_TOPICS}")));
     }
-    if let Some(auth) = &hub.auth {
+    if let Some(auth) = auth {
         let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
         let (claims, source) = auth
             .authorize_with_source(&request.head, &url_query)
@@ -102,7 +108,7 @@ fn prepare(hub: &Hub, request: &Request) -> Result<Publication, Response> {
         if source == auth::Source::Cookie {
             // A browser sends the cookie by itself, also for another
             // site's page (CSRF).
-            origin::check_publish(&hub.config.publish_origins, &request.head)
+            origin::check_publish(publish_origins, &request.head)
                 .map_err(|why| Response::text(403, why))?;
         }
         if !auth::covers(&claims.publish, &topics) {
