@@ -37,19 +37,16 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
-use sse_proto::http1::{BodyDecoder, BodyKind, Framing, RequestParser};
+use sse_proto::http1::{BodyDecoder, BodyKind, RequestParser};
 use sse_proto::server::REPLAY_BATCH_BYTES;
-use sse_tokio::server::{
-    Broker, BrokerConfig, CACHE_CONTROL, Cursor, ReplayConfig, Subscription, Update,
-    stream_response,
-};
+use sse_tokio::server::{Broker, BrokerConfig, Cursor, ReplayConfig, Update, stream_response};
 
 use super::auth::{Auth, AuthError};
 use super::backend::{Backend, Publication};
 use super::host::HostCheck;
 use super::http::{self, Request, Response};
 use super::publish::{self, MAX_TOPICS};
-use super::{HUB_PATH, cors, is_subscription, origin, query, redact};
+use super::{HUB_PATH, cors, is_subscription, origin, query, redact, subscribe};
 
 /// The key of the hub this pass plays (tokens signed with it are valid).
 const KEY: &str = "sse-hub-fuzz-key-0123456789abcdef";
@@ -226,43 +223,21 @@ fn check_cors(cors: &[(&'static str, String)]) {
     assert!(!(star && credentials), "credentials with `*`: {cors:?}");
 }
 
-/// The steps of `subscribe::open` before the socket: the answer, and
-/// whether a stream opened.
+/// The steps of `subscribe::open` before the socket (its own checks,
+/// [`subscribe::prepare`], then the broker): the answer, and whether a
+/// stream opened.
 fn subscribe(auth: &Auth, backend: &Backend, request: Request) -> (Answer, bool) {
     let head = &request.head;
-    let params = query::pairs(head.query().unwrap_or("").as_bytes());
-    let topics: Vec<&str> = query::all(&params, "topic").collect();
-    if topics.is_empty() || topics.len() > MAX_TOPICS {
-        return (answer(400), false);
-    }
-    let private_access = match auth.authorize(head, &params) {
-        Ok(claims) => claims.subscribe,
-        // Anonymous subscribers are allowed.
-        Err(AuthError::Missing) => Vec::new(),
-        Err(_) => return (answer(401), false),
+    // Anonymous subscribers are allowed.
+    let asked = match subscribe::prepare(Some(auth), true, head) {
+        Ok(asked) => asked,
+        Err(response) => return (answer(response.status()), false),
     };
-    let cursor = head
-        .last_event_id()
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned)
-        .or_else(|| {
-            ["lastEventID", "last_event_id", "lastEventId"]
-                .iter()
-                .find_map(|name| query::first(&params, name).filter(|c| !c.is_empty()))
-                .map(str::to_owned)
-        });
-    if head.method() == "HEAD" {
-        let mut response = Response::new(200)
-            .content_type("text/event-stream")
-            .header("Cache-Control", CACHE_CONTROL)
-            .framing(Framing::for_stream(head));
-        if let Some(cursor) = &cursor {
-            response = response.header("Last-Event-ID", cursor.as_str());
-        }
-        return (answer(response.status()), false);
-    }
-    let subscription =
-        Subscription::new(topics.iter().copied()).with_private_access(private_access);
+    let subscribe::Asked {
+        subscription,
+        cursor,
+        ..
+    } = asked;
     assert!(
         subscription.selectors().len() <= MAX_TOPICS,
         "{} selectors",

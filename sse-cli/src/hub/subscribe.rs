@@ -4,7 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use sse_proto::http1::Framing;
+use sse_proto::http1::{Framing, RequestHead};
 use sse_tokio::server::{
     BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, Subscriber,
     Subscription, serve_body, stream_response,
@@ -14,6 +14,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::Hub;
+use super::auth::{Auth, AuthError};
 use super::http::{Request, Response};
 use super::publish::MAX_TOPICS;
 use super::query;
@@ -29,16 +30,26 @@ pub struct Stream {
     expires: Option<u64>,
 }
 
-/// Subscribes and writes the stream's response head on `socket`, or says
-/// what to answer instead. `Ok(None)`: the client went away before the
-/// head was written.
-pub async fn open(
-    hub: &Hub,
-    socket: &mut TcpStream,
-    request: Request,
-    cors: &[(&'static str, String)],
-) -> Result<Option<Stream>, Response> {
-    let head = &request.head;
+/// What a subscription request asks for, checked (the steps before the
+/// broker and the socket).
+pub struct Asked {
+    /// The selectors and the private access the token grants.
+    pub subscription: Subscription,
+    /// The cursor: `Last-Event-ID`, else the first non-empty
+    /// `lastEventID` / `last_event_id` / `lastEventId` query parameter.
+    pub cursor: Option<String>,
+    /// When the subscriber's token expires (seconds since the Unix epoch).
+    pub expires: Option<u64>,
+}
+
+/// Parses, bounds and authorizes a subscription request: what it asks
+/// for, or the answer to give instead (400, 401, or the stream's head
+/// alone for `HEAD`).
+pub fn prepare(
+    auth: Option<&Auth>,
+    anonymous: bool,
+    head: &RequestHead,
+) -> Result<Asked, Response> {
     let params = query::pairs(head.query().unwrap_or("").as_bytes());
     let topics: Vec<&str> = query::all(&params, "topic").collect();
     if topics.is_empty() {
@@ -55,13 +66,13 @@ pub async fn open(
     }
     let mut private_access = Vec::new();
     let mut expires = None;
-    if let Some(auth) = &hub.auth {
+    if let Some(auth) = auth {
         match auth.authorize(head, &params) {
             Ok(claims) => {
                 private_access = claims.subscribe;
                 expires = claims.exp;
             }
-            Err(super::auth::AuthError::Missing) if hub.config.anonymous => {}
+            Err(AuthError::Missing) if anonymous => {}
             Err(e) => return Err(Response::text(401, e.to_string())),
         }
     }
@@ -92,6 +103,28 @@ pub async fn open(
     }
     let subscription =
         Subscription::new(topics.iter().copied()).with_private_access(private_access);
+    Ok(Asked {
+        subscription,
+        cursor,
+        expires,
+    })
+}
+
+/// Subscribes and writes the stream's response head on `socket`, or says
+/// what to answer instead. `Ok(None)`: the client went away before the
+/// head was written.
+pub async fn open(
+    hub: &Hub,
+    socket: &mut TcpStream,
+    request: Request,
+    cors: &[(&'static str, String)],
+) -> Result<Option<Stream>, Response> {
+    let head = &request.head;
+    let Asked {
+        subscription,
+        cursor,
+        expires,
+    } = prepare(hub.auth.as_ref(), hub.config.anonymous, head)?;
     let subscriber = hub
         .backend
         .broker()
@@ -104,10 +137,8 @@ pub async fn open(
     for (name, value) in cors {
         let _ = response.header(name, value);
     }
-    // Nothing of the request (its head's buffer, the parsed query) is
-    // kept while the stream runs.
-    drop(topics);
-    drop(params);
+    // Nothing of the request (its head's buffer) is kept while the
+    // stream runs.
     drop(request);
     let config = ServeConfig::new()
         .gzip(true)
