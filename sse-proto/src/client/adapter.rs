@@ -546,7 +546,7 @@ mod tests {
         let limits = (HeadLimits::default(), BodyLimits::default());
         match new_connection(config, limits.0, limits.1, Instant::now()) {
             Err(err @ Error::TlsNotSupported { port: 443, .. }) => {
-                assert!(format!("{err}").contains("plain http"));
+                assert!(format!("{err}").contains("`rustls` feature"));
                 assert!(err.source().is_none());
             }
             other => panic!("{other:?}"),
