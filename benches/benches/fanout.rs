@@ -186,7 +186,7 @@ impl Publisher {
     fn subscribe(&self) -> Sub {
         match self {
             Publisher::Broker(b) => {
-                Sub::Broker(b.subscribe(Subscription::new([TOPIC]), Cursor::Live))
+                Sub::Broker(b.subscribe(Subscription::new([TOPIC]), Cursor::Live, Instant::now()))
             }
             Publisher::Format(tx) => Sub::Format(tx.subscribe()),
             Publisher::Bytes(tx) => Sub::Bytes(tx.subscribe()),
@@ -198,7 +198,9 @@ impl Publisher {
     fn publish(&self, id: u64, data: &str) {
         match self {
             Publisher::Broker(b) => {
-                let published = b.publish(Update::new(TOPIC, data)).expect("publish");
+                let published = b
+                    .publish(Update::new(TOPIC, data), Instant::now())
+                    .expect("publish");
                 debug_assert_eq!(published.seq, id);
             }
             Publisher::Format(tx) => {
@@ -301,12 +303,14 @@ impl SyncFixture {
     /// number of deliveries.
     fn burst(&mut self, mut sink: impl FnMut(usize, &[u8])) -> usize {
         self.events.burst(&self.publisher, self.m);
+        // The history does not age (no maximum age): one time per burst.
+        let now = Instant::now();
         let mut delivered = 0;
         for (i, sub) in self.subs.iter_mut().enumerate() {
             match sub {
                 Sub::Broker(s) => {
                     self.out.clear();
-                    delivered += s.try_recv(&mut self.out).expect("subscriber ended");
+                    delivered += s.try_recv(&mut self.out, now).expect("subscriber ended");
                     for f in &self.out {
                         sink(i, f);
                     }
@@ -411,12 +415,14 @@ async fn counted<F: Future>(fut: F, waits: &mut u64) -> F::Output {
 
 async fn subscriber_task(mut sub: Sub, m: usize, done: Arc<Done>) {
     let mut out = Vec::new();
+    // The history does not age (no maximum age): one time will do.
+    let now = Instant::now();
     let (mut got, mut bytes, mut waits) = (0usize, 0u64, 0u64);
     loop {
         match &mut sub {
             Sub::Broker(s) => {
                 let recv = poll_fn(|cx| {
-                    let r = s.poll_recv(cx, &mut out);
+                    let r = s.poll_recv(cx, &mut out, now);
                     waits += u64::from(r.is_pending());
                     r
                 });

@@ -71,7 +71,7 @@ fn loaded_broker() -> Broker {
         for topic in &topics[1..] {
             update = update.topic(topic.clone());
         }
-        broker.publish(update).expect("publish");
+        broker.publish(update, Instant::now()).expect("publish");
     }
     assert_eq!(broker.stats().history, HISTORY);
     broker
@@ -81,10 +81,14 @@ fn loaded_broker() -> Broker {
 /// (there is none to take: nothing matches; the broker yields after a
 /// bounded scan), drop.
 fn hostile_subscribe(broker: &Broker, out: &mut Vec<Bytes>) {
-    let mut sub: Subscriber =
-        broker.subscribe(hostile_subscription(), Cursor::After("unknown-id".into()));
+    let now = Instant::now();
+    let mut sub: Subscriber = broker.subscribe(
+        hostile_subscription(),
+        Cursor::After("unknown-id".into()),
+        now,
+    );
     let mut cx = Context::from_waker(Waker::noop());
-    let _ = sub.poll_recv(&mut cx, out);
+    let _ = sub.poll_recv(&mut cx, out, now);
     out.clear();
     drop(sub);
 }
@@ -95,7 +99,10 @@ fn publish_latencies(broker: &Broker, n: usize) -> Vec<Duration> {
     for i in 0..n {
         let start = Instant::now();
         broker
-            .publish(Update::new("https://example.com/live", format!("{i}")))
+            .publish(
+                Update::new("https://example.com/live", format!("{i}")),
+                Instant::now(),
+            )
             .expect("publish");
         times.push(start.elapsed());
     }
@@ -233,7 +240,7 @@ fn locked_steps(c: &mut Criterion) {
                 }
                 update
             },
-            |update| broker.publish(update).expect("publish"),
+            |update| broker.publish(update, Instant::now()).expect("publish"),
             criterion::BatchSize::SmallInput,
         );
     });
@@ -252,7 +259,7 @@ fn publish_while_attacked(c: &mut Criterion) {
     group.bench_function("quiet", |b| {
         b.iter(|| {
             broker
-                .publish(Update::new("https://example.com/live", "x"))
+                .publish(Update::new("https://example.com/live", "x"), Instant::now())
                 .expect("publish")
         });
     });
@@ -260,7 +267,7 @@ fn publish_while_attacked(c: &mut Criterion) {
         group.bench_function("under_attack", |b| {
             b.iter(|| {
                 broker
-                    .publish(Update::new("https://example.com/live", "x"))
+                    .publish(Update::new("https://example.com/live", "x"), Instant::now())
                     .expect("publish")
             });
         });

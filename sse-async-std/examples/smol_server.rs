@@ -13,7 +13,7 @@
 //! ```
 
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_io::Timer;
 use async_net::{TcpListener, TcpStream};
@@ -79,7 +79,7 @@ async fn handle(
     match (request.method(), request.path()) {
         ("GET", "/events") => {
             let cursor = Cursor::from_last_event_id(request.last_event_id());
-            let subscriber = broker.subscribe(Subscription::new([topic]), cursor);
+            let subscriber = broker.subscribe(Subscription::new([topic]), cursor, Instant::now());
             let end = serve_stream(&mut socket, &request, subscriber, config).await?;
             println!("stream of {topic:?} ended: {end:?}");
             Ok(())
@@ -96,7 +96,7 @@ async fn handle(
             let Ok(data) = data else {
                 return respond(&mut socket, 400, "the body is not UTF-8\n").await;
             };
-            match broker.publish(Update::new(topic, data)) {
+            match broker.publish(Update::new(topic, data), Instant::now()) {
                 Ok(published) => respond(&mut socket, 200, &format!("{}\n", published.id)).await,
                 Err(e) => respond(&mut socket, 503, &format!("{e}\n")).await,
             }

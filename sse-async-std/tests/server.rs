@@ -159,7 +159,8 @@ impl Server {
                     };
                     active.fetch_add(1, Ordering::SeqCst);
                     let cursor = Cursor::from_last_event_id(request.last_event_id());
-                    let subscriber = broker.subscribe(Subscription::new(["t"]), cursor);
+                    let subscriber =
+                        broker.subscribe(Subscription::new(["t"]), cursor, Instant::now());
                     let end = serve_stream(&mut socket, &request, subscriber, &config).await;
                     ends.lock().unwrap().push(end.map_err(|e| e.to_string()));
                     active.fetch_sub(1, Ordering::SeqCst);
@@ -349,9 +350,15 @@ async fn head_comes_before_any_event(rt: Rt) {
     // Subscribed before the head was written.
     assert_eq!(broker.stats().subscribers, 1);
 
-    broker.publish(Update::new("t", "hello")).unwrap();
-    broker.publish(Update::new("other", "not for t")).unwrap();
-    broker.publish(Update::new("t", "world")).unwrap();
+    broker
+        .publish(Update::new("t", "hello"), Instant::now())
+        .unwrap();
+    broker
+        .publish(Update::new("other", "not for t"), Instant::now())
+        .unwrap();
+    broker
+        .publish(Update::new("t", "world"), Instant::now())
+        .unwrap();
     // No `retry:` unless configured: the first thing in the body is the event.
     let first = client.body_piece().await.unwrap();
     assert!(first.starts_with(b"id: 1\ndata: hello\n\n"), "{first:?}");
@@ -390,7 +397,9 @@ async fn heartbeat_after_idleness_and_retry_first(rt: Rt) {
     // Right after a keep-alive, an event: the next keep-alive is 100 ms
     // after the event, not after the keep-alive.
     let published = Instant::now();
-    broker.publish(Update::new("t", "tick")).unwrap();
+    broker
+        .publish(Update::new("t", "tick"), Instant::now())
+        .unwrap();
     assert_eq!(
         client.body_piece().await.as_deref(),
         Some(&b"id: 1\ndata: tick\n\n"[..])
@@ -410,13 +419,17 @@ async fn replay_seam_while_publishing(rt: Rt) {
     let broker = Broker::new(BrokerConfig::new());
     let server = Server::start(rt, &broker, ServeConfig::new()).await;
     for i in 1..=BEFORE {
-        broker.publish(Update::new("t", i.to_string())).unwrap();
+        broker
+            .publish(Update::new("t", i.to_string()), Instant::now())
+            .unwrap();
     }
     let publisher = {
         let broker = broker.clone();
         rt.spawn(async move {
             for i in BEFORE + 1..=TOTAL {
-                broker.publish(Update::new("t", i.to_string())).unwrap();
+                broker
+                    .publish(Update::new("t", i.to_string()), Instant::now())
+                    .unwrap();
                 if i % 4 == 0 {
                     Timer::after(ms(1)).await;
                 }
@@ -446,7 +459,9 @@ async fn replay_seam_while_publishing(rt: Rt) {
     let stats = broker.stats();
     assert_eq!((stats.replays, stats.replay_misses), (1, 0));
     // Nothing more than the published events.
-    broker.publish(Update::new("t", "last")).unwrap();
+    broker
+        .publish(Update::new("t", "last"), Instant::now())
+        .unwrap();
     assert_eq!(client.event().await.data(), "last");
     eprintln!("subscribed after {at_subscribe} of {TOTAL} events were published");
 }
@@ -457,7 +472,9 @@ async fn unknown_last_event_id_replays_everything(rt: Rt) {
     let broker = Broker::new(BrokerConfig::new());
     let server = Server::start(rt, &broker, ServeConfig::new()).await;
     for i in 1..=5 {
-        broker.publish(Update::new("t", format!("e{i}"))).unwrap();
+        broker
+            .publish(Update::new("t", format!("e{i}")), Instant::now())
+            .unwrap();
     }
     let mut client = Client::get(server.addr, "Last-Event-ID: gone-42\r\n").await;
     let lost = client.event().await;
@@ -471,7 +488,9 @@ async fn unknown_last_event_id_replays_everything(rt: Rt) {
         );
         assert_eq!(event.data(), format!("e{i}"));
     }
-    broker.publish(Update::new("t", "live")).unwrap();
+    broker
+        .publish(Update::new("t", "live"), Instant::now())
+        .unwrap();
     let live = client.event().await;
     assert_eq!((live.id(), live.data()), ("6", "live"));
     assert_eq!(broker.stats().replay_misses, 1);
@@ -522,7 +541,7 @@ async fn slow_subscriber_is_disconnected_alone(rt: Rt) {
     while published < MAX_EVENTS && (published < MIN_EVENTS || broker.stats().lagged == 0) {
         let started = Instant::now();
         let id = broker
-            .publish(Update::new("t", payload.clone()))
+            .publish(Update::new("t", payload.clone()), Instant::now())
             .unwrap()
             .id;
         slowest_publish = slowest_publish.max(started.elapsed());
@@ -564,7 +583,10 @@ async fn slow_subscriber_is_disconnected_alone(rt: Rt) {
     eprintln!("lagged at event {first_lag:?}; slowest publish {slowest_publish:?}");
 
     broker
-        .publish(Update::new("t", "end").event_type("end").unwrap())
+        .publish(
+            Update::new("t", "end").event_type("end").unwrap(),
+            Instant::now(),
+        )
         .unwrap();
     timeout(READ_TIMEOUT, reader).await.expect("reader stuck");
     // The slow client is still connected: its stream is cut off anyway.
@@ -598,7 +620,9 @@ async fn gzip_events_are_readable_at_once(rt: Rt) {
     assert_eq!(head.header_str("transfer-encoding"), Some("chunked"));
     for i in 1..=30 {
         let data = format!("event number {i}: {}", "abc".repeat(i));
-        broker.publish(Update::new("t", data.clone())).unwrap();
+        broker
+            .publish(Update::new("t", data.clone()), Instant::now())
+            .unwrap();
         let event = client.event().await;
         assert_eq!((event.id(), event.data()), (&*i.to_string(), &*data));
     }
@@ -618,7 +642,9 @@ async fn gzip_events_are_readable_at_once(rt: Rt) {
     );
     for round in 0..3 {
         let data = format!("after {round} keep-alives");
-        broker.publish(Update::new("t", data.clone())).unwrap();
+        broker
+            .publish(Update::new("t", data.clone()), Instant::now())
+            .unwrap();
         let piece = idle.body_piece().await.unwrap();
         assert!(
             piece.ends_with(format!("data: {data}\n\n").as_bytes()),
@@ -653,7 +679,9 @@ async fn shutdown_sends_retry_and_ends_the_body(rt: Rt) {
         client.head().await;
         clients.push(client);
     }
-    broker.publish(Update::new("t", "before")).unwrap();
+    broker
+        .publish(Update::new("t", "before"), Instant::now())
+        .unwrap();
     for client in &mut clients {
         assert_eq!(client.event().await.data(), "before");
     }
@@ -673,7 +701,11 @@ async fn shutdown_sends_retry_and_ends_the_body(rt: Rt) {
     }
     wait_until("the streams to end", ms(2000), || server.active() == 0).await;
     assert_eq!(server.ends(), vec![Ok(StreamEnd::Shutdown); 3]);
-    assert!(broker.publish(Update::new("t", "after")).is_err());
+    assert!(
+        broker
+            .publish(Update::new("t", "after"), Instant::now())
+            .is_err()
+    );
 }
 
 /// Scenario 8: clients that go away are noticed without any event being
@@ -709,7 +741,9 @@ async fn http10_gets_a_close_delimited_body(rt: Rt) {
     assert_eq!(head.header_str("content-length"), None);
     assert_eq!(head.header_str("connection"), Some("close"));
     assert_eq!(head.body_kind("GET").unwrap(), BodyKind::CloseDelimited);
-    broker.publish(Update::new("t", "hello")).unwrap();
+    broker
+        .publish(Update::new("t", "hello"), Instant::now())
+        .unwrap();
     // The bytes as they are on the wire: no chunk framing.
     assert_eq!(
         client.body_piece().await.as_deref(),
@@ -813,7 +847,9 @@ async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout(rt: Rt) {
     // More than the kernel's buffers on both sides hold.
     let big = "x".repeat(256 * 1024);
     for _ in 0..128 {
-        broker.publish(Update::new("t", big.clone())).unwrap();
+        broker
+            .publish(Update::new("t", big.clone()), Instant::now())
+            .unwrap();
     }
     wait_until("the write timeout", Duration::from_secs(10), || {
         server.ends().contains(&Ok(StreamEnd::WriteTimeout))
@@ -824,7 +860,9 @@ async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout(rt: Rt) {
     let mut reader = Client::get(server.addr, "").await;
     reader.head().await;
     Timer::after(ms(600)).await;
-    broker.publish(Update::new("t", "still here")).unwrap();
+    broker
+        .publish(Update::new("t", "still here"), Instant::now())
+        .unwrap();
     assert_eq!(reader.event().await.data(), "still here");
 }
 
@@ -838,7 +876,9 @@ async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry(rt: Rt) {
     let server = Server::start(rt, &broker, config).await;
     let mut client = Client::get(server.addr, "").await;
     client.head().await;
-    broker.publish(Update::new("t", "before the end")).unwrap();
+    broker
+        .publish(Update::new("t", "before the end"), Instant::now())
+        .unwrap();
     assert_eq!(client.event().await.data(), "before the end");
     let mut retry = None;
     while let Some(frame) = client.frame().await {

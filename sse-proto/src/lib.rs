@@ -112,6 +112,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+// The core reads no clock (`clippy.toml` disallows the clock reads of
+// `std::time`): the caller passes the time in.
+#![deny(clippy::disallowed_methods)]
 
 extern crate alloc;
 #[cfg(any(test, feature = "std"))]

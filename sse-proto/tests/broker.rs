@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use sse_proto::server::{
@@ -15,6 +15,12 @@ use sse_proto::server::{
     Subscriber, Subscription, Update,
 };
 use sse_proto::{Decoder, Event};
+
+/// The time passed to the broker (the core reads no clock; a test may).
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
 
 fn decode(frames: &[Bytes]) -> Vec<Event> {
     let mut decoder = Decoder::new();
@@ -31,7 +37,7 @@ fn decode(frames: &[Bytes]) -> Vec<Event> {
 /// Everything queued for `sub` now (a replay comes a batch per receive).
 fn drain(sub: &mut Subscriber) -> Vec<Event> {
     let mut frames = Vec::new();
-    while let Ok(1..) = sub.try_recv(&mut frames) {}
+    while let Ok(1..) = sub.try_recv(&mut frames, now()) {}
     decode(&frames)
 }
 
@@ -42,13 +48,13 @@ fn data(events: &[Event]) -> Vec<&str> {
 #[test]
 fn routes_by_topic_and_assigns_monotonic_ids() {
     let broker = Broker::new(BrokerConfig::new().id_prefix("run7-"));
-    let mut news = broker.subscribe(Subscription::new(["news"]), Cursor::Live);
-    let mut all = broker.subscribe(Subscription::new(["*"]), Cursor::Live);
-    let mut both = broker.subscribe(Subscription::new(["news", "sport"]), Cursor::Live);
-    let a = broker.publish(Update::new("news", "a")).unwrap();
-    let b = broker.publish(Update::new("sport", "b")).unwrap();
+    let mut news = broker.subscribe(Subscription::new(["news"]), Cursor::Live, now());
+    let mut all = broker.subscribe(Subscription::new(["*"]), Cursor::Live, now());
+    let mut both = broker.subscribe(Subscription::new(["news", "sport"]), Cursor::Live, now());
+    let a = broker.publish(Update::new("news", "a"), now()).unwrap();
+    let b = broker.publish(Update::new("sport", "b"), now()).unwrap();
     let c = broker
-        .publish(Update::new("news", "c").topic("sport"))
+        .publish(Update::new("news", "c").topic("sport"), now())
         .unwrap();
     assert_eq!((&*a.id, &*b.id, &*c.id), ("run7-1", "run7-2", "run7-3"));
     assert_eq!((a.seq, b.seq, c.seq), (1, 2, 3));
@@ -64,7 +70,7 @@ fn routes_by_topic_and_assigns_monotonic_ids() {
 #[test]
 fn events_carry_type_id_retry_and_multiline_data() {
     let broker = Broker::new(BrokerConfig::new());
-    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     broker
         .publish(
             Update::new("t", "one\r\ntwo\rthree\nfour")
@@ -73,10 +79,11 @@ fn events_carry_type_id_retry_and_multiline_data() {
                 .id("mine")
                 .unwrap()
                 .retry(Duration::from_millis(1500)),
+            now(),
         )
         .unwrap();
     let mut frames = Vec::new();
-    sub.try_recv(&mut frames).unwrap();
+    sub.try_recv(&mut frames, now()).unwrap();
     assert_eq!(
         frames,
         [&b"retry: 1500\nid: mine\nevent: chat\ndata: one\ndata: two\ndata: three\ndata: four\n\n"[..]]
@@ -89,24 +96,28 @@ fn events_carry_type_id_retry_and_multiline_data() {
 #[test]
 fn private_updates_need_private_access() {
     let broker = Broker::new(BrokerConfig::new());
-    let mut public = broker.subscribe(Subscription::new(["*"]), Cursor::Live);
+    let mut public = broker.subscribe(Subscription::new(["*"]), Cursor::Live, now());
     let mut allowed = broker.subscribe(
         Subscription::new(["*"]).with_private_access(["user/1"]),
         Cursor::Live,
+        now(),
     );
     broker
-        .publish(Update::new("user/1", "secret").private(true))
+        .publish(Update::new("user/1", "secret").private(true), now())
         .unwrap();
     broker
-        .publish(Update::new("user/2", "other").private(true))
+        .publish(Update::new("user/2", "other").private(true), now())
         .unwrap();
-    broker.publish(Update::new("user/2", "open")).unwrap();
+    broker
+        .publish(Update::new("user/2", "open"), now())
+        .unwrap();
     assert_eq!(data(&drain(&mut public)), ["open"]);
     assert_eq!(data(&drain(&mut allowed)), ["secret", "open"]);
     // The same rule filters the replay.
     let mut late = broker.subscribe(
         Subscription::new(["user/1", "user/2"]).with_private_access(["user/2"]),
         Cursor::Earliest,
+        now(),
     );
     assert_eq!(data(&drain(&mut late)), ["other", "open"]);
 }
@@ -117,22 +128,34 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
     let ids: Vec<_> = (0..5)
         .map(|i| {
             broker
-                .publish(Update::new("t", format!("e{i}")))
+                .publish(Update::new("t", format!("e{i}")), now())
                 .unwrap()
                 .id
         })
         .collect();
     // History holds e2, e3, e4.
-    let mut resumed = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[2].clone()));
+    let mut resumed = broker.subscribe(
+        Subscription::new(["t"]),
+        Cursor::After(ids[2].clone()),
+        now(),
+    );
     assert_eq!(resumed.replay(), Replay::Resumed { retained: 2 });
     assert_eq!(data(&drain(&mut resumed)), ["e3", "e4"]);
 
-    let mut up_to_date = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[4].clone()));
+    let mut up_to_date = broker.subscribe(
+        Subscription::new(["t"]),
+        Cursor::After(ids[4].clone()),
+        now(),
+    );
     assert_eq!(up_to_date.replay(), Replay::Resumed { retained: 0 });
     assert!(drain(&mut up_to_date).is_empty());
 
     for cursor in [ids[0].clone(), "never-published".into()] {
-        let mut lost = broker.subscribe(Subscription::new(["t"]), Cursor::After(cursor.clone()));
+        let mut lost = broker.subscribe(
+            Subscription::new(["t"]),
+            Cursor::After(cursor.clone()),
+            now(),
+        );
         assert_eq!(lost.replay(), Replay::Unknown { retained: 3 });
         let got = drain(&mut lost);
         assert_eq!(got[0].event_type(), LOST_EVENT_TYPE);
@@ -145,10 +168,10 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
         assert_eq!(data(&got[1..]), ["e2", "e3", "e4"]);
     }
 
-    let mut earliest = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    let mut earliest = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     assert_eq!(earliest.replay(), Replay::Earliest { retained: 3 });
     assert_eq!(data(&drain(&mut earliest)), ["e2", "e3", "e4"]);
-    broker.publish(Update::new("t", "live")).unwrap();
+    broker.publish(Update::new("t", "live"), now()).unwrap();
     assert_eq!(data(&drain(&mut earliest)), ["live"]);
 
     let stats = broker.stats();
@@ -164,20 +187,22 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
 #[test]
 fn a_full_queue_disconnects_only_that_subscriber() {
     let broker = Broker::new(BrokerConfig::new().queue(3, 1 << 20));
-    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     for i in 0..10 {
-        let published = broker.publish(Update::new("t", format!("{i}"))).unwrap();
+        let published = broker
+            .publish(Update::new("t", format!("{i}")), now())
+            .unwrap();
         assert_eq!(published.subscribers, if i < 3 { 2 } else { 1 });
         assert_eq!(drain(&mut fast).len(), 1);
     }
     let mut frames = Vec::new();
-    assert_eq!(slow.try_recv(&mut frames), Err(Ended::Lagged));
+    assert_eq!(slow.try_recv(&mut frames, now()), Err(Ended::Lagged));
     assert!(frames.is_empty());
     let stats = broker.stats();
     assert_eq!((stats.lagged, stats.subscribers), (1, 1));
     // It comes back with its last id and catches up from history.
-    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After("1".into()));
+    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After("1".into()), now());
     assert_eq!(back.replay(), Replay::Resumed { retained: 9 });
     assert_eq!(drain(&mut back).len(), 9);
 }
@@ -186,29 +211,46 @@ fn a_full_queue_disconnects_only_that_subscriber() {
 fn the_byte_limit_counts_live_frames_but_not_the_replay() {
     let broker = Broker::new(BrokerConfig::new().queue(1000, 100));
     for _ in 0..20 {
-        broker.publish(Update::new("t", "x".repeat(40))).unwrap();
+        broker
+            .publish(Update::new("t", "x".repeat(40)), now())
+            .unwrap();
     }
     // 20 replayed frames of about 50 bytes: over the limit, but a replay.
-    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
-    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
+    broker
+        .publish(Update::new("t", "y".repeat(40)), now())
+        .unwrap();
     assert_eq!(drain(&mut sub).len(), 21);
-    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
-    broker.publish(Update::new("t", "y".repeat(40))).unwrap();
+    broker
+        .publish(Update::new("t", "y".repeat(40)), now())
+        .unwrap();
+    broker
+        .publish(Update::new("t", "y".repeat(40)), now())
+        .unwrap();
     let mut frames = Vec::new();
-    assert_eq!(sub.try_recv(&mut frames), Err(Ended::Lagged));
+    assert_eq!(sub.try_recv(&mut frames, now()), Err(Ended::Lagged));
 }
 
 #[test]
 fn dropping_a_subscriber_unsubscribes_it() {
     let broker = Broker::new(BrokerConfig::new());
     let subs: Vec<_> = (0..100)
-        .map(|i| broker.subscribe(Subscription::new([format!("t{}", i % 7)]), Cursor::Live))
+        .map(|i| {
+            broker.subscribe(
+                Subscription::new([format!("t{}", i % 7)]),
+                Cursor::Live,
+                now(),
+            )
+        })
         .collect();
     assert_eq!(broker.stats().subscribers, 100);
     drop(subs);
     assert_eq!(broker.stats().subscribers, 0);
     assert_eq!(
-        broker.publish(Update::new("t1", "x")).unwrap().subscribers,
+        broker
+            .publish(Update::new("t1", "x"), now())
+            .unwrap()
+            .subscribers,
         0
     );
 }
@@ -222,16 +264,19 @@ fn poll_recv_wakes_the_waiting_task() {
         }
     }
     let broker = Broker::new(BrokerConfig::new());
-    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     let flag = Arc::new(Flag(AtomicBool::new(false)));
     let waker = Waker::from(flag.clone());
     let mut cx = Context::from_waker(&waker);
     let mut frames = Vec::new();
-    assert_eq!(sub.poll_recv(&mut cx, &mut frames), Poll::Pending);
+    assert_eq!(sub.poll_recv(&mut cx, &mut frames, now()), Poll::Pending);
     assert!(!flag.0.load(Ordering::SeqCst));
-    broker.publish(Update::new("t", "x")).unwrap();
+    broker.publish(Update::new("t", "x"), now()).unwrap();
     assert!(flag.0.load(Ordering::SeqCst));
-    assert_eq!(sub.poll_recv(&mut cx, &mut frames), Poll::Ready(Ok(())));
+    assert_eq!(
+        sub.poll_recv(&mut cx, &mut frames, now()),
+        Poll::Ready(Ok(()))
+    );
     assert_eq!(frames.len(), 1);
     assert_eq!(broker.stats().delivered, 1);
 }
@@ -240,9 +285,9 @@ fn poll_recv_wakes_the_waiting_task() {
 fn shutdown_hands_out_queued_frames_then_ends_with_spread_retries() {
     let broker = Broker::new(BrokerConfig::new());
     let mut subs: Vec<_> = (0..50)
-        .map(|_| broker.subscribe(Subscription::new(["t"]), Cursor::Live))
+        .map(|_| broker.subscribe(Subscription::new(["t"]), Cursor::Live, now()))
         .collect();
-    broker.publish(Update::new("t", "last")).unwrap();
+    broker.publish(Update::new("t", "last"), now()).unwrap();
     let base = Duration::from_secs(1);
     let spread = Duration::from_secs(4);
     broker.shutdown(Some((base, spread)), 42);
@@ -250,8 +295,8 @@ fn shutdown_hands_out_queued_frames_then_ends_with_spread_retries() {
     let mut retries = Vec::new();
     for sub in &mut subs {
         let mut frames = Vec::new();
-        assert_eq!(sub.try_recv(&mut frames), Ok(1));
-        match sub.try_recv(&mut frames) {
+        assert_eq!(sub.try_recv(&mut frames, now()), Ok(1));
+        match sub.try_recv(&mut frames, now()) {
             Err(Ended::Shutdown { retry: Some(r) }) => {
                 assert!(r >= base && r < base + spread, "{r:?}");
                 retries.push(r);
@@ -263,12 +308,12 @@ fn shutdown_hands_out_queued_frames_then_ends_with_spread_retries() {
     retries.dedup();
     assert!(retries.len() > 40, "retries are not spread: {retries:?}");
     assert_eq!(
-        broker.publish(Update::new("t", "x")).unwrap_err(),
+        broker.publish(Update::new("t", "x"), now()).unwrap_err(),
         PublishError::ShutDown
     );
-    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     assert!(matches!(
-        late.try_recv(&mut Vec::new()),
+        late.try_recv(&mut Vec::new(), now()),
         Err(Ended::Shutdown { .. })
     ));
 }
@@ -277,7 +322,10 @@ fn shutdown_hands_out_queued_frames_then_ends_with_spread_retries() {
 fn publish_rejects_bad_topic_counts() {
     let broker = Broker::new(BrokerConfig::new().max_topics(2));
     let three = Update::new("a", "").topic("b").topic("c");
-    assert_eq!(broker.publish(three), Err(PublishError::TooManyTopics));
+    assert_eq!(
+        broker.publish(three, now()),
+        Err(PublishError::TooManyTopics)
+    );
 }
 
 /// Many publishers, subscribers joining (and re-joining with their last id)
@@ -306,7 +354,7 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
                     if n % 5 == 0 {
                         update = update.topic(TOPICS[(p + n + 1) % TOPICS.len()]);
                     }
-                    broker.publish(update).unwrap();
+                    broker.publish(update, now()).unwrap();
                     if n % 64 == 0 {
                         thread::yield_now();
                     }
@@ -346,15 +394,18 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
                     _ => broker.last_id().map_or(Cursor::Live, Cursor::After),
                 };
                 loop {
-                    let mut sub =
-                        broker.subscribe(Subscription::new(selectors.clone()), cursor.clone());
+                    let mut sub = broker.subscribe(
+                        Subscription::new(selectors.clone()),
+                        cursor.clone(),
+                        now(),
+                    );
                     let mut frames = Vec::new();
                     let reconnect_after = 200 + rand() % 3000;
                     let finished = loop {
                         let finished = done.load(Ordering::SeqCst);
                         // A receive moves a batch of a replay at a time:
                         // once everything is published, take it all.
-                        while sub.try_recv(&mut frames).unwrap() > 0 && finished {}
+                        while sub.try_recv(&mut frames, now()).unwrap() > 0 && finished {}
                         if finished || frames.len() as u64 > reconnect_after {
                             break finished;
                         }
@@ -384,7 +435,7 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
     let results: Vec<_> = subscribers.into_iter().map(|s| s.join().unwrap()).collect();
 
     // The reference order: the whole history.
-    let mut everything = broker.subscribe(Subscription::new(["*"]), Cursor::Earliest);
+    let mut everything = broker.subscribe(Subscription::new(["*"]), Cursor::Earliest, now());
     let history = drain(&mut everything);
     assert_eq!(history.len(), PUBLISHERS * PER_PUBLISHER);
     let seq_of: BTreeMap<&str, usize> = history
@@ -463,11 +514,11 @@ fn the_seam_has_no_gap_and_no_duplicate_under_concurrent_publishes() {
 #[test]
 fn the_backlog_counts_what_is_queued_and_not_received() {
     let broker = Broker::new(BrokerConfig::new().queue(4, 1 << 20));
-    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let b = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let mut c = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    broker.publish(Update::new("t", "1")).unwrap();
-    broker.publish(Update::new("t", "2")).unwrap();
+    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let b = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let mut c = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    broker.publish(Update::new("t", "1"), now()).unwrap();
+    broker.publish(Update::new("t", "2"), now()).unwrap();
     assert_eq!(broker.queued(), 6);
     assert_eq!(drain(&mut a).len(), 2);
     assert_eq!(broker.queued(), 4);
@@ -475,11 +526,16 @@ fn the_backlog_counts_what_is_queued_and_not_received() {
     assert_eq!(broker.queued(), 2);
     // c lags at the fifth frame: its four are dropped with it.
     for i in 3..=5 {
-        broker.publish(Update::new("t", format!("{i}"))).unwrap();
+        broker
+            .publish(Update::new("t", format!("{i}")), now())
+            .unwrap();
     }
-    assert!(matches!(c.try_recv(&mut Vec::new()), Err(Ended::Lagged)));
+    assert!(matches!(
+        c.try_recv(&mut Vec::new(), now()),
+        Err(Ended::Lagged)
+    ));
     assert_eq!(broker.queued(), 3, "a's three");
-    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    let mut late = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     assert_eq!(broker.queued(), 3, "a replay is read from the history");
     drain(&mut late);
     drain(&mut a);
@@ -487,9 +543,11 @@ fn the_backlog_counts_what_is_queued_and_not_received() {
     assert_eq!(broker.subscribers(), 2);
     // One subscriber counts for at most 256 frames, however far behind.
     let broker = Broker::new(BrokerConfig::new());
-    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     for i in 0..300 {
-        broker.publish(Update::new("t", format!("{i}"))).unwrap();
+        broker
+            .publish(Update::new("t", format!("{i}")), now())
+            .unwrap();
     }
     assert_eq!(broker.queued(), 256);
     assert_eq!(drain(&mut slow).len(), 300);
@@ -501,14 +559,23 @@ fn assigned_ids_resume_whatever_the_prefix_length() {
     for prefix in [String::new(), "run-".to_owned(), "p".repeat(70)] {
         let broker = Broker::new(BrokerConfig::new().id_prefix(prefix.as_str()));
         let ids: Vec<_> = (0..12)
-            .map(|i| broker.publish(Update::new("t", format!("{i}"))).unwrap().id)
+            .map(|i| {
+                broker
+                    .publish(Update::new("t", format!("{i}")), now())
+                    .unwrap()
+                    .id
+            })
             .collect();
         assert_eq!(&*ids[9], format!("{prefix}10"));
-        let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::After(ids[9].clone()));
+        let mut sub = broker.subscribe(
+            Subscription::new(["t"]),
+            Cursor::After(ids[9].clone()),
+            now(),
+        );
         assert_eq!(data(&drain(&mut sub)), ["10", "11"]);
         // Not canonical: unknown.
         let odd = Cursor::After(format!("{prefix}07").into());
-        let sub = broker.subscribe(Subscription::new(["t"]), odd);
+        let sub = broker.subscribe(Subscription::new(["t"]), odd, now());
         assert!(matches!(sub.replay(), Replay::Unknown { .. }));
     }
 }
@@ -519,11 +586,10 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
         BodyFraming, Encoding, Feed, SHUTDOWN_GRACE, StreamConfig, StreamEnd, StreamFeed,
         StreamWriter, WRITE_BACKLOG,
     };
-    use std::time::Instant;
 
     let broker = Broker::new(BrokerConfig::new().queue(8, 1 << 30));
-    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let now = Instant::now();
+    let now = now();
+    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now);
     let writer = StreamWriter::new(
         &StreamConfig::new(),
         BodyFraming::Raw,
@@ -533,20 +599,22 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
     let mut feed = StreamFeed::new(sub, writer);
     let mut cx = Context::from_waker(Waker::noop());
     let big = "x".repeat(WRITE_BACKLOG);
-    broker.publish(Update::new("t", big.as_str())).unwrap();
+    broker.publish(Update::new("t", big.as_str()), now).unwrap();
     assert_eq!(feed.feed(&mut cx, now), Feed::Open);
     assert!(feed.writer().pending_bytes() > WRITE_BACKLOG);
     // Nothing is written: the next frames stay in the broker's queue...
     for _ in 0..8 {
-        broker.publish(Update::new("t", "more")).unwrap();
+        broker.publish(Update::new("t", "more"), now).unwrap();
     }
     assert_eq!(feed.feed(&mut cx, now), Feed::Open);
     assert_eq!(broker.queued(), 8);
     // ...until it overflows, and the feed says stop.
-    broker.publish(Update::new("t", "one too many")).unwrap();
+    broker
+        .publish(Update::new("t", "one too many"), now)
+        .unwrap();
     assert_eq!(feed.feed(&mut cx, now), Feed::Stop(StreamEnd::Lagged));
 
-    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now);
     let writer = StreamWriter::new(
         &StreamConfig::new(),
         BodyFraming::Chunked,
@@ -570,22 +638,25 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
 #[test]
 fn discontinue_ends_every_stream_and_makes_old_ids_unknown() {
     let broker = Broker::new(BrokerConfig::new());
-    let seen = broker.publish(Update::new("t", "before")).unwrap().id;
-    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let mut b = broker.subscribe(Subscription::new(["u"]), Cursor::Live);
-    broker.publish(Update::new("t", "unread")).unwrap();
+    let seen = broker
+        .publish(Update::new("t", "before"), now())
+        .unwrap()
+        .id;
+    let mut a = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let mut b = broker.subscribe(Subscription::new(["u"]), Cursor::Live, now());
+    broker.publish(Update::new("t", "unread"), now()).unwrap();
     assert_eq!(broker.discontinue(), 2);
     let mut frames = Vec::new();
-    assert_eq!(a.try_recv(&mut frames), Err(Ended::Lagged));
-    assert_eq!(b.try_recv(&mut frames), Err(Ended::Lagged));
+    assert_eq!(a.try_recv(&mut frames, now()), Err(Ended::Lagged));
+    assert_eq!(b.try_recv(&mut frames, now()), Err(Ended::Lagged));
     assert!(frames.is_empty());
     let stats = broker.stats();
     assert_eq!((stats.subscribers, stats.history, stats.queued), (0, 0, 0));
     // Coming back with the last id seen: told that events may be lost,
     // then what was published since.
-    let after = broker.publish(Update::new("t", "after")).unwrap();
+    let after = broker.publish(Update::new("t", "after"), now()).unwrap();
     assert!(after.seq > 2, "sequence numbers stay monotonic");
-    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After(seen));
+    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After(seen), now());
     assert_eq!(back.replay(), Replay::Unknown { retained: 1 });
     let events = drain(&mut back);
     assert_eq!(events[0].event_type(), LOST_EVENT_TYPE);
@@ -596,15 +667,19 @@ fn discontinue_ends_every_stream_and_makes_old_ids_unknown() {
 fn a_reused_id_cannot_make_a_resuming_subscriber_skip_events() {
     let broker = Broker::new(BrokerConfig::new());
     broker
-        .publish(Update::new("b", "b1").id("shared").unwrap())
+        .publish(Update::new("b", "b1").id("shared").unwrap(), now())
         .unwrap();
-    broker.publish(Update::new("b", "b2")).unwrap();
-    broker.publish(Update::new("b", "b3")).unwrap();
+    broker.publish(Update::new("b", "b2"), now()).unwrap();
+    broker.publish(Update::new("b", "b3"), now()).unwrap();
     // A publisher allowed on `a` only reuses the id of `b`'s first event.
     broker
-        .publish(Update::new("a", "a1").id("shared").unwrap())
+        .publish(Update::new("a", "a1").id("shared").unwrap(), now())
         .unwrap();
-    let mut resumed = broker.subscribe(Subscription::new(["b"]), Cursor::After("shared".into()));
+    let mut resumed = broker.subscribe(
+        Subscription::new(["b"]),
+        Cursor::After("shared".into()),
+        now(),
+    );
     assert_eq!(resumed.replay(), Replay::Resumed { retained: 3 });
     assert_eq!(data(&drain(&mut resumed)), ["b2", "b3"]);
 }
@@ -614,14 +689,16 @@ fn a_replay_is_handed_out_in_bounded_batches_as_the_subscriber_reads() {
     let broker = Broker::new(BrokerConfig::new());
     let chunk = "x".repeat(1000);
     for _ in 0..1000 {
-        broker.publish(Update::new("t", chunk.as_str())).unwrap();
+        broker
+            .publish(Update::new("t", chunk.as_str()), now())
+            .unwrap();
     }
-    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     assert_eq!(sub.replay(), Replay::Earliest { retained: 1000 });
     let (mut frames, mut calls) = (Vec::new(), 0);
     loop {
         let before = frames.len();
-        match sub.try_recv(&mut frames) {
+        match sub.try_recv(&mut frames, now()) {
             Ok(0) => break,
             Ok(n) => {
                 let bytes: usize = frames[before..].iter().map(Bytes::len).sum();
@@ -637,7 +714,7 @@ fn a_replay_is_handed_out_in_bounded_batches_as_the_subscriber_reads() {
     assert_eq!(frames.len(), 1000);
     assert!(calls >= 1000 * 1000 / sse_proto::server::REPLAY_BATCH_BYTES);
     // Live events follow the replay.
-    broker.publish(Update::new("t", "live")).unwrap();
+    broker.publish(Update::new("t", "live"), now()).unwrap();
     assert_eq!(data(&drain(&mut sub)), ["live"]);
 }
 
@@ -645,15 +722,19 @@ fn a_replay_is_handed_out_in_bounded_batches_as_the_subscriber_reads() {
 fn a_replay_read_too_slowly_for_the_history_ends_as_lagged() {
     let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(10)));
     for i in 0..10 {
-        broker.publish(Update::new("t", format!("old{i}"))).unwrap();
+        broker
+            .publish(Update::new("t", format!("old{i}")), now())
+            .unwrap();
     }
-    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest);
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     // The history turns over before the subscriber reads anything.
     for i in 0..10 {
-        broker.publish(Update::new("u", format!("new{i}"))).unwrap();
+        broker
+            .publish(Update::new("u", format!("new{i}")), now())
+            .unwrap();
     }
     let mut frames = Vec::new();
-    assert_eq!(sub.try_recv(&mut frames), Err(Ended::Lagged));
+    assert_eq!(sub.try_recv(&mut frames, now()), Err(Ended::Lagged));
     assert!(frames.is_empty());
     let stats = broker.stats();
     assert_eq!((stats.lagged, stats.subscribers), (1, 0));
@@ -665,18 +746,18 @@ fn a_replay_read_too_slowly_for_the_history_ends_as_lagged() {
 fn many_selectors_are_indexed_and_shared_like_few() {
     let broker = Broker::new(BrokerConfig::new());
     let selectors: Vec<String> = (0..1000).map(|i| format!("c{i:03}")).collect();
-    let mut a = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live);
-    let mut b = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live);
-    let published = broker.publish(Update::new("c999", "last")).unwrap();
+    let mut a = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live, now());
+    let mut b = broker.subscribe(Subscription::new(selectors.clone()), Cursor::Live, now());
+    let published = broker.publish(Update::new("c999", "last"), now()).unwrap();
     assert_eq!(published.subscribers, 2);
-    broker.publish(Update::new("d", "none")).unwrap();
+    broker.publish(Update::new("d", "none"), now()).unwrap();
     assert_eq!(data(&drain(&mut a)), ["last"]);
     assert_eq!(data(&drain(&mut b)), ["last"]);
     drop(a);
     drop(b);
     assert_eq!(
         broker
-            .publish(Update::new("c000", "x"))
+            .publish(Update::new("c000", "x"), now())
             .unwrap()
             .subscribers,
         0
@@ -689,7 +770,9 @@ fn topics_count_against_the_history_byte_bound() {
     let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_bytes(1 << 20)));
     let topic = "t".repeat(100_000);
     for _ in 0..100 {
-        broker.publish(Update::new(topic.as_str(), "")).unwrap();
+        broker
+            .publish(Update::new(topic.as_str(), ""), now())
+            .unwrap();
     }
     let stats = broker.stats();
     assert!(stats.history_bytes <= 1 << 20, "{}", stats.history_bytes);
@@ -709,10 +792,10 @@ fn a_replay_of_selectors_that_match_nothing_costs_a_lookup_per_selector() {
         for k in 1..10 {
             update = update.topic(format!("t/{n}/{k}"));
         }
-        broker.publish(update).unwrap();
+        broker.publish(update, now()).unwrap();
     }
     let selectors: Vec<String> = (0..1000).map(|i| format!("x/{i}")).collect();
-    let mut sub = broker.subscribe(Subscription::new(selectors), Cursor::Earliest);
+    let mut sub = broker.subscribe(Subscription::new(selectors), Cursor::Earliest, now());
     let wakes = Arc::new(CountWakes::default());
     let waker = Waker::from(wakes.clone());
     let mut cx = Context::from_waker(&waker);
@@ -723,7 +806,7 @@ fn a_replay_of_selectors_that_match_nothing_costs_a_lookup_per_selector() {
     loop {
         polls += 1;
         let before = wakes.0.load(Ordering::SeqCst);
-        assert!(sub.poll_recv(&mut cx, &mut frames).is_pending());
+        assert!(sub.poll_recv(&mut cx, &mut frames, now()).is_pending());
         if wakes.0.load(Ordering::SeqCst) == before {
             break; // Waiting for live events: the replay is over.
         }
@@ -731,7 +814,7 @@ fn a_replay_of_selectors_that_match_nothing_costs_a_lookup_per_selector() {
     assert!(polls <= 2, "{polls} polls");
     assert!(frames.is_empty());
     // It is live now.
-    broker.publish(Update::new("x/7", "live")).unwrap();
+    broker.publish(Update::new("x/7", "live"), now()).unwrap();
     assert_eq!(data(&drain(&mut sub)), ["live"]);
 }
 
@@ -744,9 +827,9 @@ fn the_topic_index_replays_in_publish_order_across_selectors() {
         if n % 7 == 0 {
             update = update.topic("a");
         }
-        broker.publish(update).unwrap();
+        broker.publish(update, now()).unwrap();
     }
-    let mut sub = broker.subscribe(Subscription::new(["c", "a"]), Cursor::Earliest);
+    let mut sub = broker.subscribe(Subscription::new(["c", "a"]), Cursor::Earliest, now());
     let got: Vec<usize> = drain(&mut sub)
         .iter()
         .map(|e| e.data().parse().unwrap())
@@ -755,6 +838,40 @@ fn the_topic_index_replays_in_publish_order_across_selectors() {
         .filter(|n| n % 4 == 0 || n % 4 == 2 || n % 7 == 0)
         .collect();
     assert_eq!(got, expected);
+}
+
+#[test]
+fn expired_history_is_never_replayed_at_the_time_passed_in() {
+    let age = Duration::from_secs(10);
+    let config = BrokerConfig::new().replay(ReplayConfig::new().max_age(Some(age)));
+    let broker = Broker::new(config);
+    let t0 = now();
+    let at = |secs: u64| t0 + Duration::from_secs(secs);
+    let received = |sub: &mut Subscriber, when| {
+        let mut frames = Vec::new();
+        let result = sub.try_recv(&mut frames, when);
+        (result, data(&decode(&frames)).join(","))
+    };
+    broker.publish(Update::new("t", "old"), at(0)).unwrap();
+    broker.publish(Update::new("t", "newer"), at(5)).unwrap();
+    // At subscribe: what is `max_age` old at its time is gone.
+    let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, at(10));
+    assert_eq!(sub.replay(), Replay::Earliest { retained: 1 });
+    assert_eq!(received(&mut sub, at(10)), (Ok(1), "newer".to_string()));
+    // Before each piece of a replay: one that expired while unread is not
+    // sent, and the subscriber is cut off (it resumes from its last id).
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, at(12));
+    assert_eq!(slow.replay(), Replay::Earliest { retained: 1 });
+    assert_eq!(
+        received(&mut slow, at(15)),
+        (Err(Ended::Lagged), String::new())
+    );
+    // At publish: the history keeps only what is younger than `max_age`.
+    broker.publish(Update::new("t", "latest"), at(30)).unwrap();
+    assert_eq!(broker.stats().history, 1);
+    // The time is the caller's: an earlier one expires nothing.
+    let mut early = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, at(30));
+    assert_eq!(received(&mut early, at(0)), (Ok(1), "latest".to_string()));
 }
 
 #[derive(Default)]

@@ -12,12 +12,19 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
+use std::time::Instant;
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use sse_proto::server::{
     Broker, BrokerConfig, Cursor, Ended, ReplayConfig, Subscriber, Subscription, Update,
 };
+
+/// The time passed to the broker (the core reads no clock; a test may).
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
+}
 
 const TOPICS: [&str; 3] = ["a", "b", "c"];
 const MAX_FRAMES: usize = 4;
@@ -113,7 +120,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 } else {
                     Cursor::Live
                 };
-                let sub = broker.subscribe(subscription(n), cursor);
+                let sub = broker.subscribe(subscription(n), cursor, now());
                 let replay = match history.front() {
                     Some(&(first, _, _)) if earliest => Some((first, last_seq)),
                     _ => None,
@@ -128,7 +135,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Publish { topic, len } => {
                 let published = broker
-                    .publish(Update::new(TOPICS[topic], "x".repeat(len)))
+                    .publish(Update::new(TOPICS[topic], "x".repeat(len)), now())
                     .unwrap();
                 let frame = format!("id: {}\ndata: {}\n\n", published.seq, "x".repeat(len));
                 let frame = Bytes::from(frame);
@@ -162,7 +169,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let mut out = Vec::new();
                 let waker_handle = Waker::from(waker.clone());
                 let mut cx = Context::from_waker(&waker_handle);
-                let polled = sub.poll_recv(&mut cx, &mut out);
+                let polled = sub.poll_recv(&mut cx, &mut out, now());
                 // The replay comes first, on its own; then live frames.
                 let mut expected: Vec<Bytes> = Vec::new();
                 if let Some((next, end)) = model.replay.take() {
@@ -248,8 +255,8 @@ proptest! {
 #[test]
 fn waiting_members_are_woken_by_a_publish_and_by_being_cut_off() {
     let broker = Broker::new(BrokerConfig::new().queue(2, 1 << 20));
-    let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
-    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+    let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     let (fast_wakes, slow_wakes) = (
         Arc::new(CountingWaker::default()),
         Arc::new(CountingWaker::default()),
@@ -258,22 +265,22 @@ fn waiting_members_are_woken_by_a_publish_and_by_being_cut_off() {
     let slow_waker = Waker::from(slow_wakes.clone());
     let mut out = Vec::new();
     assert!(
-        fast.poll_recv(&mut Context::from_waker(&fast_waker), &mut out)
+        fast.poll_recv(&mut Context::from_waker(&fast_waker), &mut out, now())
             .is_pending()
     );
     assert!(!slow.poll_lagged(&mut Context::from_waker(&slow_waker)));
-    broker.publish(Update::new("t", "1")).unwrap();
+    broker.publish(Update::new("t", "1"), now()).unwrap();
     assert_eq!(fast_wakes.0.load(Ordering::SeqCst), 1);
     assert_eq!(slow_wakes.0.load(Ordering::SeqCst), 1);
     // Not waiting any more: a second publish wakes neither.
-    broker.publish(Update::new("t", "2")).unwrap();
+    broker.publish(Update::new("t", "2"), now()).unwrap();
     assert_eq!(fast_wakes.0.load(Ordering::SeqCst), 1);
     assert_eq!(slow_wakes.0.load(Ordering::SeqCst), 1);
     // The slow one waits for its cut-off; the third frame overflows it.
     assert!(!slow.poll_lagged(&mut Context::from_waker(&slow_waker)));
-    assert_eq!(fast.try_recv(&mut out), Ok(2));
-    broker.publish(Update::new("t", "3")).unwrap();
+    assert_eq!(fast.try_recv(&mut out, now()), Ok(2));
+    broker.publish(Update::new("t", "3"), now()).unwrap();
     assert_eq!(slow_wakes.0.load(Ordering::SeqCst), 2);
     assert!(slow.poll_lagged(&mut Context::from_waker(&slow_waker)));
-    assert_eq!(fast.try_recv(&mut out), Ok(1));
+    assert_eq!(fast.try_recv(&mut out, now()), Ok(1));
 }

@@ -10,7 +10,7 @@
 //! message seen: the browser sends `Last-Event-ID` and the broker replays
 //! what was missed.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Form, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -43,6 +43,7 @@ async fn events(State(app): State<App>, headers: HeaderMap) -> EventStream {
     let subscriber = app.broker.subscribe(
         Subscription::new([TOPIC]),
         Cursor::from_last_event_id(last_event_id),
+        Instant::now(),
     );
     EventStream::new(&headers, subscriber, &app.serve)
 }
@@ -57,7 +58,7 @@ async fn send(State(app): State<App>, Form(message): Form<Message>) -> (StatusCo
         );
     }
     let line = format!("{}: {text}", if name.is_empty() { "someone" } else { name });
-    match app.broker.publish(Update::new(TOPIC, line)) {
+    match app.broker.publish(Update::new(TOPIC, line), Instant::now()) {
         Ok(published) => (StatusCode::OK, published.id.to_string()),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
     }

@@ -60,8 +60,11 @@ async fn lean_server(broker: Broker, config: ServeConfig) -> LeanServer {
             tokio::spawn(async move {
                 if let Ok((request, _)) = read_request(&mut socket, Default::default()).await {
                     let cursor = Cursor::from_last_event_id(request.last_event_id());
-                    let subscriber =
-                        broker.subscribe(Subscription::new([topic_of(request.target())]), cursor);
+                    let subscriber = broker.subscribe(
+                        Subscription::new([topic_of(request.target())]),
+                        cursor,
+                        Instant::now(),
+                    );
                     if let Ok(end) = serve_stream(&mut socket, &request, subscriber, &config).await
                     {
                         ends.lock().unwrap().push(end);
@@ -235,11 +238,18 @@ async fn headers_arrive_before_any_event_and_events_follow() {
                 Update::new("t", format!("line {i}\nsecond"))
                     .event_type("e")
                     .unwrap(),
+                Instant::now(),
             )
             .unwrap();
     }
-    server.broker.publish(Update::new("other", "no")).unwrap();
-    server.broker.publish(Update::new("t", "last")).unwrap();
+    server
+        .broker
+        .publish(Update::new("other", "no"), Instant::now())
+        .unwrap();
+    server
+        .broker
+        .publish(Update::new("t", "last"), Instant::now())
+        .unwrap();
     let events = client.events(4).await;
     let data: Vec<_> = events.iter().map(|e| e.data().to_string()).collect();
     assert_eq!(
@@ -272,7 +282,10 @@ async fn retry_first_and_keep_alive_after_idleness() {
     );
     // An event restarts the idle clock.
     tokio::time::sleep(Duration::from_millis(100)).await;
-    server.broker.publish(Update::new("x", "y")).unwrap();
+    server
+        .broker
+        .publish(Update::new("x", "y"), Instant::now())
+        .unwrap();
     let sent = Instant::now();
     client.event().await;
     assert!(client.pump(WAIT).await);
@@ -286,13 +299,20 @@ async fn resumes_without_gap_or_duplicate_while_publishing() {
     let server = lean_server(broker.clone(), ServeConfig::new()).await;
     let mut ids = Vec::new();
     for i in 0..100 {
-        ids.push(broker.publish(Update::new("t", format!("{i}"))).unwrap().id);
+        ids.push(
+            broker
+                .publish(Update::new("t", format!("{i}")), Instant::now())
+                .unwrap()
+                .id,
+        );
     }
     let publisher = {
         let broker = broker.clone();
         tokio::spawn(async move {
             for i in 100..2000 {
-                broker.publish(Update::new("t", format!("{i}"))).unwrap();
+                broker
+                    .publish(Update::new("t", format!("{i}")), Instant::now())
+                    .unwrap();
                 if i % 50 == 0 {
                     tokio::task::yield_now().await;
                 }
@@ -316,8 +336,12 @@ async fn resumes_without_gap_or_duplicate_while_publishing() {
 async fn an_unknown_last_event_id_is_signalled_before_the_history() {
     let broker = Broker::new(BrokerConfig::new());
     let server = lean_server(broker.clone(), ServeConfig::new()).await;
-    broker.publish(Update::new("t", "a")).unwrap();
-    broker.publish(Update::new("t", "b")).unwrap();
+    broker
+        .publish(Update::new("t", "a"), Instant::now())
+        .unwrap();
+    broker
+        .publish(Update::new("t", "b"), Instant::now())
+        .unwrap();
     let mut client =
         Client::connect(server.addr, "/events?topic=t", &[("Last-Event-ID", "gone")]).await;
     let events = client.events(3).await;
@@ -345,7 +369,9 @@ async fn a_client_that_does_not_read_is_dropped_and_others_get_everything() {
     });
     let publish_started = Instant::now();
     for _ in 0..400 {
-        broker.publish(Update::new("t", big.clone())).unwrap();
+        broker
+            .publish(Update::new("t", big.clone()), Instant::now())
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     assert!(publish_started.elapsed() < Duration::from_secs(8));
@@ -384,7 +410,10 @@ async fn gzip_streams_are_flushed_per_event() {
     assert_eq!(client.head.header_str("vary"), Some("Accept-Encoding"));
     for i in 0..20 {
         broker
-            .publish(Update::new("t", format!("event {i} {}", "abc".repeat(i))))
+            .publish(
+                Update::new("t", format!("event {i} {}", "abc".repeat(i))),
+                Instant::now(),
+            )
             .unwrap();
         // Each event is readable from what has arrived, before the next
         // one is published.
@@ -405,7 +434,9 @@ async fn shutdown_sends_a_spread_retry_and_ends_every_stream() {
     for _ in 0..10 {
         clients.push(Client::connect(server.addr, "/events", &[]).await);
     }
-    broker.publish(Update::new("t", "bye")).unwrap();
+    broker
+        .publish(Update::new("t", "bye"), Instant::now())
+        .unwrap();
     broker.shutdown(Some((Duration::from_secs(1), Duration::from_secs(2))), 7);
     let mut retries = Vec::new();
     for client in &mut clients {
@@ -445,7 +476,9 @@ async fn clients_that_go_away_leave_no_subscriber_or_task_behind() {
         let broker = broker.clone();
         tokio::spawn(async move {
             for i in 0..200 {
-                broker.publish(Update::new("t", format!("{i}"))).unwrap();
+                broker
+                    .publish(Update::new("t", format!("{i}")), Instant::now())
+                    .unwrap();
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         })
@@ -480,7 +513,9 @@ async fn http_1_0_gets_a_close_delimited_body() {
     assert_stream_head(&client.head);
     assert!(!client.head.is_chunked());
     assert_eq!(client.head.header_str("connection"), Some("close"));
-    broker.publish(Update::new("t", "old client")).unwrap();
+    broker
+        .publish(Update::new("t", "old client"), Instant::now())
+        .unwrap();
     assert_eq!(client.event().await.data(), "old client");
     broker.shutdown(None, 0);
     client.read_to_end(WAIT).await;
@@ -548,7 +583,7 @@ mod axum_body {
         let cursor =
             Cursor::from_last_event_id(headers.get("last-event-id").and_then(|v| v.to_str().ok()));
         let topic = params.topic.unwrap_or_else(|| "*".into());
-        let subscriber = broker.subscribe(Subscription::new([topic]), cursor);
+        let subscriber = broker.subscribe(Subscription::new([topic]), cursor, Instant::now());
         EventStream::new(&headers, subscriber, &config)
     }
 
@@ -568,14 +603,20 @@ mod axum_body {
         let config =
             ServeConfig::new().stream(StreamConfig::new().retry(Some(Duration::from_millis(1234))));
         let addr = axum_server(broker.clone(), config).await;
-        let first = broker.publish(Update::new("t", "one")).unwrap();
-        broker.publish(Update::new("t", "two")).unwrap();
+        let first = broker
+            .publish(Update::new("t", "one"), Instant::now())
+            .unwrap();
+        broker
+            .publish(Update::new("t", "two"), Instant::now())
+            .unwrap();
         let mut client =
             Client::connect(addr, "/events?topic=t", &[("Last-Event-ID", &first.id)]).await;
         assert_stream_head(&client.head);
         assert_eq!(client.event().await.data(), "two");
         assert_eq!(client.decoder.retry(), Some(Duration::from_millis(1234)));
-        broker.publish(Update::new("t", "three")).unwrap();
+        broker
+            .publish(Update::new("t", "three"), Instant::now())
+            .unwrap();
         assert_eq!(client.event().await.data(), "three");
     }
 
@@ -602,7 +643,9 @@ mod axum_body {
         let mut client = Client::connect(addr, "/events", &[("Accept-Encoding", "gzip")]).await;
         assert_eq!(client.head.header_str("content-encoding"), Some("gzip"));
         for i in 0..10 {
-            broker.publish(Update::new("t", format!("gz {i}"))).unwrap();
+            broker
+                .publish(Update::new("t", format!("gz {i}")), Instant::now())
+                .unwrap();
             assert_eq!(client.event().await.data(), format!("gz {i}"));
         }
     }
@@ -622,7 +665,9 @@ mod axum_body {
         let mut i = 0;
         while broker.stats().subscribers > 0 {
             assert!(Instant::now() < deadline, "{:?}", broker.stats());
-            broker.publish(Update::new("t", format!("{i}"))).unwrap();
+            broker
+                .publish(Update::new("t", format!("{i}")), Instant::now())
+                .unwrap();
             i += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -653,7 +698,9 @@ async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout() {
     // More than the kernel's buffers on both sides hold.
     let big = "x".repeat(256 * 1024);
     for _ in 0..128 {
-        broker.publish(Update::new("t", big.clone())).unwrap();
+        broker
+            .publish(Update::new("t", big.clone()), Instant::now())
+            .unwrap();
     }
     wait_for_end(&server, StreamEnd::WriteTimeout).await;
     assert_eq!(broker.stats().lagged, 0);
@@ -661,7 +708,9 @@ async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout() {
     // A client that reads is not bothered by the timeout, however idle.
     let mut reader = Client::connect(server.addr, "/events?topic=t", &[]).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
-    broker.publish(Update::new("t", "still here")).unwrap();
+    broker
+        .publish(Update::new("t", "still here"), Instant::now())
+        .unwrap();
     assert_eq!(reader.event().await.data(), "still here");
 }
 
@@ -673,7 +722,9 @@ async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry() {
         .lifetime_retry(Some(Duration::from_millis(1234)));
     let server = lean_server(broker.clone(), config).await;
     let mut client = Client::connect(server.addr, "/events?topic=t", &[]).await;
-    broker.publish(Update::new("t", "before the end")).unwrap();
+    broker
+        .publish(Update::new("t", "before the end"), Instant::now())
+        .unwrap();
     assert_eq!(client.event().await.data(), "before the end");
     client.read_to_end(WAIT).await;
     assert!(

@@ -24,6 +24,7 @@
 //! ```no_run
 //! use async_net::TcpListener;
 //! use sse_async_std::server::{read_request, serve_stream, Broker, BrokerConfig, Cursor, ServeConfig, Subscription};
+//! use std::time::Instant;
 //!
 //! # async fn run() -> std::io::Result<()> {
 //! let broker = Broker::new(BrokerConfig::new());
@@ -35,7 +36,7 @@
 //!     let task = async move {
 //!         let Ok((request, _body)) = read_request(&mut socket, Default::default()).await else { return };
 //!         let cursor = Cursor::from_last_event_id(request.last_event_id());
-//!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor);
+//!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor, Instant::now());
 //!         let _ = serve_stream(&mut socket, &request, subscriber, &ServeConfig::new()).await;
 //!     };
 //!     # drop(task);

@@ -1,7 +1,7 @@
 //! Where updates go: the in-memory broker (one process), or Redis (many
 //! processes acting as one hub).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_tokio::server::{Broker, BrokerConfig, PublishError, ReplayConfig, Update};
 
@@ -106,7 +106,7 @@ impl Backend {
                     .to_update(None)
                     .map_err(PublishFailure::Invalid)?;
                 broker
-                    .publish(update)
+                    .publish(update, Instant::now())
                     .map(|p| p.id.to_string())
                     .map_err(|e| match e {
                         PublishError::ShutDown => {

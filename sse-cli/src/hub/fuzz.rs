@@ -35,6 +35,7 @@
 
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use sse_proto::http1::{BodyDecoder, BodyKind, RequestParser};
@@ -103,7 +104,7 @@ pub fn handle_request_bytes(bytes: &[u8]) -> Vec<Answer> {
         let update = Update::new(*topic, format!("seed {n}")).private(n == 1);
         backend
             .broker()
-            .publish(update)
+            .publish(update, Instant::now())
             .expect("the seed updates are valid");
     }
     let hosts = HostCheck::new(([127, 0, 0, 1], 8080).into(), &[]);
@@ -248,7 +249,9 @@ fn subscribe(auth: &Auth, backend: &Backend, request: Request) -> (Answer, bool)
         cursor_kind == Cursor::Earliest,
         cursor.as_deref() == Some("earliest")
     );
-    let mut subscriber = backend.broker().subscribe(subscription, cursor_kind);
+    // The history does not age here (no maximum age): one time will do.
+    let now = Instant::now();
+    let mut subscriber = backend.broker().subscribe(subscription, cursor_kind, now);
     let (mut response, _, _) = stream_response(head, true);
     if let Some(cursor) = &cursor {
         let _ = response.header("Last-Event-ID", cursor);
@@ -260,7 +263,7 @@ fn subscribe(auth: &Auth, backend: &Backend, request: Request) -> (Answer, bool)
     let mut out = Vec::new();
     for _ in 0..HISTORY + 2 {
         out.clear();
-        match subscriber.try_recv(&mut out) {
+        match subscriber.try_recv(&mut out, now) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
                 let total: usize = out.iter().map(Bytes::len).sum();

@@ -35,7 +35,7 @@
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, Value};
@@ -552,7 +552,7 @@ fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
     })();
     match built {
         Some(update) => {
-            if let Err(e) = broker.publish(update) {
+            if let Err(e) = broker.publish(update, Instant::now()) {
                 warn!("stream entry {entry_id} not delivered: {e}");
             }
         }

@@ -2,7 +2,7 @@
 //! answer with the stream's head ([`open`]), then serve the event stream
 //! ([`Stream::run`], on a task of its own).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_proto::http1::{Framing, RequestHead};
 use sse_tokio::server::{
@@ -125,10 +125,11 @@ pub async fn open(
         cursor,
         expires,
     } = prepare(hub.auth.as_ref(), hub.config.anonymous, head)?;
-    let subscriber = hub
-        .backend
-        .broker()
-        .subscribe(subscription, Cursor::from_last_event_id(cursor.as_deref()));
+    let subscriber = hub.backend.broker().subscribe(
+        subscription,
+        Cursor::from_last_event_id(cursor.as_deref()),
+        Instant::now(),
+    );
     let (mut response, framing, encoding) = stream_response(head, true);
     if let Some(cursor) = &cursor {
         // A cursor that cannot be a header value cannot be an id either.

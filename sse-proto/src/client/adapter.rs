@@ -344,6 +344,7 @@ impl Outputs {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // Tests may read the clock.
 mod tests {
     use super::*;
     use crate::http1::BodyError;

@@ -8,8 +8,10 @@
 //! to a channel once, whatever the number of subscribers, and each reads
 //! from its own position and is woken through a `core::task::Waker`. It
 //! works under any executor (tokio, smol, async-std, or a thread that
-//! polls), does no I/O and starts no task; the adapters write what
-//! [`Subscriber::poll_recv`] hands them.
+//! polls), does no I/O, starts no task and reads no clock: the time that
+//! ages the history ([`ReplayConfig::max_age`]) is passed in by the caller
+//! of [`Broker::publish`], [`Broker::subscribe`] and the receive calls. The
+//! adapters write what [`Subscriber::poll_recv`] hands them.
 //!
 //! # Guarantees
 //!
@@ -506,19 +508,24 @@ struct Shared {
 /// The publish/subscribe hub: history, topic routing and per-subscriber
 /// queues. Cloning it is cheap (the clones share one broker).
 ///
+/// The caller passes the time in (`now`): the broker reads no clock.
+///
 /// ```
 /// use std::task::{Context, Poll, Waker};
+/// use std::time::Instant;
 /// use sse_proto::server::{Broker, BrokerConfig, Cursor, Subscription, Update};
 ///
 /// let broker = Broker::new(BrokerConfig::new());
-/// let first = broker.publish(Update::new("news", "one"))?;
-/// let mut sub = broker.subscribe(Subscription::new(["news"]), Cursor::After(first.id.clone()));
-/// broker.publish(Update::new("weather", "not for this subscriber"))?;
-/// broker.publish(Update::new("news", "two"))?;
+/// let now = Instant::now();
+/// let first = broker.publish(Update::new("news", "one"), now)?;
+/// let cursor = Cursor::After(first.id.clone());
+/// let mut sub = broker.subscribe(Subscription::new(["news"]), cursor, now);
+/// broker.publish(Update::new("weather", "not for this subscriber"), now)?;
+/// broker.publish(Update::new("news", "two"), now)?;
 ///
 /// let mut frames = Vec::new();
 /// let mut cx = Context::from_waker(Waker::noop());
-/// assert_eq!(sub.poll_recv(&mut cx, &mut frames), Poll::Ready(Ok(())));
+/// assert_eq!(sub.poll_recv(&mut cx, &mut frames, now), Poll::Ready(Ok(())));
 /// assert_eq!(frames, [&b"id: 3\ndata: two\n\n"[..]]);
 /// # Ok::<(), sse_proto::server::PublishError>(())
 /// ```
@@ -576,17 +583,20 @@ impl Broker {
     /// subscriber. Subscribers whose queue is full are disconnected
     /// ([`Ended::Lagged`]); the publish never waits for a subscriber.
     ///
+    /// `now` is the update's time in the history: entries that are
+    /// [`ReplayConfig::max_age`] old at `now` are evicted first. The
+    /// caller reads its clock (a monotonic one) and passes the time in.
+    ///
     /// # Errors
     /// [`PublishError`] for an update without topics or with too many, or
     /// after [`Broker::shutdown`].
-    pub fn publish(&self, update: Update) -> Result<Published, PublishError> {
+    pub fn publish(&self, update: Update, now: Instant) -> Result<Published, PublishError> {
         if update.topics.is_empty() {
             return Err(PublishError::NoTopic);
         }
         if update.topics.len() > self.shared.config.max_topics {
             return Err(PublishError::TooManyTopics);
         }
-        let now = Instant::now();
         let meta = Meta {
             topics: Arc::from(update.topics),
             private: update.private,
@@ -664,7 +674,15 @@ impl Broker {
     /// The broker's lock is taken a few times, each for bounded work: once
     /// to join the channel of an identical subscription, or, for a new
     /// subscription, once per [`INDEX_CHUNK`] selectors.
-    pub fn subscribe(&self, subscription: Subscription, cursor: Cursor) -> Subscriber {
+    ///
+    /// The history that is [`ReplayConfig::max_age`] old at `now` is
+    /// evicted before the replay's range is noted.
+    pub fn subscribe(
+        &self,
+        subscription: Subscription,
+        cursor: Cursor,
+        now: Instant,
+    ) -> Subscriber {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         let hash = self.shared.hasher.hash_one(&subscription);
         // The replay's filter (cloned outside the lock).
@@ -708,7 +726,7 @@ impl Broker {
         // next publish reaches the channel, and the replay stops before it.
         let (member, counted) = channel.join(key, None);
         core.subscribers += 1;
-        evict_expired(&mut core, Instant::now());
+        evict_expired(&mut core, now);
         let (replay, pending) = start_replay(&core.log, cursor, filter);
         drop(core);
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
@@ -1070,8 +1088,15 @@ impl PendingReplay {
     /// Moves the next matching frames of the replay to `out`: up to about
     /// [`REPLAY_BATCH_BYTES`], holding the lock for at most
     /// [`REPLAY_LOCKED_WORK`] units of work at a time, and doing at most
-    /// `budget` units in all.
-    fn step(&mut self, shared: &Shared, out: &mut Vec<Bytes>, budget: usize) -> ReplayStep {
+    /// `budget` units in all. The history that is
+    /// [`ReplayConfig::max_age`] old at `now` is evicted before each piece.
+    fn step(
+        &mut self,
+        shared: &Shared,
+        out: &mut Vec<Bytes>,
+        budget: usize,
+        now: Instant,
+    ) -> ReplayStep {
         let before = out.len();
         if let Some(lost) = self.lost.take() {
             out.push(lost);
@@ -1080,7 +1105,7 @@ impl PendingReplay {
         let mut work = 0;
         while self.next <= self.end && bytes < REPLAY_BATCH_BYTES && work < budget {
             let mut core = shared.core.lock();
-            evict_expired(&mut core, Instant::now());
+            evict_expired(&mut core, now);
             // Anything of the range evicted before it was read: the replay
             // cannot be complete.
             if core.log.first_seq().is_none_or(|first| first > self.next) {
@@ -1267,12 +1292,17 @@ impl Subscriber {
     /// a bounded part of any replay. A call that examined many history
     /// entries without finding one for this subscriber wakes the task and
     /// returns `Pending`, to let others run.
+    ///
+    /// `now` ages the history while a replay is read: what is
+    /// [`ReplayConfig::max_age`] old at `now` is evicted (never replayed)
+    /// before each piece.
     pub fn poll_recv(
         &mut self,
         cx: &mut Context<'_>,
         out: &mut Vec<Bytes>,
+        now: Instant,
     ) -> Poll<Result<(), Ended>> {
-        match self.recv(out, Some(cx.waker())) {
+        match self.recv(out, Some(cx.waker()), now) {
             Ok(0) => Poll::Pending,
             Ok(_) => Poll::Ready(Ok(())),
             Err(ended) => Poll::Ready(Err(ended)),
@@ -1292,11 +1322,16 @@ impl Subscriber {
     ///
     /// # Errors
     /// [`Ended`] once the stream has ended and nothing is left.
-    pub fn try_recv(&mut self, out: &mut Vec<Bytes>) -> Result<usize, Ended> {
-        self.recv(out, None)
+    pub fn try_recv(&mut self, out: &mut Vec<Bytes>, now: Instant) -> Result<usize, Ended> {
+        self.recv(out, None, now)
     }
 
-    fn recv(&mut self, out: &mut Vec<Bytes>, waker: Option<&Waker>) -> Result<usize, Ended> {
+    fn recv(
+        &mut self,
+        out: &mut Vec<Bytes>,
+        waker: Option<&Waker>,
+        now: Instant,
+    ) -> Result<usize, Ended> {
         if let Some(pending) = &mut self.pending {
             if self.channel.is_lagged(self.member) {
                 // Cut off by live frames while it replayed.
@@ -1309,7 +1344,7 @@ impl Subscriber {
                 usize::MAX
             };
             let shared = &self.broker.shared;
-            match pending.step(shared, out, budget) {
+            match pending.step(shared, out, budget, now) {
                 ReplayStep::Moved(n) => {
                     shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
                     return Ok(n);
@@ -1350,6 +1385,13 @@ impl Drop for Subscriber {
 mod tests {
     use super::*;
 
+    /// A fixed time: none of these tests ages the history.
+    #[allow(clippy::disallowed_methods)]
+    fn now() -> Instant {
+        static NOW: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *NOW.get_or_init(Instant::now)
+    }
+
     #[test]
     fn the_topic_index_holds_exactly_the_retained_updates() {
         let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(10)));
@@ -1358,7 +1400,7 @@ mod tests {
             let update = Update::new(alloc::format!("u{n}"), "x")
                 .topic("shared")
                 .topic("shared");
-            broker.publish(update).unwrap();
+            broker.publish(update, now()).unwrap();
         }
         let core = broker.lock();
         assert_eq!(
@@ -1381,10 +1423,10 @@ mod tests {
     fn an_update_evicted_at_once_leaves_no_index_entry() {
         let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_bytes(300)));
         broker
-            .publish(Update::new("big", "x".repeat(1000)))
+            .publish(Update::new("big", "x".repeat(1000)), now())
             .unwrap();
         assert!(broker.lock().by_topic.is_empty());
-        broker.publish(Update::new("small", "x")).unwrap();
+        broker.publish(Update::new("small", "x"), now()).unwrap();
         assert_eq!(broker.lock().by_topic.len(), 1);
     }
 }

@@ -11,6 +11,7 @@ use core::fmt;
 use core::ops::Add;
 use core::task::{Context, Poll};
 use core::time::Duration;
+use std::time::Instant;
 
 use bytes::Bytes;
 
@@ -303,8 +304,12 @@ where
     /// [`Feed::Finishing`] once, when the shutdown or the end of the
     /// lifetime is first seen, and [`Feed::Open`] after it;
     /// [`Feed::Stop`] when the subscriber was cut off for lagging or the
-    /// write timeout has passed.
-    pub fn feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed<I> {
+    /// write timeout has passed. `now` is also the time at which the
+    /// subscriber receives ([`Subscriber::poll_recv`]).
+    pub fn feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed<I>
+    where
+        I: Into<Instant>,
+    {
         if self.write_timed_out(now) {
             return Feed::Stop(StreamEnd::WriteTimeout);
         }
@@ -321,7 +326,7 @@ where
                 }
                 break;
             }
-            match self.subscriber.poll_recv(cx, &mut self.frames) {
+            match self.subscriber.poll_recv(cx, &mut self.frames, now.into()) {
                 Poll::Ready(Ok(())) => {
                     self.writer.push_frames(self.frames.drain(..), now);
                     // Give back what a replay or a burst grew.
@@ -439,13 +444,34 @@ mod tests {
     use crate::server::stream::{BodyFraming, Encoding};
     use core::task::Waker;
 
-    /// Time as a plain duration since the stream started.
-    type At = Duration;
+    /// Time as a plain duration since the stream started; the broker gets
+    /// it as an instant after a fixed start.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct At(Duration);
+
+    impl At {
+        const ZERO: At = At(Duration::ZERO);
+    }
+
+    impl Add<Duration> for At {
+        type Output = At;
+        fn add(self, d: Duration) -> At {
+            At(self.0 + d)
+        }
+    }
+
+    impl From<At> for Instant {
+        #[allow(clippy::disallowed_methods)]
+        fn from(at: At) -> Instant {
+            static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+            *START.get_or_init(Instant::now) + at.0
+        }
+    }
 
     const SECOND: Duration = Duration::from_secs(1);
 
     fn feed(broker: &Broker, config: &ServeConfig) -> StreamFeed<At> {
-        let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live);
+        let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, At::ZERO.into());
         let writer = StreamWriter::new(
             config.stream_config(),
             BodyFraming::Raw,
@@ -472,28 +498,32 @@ mod tests {
         assert_eq!(feed.poll_timeout(), None);
         // An event at 5 s that the socket takes only in part at 12 s: the
         // clock restarts at the byte taken.
-        broker.publish(Update::new("t", "hello")).unwrap();
-        assert_eq!(feed.feed(&mut cx, 5 * SECOND), Feed::Open);
-        assert_eq!(feed.poll_timeout(), Some(15 * SECOND));
-        feed.advance(1, 12 * SECOND);
-        assert_eq!(feed.poll_timeout(), Some(22 * SECOND));
-        assert_eq!(feed.handle_timeout(21 * SECOND), None);
+        broker
+            .publish(Update::new("t", "hello"), At::ZERO.into())
+            .unwrap();
+        assert_eq!(feed.feed(&mut cx, At(5 * SECOND)), Feed::Open);
+        assert_eq!(feed.poll_timeout(), Some(At(15 * SECOND)));
+        feed.advance(1, At(12 * SECOND));
+        assert_eq!(feed.poll_timeout(), Some(At(22 * SECOND)));
+        assert_eq!(feed.handle_timeout(At(21 * SECOND)), None);
         assert_eq!(
-            feed.handle_timeout(22 * SECOND),
+            feed.handle_timeout(At(22 * SECOND)),
             Some(StreamEnd::WriteTimeout)
         );
         assert_eq!(
-            feed.feed(&mut cx, 22 * SECOND),
+            feed.feed(&mut cx, At(22 * SECOND)),
             Feed::Stop(StreamEnd::WriteTimeout)
         );
         // Once all is taken the clock stops, however long the stream idles.
         let mut feed = self::feed(&broker, &config);
-        broker.publish(Update::new("t", "hello")).unwrap();
-        assert_eq!(feed.feed(&mut cx, SECOND), Feed::Open);
+        broker
+            .publish(Update::new("t", "hello"), At::ZERO.into())
+            .unwrap();
+        assert_eq!(feed.feed(&mut cx, At(SECOND)), Feed::Open);
         let len = feed.writer().pending_bytes();
-        feed.advance(len, 2 * SECOND);
+        feed.advance(len, At(2 * SECOND));
         assert_eq!(feed.poll_timeout(), None);
-        assert_eq!(feed.feed(&mut cx, 100 * SECOND), Feed::Open);
+        assert_eq!(feed.feed(&mut cx, At(100 * SECOND)), Feed::Open);
     }
 
     #[test]
@@ -507,38 +537,41 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
         // The keep-alive comes first, the end of the lifetime later.
-        assert_eq!(feed.poll_timeout(), Some(4 * SECOND));
-        assert_eq!(feed.handle_timeout(4 * SECOND), None);
+        assert_eq!(feed.poll_timeout(), Some(At(4 * SECOND)));
+        assert_eq!(feed.handle_timeout(At(4 * SECOND)), None);
         assert_eq!(wire(&mut feed), b":\n");
         let len = feed.writer().pending_bytes();
-        feed.advance(len, 4 * SECOND);
-        assert_eq!(feed.poll_timeout(), Some(8 * SECOND));
-        feed.handle_timeout(8 * SECOND);
+        feed.advance(len, At(4 * SECOND));
+        assert_eq!(feed.poll_timeout(), Some(At(8 * SECOND)));
+        feed.handle_timeout(At(8 * SECOND));
         let len = feed.writer().pending_bytes();
-        feed.advance(len, 8 * SECOND);
-        assert_eq!(feed.poll_timeout(), Some(10 * SECOND));
-        assert_eq!(feed.handle_timeout(10 * SECOND), None);
+        feed.advance(len, At(8 * SECOND));
+        assert_eq!(feed.poll_timeout(), Some(At(10 * SECOND)));
+        assert_eq!(feed.handle_timeout(At(10 * SECOND)), None);
         assert_eq!(feed.ending(), Some(StreamEnd::MaxLifetime));
         assert!(feed.writer().is_finished());
         assert_eq!(wire(&mut feed), b"retry: 2500\n");
         // Now only the grace is timed.
-        assert_eq!(feed.poll_timeout(), Some(10 * SECOND + SHUTDOWN_GRACE));
+        assert_eq!(feed.poll_timeout(), Some(At(10 * SECOND) + SHUTDOWN_GRACE));
         assert_eq!(
-            feed.handle_timeout(10 * SECOND + SHUTDOWN_GRACE),
+            feed.handle_timeout(At(10 * SECOND) + SHUTDOWN_GRACE),
             Some(StreamEnd::MaxLifetime)
         );
         // Seen by `feed` first, it says so once.
         let mut feed = self::feed(&broker, &config);
         assert_eq!(
-            feed.feed(&mut cx, 11 * SECOND),
+            feed.feed(&mut cx, At(11 * SECOND)),
             Feed::Finishing {
-                close_by: 11 * SECOND + SHUTDOWN_GRACE
+                close_by: At(11 * SECOND) + SHUTDOWN_GRACE
             }
         );
-        assert_eq!(feed.feed(&mut cx, 11 * SECOND), Feed::Open);
+        assert_eq!(feed.feed(&mut cx, At(11 * SECOND)), Feed::Open);
         // Without a limit nothing ends.
-        let mut feed = self::feed(&broker, &ServeConfig::new().max_lifetime(Some(At::ZERO)));
-        assert_eq!(feed.feed(&mut cx, 1000 * SECOND), Feed::Open);
+        let mut feed = self::feed(
+            &broker,
+            &ServeConfig::new().max_lifetime(Some(Duration::ZERO)),
+        );
+        assert_eq!(feed.feed(&mut cx, At(1000 * SECOND)), Feed::Open);
         assert_eq!(feed.ending(), None);
     }
 }

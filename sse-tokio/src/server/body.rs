@@ -31,12 +31,13 @@ use super::ServeConfig;
 /// # mod example {
 /// use axum::{extract::State, http::HeaderMap, routing::get, Router};
 /// use sse_tokio::server::{Broker, BrokerConfig, Cursor, EventStream, ServeConfig, Subscription};
+/// use std::time::Instant;
 ///
 /// async fn events(State(broker): State<Broker>, headers: HeaderMap) -> EventStream {
 ///     let cursor = Cursor::from_last_event_id(
 ///         headers.get("last-event-id").and_then(|v| v.to_str().ok()),
 ///     );
-///     let subscriber = broker.subscribe(Subscription::new(["chat"]), cursor);
+///     let subscriber = broker.subscribe(Subscription::new(["chat"]), cursor, Instant::now());
 ///     EventStream::new(&headers, subscriber, &ServeConfig::new())
 /// }
 ///
@@ -127,17 +128,21 @@ impl Body for EventStream {
             if this.writer.is_finished() {
                 return Poll::Ready(None);
             }
-            match this.subscriber.poll_recv(cx, &mut this.frames) {
+            // The body reads the clock; the broker is given the time.
+            let now = Instant::now();
+            match this
+                .subscriber
+                .poll_recv(cx, &mut this.frames, now.into_std())
+            {
                 Poll::Ready(Ok(())) => {
-                    this.writer
-                        .push_frames(this.frames.drain(..), Instant::now());
+                    this.writer.push_frames(this.frames.drain(..), now);
                     continue;
                 }
                 // An error makes hyper drop the connection at once: a
                 // lagging client's socket is backed up.
                 Poll::Ready(Err(Ended::Lagged)) => return Poll::Ready(Some(Err(Ended::Lagged))),
                 Poll::Ready(Err(Ended::Shutdown { retry })) => {
-                    this.writer.finish(retry, Instant::now());
+                    this.writer.finish(retry, now);
                     continue;
                 }
                 Poll::Pending => {}

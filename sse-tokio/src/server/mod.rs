@@ -20,6 +20,7 @@
 //!
 //! ```no_run
 //! use sse_tokio::server::{read_request, serve_stream, Broker, BrokerConfig, Cursor, ServeConfig, Subscription};
+//! use std::time::Instant;
 //! use tokio::net::TcpListener;
 //!
 //! # async fn run() -> std::io::Result<()> {
@@ -31,7 +32,7 @@
 //!     tokio::spawn(async move {
 //!         let Ok((request, _body)) = read_request(&mut socket, Default::default()).await else { return };
 //!         let cursor = Cursor::from_last_event_id(request.last_event_id());
-//!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor);
+//!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor, Instant::now());
 //!         let _ = serve_stream(&mut socket, &request, subscriber, &ServeConfig::new()).await;
 //!     });
 //! }
