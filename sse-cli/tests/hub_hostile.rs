@@ -174,20 +174,24 @@ fn attacker(addr: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicUsize>) {
         "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: unknown-id\r\n\r\n",
         selectors.join("&")
     );
-    let deadline = Instant::now() + Duration::from_secs(300);
-    for _ in 0..5000 {
-        if stop.load(Ordering::Relaxed) || Instant::now() >= deadline {
-            return;
-        }
+    // Bounded in time and in requests sent. Paced a little: each request
+    // leaves a socket in TIME_WAIT on this side, and a flood of them would
+    // use up the ephemeral ports (connects then fail, and the attack stops
+    // overlapping the measures).
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut mine = 0;
+    while mine < 5000 && !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
         // Bounded: with the hub's accept queue full, a connect waits.
         let Ok(mut socket) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
             thread::sleep(Duration::from_millis(10));
             continue;
         };
         if socket.write_all(request.as_bytes()).is_ok() {
+            mine += 1;
             sent.fetch_add(1, Ordering::Relaxed);
         }
         drop(socket);
+        thread::sleep(Duration::from_millis(1));
     }
 }
 

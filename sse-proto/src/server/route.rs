@@ -209,6 +209,7 @@ impl Subscription {
     }
 }
 
+#[cfg(feature = "broker")]
 impl Subscription {
     /// Whether one of the private-access selectors matches one of `topics`
     /// (the second half of [`Subscription::accepts`] for a private update).
