@@ -542,3 +542,64 @@ fn a_malformed_byte_count_is_refused_with_a_hint() {
     assert!(!status.success());
     assert!(output.contains("64MiB"), "{output}");
 }
+
+/// Large requests sent slowly cannot take more memory than
+/// `--request-memory`: past it, a large request gets 503 (with
+/// `Retry-After`) while small ones are served; once the slow senders go,
+/// large requests are taken again and nothing stays charged.
+#[test]
+fn large_requests_sent_slowly_are_bounded_by_the_request_memory() {
+    let hub = HubProcess::start(&["--request-memory", "1MiB", "--max-body", "1048576"], &[]);
+    let addr = hub.addr;
+    // Publishes announcing 300 KB bodies, of which half is sent: each
+    // holds its declared length of the budget while it waits for the rest.
+    let head = "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\n\
+                Content-Length: 300000\r\n\r\n";
+    let part = format!("topic=big&data={}", "x".repeat(150_000));
+    let mut slow = Vec::new();
+    let mut refused = None;
+    for _ in 0..8 {
+        let mut conn = Conn::open(addr);
+        conn.socket.write_all(head.as_bytes()).unwrap();
+        // The hub may answer (503) before taking all of it.
+        let _ = conn.socket.write_all(part.as_bytes());
+        thread::sleep(Duration::from_millis(100));
+        conn.socket
+            .set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut peek = [0u8; 1];
+        match conn.socket.peek(&mut peek) {
+            // Answered before its body was complete: refused.
+            Ok(1..) => {
+                conn.socket.set_read_timeout(None).unwrap();
+                refused = Some(conn.response("POST"));
+                break;
+            }
+            _ => slow.push(conn),
+        }
+    }
+    let refused = refused.expect("a large request past the budget is refused");
+    assert_eq!(refused.status(), 503, "{}", refused.text());
+    assert_eq!(refused.head.header_str("retry-after"), Some("1"));
+    assert!(
+        (2..=4).contains(&slow.len()),
+        "{} large requests held before one was refused (1 MiB / 300 KB each)",
+        slow.len()
+    );
+    assert!(metric(addr, "sse_hub_request_memory_bytes") > 500_000);
+    assert!(metric(addr, "sse_hub_request_memory_bytes") <= 1 << 20);
+    // Small requests need no budget.
+    assert_eq!(request(addr, "GET", "/healthz", b"").status(), 200);
+    publish(addr, "small", "fits in the allowance");
+    // The slow senders go: their memory is given back, and a large
+    // publish is taken.
+    drop(slow);
+    let deadline = Instant::now() + WAIT;
+    while metric(addr, "sse_hub_request_memory_bytes") > 0 {
+        assert!(Instant::now() < deadline, "request memory stays charged");
+        thread::sleep(Duration::from_millis(20));
+    }
+    publish(addr, "big", &"y".repeat(500_000));
+    assert_eq!(metric(addr, "sse_hub_request_memory_bytes"), 0);
+}

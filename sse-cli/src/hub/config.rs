@@ -170,6 +170,13 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_HISTORY_BYTES", default_value = "64MiB", value_name = "BYTES",
           value_parser = parse_bytes)]
     history_bytes: usize,
+
+    /// The most memory that requests being received may take, all connections together (heads
+    /// and publish bodies, past 16 KiB each); a request that would need more gets 503, e.g.
+    /// 256MiB.
+    #[arg(long, env = "SSE_HUB_REQUEST_MEMORY", default_value = "256MiB", value_name = "BYTES",
+          value_parser = parse_bytes)]
+    request_memory: usize,
 }
 
 /// Parses a byte count: a whole number, optionally followed by KiB, MiB or
@@ -233,6 +240,8 @@ pub struct HubConfig {
     pub max_stream_lifetime: Option<Duration>,
     /// The history's byte cap (memory and Redis).
     pub history_bytes: usize,
+    /// The memory requests being received may take, all together.
+    pub request_memory: usize,
     /// Origins (normalized) whose pages may publish with the cookie.
     pub publish_origins: Vec<String>,
     /// Which `Host` values are answered.
@@ -282,6 +291,7 @@ impl HubConfig {
             write_timeout: Some(args.write_timeout).filter(|d| !d.is_zero()),
             max_stream_lifetime: args.max_stream_lifetime.filter(|d| !d.is_zero()),
             history_bytes: args.history_bytes,
+            request_memory: args.request_memory,
             max_connections_per_ip: args.max_connections_per_ip,
             max_body: args.max_body,
             header_timeout: args.header_timeout,

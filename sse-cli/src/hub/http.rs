@@ -11,6 +11,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
+use std::sync::Arc;
+
+use super::budget::{ALLOWANCE, Charge, RequestMemory};
 use super::config::HubConfig;
 
 /// A request: its head and its whole body.
@@ -133,25 +136,50 @@ pub async fn write(
     socket.write_all(&response.encode(keep_alive)).await
 }
 
-/// Reads the next request within the header timeout. `Ok(None)`: the
-/// client closed the connection between requests. `Err(response)`: answer
-/// this and close (400, 408, 413, 431).
+/// The answer to a request that the request memory budget cannot hold.
+fn short_of_memory() -> Response {
+    Response::text(
+        503,
+        "the hub is receiving too many large requests at once; try again shortly",
+    )
+    .header("Retry-After", "1")
+}
+
+/// Why a head was not read.
+enum HeadRead {
+    /// The connection or the head failed.
+    Failed(ServeError),
+    /// The request memory budget cannot hold it.
+    Memory,
+}
+
+/// Reads the next request within the header timeout, its buffers charged
+/// to `memory`. `Ok(None)`: the client closed the connection between
+/// requests. `Err(response)`: answer this and close (400, 408, 413, 431,
+/// 503).
 pub async fn read(
     socket: &mut TcpStream,
     buf: &mut BytesMut,
     config: &HubConfig,
+    memory: &Arc<RequestMemory>,
 ) -> Result<Option<Request>, Response> {
+    let mut charge = Charge::new(memory);
+    // What was read ahead (a pipelined request) counts too.
+    charge.set(buf.capacity()).map_err(|_| short_of_memory())?;
     let deadline = tokio::time::Instant::now() + config.header_timeout;
-    let head = match tokio::time::timeout_at(deadline, read_head(socket, buf)).await {
+    let head = match tokio::time::timeout_at(deadline, read_head(socket, buf, &mut charge)).await {
         Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
-        Ok(Err(ServeError::Closed)) => return Ok(None),
-        Ok(Err(ServeError::Head(HeadError::TooLarge | HeadError::TooManyHeaders))) => {
+        Ok(Err(HeadRead::Memory)) => return Err(short_of_memory()),
+        Ok(Err(HeadRead::Failed(ServeError::Closed))) => return Ok(None),
+        Ok(Err(HeadRead::Failed(ServeError::Head(
+            HeadError::TooLarge | HeadError::TooManyHeaders,
+        )))) => {
             return Err(Response::text(431, "the request head is too large"));
         }
-        Ok(Err(ServeError::Head(e))) => {
+        Ok(Err(HeadRead::Failed(ServeError::Head(e)))) => {
             return Err(Response::text(400, format!("malformed request: {e}")));
         }
-        Ok(Err(_)) => return Ok(None),
+        Ok(Err(HeadRead::Failed(_))) => return Ok(None),
         Ok(Ok(head)) => head,
     };
     let rest = buf;
@@ -179,7 +207,7 @@ pub async fn read(
                     .await
                     .map_err(|_| Response::text(400, "the connection failed"))?;
             }
-            let read = read_body(socket, rest, kind, config.max_body);
+            let read = read_body(socket, rest, kind, config.max_body, &mut charge);
             match timeout(
                 deadline.saturating_duration_since(tokio::time::Instant::now()),
                 read,
@@ -196,6 +224,11 @@ pub async fn read(
             }
         }
     };
+    // An emptied buffer that a large request grew is given back: an idle
+    // keep-alive connection holds no more than an ordinary one.
+    if rest.is_empty() && rest.capacity() > ALLOWANCE {
+        *rest = BytesMut::new();
+    }
     Ok(Some(Request { head, body }))
 }
 
@@ -210,19 +243,28 @@ pub fn head_limits() -> HeadLimits {
 
 /// Reads until `buf` holds a whole request head, which is taken out of it;
 /// bytes after the head (a body, a pipelined request) stay in `buf`.
-async fn read_head(socket: &mut TcpStream, buf: &mut BytesMut) -> Result<RequestHead, ServeError> {
+async fn read_head(
+    socket: &mut TcpStream,
+    buf: &mut BytesMut,
+    charge: &mut Charge,
+) -> Result<RequestHead, HeadRead> {
     let mut parser = RequestParser::with_limits(head_limits());
     loop {
         if !buf.is_empty() {
-            if let Some(head) = parser.parse_buf(buf).map_err(ServeError::Head)? {
-                return Ok(head);
+            match parser.parse_buf(buf) {
+                Ok(Some(head)) => return Ok(head),
+                Ok(None) => {}
+                Err(e) => return Err(HeadRead::Failed(ServeError::Head(e))),
             }
         }
         if buf.capacity() - buf.len() < 512 {
             buf.reserve(buf.len().clamp(1024, MAX_HEAD));
+            charge.set(buf.capacity()).map_err(|_| HeadRead::Memory)?;
         }
-        if socket.read_buf(buf).await? == 0 {
-            return Err(ServeError::Closed);
+        match socket.read_buf(buf).await {
+            Ok(0) => return Err(HeadRead::Failed(ServeError::Closed)),
+            Ok(_) => {}
+            Err(e) => return Err(HeadRead::Failed(ServeError::Io(e))),
         }
     }
 }
@@ -232,13 +274,22 @@ async fn read_body(
     buf: &mut BytesMut,
     kind: BodyKind,
     max: usize,
+    charge: &mut Charge,
 ) -> Result<Bytes, Response> {
     if matches!(kind, BodyKind::CloseDelimited) {
         // A request body needs a length or chunked coding.
         return Ok(Bytes::new());
     }
     let mut decoder = BodyDecoder::new(kind);
-    let mut body = BytesMut::new();
+    // A declared length (within the limit, checked before) is taken at
+    // once: charged in full, and no copy as the body grows.
+    let mut body = match kind {
+        BodyKind::Length(n) => BytesMut::with_capacity(usize::try_from(n).unwrap_or(max).min(max)),
+        _ => BytesMut::new(),
+    };
+    charge
+        .set(buf.capacity() + body.capacity())
+        .map_err(|_| short_of_memory())?;
     loop {
         while let Some(piece) = decoder
             .decode(buf)
@@ -251,11 +302,17 @@ async fn read_body(
                 ));
             }
             body.extend_from_slice(&piece);
+            charge
+                .set(buf.capacity() + body.capacity())
+                .map_err(|_| short_of_memory())?;
         }
         if decoder.is_done() {
             return Ok(body.freeze());
         }
         buf.reserve(8192);
+        charge
+            .set(buf.capacity() + body.capacity())
+            .map_err(|_| short_of_memory())?;
         match socket.read_buf(buf).await {
             Ok(0) | Err(_) => return Err(Response::text(400, "the request body ended early")),
             Ok(_) => {}

@@ -93,6 +93,12 @@ impl Metrics {
             stats.history_bytes as u64,
         );
         metric(
+            "request_memory_bytes",
+            "gauge",
+            "Bytes of requests being received, charged to --request-memory.",
+            hub.request_memory.used() as u64,
+        );
+        metric(
             "connections_rejected_total",
             "counter",
             "Connections refused by the connection limits (429).",

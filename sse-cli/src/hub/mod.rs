@@ -9,6 +9,7 @@
 
 mod auth;
 mod backend;
+mod budget;
 mod config;
 mod cors;
 mod fds;
@@ -52,6 +53,8 @@ struct Hub {
     backend: Backend,
     auth: Option<Auth>,
     limits: Arc<Limits>,
+    /// The memory requests being received may take, all together.
+    request_memory: Arc<budget::RequestMemory>,
     metrics: Metrics,
     /// Flips to true when the hub starts shutting down.
     shutdown: watch::Receiver<bool>,
@@ -158,6 +161,7 @@ async fn serve(config: config::HubConfig) -> Result<(), Error> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let hub = Arc::new(Hub {
         limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
+        request_memory: budget::RequestMemory::new(config.request_memory),
         config,
         backend,
         auth,
@@ -342,7 +346,14 @@ async fn requests(
             Some(request) => request,
             // Boxed: the reading state is large and not needed while a
             // stream runs, so it must not stay in every connection's task.
-            None => match Box::pin(http::read(&mut socket, &mut buf, &hub.config)).await {
+            None => match Box::pin(http::read(
+                &mut socket,
+                &mut buf,
+                &hub.config,
+                &hub.request_memory,
+            ))
+            .await
+            {
                 Ok(Some(request)) => request,
                 Ok(None) => return,
                 Err(response) => {
