@@ -48,7 +48,7 @@ enum Op {
         len: usize,
         advance: u64,
     },
-    EvictExpired {
+    HandleTimeout {
         advance: u64,
     },
     Clear,
@@ -67,7 +67,7 @@ fn op() -> impl Strategy<Value = Op> {
     let id = || prop::sample::select(&IDS[..]);
     prop_oneof![
         6 => (id(), 0..200usize, 0..4u64).prop_map(|(id, len, advance)| Op::Push { id, len, advance }),
-        1 => (0..6u64).prop_map(|advance| Op::EvictExpired { advance }),
+        1 => (0..6u64).prop_map(|advance| Op::HandleTimeout { advance }),
         1 => Just(Op::Clear),
         2 => id().prop_map(Op::Seek),
         2 => (0..40u64).prop_map(Op::Since),
@@ -222,9 +222,9 @@ fn run_with(config: ReplayConfig, ops: &[Op], seq_ids: bool) -> Result<(), TestC
                 let got = log.push(Str::from(id), frame(seq, len), seq, T(now));
                 prop_assert_eq!(got, want);
             }
-            Op::EvictExpired { advance } => {
+            Op::HandleTimeout { advance } => {
                 now += advance;
-                prop_assert_eq!(log.evict_expired(T(now)), model.expire(now));
+                prop_assert_eq!(log.handle_timeout(T(now)), model.expire(now));
             }
             Op::Clear => {
                 log.clear();
@@ -263,7 +263,7 @@ fn run_with(config: ReplayConfig, ops: &[Op], seq_ids: bool) -> Result<(), TestC
         prop_assert_eq!(log.last_id(), model.pushes.last().map(|p| p.id));
         prop_assert_eq!(log.evicted(), model.evicted);
         prop_assert_eq!(
-            log.poll_expiry(),
+            log.poll_timeout(),
             model
                 .max_age
                 .and_then(|age| retained.first().map(|p| T(p.at + age)))

@@ -432,9 +432,9 @@ fn unindex_topics(by_topic: &mut TopicIndex, entry: &Entry<Meta, Instant>) {
 }
 
 /// Evicts the expired history, keeping the topic index in step.
-fn evict_expired(core: &mut Core, now: Instant) {
+fn handle_timeout(core: &mut Core, now: Instant) {
     let Core { log, by_topic, .. } = core;
-    log.evict_expired_with(now, |entry| unindex_topics(by_topic, &entry));
+    log.handle_timeout_with(now, |entry| unindex_topics(by_topic, &entry));
 }
 
 /// The retained updates by topic: for each topic, the sequence numbers of
@@ -726,7 +726,7 @@ impl Broker {
         // next publish reaches the channel, and the replay stops before it.
         let (member, counted) = channel.join(key, None);
         core.subscribers += 1;
-        evict_expired(&mut core, now);
+        handle_timeout(&mut core, now);
         let (replay, pending) = start_replay(&core.log, cursor, filter);
         drop(core);
         self.shared.queued.fetch_add(counted, Ordering::Relaxed);
@@ -1105,7 +1105,7 @@ impl PendingReplay {
         let mut work = 0;
         while self.next <= self.end && bytes < REPLAY_BATCH_BYTES && work < budget {
             let mut core = shared.core.lock();
-            evict_expired(&mut core, now);
+            handle_timeout(&mut core, now);
             // Anything of the range evicted before it was read: the replay
             // cannot be complete.
             if core.log.first_seq().is_none_or(|first| first > self.next) {

@@ -16,7 +16,7 @@
 //! The log is bounded by [`ReplayConfig`]: a number of entries, a number of
 //! bytes and, optionally, an age. Like the rest of the crate it reads no
 //! clock: the caller passes `now` to [`ReplayLog::push`] and
-//! [`ReplayLog::evict_expired`], and [`ReplayLog::poll_expiry`] says when the
+//! [`ReplayLog::handle_timeout`], and [`ReplayLog::poll_timeout`] says when the
 //! next entry expires, for the adapter's timer.
 //!
 //! ```
@@ -394,7 +394,7 @@ impl<M, I> ReplayLog<M, I> {
     }
 
     /// How many entries were evicted so far (by [`push`](ReplayLog::push)
-    /// and [`evict_expired`](ReplayLog::evict_expired); not by
+    /// and [`handle_timeout`](ReplayLog::handle_timeout); not by
     /// [`clear`](ReplayLog::clear)).
     pub fn evicted(&self) -> u64 {
         self.evicted
@@ -506,20 +506,20 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
                 None => break,
             }
         }
-        self.evict_expired_with(now, evicted);
+        self.handle_timeout_with(now, evicted);
         seq
     }
 
     /// Evicts the entries that are [`max_age`](ReplayConfig::max_age) old at
     /// `now` (those with `at + max_age <= now`) and returns how many there
     /// were. Does nothing without an age limit.
-    pub fn evict_expired(&mut self, now: I) -> usize {
-        self.evict_expired_with(now, |_| {})
+    pub fn handle_timeout(&mut self, now: I) -> usize {
+        self.handle_timeout_with(now, |_| {})
     }
 
-    /// [`ReplayLog::evict_expired`] that hands every entry it evicts to
+    /// [`ReplayLog::handle_timeout`] that hands every entry it evicts to
     /// `evicted`, oldest first.
-    pub fn evict_expired_with(&mut self, now: I, mut evicted: impl FnMut(Entry<M, I>)) -> usize {
+    pub fn handle_timeout_with(&mut self, now: I, mut evicted: impl FnMut(Entry<M, I>)) -> usize {
         let Some(age) = self.config.max_age else {
             return 0;
         };
@@ -534,9 +534,9 @@ impl<M, I: Copy + Ord + Add<Duration, Output = I>> ReplayLog<M, I> {
     }
 
     /// When the oldest retained entry expires (its `at + max_age`), for the
-    /// adapter's timer: call [`evict_expired`](ReplayLog::evict_expired)
+    /// adapter's timer: call [`handle_timeout`](ReplayLog::handle_timeout)
     /// then. `None` when the log is empty or has no age limit.
-    pub fn poll_expiry(&self) -> Option<I> {
+    pub fn poll_timeout(&self) -> Option<I> {
         let age = self.config.max_age?;
         Some(self.entries.front()?.at + age)
     }
@@ -610,7 +610,7 @@ mod tests {
         assert_eq!(log.seek("1"), Seek::Unknown);
         assert_eq!(log.since(0).len(), 0);
         assert!(log.get(0).is_none() && log.get(1).is_none());
-        assert_eq!(log.poll_expiry(), None);
+        assert_eq!(log.poll_timeout(), None);
     }
 
     #[test]
@@ -748,17 +748,17 @@ mod tests {
         let mut log = ReplayLog::new(ReplayConfig::new().max_age(Some(Duration::from_secs(10))));
         push(&mut log, "a", 1, 0);
         push(&mut log, "b", 1, 5);
-        assert_eq!(log.poll_expiry(), Some(T(10)));
-        assert_eq!(log.evict_expired(T(9)), 0);
-        assert_eq!(log.evict_expired(T(10)), 1);
-        assert_eq!(log.poll_expiry(), Some(T(15)));
+        assert_eq!(log.poll_timeout(), Some(T(10)));
+        assert_eq!(log.handle_timeout(T(9)), 0);
+        assert_eq!(log.handle_timeout(T(10)), 1);
+        assert_eq!(log.poll_timeout(), Some(T(15)));
         // Pushing also expires old entries.
         push(&mut log, "c", 1, 20);
         assert_eq!(ids(&log, 0), ["c"]);
         assert_eq!(log.evicted(), 2);
         assert_eq!(log.seek("b"), Seek::Unknown);
-        assert_eq!(log.evict_expired(T(100)), 1);
-        assert_eq!(log.poll_expiry(), None);
+        assert_eq!(log.handle_timeout(T(100)), 1);
+        assert_eq!(log.poll_timeout(), None);
         assert_eq!(log.seek("c"), found(3, 0));
     }
 
@@ -766,8 +766,8 @@ mod tests {
     fn no_age_limit_never_expires() {
         let mut log = ReplayLog::new(ReplayConfig::new());
         push(&mut log, "a", 1, 0);
-        assert_eq!(log.evict_expired(T(u64::MAX)), 0);
-        assert_eq!(log.poll_expiry(), None);
+        assert_eq!(log.handle_timeout(T(u64::MAX)), 0);
+        assert_eq!(log.poll_timeout(), None);
         assert_eq!(log.len(), 1);
     }
 
