@@ -14,10 +14,11 @@ mod conn;
 mod http;
 mod machine;
 
+pub use crate::http1::value::{is_event_stream, parse_retry_after};
 pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarget};
 #[cfg(feature = "http1")]
 pub use conn::{Connection, ConnectionError, ConnectionOutput};
-pub use http::{Request, is_event_stream, parse_retry_after};
+pub use http::Request;
 pub use machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseHead, Warning,
 };

@@ -127,6 +127,11 @@ mod event;
 mod field;
 #[cfg(feature = "http1")]
 pub mod http1;
+/// Without feature `http1`, only the field-value facts the client shares.
+#[cfg(not(feature = "http1"))]
+mod http1 {
+    pub(crate) mod value;
+}
 mod scan;
 pub mod server;
 mod str;

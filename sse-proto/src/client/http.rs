@@ -1,10 +1,10 @@
-//! The HTTP facts the machine needs: requests, `Content-Type` essence,
-//! origins and header-value validity. No parsing beyond that.
+//! The HTTP facts the machine needs beyond the field values it shares with
+//! the codec (`http1::value`): requests, origins and the headers a redirect
+//! drops. No parsing beyond that.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 use bytes::Bytes;
 
@@ -34,42 +34,6 @@ impl Request {
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
-}
-
-/// Whether a `Content-Type` value's MIME type essence is
-/// `text/event-stream` (RESP-2, RESP-3): parameters ignored, ASCII
-/// case-insensitive, HTTP whitespace trimmed.
-pub fn is_event_stream(content_type: &str) -> bool {
-    let ws: &[char] = &[' ', '\t', '\r', '\n'];
-    let essence = content_type.split(';').next().unwrap_or("");
-    essence
-        .trim_matches(ws)
-        .eq_ignore_ascii_case("text/event-stream")
-}
-
-/// Parses a `Retry-After` value given in seconds (`delay-seconds`). HTTP
-/// dates are the adapter's business (it has a clock).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let value = value.trim_matches([' ', '\t']);
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(Duration::from_secs(
-        value.parse::<u64>().unwrap_or(u64::MAX),
-    ))
-}
-
-/// Whether `value` can be sent as an HTTP field value unchanged (LEID-7):
-/// no control characters other than TAB, no DEL, and no leading or trailing
-/// SP/TAB (HTTP would trim them).
-pub(crate) fn is_header_value(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    let edge = |b: Option<&u8>| matches!(b, Some(b' ' | b'\t'));
-    !edge(bytes.first())
-        && !edge(bytes.last())
-        && bytes
-            .iter()
-            .all(|&b| b == b'\t' || (b >= 0x20 && b != 0x7F))
 }
 
 /// An http(s) URL's origin: lower-cased scheme and host, and the port.
@@ -164,42 +128,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn event_stream_essence() {
-        for ok in [
-            "text/event-stream",
-            "text/event-stream;",
-            "TEXT/Event-Stream",
-            "text/event-stream;charset=windows-1252",
-            "TEXT/EVENT-STREAM; charset=UTF-8",
-            " text/event-stream ; x=y",
-        ] {
-            assert!(is_event_stream(ok), "{ok}");
-        }
-        for bad in [
-            "text/x-bogus",
-            "x bogus",
-            "",
-            "text/plain",
-            "application/json",
-            "text/event-streams",
-        ] {
-            assert!(!is_event_stream(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn header_values() {
-        assert!(is_header_value("abc"));
-        assert!(is_header_value("\u{2026}"));
-        assert!(is_header_value("a\tb c"));
-        for bad in [
-            " a", "a ", "\ta", "a\u{1}", "a\u{7f}", "a\rb", "a\nb", "a\0",
-        ] {
-            assert!(!is_header_value(bad), "{bad:?}");
-        }
-    }
-
-    #[test]
     fn origins() {
         let o = |u: &str| Origin::of(u).map(|o| o.serialize());
         assert_eq!(
@@ -234,17 +162,5 @@ mod tests {
         assert_eq!(Origin::of("http://a/"), Origin::of("http://A:80/x"));
         assert_ne!(Origin::of("http://a/"), Origin::of("https://a/"));
         assert_ne!(Origin::of("http://a/"), Origin::of("http://a:81/"));
-    }
-
-    #[test]
-    fn retry_after() {
-        assert_eq!(parse_retry_after(" 120 "), Some(Duration::from_secs(120)));
-        assert_eq!(
-            parse_retry_after("99999999999999999999999"),
-            Some(Duration::from_secs(u64::MAX))
-        );
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(parse_retry_after(""), None);
-        assert_eq!(parse_retry_after("-1"), None);
     }
 }

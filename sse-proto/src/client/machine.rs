@@ -12,11 +12,10 @@ use bytes::Bytes;
 
 use super::backoff::{SplitMix64, next_delay};
 use super::config::{ClientConfig, ReconnectPolicy, RedirectTarget};
-use super::http::{
-    Origin, Request, is_body_header, is_credential_header, is_event_stream, is_header_value,
-};
+use super::http::{Origin, Request, is_body_header, is_credential_header};
 use crate::decode::{DecodeError, Decoder, Frame};
 use crate::event::Event;
+use crate::http1::value::{is_event_stream, is_header_value};
 use crate::str::Str;
 
 /// The head of an HTTP response, as the adapter saw it.

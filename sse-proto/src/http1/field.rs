@@ -6,6 +6,8 @@ use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::value::is_field_byte;
+pub(crate) use super::value::{parse_decimal, trim_ows};
 use crate::str::Str;
 
 /// Why a request or response head cannot be built as asked.
@@ -142,23 +144,6 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(|&b| is_tchar(b))
 }
 
-/// Whether `b` may appear in a field value: HTAB, visible ASCII, SP and
-/// obs-text; not CR, LF, NUL, other controls or DEL.
-fn is_field_byte(b: u8) -> bool {
-    b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80
-}
-
-/// Removes leading and trailing spaces and tabs.
-pub(crate) fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
-}
-
 /// The non-empty, trimmed elements of a comma-separated list value.
 pub(crate) fn list_items(v: &[u8]) -> impl Iterator<Item = &[u8]> {
     v.split(|&b| b == b',')
@@ -242,20 +227,6 @@ pub(crate) fn content_length(headers: &[Header]) -> Result<Option<u64>, FramingE
         }
     }
     Ok(found)
-}
-
-/// Parses `1*DIGIT` as a `u64` (no sign, no spaces); `None` on overflow.
-pub(crate) fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &b| {
-        if b.is_ascii_digit() {
-            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
 }
 
 /// What `Transfer-Encoding` says: `None` when absent, `Some(true)` for a

@@ -55,6 +55,7 @@ mod request;
 mod response;
 mod server;
 mod url;
+pub(crate) mod value;
 
 pub use body::{BodyDecoder, BodyError, BodyKind, BodyLimits};
 pub use field::{BuildError, FramingError, Header};

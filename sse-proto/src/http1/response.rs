@@ -9,6 +9,7 @@ use bytes::{Bytes, BytesMut};
 use super::body::BodyKind;
 use super::field::{self, FramingError, Header};
 use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Version};
+use super::value;
 use crate::str::Str;
 
 /// An incremental parser for a response head.
@@ -192,11 +193,7 @@ impl ResponseHead {
     /// Whether the media type is `text/event-stream` (ignoring case and
     /// parameters such as `charset`).
     pub fn is_event_stream(&self) -> bool {
-        self.content_type().is_some_and(|ct| {
-            ct.split(';')
-                .next()
-                .is_some_and(|mt| mt.trim().eq_ignore_ascii_case("text/event-stream"))
-        })
+        self.content_type().is_some_and(value::is_event_stream)
     }
 
     /// The `Location` value, if present and UTF-8; resolve it with
@@ -212,10 +209,8 @@ impl ResponseHead {
         if value.is_empty() {
             return None;
         }
-        if value.iter().all(u8::is_ascii_digit) {
-            // Saturate absurdly long delays instead of failing.
-            let secs = field::parse_decimal(value).unwrap_or(u64::MAX);
-            return Some(RetryAfter::Delay(Duration::from_secs(secs)));
+        if let Some(delay) = value::delay_seconds(value) {
+            return Some(RetryAfter::Delay(delay));
         }
         Some(RetryAfter::Date(Str::from_utf8_lossy(
             Bytes::copy_from_slice(value),
