@@ -127,9 +127,11 @@ mod event;
 mod field;
 #[cfg(feature = "http1")]
 pub mod http1;
-/// Without feature `http1`, only the field-value facts the client shares.
+/// Without feature `http1`, only what the client and the server share with
+/// the codec: field-value facts and chunk framing.
 #[cfg(not(feature = "http1"))]
 mod http1 {
+    pub(crate) mod chunk;
     pub(crate) mod value;
 }
 mod scan;

@@ -49,6 +49,7 @@
 //! text).
 
 mod body;
+pub(crate) mod chunk;
 mod field;
 mod head;
 mod request;
@@ -58,11 +59,10 @@ mod url;
 pub(crate) mod value;
 
 pub use body::{BodyDecoder, BodyError, BodyKind, BodyLimits};
+pub use chunk::{ChunkSize, LAST_CHUNK};
 pub use field::{BuildError, FramingError, Header};
 pub use head::{HeadError, HeadLimits, Parsed, Version};
 pub use request::Request;
 pub use response::{ResponseHead, ResponseParser, RetryAfter};
-pub use server::{
-    Framing, LAST_CHUNK, RequestHead, RequestParser, Response, encode_chunk, encode_chunk_head,
-};
+pub use server::{Framing, RequestHead, RequestParser, Response, encode_chunk, encode_chunk_head};
 pub use url::{Scheme, Url, UrlError};

@@ -1,6 +1,6 @@
 //! The server side: [`RequestParser`] and [`RequestHead`] for incoming
 //! requests, [`Response`] for the response head, and chunk framing for the
-//! event stream ([`encode_chunk`], [`LAST_CHUNK`]).
+//! event stream ([`encode_chunk`], [`LAST_CHUNK`](super::LAST_CHUNK)).
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -9,6 +9,7 @@ use core::fmt::Write as _;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use super::body::BodyKind;
+use super::chunk::ChunkSize;
 use super::field::{self, BuildError, FramingError, Header};
 use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Version};
 use super::response::{framing, keep_alive};
@@ -183,7 +184,7 @@ impl RequestHead {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Framing {
     /// `Transfer-Encoding: chunked`: frame each piece with [`encode_chunk`]
-    /// and end with [`LAST_CHUNK`]. Needs an HTTP/1.1 client.
+    /// and end with [`LAST_CHUNK`](super::LAST_CHUNK). Needs an HTTP/1.1 client.
     Chunked,
     /// `Connection: close`: the body is the raw bytes until the server
     /// closes the connection (for HTTP/1.0 clients).
@@ -385,13 +386,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// The end of a chunked body: the last (empty) chunk and an empty trailer
-/// section.
-pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
-
 /// Appends `data` framed as one HTTP chunk: `{len:x}\r\n`, the data, `\r\n`.
 /// Empty `data` writes nothing (an empty chunk would end the body; send
-/// [`LAST_CHUNK`] for that).
+/// [`LAST_CHUNK`](super::LAST_CHUNK) for that).
 pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
     if data.is_empty() {
         return;
@@ -408,7 +405,7 @@ pub fn encode_chunk(dst: &mut BytesMut, data: &[u8]) {
 /// [`encode_chunk`]); for 0 nothing is written.
 pub fn encode_chunk_head(dst: &mut BytesMut, len: usize) {
     if len != 0 {
-        dst.put_slice(crate::server::ChunkSize::new(len).as_ref());
+        dst.put_slice(ChunkSize::new(len).as_ref());
     }
 }
 

@@ -41,6 +41,7 @@ pub use serve::{
     Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd, StreamFeed,
     WRITE_BACKLOG,
 };
-pub use stream::{
-    BodyFraming, CACHE_CONTROL, Chunk, ChunkSize, Encoding, StreamConfig, StreamWriter,
-};
+pub use stream::{BodyFraming, CACHE_CONTROL, Chunk, Encoding, StreamConfig, StreamWriter};
+
+// Chunk framing belongs to the HTTP/1.1 codec (also `http1::ChunkSize`).
+pub use crate::http1::chunk::ChunkSize;
