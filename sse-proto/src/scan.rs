@@ -6,10 +6,21 @@
 //! compare-and-mask step each, and only longer lines fall through to
 //! `memchr2`.
 //!
+//! Two implementations of the block steps exist: SSE2 and portable. The
+//! build picks one at compile time (`Native`): SSE2 on x86_64 when the target
+//! enables `sse2`, unless built with `--cfg sse_portable_scan` (how CI runs
+//! the decoder's tests on the portable path); otherwise the portable one.
+//! Tests compile both and compare them.
+//!
 //! This module holds the crate's second `unsafe` block: SSE2 intrinsics,
 //! which are part of the x86_64 baseline and compiled in only when the build
 //! enables `sse2`.
 #![allow(unsafe_code)]
+
+// The differential tests need both implementations: an SSE2 target.
+#[cfg(test)]
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+mod differential;
 
 /// Bytes examined block by block before `memchr2` takes over.
 const PREFIX: usize = 64;
@@ -18,7 +29,7 @@ const PREFIX: usize = 64;
 /// bitmasks. Walking lines through a window costs a few register operations
 /// each, where finding each line end separately makes every line wait for
 /// the search of the one before it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Window {
     /// Where the window starts in the buffer.
     pub(crate) start: usize,
@@ -42,9 +53,15 @@ impl Window {
     /// The window of `hay` that starts at `start`.
     #[inline]
     pub(crate) fn at(hay: &[u8], start: usize) -> Window {
+        Window::at_with::<Native>(hay, start)
+    }
+
+    /// [`Window::at`] with the block steps of `B`.
+    #[inline]
+    pub(crate) fn at_with<B: Blocks>(hay: &[u8], start: usize) -> Window {
         let rest = hay.get(start..).unwrap_or_default();
         let (lf, cr) = match rest.get(..64).map(<&[u8; 64]>::try_from) {
-            Some(Ok(block)) => masks(block),
+            Some(Ok(block)) => B::masks(block),
             _ => {
                 // The buffer ends within 64 bytes: pad with a byte that is
                 // neither CR nor LF.
@@ -52,7 +69,7 @@ impl Window {
                 if let Some(dst) = block.get_mut(..rest.len()) {
                     dst.copy_from_slice(rest);
                 }
-                masks(&block)
+                B::masks(&block)
             }
         };
         Window {
@@ -99,53 +116,172 @@ fn bit(mask: u64, i: usize) -> bool {
         .is_some_and(|m| m & 1 == 1)
 }
 
-/// LF and CR bitmasks of a 64-byte block.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline]
-fn masks(block: &[u8; 64]) -> (u64, u64) {
-    use core::arch::x86_64::{_mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8};
-    let (mut lf, mut cr) = (0u64, 0u64);
-    for (i, part) in block.chunks_exact(16).enumerate() {
-        // SAFETY: the cfg above compiles this only when SSE2 is enabled, so
-        // the intrinsics exist on the running CPU; `part` is 16 bytes long
-        // (`chunks_exact(16)`), which is exactly what `_mm_loadu_si128`
-        // reads, at any alignment.
-        let (l, c) = unsafe {
-            let v = _mm_loadu_si128(part.as_ptr().cast());
-            (
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
-                _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8))),
-            )
-        };
-        // Each mask has 16 meaningful bits.
-        lf |= u64::from(l as u16) << (16 * i);
-        cr |= u64::from(c as u16) << (16 * i);
-    }
-    (lf, cr)
+/// The steps a scanner is built from, over fixed-size blocks.
+pub(crate) trait Blocks {
+    /// LF and CR bitmasks of a 64-byte block.
+    fn masks(block: &[u8; 64]) -> (u64, u64);
+
+    /// The index of the first CR or LF in a 16-byte block.
+    fn first_in_block(block: &[u8; 16]) -> Option<usize>;
 }
 
-/// LF and CR bitmasks of a 64-byte block, byte by byte.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-fn masks(block: &[u8; 64]) -> (u64, u64) {
-    block.iter().enumerate().fold((0, 0), |(lf, cr), (i, &b)| {
-        (
-            lf | (u64::from(b == b'\n') << i),
-            cr | (u64::from(b == b'\r') << i),
-        )
-    })
+/// The block steps this build uses: chosen at compile time, so a call costs
+/// the same as calling the implementation directly.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    not(sse_portable_scan)
+))]
+type Native = Sse2;
+
+/// The block steps this build uses: chosen at compile time, so a call costs
+/// the same as calling the implementation directly.
+#[cfg(not(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    not(sse_portable_scan)
+)))]
+type Native = Portable;
+
+/// SSE2 block steps: compiled when the target enables `sse2` and either the
+/// build uses them or tests compare them with the portable ones.
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    any(test, not(sse_portable_scan))
+))]
+#[derive(Debug)]
+pub(crate) enum Sse2 {}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "sse2",
+    any(test, not(sse_portable_scan))
+))]
+impl Blocks for Sse2 {
+    #[inline]
+    fn masks(block: &[u8; 64]) -> (u64, u64) {
+        use core::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+        };
+        let (mut lf, mut cr) = (0u64, 0u64);
+        for (i, part) in block.chunks_exact(16).enumerate() {
+            // SAFETY: the cfg above compiles this only when SSE2 is enabled,
+            // so the intrinsics exist on the running CPU; `part` is 16 bytes
+            // long (`chunks_exact(16)`), which is exactly what
+            // `_mm_loadu_si128` reads, at any alignment.
+            let (l, c) = unsafe {
+                let v = _mm_loadu_si128(part.as_ptr().cast());
+                (
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))),
+                    _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8))),
+                )
+            };
+            // Each mask has 16 meaningful bits.
+            lf |= u64::from(l as u16) << (16 * i);
+            cr |= u64::from(c as u16) << (16 * i);
+        }
+        (lf, cr)
+    }
+
+    #[inline]
+    fn first_in_block(block: &[u8; 16]) -> Option<usize> {
+        use core::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
+        };
+        // SAFETY: the cfg above compiles this only when SSE2 is enabled, so
+        // the intrinsics exist on the running CPU; `_mm_loadu_si128` reads
+        // exactly the 16 bytes `block` refers to and allows any alignment.
+        let mask = unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
+            let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
+            _mm_movemask_epi8(_mm_or_si128(lf, cr))
+        };
+        (mask != 0).then(|| mask.trailing_zeros() as usize)
+    }
+}
+
+/// Portable block steps, in plain registers: compiled when the build uses
+/// them or tests compare them with the SSE2 ones.
+#[cfg(any(
+    test,
+    sse_portable_scan,
+    not(all(target_arch = "x86_64", target_feature = "sse2"))
+))]
+#[derive(Debug)]
+pub(crate) enum Portable {}
+
+#[cfg(any(
+    test,
+    sse_portable_scan,
+    not(all(target_arch = "x86_64", target_feature = "sse2"))
+))]
+impl Blocks for Portable {
+    /// Byte by byte.
+    #[inline]
+    fn masks(block: &[u8; 64]) -> (u64, u64) {
+        block.iter().enumerate().fold((0, 0), |(lf, cr), (i, &b)| {
+            (
+                lf | (u64::from(b == b'\n') << i),
+                cr | (u64::from(b == b'\r') << i),
+            )
+        })
+    }
+
+    /// Eight bytes at a time.
+    #[inline]
+    fn first_in_block(block: &[u8; 16]) -> Option<usize> {
+        let (lo, hi) = block.split_at(8);
+        for (base, word) in [(0, lo), (8, hi)] {
+            let Ok(word) = <[u8; 8]>::try_from(word) else {
+                continue;
+            };
+            let word = u64::from_le_bytes(word);
+            let found = Portable::has_byte(word, b'\n') | Portable::has_byte(word, b'\r');
+            if found != 0 {
+                // The lowest flagged byte is a true match: flags only go wrong
+                // in bytes above a true match.
+                return Some(base + (found.trailing_zeros() / 8) as usize);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(any(
+    test,
+    sse_portable_scan,
+    not(all(target_arch = "x86_64", target_feature = "sse2"))
+))]
+impl Portable {
+    /// Sets the high bit of every byte of `word` that equals `byte` (and,
+    /// possibly, of bytes above such a match).
+    #[inline]
+    fn has_byte(word: u64, byte: u8) -> u64 {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        const HI: u64 = 0x8080_8080_8080_8080;
+        let x = word ^ (LO * u64::from(byte));
+        x.wrapping_sub(LO) & !x & HI
+    }
 }
 
 /// The index of the first CR or LF in `hay`.
 #[inline]
 pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
+    find_line_end_with::<Native>(hay)
+}
+
+/// [`find_line_end`] with the block steps of `B`.
+#[inline]
+pub(crate) fn find_line_end_with<B: Blocks>(hay: &[u8]) -> Option<usize> {
     let mut offset = 0;
     while offset < PREFIX {
         let Some(block) = hay.get(offset..offset + 16) else {
-            return find_in_tail(hay, offset);
+            return find_in_tail::<B>(hay, offset);
         };
         if let Ok(block) = <&[u8; 16]>::try_from(block) {
-            if let Some(i) = first_in_block(block) {
+            if let Some(i) = B::first_in_block(block) {
                 return Some(offset + i);
             }
         }
@@ -157,7 +293,7 @@ pub(crate) fn find_line_end(hay: &[u8]) -> Option<usize> {
 /// Searches `hay[offset..]`, shorter than 16 bytes, knowing `hay[..offset]`
 /// holds no line end.
 #[inline]
-fn find_in_tail(hay: &[u8], offset: usize) -> Option<usize> {
+fn find_in_tail<B: Blocks>(hay: &[u8], offset: usize) -> Option<usize> {
     if offset == hay.len() {
         return None;
     }
@@ -165,65 +301,14 @@ fn find_in_tail(hay: &[u8], offset: usize) -> Option<usize> {
     // already searched, which hold no match, so the first match is new.
     if let Some(start) = hay.len().checked_sub(16) {
         if let Some(Ok(block)) = hay.get(start..).map(<&[u8; 16]>::try_from) {
-            return first_in_block(block).map(|i| start + i);
+            return B::first_in_block(block).map(|i| start + i);
         }
     }
     // A short input: copy it into a block padded with a byte that is no line end.
     let tail = hay.get(offset..).unwrap_or_default();
     let mut block = [0u8; 16];
     block.get_mut(..tail.len())?.copy_from_slice(tail);
-    first_in_block(&block).map(|i| offset + i)
-}
-
-/// The index of the first CR or LF in a 16-byte block.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-#[inline]
-fn first_in_block(block: &[u8; 16]) -> Option<usize> {
-    use core::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8,
-    };
-    // SAFETY: the cfg above compiles this only when SSE2 is enabled, so the
-    // intrinsics exist on the running CPU; `_mm_loadu_si128` reads exactly
-    // the 16 bytes `block` refers to and allows any alignment.
-    let mask = unsafe {
-        let v = _mm_loadu_si128(block.as_ptr().cast());
-        let lf = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8));
-        let cr = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\r' as i8));
-        _mm_movemask_epi8(_mm_or_si128(lf, cr))
-    };
-    (mask != 0).then(|| mask.trailing_zeros() as usize)
-}
-
-/// The index of the first CR or LF in a 16-byte block, eight bytes at a time
-/// in a plain register.
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-fn first_in_block(block: &[u8; 16]) -> Option<usize> {
-    let (lo, hi) = block.split_at(8);
-    for (base, word) in [(0, lo), (8, hi)] {
-        let Ok(word) = <[u8; 8]>::try_from(word) else {
-            continue;
-        };
-        let word = u64::from_le_bytes(word);
-        let found = has_byte(word, b'\n') | has_byte(word, b'\r');
-        if found != 0 {
-            // The lowest flagged byte is a true match: flags only go wrong in
-            // bytes above a true match.
-            return Some(base + (found.trailing_zeros() / 8) as usize);
-        }
-    }
-    None
-}
-
-/// Sets the high bit of every byte of `word` that equals `byte` (and,
-/// possibly, of bytes above such a match).
-#[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-#[inline]
-fn has_byte(word: u64, byte: u8) -> u64 {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
-    let x = word ^ (LO * u64::from(byte));
-    x.wrapping_sub(LO) & !x & HI
+    B::first_in_block(&block).map(|i| offset + i)
 }
 
 #[cfg(test)]
