@@ -192,14 +192,8 @@ impl Driver {
             let mut progressed = false;
             while !self.feed.writer().is_idle() {
                 let written = {
-                    let writer = self.feed.writer();
                     let mut slices = [IoSlice::new(&[]); MAX_WRITE_SLICES];
-                    let mut count = 0;
-                    for (slot, chunk) in slices.iter_mut().zip(writer.chunks()) {
-                        *slot = IoSlice::new(chunk);
-                        count += 1;
-                    }
-                    let slices = slices.get(..count).unwrap_or(&[]);
+                    let slices = self.feed.writer().io_slices(&mut slices);
                     Pin::new(&mut *io).poll_write_vectored(cx, slices)
                 };
                 match written {

@@ -409,6 +409,21 @@ where
         })
     }
 
+    /// [`StreamWriter::chunks`] as `IoSlice`s for one vectored write:
+    /// fills `slices` (as many pieces as fit) and returns the filled part.
+    #[cfg(feature = "std")]
+    pub fn io_slices<'a, 's>(
+        &'a self,
+        slices: &'s mut [std::io::IoSlice<'a>],
+    ) -> &'s [std::io::IoSlice<'a>] {
+        let mut count = 0;
+        for (slot, chunk) in slices.iter_mut().zip(self.chunks()) {
+            *slot = std::io::IoSlice::new(chunk);
+            count += 1;
+        }
+        slices.get(..count).unwrap_or(&[])
+    }
+
     /// Marks `n` bytes of the pending output as written (more than is
     /// pending counts as all of it).
     pub fn advance(&mut self, mut n: usize) {
@@ -574,6 +589,24 @@ mod tests {
         assert_eq!(w.poll_timeout(), None);
         w.push_frames([Bytes::from_static(b"data: z\n\n")], T(300));
         assert!(w.is_idle());
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn io_slices_are_the_chunks_as_far_as_they_fit() {
+        let config = StreamConfig::new().heartbeat(None);
+        let mut w = StreamWriter::new(&config, BodyFraming::Raw, Encoding::Identity, T(0));
+        let frames = [&b"data: a\n\n"[..], b"data: bb\n\n", b"data: ccc\n\n"];
+        w.push_frames(frames.iter().map(|f| Bytes::from_static(f)), T(0));
+        w.advance(3);
+        let mut two = [std::io::IoSlice::new(&[]); 2];
+        let got: Vec<&[u8]> = w.io_slices(&mut two).iter().map(|s| &s[..]).collect();
+        assert_eq!(got, [&b"a: a\n\n"[..], b"data: bb\n\n"]);
+        let mut many = [std::io::IoSlice::new(&[]); 8];
+        assert_eq!(w.io_slices(&mut many).len(), 3);
+        w.advance(usize::MAX);
+        let mut again = [std::io::IoSlice::new(&[]); 8];
+        assert!(w.io_slices(&mut again).is_empty());
     }
 
     #[test]
