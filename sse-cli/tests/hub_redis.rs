@@ -410,18 +410,20 @@ fn a_process_cut_off_from_redis_catches_up_on_what_others_published() {
     sub.assert_quiet(Duration::from_millis(300));
 }
 
-/// A process cut off from Redis while the others publish more than the
-/// stream keeps (`--history`): the entries it missed are gone, so it does
-/// not pretend to catch up. Its streams end, and a client that comes back
-/// with its last id is told that events may be lost.
-#[test]
-fn a_process_that_missed_trimmed_entries_tells_its_subscribers() {
+/// A process cut off from Redis (given `bound`) while another publishes
+/// past the stream's bounds (`publish_meanwhile`): the entries it missed
+/// are gone, so it does not pretend to catch up. Its streams end, and a
+/// client that comes back with its last id is told that events may be
+/// lost, then gets what follows (never the trimmed entries).
+fn a_process_that_missed_trimmed_entries_tells_its_subscribers(
+    bound: [&str; 2],
+    publish_meanwhile: impl Fn(&Hub),
+) {
     let redis = Redis::start();
     let proxy = Proxy::start(redis.port);
-    let history = ["--history", "5"];
     let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
-    let cut_off = Hub::start(&["--redis", &via_proxy, history[0], history[1]]);
-    let other = Hub::start(&["--redis", &redis.url(), history[0], history[1]]);
+    let cut_off = Hub::start(&["--redis", &via_proxy, bound[0], bound[1]]);
+    let other = Hub::start(&["--redis", &redis.url(), bound[0], bound[1]]);
     cut_off.wait_health(200);
     other.wait_health(200);
     let sub = cut_off.subscribe("topic=t", None);
@@ -432,11 +434,7 @@ fn a_process_that_missed_trimmed_entries_tells_its_subscribers() {
 
     proxy.cut();
     cut_off.wait_health(503);
-    // `MAXLEN ~ 5` trims whole nodes of 100 entries: 250 more entries
-    // make Redis delete the first ones for sure.
-    for i in 0..250 {
-        assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
-    }
+    publish_meanwhile(&other);
     proxy.restore();
     cut_off.wait_health(200);
     // The stream ends (the reader thread sees the close).
@@ -451,19 +449,42 @@ fn a_process_that_missed_trimmed_entries_tells_its_subscribers() {
     }
     let back = cut_off.subscribe("topic=t", Some(first.id()));
     let lost = back.next();
-    assert_eq!(lost.event_type(), "sse-lost");
-    assert_eq!(lost.data(), first.id());
+    assert_eq!((lost.event_type(), lost.data()), ("sse-lost", first.id()));
     assert_eq!(other.publish("t", "later").0, 200);
-    let mut rest = Vec::new();
     loop {
         let event = back.next();
-        let done = event.data() == "later";
-        rest.push(event.data().to_owned());
-        if done {
+        assert_ne!(event.data(), "first");
+        if event.data() == "later" {
             break;
         }
     }
-    assert!(!rest.contains(&"first".to_owned()), "{rest:?}");
+}
+
+/// Trimmed for their number (`--history`): 250 entries into a stream kept
+/// at 5.
+#[test]
+fn a_process_that_missed_entries_trimmed_for_their_number_tells_its_subscribers() {
+    a_process_that_missed_trimmed_entries_tells_its_subscribers(["--history", "5"], |other| {
+        for i in 0..250 {
+            assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
+        }
+    });
+}
+
+/// Trimmed for their bytes (`--history-bytes`, with the default
+/// `--history` entries): 20 entries of 16 KiB into 64 KiB, so "first" and
+/// the ones after it go.
+#[test]
+fn a_process_that_missed_entries_trimmed_for_their_bytes_tells_its_subscribers() {
+    a_process_that_missed_trimmed_entries_tells_its_subscribers(
+        ["--history-bytes", "64KiB"],
+        |other| {
+            let piece = "w".repeat(16 * 1024);
+            for i in 0..20 {
+                assert_eq!(other.publish("t", &format!("{i} {piece}")).0, 200);
+            }
+        },
+    );
 }
 
 /// A process cut off before it read anything, while others publish less
@@ -626,58 +647,6 @@ fn the_redis_stream_is_bounded_in_bytes() {
         // A retained id resumes without a loss.
         let resumed = hub.subscribe("topic=t", Some(&kept[4]));
         assert_eq!(resumed.next().id(), kept[5]);
-    }
-}
-
-/// A process cut off from Redis while others publish more bytes than the
-/// stream keeps (`--history-bytes`, with the default `--history` entries):
-/// the entries it missed are gone, so its streams end, and a client that
-/// comes back with its last id is told that events may be lost.
-#[test]
-fn a_process_that_missed_entries_trimmed_for_their_bytes_tells_its_subscribers() {
-    let redis = Redis::start();
-    let proxy = Proxy::start(redis.port);
-    let cap = ["--history-bytes", "64KiB"];
-    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
-    let cut_off = Hub::start(&["--redis", &via_proxy, cap[0], cap[1]]);
-    let other = Hub::start(&["--redis", &redis.url(), cap[0], cap[1]]);
-    cut_off.wait_health(200);
-    other.wait_health(200);
-    let sub = cut_off.subscribe("topic=t", None);
-    thread::sleep(Duration::from_millis(100));
-    assert_eq!(other.publish("t", "first").0, 200);
-    let first = sub.next();
-    assert_eq!(first.data(), "first");
-
-    proxy.cut();
-    cut_off.wait_health(503);
-    // 20 entries of 16 KiB: four fit in 64 KiB, "first" and the ones
-    // after it are trimmed.
-    let piece = "w".repeat(16 * 1024);
-    for i in 0..20 {
-        assert_eq!(other.publish("t", &format!("{i} {piece}")).0, 200);
-    }
-    proxy.restore();
-    cut_off.wait_health(200);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match sub.events.recv_timeout(Duration::from_millis(100)) {
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {
-                assert!(Instant::now() < deadline, "the stream did not end");
-            }
-        }
-    }
-    let back = cut_off.subscribe("topic=t", Some(first.id()));
-    let lost = back.next();
-    assert_eq!((lost.event_type(), lost.data()), ("sse-lost", first.id()));
-    assert_eq!(other.publish("t", "later").0, 200);
-    loop {
-        let event = back.next();
-        assert_ne!(event.data(), "first");
-        if event.data() == "later" {
-            break;
-        }
     }
 }
 
