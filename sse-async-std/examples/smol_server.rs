@@ -20,8 +20,8 @@ use async_net::{TcpListener, TcpStream};
 use bytes::BytesMut;
 use smol::io::{AsyncReadExt, AsyncWriteExt};
 use sse_async_std::server::{
-    Broker, BrokerConfig, Cursor, HeadError, HeadLimits, RequestHead, Response, ServeConfig,
-    ServeError, StreamConfig, Subscription, Update, read_request, serve_stream,
+    AsyncIo, Broker, BrokerConfig, Cursor, FuturesIo, HeadError, HeadLimits, RequestHead, Response,
+    ServeConfig, ServeError, StreamConfig, Subscription, Update, read_request, serve_stream,
 };
 use sse_proto::http1::{BodyDecoder, Framing};
 
@@ -59,10 +59,13 @@ async fn handle(
     broker: &Broker,
     config: &ServeConfig,
 ) -> Result<(), ServeError> {
-    let request = smol::future::or(read_request(&mut socket, HeadLimits::default()), async {
-        Timer::after(REQUEST_TIMEOUT).await;
-        Err(ServeError::Io(io::ErrorKind::TimedOut.into()))
-    })
+    let request = smol::future::or(
+        read_request(&mut FuturesIo::new(&mut socket), HeadLimits::default()),
+        async {
+            Timer::after(REQUEST_TIMEOUT).await;
+            Err(ServeError::Io(io::ErrorKind::TimedOut.into()))
+        },
+    )
     .await;
     let (request, rest) = match request {
         Ok(request) => request,
@@ -80,7 +83,14 @@ async fn handle(
         ("GET", "/events") => {
             let cursor = Cursor::from_last_event_id(request.last_event_id());
             let subscriber = broker.subscribe(Subscription::new([topic]), cursor, Instant::now());
-            let end = serve_stream(&mut socket, &request, subscriber, config).await?;
+            let end = serve_stream(
+                &AsyncIo,
+                &mut FuturesIo::new(&mut socket),
+                &request,
+                subscriber,
+                config,
+            )
+            .await?;
             println!("stream of {topic:?} ended: {end:?}");
             Ok(())
         }

@@ -5,8 +5,6 @@
 //! the client conformance checklist (`tests/vectors/client-vectors.md` in
 //! this crate) leaves them to the library.
 
-#[cfg(feature = "std")]
-pub mod adapter;
 mod backoff;
 mod config;
 #[cfg(feature = "http1")]

@@ -71,8 +71,10 @@
 //! reconnect (reconnection time from `retry`, exponential backoff with seeded
 //! jitter, `Last-Event-ID`, redirects, an idle timeout). Time is passed in as
 //! any instant type (`std::time::Instant`, tokio's, or a test clock); the
-//! adapter does the networking and the sleeping, following
-//! [`client::EventSource::poll_timeout`].
+//! driver does the networking and the sleeping, following
+//! [`client::EventSource::poll_timeout`]. With feature `http1`,
+//! `client::Connection` adds HTTP/1.1 to it: sockets to open, request
+//! bytes to write, response bytes to read.
 //!
 //! # The server side
 //!
@@ -92,13 +94,14 @@
 //! limits, a body decoder for chunked, length-delimited and close-delimited
 //! bodies, and SSE response framing for servers.
 //!
-//! # Runtime adapters (feature `std`)
+//! # Drivers (feature `std`)
 //!
-//! [`client::adapter`] holds what every runtime adapter around
-//! [`client::Connection`] shares: the items its stream yields (with
-//! `std::io::Error`s inside, hence `std`), the seeding and `https` check
-//! before connecting, and the mapping from connection outputs to stream
-//! items and socket actions. The feature enables `http1`.
+//! Everything here is sans-IO: the `sse-driver` crate holds the driving
+//! loops (the reconnecting client stream, the event-stream server loop),
+//! written once over a small runtime abstraction, and `sse-tokio` and
+//! `sse-async-std` bind them to their runtimes. Feature `std` adds what
+//! needs the standard library (`std::io` errors of the server side) and
+//! enables `http1`.
 //!
 //! # `no_std`
 //!

@@ -6,7 +6,7 @@ use bytes::{Bytes, BytesMut};
 use sse_proto::http1::{
     BodyDecoder, BodyKind, Framing, HeadError, HeadLimits, RequestHead, RequestParser, Version,
 };
-use sse_tokio::server::{ServeError, read_request};
+use sse_tokio::server::{ServeError, TokioIo, read_request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -344,7 +344,11 @@ pub async fn reject_unavailable(socket: &mut TcpStream, wait: std::time::Duratio
 
 /// Reads a request head (within `wait`), answers `response` and closes.
 async fn refuse(socket: &mut TcpStream, wait: std::time::Duration, response: &Response) {
-    let _ = timeout(wait, read_request(socket, HeadLimits::default())).await;
+    let _ = timeout(
+        wait,
+        read_request(&mut TokioIo::new(&mut *socket), HeadLimits::default()),
+    )
+    .await;
     // Bounded too: a client that reads nothing must not hold the socket.
     let _ = timeout(wait, write(socket, response, false)).await;
     let _ = socket.shutdown().await;

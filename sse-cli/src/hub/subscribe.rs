@@ -6,8 +6,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_proto::http1::{Framing, RequestHead};
 use sse_tokio::server::{
-    BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, Subscriber,
-    Subscription, serve_body, stream_response,
+    BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, StreamEnd, Subscriber,
+    Subscription, Tokio, TokioIo, serve_body, stream_response,
 };
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -169,25 +169,21 @@ impl Stream {
     /// Serves the body until it ends (the client goes away, the token
     /// expires, a lag, the shutdown).
     pub async fn run(self, socket: &mut TcpStream) {
-        let serve = serve_body(
-            socket,
+        // The token expires: the stream ends then, at once.
+        let config = self.config.expires_after(self.expires.map(until));
+        let end = serve_body(
+            &Tokio,
+            &mut TokioIo::new(socket),
             self.framing,
             self.encoding,
             self.subscriber,
-            &self.config,
-        );
-        let end = match self.expires.map(until) {
-            // The token expires: the stream ends then.
-            Some(left) => match tokio::time::timeout(left, serve).await {
-                Ok(end) => end,
-                Err(_) => {
-                    debug!("a subscriber's token expired: stream closed");
-                    return;
-                }
-            },
-            None => serve.await,
-        };
-        debug!("stream ended: {end:?}");
+            &config,
+        )
+        .await;
+        match end {
+            Ok(StreamEnd::Expired) => debug!("a subscriber's token expired: stream closed"),
+            end => debug!("stream ended: {end:?}"),
+        }
     }
 }
 

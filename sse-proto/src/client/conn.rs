@@ -1,9 +1,9 @@
 //! [`Connection`]: the [`EventSource`] machine plus HTTP/1.1, still sans-IO.
 //!
-//! The machine speaks in requests and response heads; a runtime adapter
-//! speaks in sockets and bytes. `Connection` sits between them so that every
-//! adapter (tokio, smol, a blocking one) is only a loop that opens sockets,
-//! writes, reads and sleeps.
+//! The machine speaks in requests and response heads; a driver speaks in
+//! sockets and bytes. `Connection` sits between them so that a driving loop
+//! (async over any runtime, or a blocking one) only opens sockets, writes
+//! what [`Connection::poll_transmit`] holds, reads and sleeps.
 
 use alloc::collections::VecDeque;
 use alloc::string::{String, ToString};
@@ -11,7 +11,7 @@ use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 
 use super::config::ClientConfig;
 use super::machine::{
@@ -89,17 +89,19 @@ impl core::error::Error for ConnectionError {
     }
 }
 
-/// What a [`Connection`] asks of the adapter, or tells the application.
+/// What a [`Connection`] asks of the driver, or tells the application.
 /// Drain [`Connection::poll_output`] until `None` after every input, acting
 /// on each output in order.
-#[non_exhaustive]
+///
+/// Not `#[non_exhaustive]`: a driver matches every variant, so that one
+/// added later fails to compile there instead of being dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnectionOutput {
     /// Open a TCP connection to `host`:`port` (with TLS when `tls`; the
-    /// server name is `host`). A [`Write`](ConnectionOutput::Write) with
-    /// the request follows. Any previous socket has been closed with
-    /// [`CloseSocket`](ConnectionOutput::CloseSocket) already. If the
-    /// connection cannot be opened, call
+    /// server name is `host`), then write the request that
+    /// [`Connection::poll_transmit`] holds. Any previous socket has been
+    /// closed with [`CloseSocket`](ConnectionOutput::CloseSocket) already.
+    /// If the connection cannot be opened, call
     /// [`Connection::handle_socket_error`].
     Connect {
         /// A DNS name, an IPv4 address, or an IPv6 address without
@@ -110,8 +112,6 @@ pub enum ConnectionOutput {
         /// Whether the URL is `https`.
         tls: bool,
     },
-    /// Write these bytes (a request head and body) to the socket.
-    Write(Bytes),
     /// Close the socket and feed nothing more from it.
     CloseSocket,
     /// The stream is open ([`Output::Open`]).
@@ -166,9 +166,11 @@ enum Socket {
 /// error turned into a reconnect. One socket carries one request; sockets
 /// are never reused.
 ///
-/// The adapter's loop: drain [`poll_output`](Connection::poll_output) and
-/// act on each [`ConnectionOutput`]; then wait for whichever comes first of
-/// socket bytes ([`handle_socket_bytes`](Connection::handle_socket_bytes)),
+/// The driver's loop: drain [`poll_output`](Connection::poll_output) and
+/// act on each [`ConnectionOutput`]; once the socket is open, write what
+/// [`poll_transmit`](Connection::poll_transmit) holds (reporting what the
+/// socket took with [`handle_written`](Connection::handle_written)); then
+/// wait for whichever comes first of socket bytes ([`handle_socket_bytes`](Connection::handle_socket_bytes)),
 /// end of file ([`handle_socket_eof`](Connection::handle_socket_eof)), a
 /// socket error ([`handle_socket_error`](Connection::handle_socket_error))
 /// and [`poll_timeout`](Connection::poll_timeout)
@@ -183,8 +185,11 @@ enum Socket {
 ///     conn.poll_output(),
 ///     Some(ConnectionOutput::Connect { host: "localhost".into(), port: 8080, tls: false })
 /// );
-/// let Some(ConnectionOutput::Write(request)) = conn.poll_output() else { panic!() };
+/// let request = conn.poll_transmit().unwrap_or_default();
 /// assert!(request.starts_with(b"GET /events HTTP/1.1\r\nHost: localhost:8080\r\n"));
+/// let n = request.len();
+/// conn.handle_written(n);
+/// assert_eq!(conn.poll_transmit(), None);
 ///
 /// conn.handle_socket_bytes(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: hi\n\n", t0);
 /// assert_eq!(conn.poll_output(), Some(ConnectionOutput::Open));
@@ -197,6 +202,8 @@ pub struct Connection<I> {
     es: EventSource<I>,
     out: VecDeque<ConnectionOutput>,
     socket: Socket,
+    /// The request still to write to the current socket.
+    transmit: Bytes,
     buf: BytesMut,
     head_limits: HeadLimits,
     body_limits: BodyLimits,
@@ -207,9 +214,9 @@ where
     I: Copy + Ord + Add<Duration, Output = I>,
 {
     /// Starts the client at `now` with the default [`HeadLimits`] and
-    /// [`BodyLimits`]; the first outputs are
-    /// [`Connect`](ConnectionOutput::Connect) and
-    /// [`Write`](ConnectionOutput::Write). `seed` drives the reconnect
+    /// [`BodyLimits`]; the first output is
+    /// [`Connect`](ConnectionOutput::Connect), with the request at
+    /// [`poll_transmit`](Connection::poll_transmit). `seed` drives the reconnect
     /// jitter (see [`EventSource::new`]).
     ///
     /// # Errors
@@ -253,6 +260,7 @@ where
             es,
             out: VecDeque::new(),
             socket: Socket::None,
+            transmit: Bytes::new(),
             buf: BytesMut::new(),
             head_limits,
             body_limits,
@@ -266,6 +274,22 @@ where
     /// The next output, or `None` until the next input.
     pub fn poll_output(&mut self) -> Option<ConnectionOutput> {
         self.out.pop_front()
+    }
+
+    /// The bytes to write to the open socket now (the rest of the
+    /// request), or `None` when nothing is to be written. Write what the
+    /// socket takes and report it with
+    /// [`handle_written`](Connection::handle_written); after the last byte,
+    /// flush the socket (a TLS layer may still hold records).
+    pub fn poll_transmit(&self) -> Option<&[u8]> {
+        (!self.transmit.is_empty()).then_some(&self.transmit[..])
+    }
+
+    /// The socket took the first `n` bytes of
+    /// [`poll_transmit`](Connection::poll_transmit) (more than it holds
+    /// counts as all of it).
+    pub fn handle_written(&mut self, n: usize) {
+        self.transmit.advance(n.min(self.transmit.len()));
     }
 
     /// When [`handle_timeout`](Connection::handle_timeout) is due: the end
@@ -309,9 +333,8 @@ where
     /// Opening, writing to or reading from the socket failed. The adapter
     /// keeps the details (an `io::Error`); the machine reconnects.
     pub fn handle_socket_error(&mut self, now: I) {
-        // A Write queued for a socket that never opened is moot.
-        self.out
-            .retain(|o| !matches!(o, ConnectionOutput::Write(_)));
+        // The request for a socket that never opened is moot.
+        self.transmit = Bytes::new();
         if !matches!(self.socket, Socket::None) {
             self.fail(ConnectionError::Socket, now);
         }
@@ -431,6 +454,7 @@ where
 
     /// Forgets the socket, asking the adapter to close it.
     fn drop_socket(&mut self) {
+        self.transmit = Bytes::new();
         if !matches!(self.socket, Socket::None) {
             self.socket = Socket::None;
             self.buf.clear();
@@ -463,17 +487,18 @@ where
                         return;
                     }
                 };
-                self.out.push_back(ConnectionOutput::Connect {
+                let connect = ConnectionOutput::Connect {
                     host: String::from(url.host()),
                     port: url.port(),
                     tls: url.scheme() == Scheme::Https,
-                });
+                };
                 self.socket = Socket::Head {
                     url,
                     method: String::from(request.method.as_str()),
                     parser: ResponseParser::with_limits(self.head_limits),
                 };
-                ConnectionOutput::Write(bytes)
+                self.transmit = bytes;
+                connect
             }
             Output::Disconnect(_) => {
                 self.drop_socket();
@@ -536,17 +561,14 @@ mod tests {
             .reconnect(ReconnectPolicy::default().initial_delay(ms(50)))
     }
 
-    /// Every output as a short line: `connect host:port`, `write <first
-    /// line>`, `close`, `open`, `event <data>`, ...
+    /// Every output as a short line: `connect host:port`, `close`,
+    /// `open`, `event <data>`, ..., and then `write <first line>` when a
+    /// request waits at `poll_transmit` (which this takes).
     fn drain(conn: &mut Conn) -> Vec<String> {
-        core::iter::from_fn(|| conn.poll_output())
+        let mut out: Vec<String> = core::iter::from_fn(|| conn.poll_output())
             .map(|o| match o {
                 ConnectionOutput::Connect { host, port, tls } => {
                     format!("connect {host}:{port}{}", if tls { " tls" } else { "" })
-                }
-                ConnectionOutput::Write(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    format!("write {}", text.lines().next().unwrap_or(""))
                 }
                 ConnectionOutput::CloseSocket => "close".into(),
                 ConnectionOutput::Open => "open".into(),
@@ -559,7 +581,14 @@ mod tests {
                 ConnectionOutput::Warning(w) => format!("warning {w:?}"),
                 ConnectionOutput::Error(e) => format!("error {e:?}"),
             })
-            .collect()
+            .collect();
+        if let Some(bytes) = conn.poll_transmit() {
+            let text = String::from_utf8_lossy(bytes);
+            out.push(format!("write {}", text.lines().next().unwrap_or("")));
+            let n = bytes.len();
+            conn.handle_written(n);
+        }
+        out
     }
 
     fn started(config: ClientConfig) -> Conn {
@@ -608,16 +637,23 @@ mod tests {
                 tls: false
             })
         );
-        let Some(ConnectionOutput::Write(bytes)) = conn.poll_output() else {
-            panic!()
-        };
+        assert_eq!(conn.poll_output(), None);
+        let bytes = conn.poll_transmit().unwrap_or_default();
         assert_eq!(
-            &bytes[..],
+            bytes,
             &b"POST /a%20b?q=1 HTTP/1.1\r\nHost: [::1]:9\r\nAccept: text/event-stream\r\n\
                Cache-Control: no-cache\r\nPragma: no-cache\r\nLast-Event-ID: 7\r\n\
                X-Topic: a\r\nContent-Length: 2\r\n\r\n{}"[..]
         );
-        assert_eq!(conn.poll_output(), None);
+        // What the socket takes is gone; the rest stays.
+        conn.handle_written(5);
+        assert!(
+            conn.poll_transmit()
+                .unwrap_or_default()
+                .starts_with(b"/a%20b")
+        );
+        conn.handle_written(usize::MAX);
+        assert_eq!(conn.poll_transmit(), None);
     }
 
     #[test]
@@ -923,15 +959,13 @@ mod tests {
         assert_eq!(conn.poll_timeout(), Some(ms(51)));
         conn.handle_timeout(ms(51));
         let out: Vec<ConnectionOutput> = core::iter::from_fn(|| conn.poll_output()).collect();
-        let [
-            ConnectionOutput::Connect { .. },
-            ConnectionOutput::Write(request),
-        ] = &out[..]
-        else {
+        let [ConnectionOutput::Connect { .. }] = &out[..] else {
             panic!("{out:?}")
         };
+        let request = conn.poll_transmit().unwrap_or_default().to_vec();
+        conn.handle_written(request.len());
         assert!(
-            String::from_utf8_lossy(request).contains("\r\nLast-Event-ID: 41\r\n"),
+            String::from_utf8_lossy(&request).contains("\r\nLast-Event-ID: 41\r\n"),
             "{request:?}"
         );
         // Refused: the adapter reports it without polling further.
@@ -958,6 +992,7 @@ mod tests {
             Some(ConnectionOutput::Connect { .. })
         ));
         conn.handle_socket_error(T0);
+        assert_eq!(conn.poll_transmit(), None);
         let out = drain(&mut conn);
         assert!(!out.iter().any(|o| o.starts_with("write")), "{out:?}");
     }

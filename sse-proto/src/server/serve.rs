@@ -39,6 +39,7 @@ pub struct ServeConfig {
     write_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     lifetime_retry: Option<Duration>,
+    expires_after: Option<Duration>,
 }
 
 impl Default for ServeConfig {
@@ -58,6 +59,7 @@ impl ServeConfig {
             write_timeout: None,
             max_lifetime: None,
             lifetime_retry: None,
+            expires_after: None,
         }
     }
 
@@ -110,6 +112,19 @@ impl ServeConfig {
         self
     }
 
+    /// Closes the stream `after` it starts, at once and with no last
+    /// `retry:` ([`StreamEnd::Expired`]): for a stream authorized by a
+    /// credential that expires then. `None`: no such end.
+    pub fn expires_after(mut self, after: Option<Duration>) -> ServeConfig {
+        self.expires_after = after;
+        self
+    }
+
+    /// When the stream expires ([`ServeConfig::expires_after`]), if ever.
+    pub fn expiry(&self) -> Option<Duration> {
+        self.expires_after
+    }
+
     /// The write timeout ([`ServeConfig::write_timeout`]), if any.
     pub fn write_timeout_limit(&self) -> Option<Duration> {
         self.write_timeout
@@ -142,7 +157,27 @@ pub enum StreamEnd {
     /// The stream reached its maximum lifetime
     /// ([`ServeConfig::max_lifetime`]) and ended with its `retry:`.
     MaxLifetime,
+    /// The stream's credential expired ([`ServeConfig::expires_after`]):
+    /// it was closed at once.
+    Expired,
 }
+
+impl fmt::Display for StreamEnd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StreamEnd::Lagged => "the subscriber fell behind and was disconnected",
+            StreamEnd::Shutdown => "the broker shut down",
+            StreamEnd::ClientClosed => "the client closed the connection",
+            StreamEnd::WriteTimeout => "the client took no byte for the write timeout",
+            StreamEnd::MaxLifetime => "the stream reached its maximum lifetime",
+            StreamEnd::Expired => "the stream's credential expired",
+        })
+    }
+}
+
+/// A stream that ends this way is cut off rather than finished: an HTTP
+/// server closes the connection instead of ending the body cleanly.
+impl core::error::Error for StreamEnd {}
 
 /// Why serving failed.
 #[derive(Debug)]
@@ -220,7 +255,8 @@ pub enum Feed<I> {
         close_by: I,
     },
     /// Stop now and close the connection (the subscriber was cut off for
-    /// lagging: its socket is backed up, nothing more is worth writing).
+    /// lagging: its socket is backed up, nothing more is worth writing;
+    /// the write timeout passed; the stream expired).
     Stop(StreamEnd),
 }
 
@@ -251,6 +287,8 @@ pub struct StreamFeed<I> {
     /// When the stream reaches its maximum lifetime, and the `retry:` to
     /// send then.
     lifetime_end: Option<(I, Option<Duration>)>,
+    /// When the stream expires.
+    expires_at: Option<I>,
 }
 
 impl<I> StreamFeed<I>
@@ -268,17 +306,19 @@ where
             write_timeout: None,
             stalled_since: None,
             lifetime_end: None,
+            expires_at: None,
         }
     }
 
-    /// Applies `config`'s write timeout and maximum lifetime to a stream
-    /// that started at `now`.
+    /// Applies `config`'s write timeout, maximum lifetime and expiry to a
+    /// stream that started at `now`.
     #[must_use]
     pub fn with_limits(mut self, config: &ServeConfig, now: I) -> StreamFeed<I> {
         self.write_timeout = config.write_timeout;
         self.lifetime_end = config
             .max_lifetime
             .map(|lifetime| (now + lifetime, config.lifetime_retry));
+        self.expires_at = config.expires_after.map(|after| now + after);
         self
     }
 
@@ -304,14 +344,14 @@ where
     /// [`Feed::Finishing`] once, when the shutdown or the end of the
     /// lifetime is first seen, and [`Feed::Open`] after it;
     /// [`Feed::Stop`] when the subscriber was cut off for lagging or the
-    /// write timeout has passed. `now` is also the time at which the
+    /// write timeout has passed or the stream expired. `now` is also the time at which the
     /// subscriber receives ([`Subscriber::poll_recv`]).
     pub fn feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed<I>
     where
         I: Into<Instant>,
     {
-        if self.write_timed_out(now) {
-            return Feed::Stop(StreamEnd::WriteTimeout);
+        if let Some(end) = self.stop_due(now) {
+            return Feed::Stop(end);
         }
         if let Some(close_by) = self.lifetime_reached(now) {
             return Feed::Finishing { close_by };
@@ -358,8 +398,9 @@ where
     }
 
     /// When [`StreamFeed::handle_timeout`] is next due: the earliest of the
-    /// keep-alive, the write timeout (while output waits), the end of the
-    /// lifetime and, once finishing, the grace. `None`: nothing is timed.
+    /// keep-alive, the write timeout (while output waits), the expiry, the
+    /// end of the lifetime and, once finishing, the grace. `None`: nothing
+    /// is timed.
     pub fn poll_timeout(&self) -> Option<I> {
         let mut due = self.writer.poll_timeout();
         let mut earliest = |at: Option<I>| {
@@ -368,6 +409,7 @@ where
             }
         };
         earliest(self.stall_deadline());
+        earliest(self.expires_at);
         match self.finishing {
             Some((_, close_by)) => earliest(Some(close_by)),
             None => earliest(self.lifetime_end.map(|(at, _)| at)),
@@ -376,13 +418,13 @@ where
     }
 
     /// Handles what is due at `now`: `Some(end)` when the stream must be
-    /// closed now (its write timeout passed, or its end did not go out
-    /// within the grace); otherwise writes a keep-alive or begins the end
+    /// closed now (its write timeout passed, it expired, or its end did
+    /// not go out within the grace); otherwise writes a keep-alive or begins the end
     /// of the lifetime when due (the writer then holds output). Early or
     /// spurious calls do nothing.
     pub fn handle_timeout(&mut self, now: I) -> Option<StreamEnd> {
-        if self.write_timed_out(now) {
-            return Some(StreamEnd::WriteTimeout);
+        if let Some(end) = self.stop_due(now) {
+            return Some(end);
         }
         if let Some((end, close_by)) = self.finishing {
             if now >= close_by {
@@ -394,6 +436,18 @@ where
         }
         self.note_output(now);
         None
+    }
+
+    /// The end that closes the stream at once at `now`, if one is due:
+    /// the write timeout or the expiry.
+    fn stop_due(&self, now: I) -> Option<StreamEnd> {
+        if self.write_timed_out(now) {
+            Some(StreamEnd::WriteTimeout)
+        } else if self.expires_at.is_some_and(|at| now >= at) {
+            Some(StreamEnd::Expired)
+        } else {
+            None
+        }
     }
 
     /// Ends the writer with `retry`; the grace's deadline.
@@ -573,5 +627,33 @@ mod tests {
         );
         assert_eq!(feed.feed(&mut cx, At(1000 * SECOND)), Feed::Open);
         assert_eq!(feed.ending(), None);
+    }
+
+    #[test]
+    fn an_expiring_stream_closes_at_its_expiry_within_one_timer() {
+        let broker = Broker::new(BrokerConfig::new());
+        let config = ServeConfig::new()
+            .stream(StreamConfig::new().heartbeat(Some(4 * SECOND)))
+            .expires_after(Some(6 * SECOND));
+        let mut feed = feed(&broker, &config);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        // One timer: the keep-alive, then the expiry.
+        assert_eq!(feed.poll_timeout(), Some(At(4 * SECOND)));
+        assert_eq!(feed.handle_timeout(At(4 * SECOND)), None);
+        let len = feed.writer().pending_bytes();
+        feed.advance(len, At(4 * SECOND));
+        assert_eq!(feed.poll_timeout(), Some(At(6 * SECOND)));
+        assert_eq!(feed.handle_timeout(At(5 * SECOND)), None);
+        assert_eq!(
+            feed.handle_timeout(At(6 * SECOND)),
+            Some(StreamEnd::Expired)
+        );
+        // No `retry:` goes out: the stream just closes.
+        assert!(feed.writer().is_idle());
+        assert_eq!(
+            feed.feed(&mut cx, At(7 * SECOND)),
+            Feed::Stop(StreamEnd::Expired)
+        );
     }
 }

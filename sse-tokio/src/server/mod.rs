@@ -5,9 +5,10 @@
 //! [`Broker::publish`], subscribe with [`Broker::subscribe`]. This module
 //! serves a [`Subscriber`] as a `text/event-stream` response:
 //!
-//! * over any tokio socket, with the crate's own lean HTTP/1.1 path
-//!   ([`read_request`], then [`serve_stream`]): a few hundred bytes per idle
-//!   connection, frames written with one vectored write per batch;
+//! * over any tokio socket wrapped in [`TokioIo`], with the lean HTTP/1.1
+//!   path of `sse-driver` ([`read_request`], then [`serve_stream`], on the
+//!   [`Tokio`] runtime): a few hundred bytes per idle connection, frames
+//!   written with one vectored write per batch;
 //! * as a hyper 1 body ([`EventStream`], feature `hyper`), or an axum
 //!   response (feature `axum`: [`EventStream`] implements `IntoResponse`).
 //!
@@ -20,6 +21,7 @@
 //!
 //! ```no_run
 //! use sse_tokio::server::{read_request, serve_stream, Broker, BrokerConfig, Cursor, ServeConfig, Subscription};
+//! use sse_tokio::rt::{Tokio, TokioIo};
 //! use std::time::Instant;
 //! use tokio::net::TcpListener;
 //!
@@ -27,13 +29,14 @@
 //! let broker = Broker::new(BrokerConfig::new());
 //! let listener = TcpListener::bind("127.0.0.1:8080").await?;
 //! loop {
-//!     let (mut socket, _) = listener.accept().await?;
+//!     let (socket, _) = listener.accept().await?;
 //!     let broker = broker.clone();
 //!     tokio::spawn(async move {
+//!         let mut socket = TokioIo::new(socket);
 //!         let Ok((request, _body)) = read_request(&mut socket, Default::default()).await else { return };
 //!         let cursor = Cursor::from_last_event_id(request.last_event_id());
 //!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor, Instant::now());
-//!         let _ = serve_stream(&mut socket, &request, subscriber, &ServeConfig::new()).await;
+//!         let _ = serve_stream(&Tokio, &mut socket, &request, subscriber, &ServeConfig::new()).await;
 //!     });
 //! }
 //! # }
@@ -41,14 +44,8 @@
 
 #[cfg(feature = "hyper")]
 mod body;
-mod serve;
 
+pub use crate::rt::{Tokio, TokioIo};
 #[cfg(feature = "hyper")]
 pub use body::EventStream;
-pub use serve::{read_request, serve_body, serve_response, serve_stream};
-pub use sse_proto::http1::{HeadError, HeadLimits, RequestHead, Response};
-pub use sse_proto::server::{
-    BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Cursor, Encoding, Ended, LOST_EVENT_TYPE,
-    PublishError, Published, Replay, ReplayConfig, Selector, ServeConfig, ServeError, Stats,
-    StreamConfig, StreamEnd, Subscriber, Subscription, Update, stream_response,
-};
+pub use sse_driver::server::*;

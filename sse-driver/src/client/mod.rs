@@ -1,0 +1,412 @@
+//! The reconnecting client stream, written once for every runtime:
+//! [`EventSource`] moves bytes between a [`Runtime`]'s sockets and
+//! [`sse_proto::client::Connection`], which makes every decision (what to
+//! request, when to reconnect, what each response means).
+
+mod item;
+
+use std::fmt;
+use std::io::{self, IoSlice};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use futures_core::Stream;
+use sse_proto::client::{Connection, ConnectionOutput};
+use sse_proto::http1::{Scheme, Url};
+
+pub use item::{Error, Event, Item};
+use item::{Report, Reports};
+pub use sse_proto::Limits;
+pub use sse_proto::client::{
+    ClientConfig, CloseReason, Jitter, ReadyState, ReconnectPolicy, ReconnectReason, RedirectTarget,
+};
+pub use sse_proto::http1::{BodyLimits, HeadLimits};
+
+use crate::alarm::Alarm;
+use crate::io::{poll_flush, poll_read, poll_write};
+use crate::rt::{Connecting, Runtime, TlsConfig};
+
+/// How many socket steps one `poll_next` takes before yielding to the
+/// executor when none of them produced an item.
+const READ_BUDGET: u32 = 64;
+
+/// The size of the read buffer.
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The socket side of the loop.
+enum Io<S> {
+    /// No socket: waiting for the timer, or closed.
+    None,
+    /// Opening a socket.
+    Connecting(Connecting<S>),
+    /// Open: the request (at the connection's `poll_transmit`) goes out
+    /// first, then the response is read.
+    Open {
+        /// The socket.
+        socket: S,
+        /// Bytes were written since the last flush.
+        unflushed: bool,
+    },
+}
+
+/// A reconnecting Server-Sent Events client over any [`Runtime`]: a
+/// [`Stream`] of [`Result<Event, Error>`](Item).
+///
+/// What it yields:
+///
+/// * `Ok(Event::Open)` each time a connection is established,
+/// * `Ok(Event::Message(_))` for every event,
+/// * `Ok(Event::Reconnecting { .. })` when the connection was lost and will
+///   be retried (with the error that caused it, if any): the stream goes on,
+/// * `Err(_)` once, when the source fails for good (a status other than 200
+///   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
+///   `https` URL on a binding without TLS), after which the stream ends,
+/// * the end of the stream (`None`) without an error when the server
+///   answers `204 No Content` or after [`EventSource::close`].
+///
+/// Nothing happens until it is polled. Dropping it (or calling
+/// [`close`](EventSource::close)) closes the connection. Polling allocates
+/// nothing per event: the stream is a hand-written state machine over the
+/// socket and one re-armed timer; only opening a connection boxes its
+/// (DNS lookup and) connect future.
+pub struct EventSource<R: Runtime> {
+    runtime: R,
+    conn: Connection<Instant>,
+    io: Io<R::Socket>,
+    /// The one timer, at the connection's deadline.
+    alarm: Alarm<R::Timer>,
+    /// The error behind the next `Reconnecting` or `Closed`.
+    reports: Reports,
+    buf: Box<[u8]>,
+    done: bool,
+    /// The TLS configuration: set by `tls_config`, or the default one
+    /// built on the first `https` connect.
+    tls: Option<TlsConfig>,
+}
+
+impl<R: Runtime> fmt::Debug for EventSource<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match (&self.io, self.done) {
+            (_, true) => "done",
+            (Io::None, false) => "waiting",
+            (Io::Connecting(_), false) => "connecting",
+            (Io::Open { .. }, false) => "open",
+        };
+        f.debug_struct("EventSource")
+            .field("state", &state)
+            .field("ready_state", &self.conn.ready_state())
+            .finish()
+    }
+}
+
+impl<R: Runtime + Default> EventSource<R> {
+    /// A client for `config` with the default head and body limits.
+    ///
+    /// # Errors
+    /// [`Error::Protocol`] when the URL or a configured header cannot be
+    /// used, [`Error::TlsNotSupported`] for an `https` URL when the runtime
+    /// binding has no TLS.
+    pub fn new(config: ClientConfig) -> Result<EventSource<R>, Error> {
+        EventSource::with_limits(config, HeadLimits::default(), BodyLimits::default())
+    }
+
+    /// A client with limits on response heads and chunked framing.
+    ///
+    /// # Errors
+    /// As [`new`](EventSource::new).
+    pub fn with_limits(
+        config: ClientConfig,
+        head_limits: HeadLimits,
+        body_limits: BodyLimits,
+    ) -> Result<EventSource<R>, Error> {
+        EventSource::with_runtime(R::default(), config, head_limits, body_limits)
+    }
+}
+
+impl<R: Runtime> EventSource<R> {
+    /// A client on `runtime`, with limits on response heads and chunked
+    /// framing.
+    ///
+    /// # Errors
+    /// As [`new`](EventSource::new).
+    pub fn with_runtime(
+        runtime: R,
+        config: ClientConfig,
+        head_limits: HeadLimits,
+        body_limits: BodyLimits,
+    ) -> Result<EventSource<R>, Error> {
+        if let Ok(url) = Url::parse(config.url()) {
+            if url.scheme() == Scheme::Https && !runtime.supports_tls() {
+                return Err(Error::TlsNotSupported {
+                    host: url.host().to_string(),
+                    port: url.port(),
+                });
+            }
+        }
+        let now = runtime.now();
+        let seed = item::jitter_seed();
+        let conn = Connection::with_limits(config, head_limits, body_limits, now, seed)?;
+        Ok(EventSource {
+            runtime,
+            conn,
+            io: Io::None,
+            alarm: Alarm::new(),
+            reports: Reports::default(),
+            buf: vec![0; READ_BUFFER].into_boxed_slice(),
+            done: false,
+            tls: None,
+        })
+    }
+
+    /// Uses `config` for `https` connections instead of the default (the
+    /// `ring` provider trusting the [`webpki-roots`](https://docs.rs/webpki-roots)):
+    /// for a private certificate authority, a self-signed certificate, or
+    /// client certificates. The server name is still the URL's host. Call it
+    /// before the first poll.
+    #[cfg(feature = "rustls")]
+    #[must_use]
+    pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> EventSource<R> {
+        self.tls = Some(TlsConfig::new(config));
+        self
+    }
+
+    /// The `readyState` of the source.
+    pub fn ready_state(&self) -> ReadyState {
+        self.conn.ready_state()
+    }
+
+    /// The next item, or `None` once the stream has ended (a convenience for
+    /// `StreamExt::next`).
+    pub async fn next(&mut self) -> Option<Item> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+
+    /// Closes the connection and ends the stream: the next poll returns
+    /// `None`.
+    pub fn close(&mut self) {
+        self.finish();
+    }
+
+    /// Closes the connection and drops the socket and the timer; every
+    /// later poll returns `None`.
+    fn finish(&mut self) {
+        self.conn.close();
+        while self.conn.poll_output().is_some() {}
+        self.io = Io::None;
+        self.alarm.clear();
+        self.done = true;
+    }
+
+    /// Starts opening `host`:`port`, with TLS when `tls`. `Err` when the
+    /// binding has no TLS for an `https` connection.
+    fn connect(&mut self, host: String, port: u16, tls: bool) -> Result<(), Error> {
+        if !tls {
+            self.io = Io::Connecting(self.runtime.connect(host, port));
+            return Ok(());
+        }
+        if !self.runtime.supports_tls() {
+            return Err(Error::TlsNotSupported { host, port });
+        }
+        match self.tls_or_default() {
+            Ok(config) => {
+                self.io = Io::Connecting(self.runtime.connect_tls(host, port, &config));
+            }
+            Err(e) => self.socket_error(e),
+        }
+        Ok(())
+    }
+
+    /// The configured TLS configuration, or the default one (built once).
+    fn tls_or_default(&mut self) -> io::Result<TlsConfig> {
+        if let Some(config) = &self.tls {
+            return Ok(config.clone());
+        }
+        #[cfg(feature = "rustls")]
+        {
+            let config = TlsConfig::webpki_roots().map_err(io::Error::other)?;
+            Ok(self.tls.insert(config).clone())
+        }
+        #[cfg(not(feature = "rustls"))]
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no TLS configuration (the `rustls` feature is off)",
+        ))
+    }
+
+    /// Records a socket error for the connection.
+    fn socket_error(&mut self, e: io::Error) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(error = %e, "socket error");
+        self.io = Io::None;
+        self.reports.socket_error(e);
+        self.conn.handle_socket_error(self.runtime.now());
+    }
+
+    /// Advances the socket side: `Ready(())` when something was handed to
+    /// the connection (or the socket is idle), `Pending` when waiting on
+    /// the socket (with the waker registered).
+    fn poll_io(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let result = match &mut self.io {
+            Io::None => return Poll::Ready(()),
+            Io::Connecting(connecting) => match connecting.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(socket)) => {
+                    self.io = Io::Open {
+                        socket,
+                        unflushed: false,
+                    };
+                    return Poll::Ready(());
+                }
+                Poll::Ready(Err(e)) => Err(e),
+            },
+            Io::Open { socket, unflushed } => {
+                match transmit(&mut self.conn, socket, unflushed, cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Ready(Ok(())) => match poll_read(socket, cx, &mut self.buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(read) => read,
+                    },
+                }
+            }
+        };
+        let now = self.runtime.now();
+        match result {
+            Ok(0) => {
+                self.io = Io::None;
+                self.conn.handle_socket_eof(now);
+            }
+            Ok(n) => {
+                let bytes = self.buf.get(..n).unwrap_or_default();
+                self.conn.handle_socket_bytes(bytes, now);
+            }
+            Err(e) => self.socket_error(e),
+        }
+        Poll::Ready(())
+    }
+
+    /// Polls the timer at the connection's deadline: `Ready` once it is due
+    /// (after handing it to the connection).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(deadline) = self.conn.poll_timeout() else {
+            return Poll::Pending;
+        };
+        let now = std::task::ready!(self.alarm.poll_at(&self.runtime, deadline, cx));
+        self.conn.handle_timeout(now);
+        Poll::Ready(())
+    }
+
+    /// Acts on one output of the connection: `Some` when the stream yields
+    /// (or ends) with it.
+    fn act(&mut self, output: ConnectionOutput) -> Option<Option<Item>> {
+        match output {
+            ConnectionOutput::Connect { host, port, tls } => {
+                if let Err(error) = self.connect(host, port, tls) {
+                    self.finish();
+                    return Some(Some(Err(error)));
+                }
+                None
+            }
+            ConnectionOutput::CloseSocket => {
+                self.io = Io::None;
+                None
+            }
+            output => {
+                #[cfg(feature = "tracing")]
+                log(&output);
+                match self.reports.report(output)? {
+                    Report::Item(Ok(event)) => Some(Some(Ok(event))),
+                    Report::Item(Err(error)) => {
+                        self.finish();
+                        Some(Some(Err(error)))
+                    }
+                    Report::End => {
+                        self.finish();
+                        Some(None)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Writes what the connection holds for the socket, then flushes it.
+/// `Ready(Ok)` once nothing waits to be written.
+fn transmit<I, S>(
+    conn: &mut Connection<I>,
+    socket: &mut S,
+    unflushed: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>>
+where
+    I: Copy + Ord + std::ops::Add<std::time::Duration, Output = I>,
+    S: crate::rt::Transport,
+{
+    while let Some(bytes) = conn.poll_transmit() {
+        let n = std::task::ready!(poll_write(socket, cx, &[IoSlice::new(bytes)]))?;
+        conn.handle_written(n);
+        *unflushed = true;
+    }
+    if *unflushed {
+        // A TLS layer may still hold records of the request.
+        std::task::ready!(poll_flush(socket, cx))?;
+        *unflushed = false;
+    }
+    Poll::Ready(Ok(()))
+}
+
+/// Logs warnings and reconnects.
+#[cfg(feature = "tracing")]
+fn log(output: &ConnectionOutput) {
+    match output {
+        ConnectionOutput::Warning(warning) => tracing::warn!(%warning, "event source warning"),
+        ConnectionOutput::Reconnecting { delay, reason } => {
+            tracing::info!(?delay, %reason, "reconnecting");
+        }
+        ConnectionOutput::Error(error) => tracing::debug!(%error, "connection error"),
+        _ => {}
+    }
+}
+
+impl<R: Runtime> Stream for EventSource<R> {
+    type Item = Item;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        let this = self.get_mut();
+        let mut budget = READ_BUDGET;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            // Outputs are acted on in order (the request waits for the
+            // socket being opened).
+            if let Some(output) = this.conn.poll_output() {
+                if let Some(item) = this.act(output) {
+                    return Poll::Ready(item);
+                }
+                continue;
+            }
+            let idle = matches!(this.io, Io::None);
+            if this.poll_io(cx).is_ready() && !idle {
+                budget -= 1;
+                if budget == 0 {
+                    // A stream of bytes that yields no item (comments,
+                    // keep-alives) must not starve the executor.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if this.poll_timer(cx).is_ready() {
+                continue;
+            }
+            if idle && this.conn.poll_timeout().is_none() {
+                // Nothing to read and no timer: the connection is closed.
+                this.finish();
+                return Poll::Ready(None);
+            }
+            return Poll::Pending;
+        }
+    }
+}

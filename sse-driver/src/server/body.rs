@@ -1,0 +1,118 @@
+//! [`BodyStream`]: an event stream as a sequence of body chunks, for HTTP
+//! servers that frame and write bodies themselves (hyper and what is built
+//! on it).
+
+use std::fmt;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use sse_proto::server::{
+    BodyFraming, Encoding, Feed, ServeConfig, StreamEnd, StreamFeed, StreamWriter, Subscriber,
+};
+
+use crate::alarm::Alarm;
+use crate::rt::Runtime;
+
+/// The chunks of an event-stream body fed by a [`Subscriber`]: each batch
+/// of queued events, keep-alive comments after the configured idle time,
+/// gzip output flushed per batch when the request accepted gzip, and a
+/// last `retry:` on shutdown or at the end of the lifetime.
+///
+/// The server frames and writes the chunks, and polls for the next one
+/// only when it can write: a client that does not read lets the
+/// subscriber's queue fill, and the broker cuts it off. The stream then
+/// fails with [`StreamEnd::Lagged`] (or [`StreamEnd::Expired`] at the
+/// configured expiry), which tells the server to drop the connection
+/// rather than end the body cleanly.
+pub struct BodyStream<R: Runtime> {
+    runtime: R,
+    feed: StreamFeed<Instant>,
+    encoding: Encoding,
+    alarm: Alarm<R::Timer>,
+    /// The last chunk went out (or the stream failed): nothing follows.
+    done: bool,
+}
+
+impl<R: Runtime> fmt::Debug for BodyStream<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BodyStream")
+            .field("encoding", &self.encoding)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime> BodyStream<R> {
+    /// A body for a request that sent `accept_encoding` (its
+    /// `Accept-Encoding` value, if any), timed on `runtime`.
+    pub fn new(
+        runtime: R,
+        accept_encoding: Option<&str>,
+        subscriber: Subscriber,
+        config: &ServeConfig,
+    ) -> BodyStream<R> {
+        let encoding = Encoding::negotiate(accept_encoding, config.gzip_enabled());
+        let now = runtime.now();
+        let writer = StreamWriter::new(config.stream_config(), BodyFraming::Raw, encoding, now);
+        BodyStream {
+            feed: StreamFeed::new(subscriber, writer).with_limits(config, now),
+            runtime,
+            encoding,
+            alarm: Alarm::new(),
+            done: false,
+        }
+    }
+
+    /// The content coding chosen for the body.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Whether the body has ended (its last chunk was taken).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The next chunk: `Ready(None)` once the stream has ended cleanly
+    /// (after its last `retry:`), `Ready(Some(Err(end)))` when it is cut
+    /// off (drop the connection).
+    pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, StreamEnd>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            if let Some(bytes) = self.feed.writer().poll_chunk() {
+                return Poll::Ready(Some(Ok(bytes)));
+            }
+            if self.feed.ending().is_some() {
+                // The end went out with the last chunk.
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            let now = self.runtime.now();
+            match self.feed.feed(cx, now) {
+                Feed::Stop(end) => return Poll::Ready(Some(Err(self.cut_off(end)))),
+                Feed::Finishing { .. } => continue,
+                Feed::Open => {}
+            }
+            if !self.feed.writer().is_idle() {
+                continue;
+            }
+            let Some(deadline) = self.feed.poll_timeout() else {
+                return Poll::Pending;
+            };
+            let now = std::task::ready!(self.alarm.poll_at(&self.runtime, deadline, cx));
+            if let Some(end) = self.feed.handle_timeout(now) {
+                return Poll::Ready(Some(Err(self.cut_off(end))));
+            }
+        }
+    }
+
+    /// Ends the body with `end`.
+    fn cut_off(&mut self, end: StreamEnd) -> StreamEnd {
+        self.done = true;
+        self.alarm.clear();
+        end
+    }
+}
