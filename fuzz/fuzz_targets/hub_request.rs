@@ -5,7 +5,7 @@
 //! `Subscription`, cursor resolution (`Last-Event-ID` and the
 //! `lastEventID` family), the publish form's field rules, and publishing
 //! into and replaying from an in-memory broker with small limits
-//! (`sse_cli::hub::fuzz::handle_request_bytes`, no sockets, no runtime).
+//! (`sse_hub::fuzz::handle_request_bytes`, no sockets, no runtime).
 //!
 //! Checked: nothing panics; no subscription or update holds more than 1000
 //! topics; every accepted field obeys the contract; a replay comes in
@@ -16,7 +16,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sse_cli::hub::fuzz::handle_request_bytes;
+use sse_hub::fuzz::handle_request_bytes;
 
 /// The most requests one connection's input holds (the entry point stops
 /// there too).

@@ -1,9 +1,9 @@
 //! The library behind the `sse` command line: each subcommand's arguments
 //! and its `run` function, used by the `sse` binary (`src/main.rs`).
 //!
-//! It is a library so that the fuzz targets and the tests can reach the
-//! hub's request handling without a running process (see
-//! `hub::fuzz`); it has no stable interface of its own.
+//! The hub itself is the `sse-hub` library; this crate holds what makes it
+//! a command (flags, runtimes, signals, logging, the page). It has no
+//! stable interface of its own.
 
 pub mod decode;
 // The flags' doc comments are their `--help` texts, written for a terminal

@@ -1,10 +1,11 @@
 //! `sse hub`'s flags (each also read from an `SSE_HUB_*` environment
-//! variable) and the checked configuration built from them.
+//! variable) and the hub's [`Config`] built from them.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Args;
+use sse_hub::Config;
 
 /// The long help of `sse hub` (`sse hub --help`).
 pub const LONG_ABOUT: &str = "Run a publish/subscribe hub that speaks the Mercure protocol: \
@@ -215,115 +216,31 @@ fn parse_duration_or_zero(value: &str) -> Result<Duration, String> {
     crate::listen::parse_duration(value)
 }
 
-/// The checked configuration.
-#[derive(Clone, Debug)]
-pub struct HubConfig {
-    pub listen: SocketAddr,
-    pub redis: Option<String>,
-    pub history: usize,
-    pub heartbeat: Option<Duration>,
-    pub retry: Option<Duration>,
-    pub jwt_key: Option<String>,
-    pub anonymous: bool,
-    pub cors_origins: Vec<String>,
-    pub max_connections_per_ip: Option<usize>,
-    pub max_body: usize,
-    pub header_timeout: Duration,
-    pub queue: usize,
-    pub publish_backlog: u64,
-    /// `--max-connections`, when given (else derived from the descriptor
-    /// limit at start).
-    pub max_connections: Option<usize>,
-    /// Close a stream whose socket takes nothing for this long.
-    pub write_timeout: Option<Duration>,
-    /// End streams once they are this old.
-    pub max_stream_lifetime: Option<Duration>,
-    /// The history's byte cap (memory and Redis).
-    pub history_bytes: usize,
-    /// The memory requests being received may take, all together.
-    pub request_memory: usize,
-    /// Origins (normalized) whose pages may publish with the cookie.
-    pub publish_origins: Vec<String>,
-    /// Which `Host` values are answered.
-    pub hosts: super::host::HostCheck,
-}
-
-impl HubConfig {
-    /// Checks the arguments.
-    pub fn from_args(args: &HubArgs) -> Result<HubConfig, String> {
-        if args.jwt_key.as_deref() == Some("") {
-            return Err(
-                "--jwt-key is empty: give the HS256 key, or leave the flag out for an open hub"
-                    .into(),
-            );
-        }
-        if args.anonymous && args.jwt_key.is_none() {
-            return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
-        }
-        if args.max_connections == Some(0) || args.max_connections_per_ip == Some(0) {
-            return Err("connection limits must be at least 1".into());
-        }
-        if args.queue == 0 {
-            return Err("--queue must be at least 1".into());
-        }
-        let publish_origins = publish_origins(&args.publish_origin)?;
-        let allowed_hosts = args
-            .allowed_host
-            .iter()
-            .filter(|h| !h.trim().is_empty())
-            .map(|h| super::host::normalize(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(HubConfig {
-            listen: args.listen,
-            redis: args.redis.clone().filter(|r| !r.is_empty()),
-            history: args.history,
-            heartbeat: Some(args.heartbeat).filter(|d| !d.is_zero()),
-            retry: args.retry.map(Duration::from_millis),
-            jwt_key: args.jwt_key.clone(),
-            anonymous: args.anonymous,
-            cors_origins: args
-                .cors_origin
-                .iter()
-                .map(|o| o.trim().trim_end_matches('/').to_owned())
-                .filter(|o| !o.is_empty())
-                .collect(),
-            max_connections: args.max_connections,
-            write_timeout: Some(args.write_timeout).filter(|d| !d.is_zero()),
-            max_stream_lifetime: args.max_stream_lifetime.filter(|d| !d.is_zero()),
-            history_bytes: args.history_bytes,
-            request_memory: args.request_memory,
-            max_connections_per_ip: args.max_connections_per_ip,
-            max_body: args.max_body,
-            header_timeout: args.header_timeout,
-            queue: args.queue,
-            publish_backlog: args.publish_backlog,
-            publish_origins,
-            hosts: super::host::HostCheck::new(args.listen, &allowed_hosts),
-        })
+impl HubArgs {
+    /// The hub's settings from these flags (checked when the hub starts).
+    pub fn to_config(&self) -> Config {
+        let mut config = Config::default();
+        config.listen = self.listen;
+        config.redis = self.redis.clone();
+        config.history = self.history;
+        config.history_bytes = self.history_bytes;
+        config.heartbeat = Some(self.heartbeat);
+        config.retry = self.retry.map(Duration::from_millis);
+        config.jwt_key = self.jwt_key.clone();
+        config.anonymous = self.anonymous;
+        config.cors_origins = self.cors_origin.clone();
+        config.max_connections = self.max_connections;
+        config.max_connections_per_ip = self.max_connections_per_ip;
+        config.max_body = self.max_body;
+        config.header_timeout = self.header_timeout;
+        config.queue = self.queue;
+        config.publish_backlog = self.publish_backlog;
+        config.write_timeout = Some(self.write_timeout);
+        config.max_stream_lifetime = self.max_stream_lifetime;
+        config.request_memory = self.request_memory;
+        config.publish_origins = self.publish_origin.clone();
+        config.allowed_hosts = self.allowed_host.clone();
+        config.page = Some(super::page::PAGE);
+        config
     }
-}
-
-/// The `--publish-origin` values, normalized; `*` and anything that is not
-/// an origin are refused.
-fn publish_origins(values: &[String]) -> Result<Vec<String>, String> {
-    values
-        .iter()
-        .filter(|o| !o.trim().is_empty())
-        .map(|o| {
-            if o.trim() == "*" {
-                return Err(
-                    "--publish-origin '*' would let every site's pages publish with a \
-                            visitor's cookie: list the origins of your own pages instead \
-                            (--publish-origin https://app.example.com)"
-                        .to_owned(),
-                );
-            }
-            super::origin::normalize(o).ok_or_else(|| {
-                format!(
-                    "--publish-origin {o}: not an origin; write it as scheme://host[:port], \
-                     like https://app.example.com"
-                )
-            })
-        })
-        .collect()
 }

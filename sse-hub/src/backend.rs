@@ -5,9 +5,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_tokio::server::{Broker, BrokerConfig, PublishError, ReplayConfig, Update};
 
-use super::config::HubConfig;
 use super::metrics::Metrics;
 use super::redis::RedisBackend;
+use crate::config::Config;
 
 /// Why a publish failed.
 #[derive(Debug)]
@@ -64,7 +64,7 @@ pub enum Backend {
 
 impl Backend {
     /// Starts the backend the configuration asks for.
-    pub async fn start(config: &HubConfig, _metrics: Metrics) -> Result<Backend, String> {
+    pub async fn start(config: &Config, _metrics: Metrics) -> Result<Backend, String> {
         let broker = Broker::new(broker_config(config));
         match &config.redis {
             Some(url) => {
@@ -144,7 +144,7 @@ impl Backend {
 
 /// The broker's limits from the hub's flags. Ids are `{start ms}-{n}`, so
 /// an id from an earlier run of the hub is recognised as unknown.
-pub fn broker_config(config: &HubConfig) -> BrokerConfig {
+pub fn broker_config(config: &Config) -> BrokerConfig {
     let start = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or(Duration::ZERO)
@@ -160,7 +160,7 @@ pub fn broker_config(config: &HubConfig) -> BrokerConfig {
 }
 
 /// The Redis stream's bounds from the hub's flags.
-fn redis_history(config: &HubConfig) -> super::redis::History {
+fn redis_history(config: &Config) -> super::redis::History {
     super::redis::History {
         entries: config.history,
         bytes: config.history_bytes,

@@ -13,11 +13,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::Hub;
 use super::auth::{Auth, AuthError};
 use super::http::{Request, Response};
 use super::publish::MAX_TOPICS;
 use super::query;
+use crate::Shared;
 
 /// A subscription whose response head is written: what serving its body
 /// needs.
@@ -26,8 +26,6 @@ pub struct Stream {
     framing: BodyFraming,
     encoding: Encoding,
     config: ServeConfig,
-    /// When the subscriber's token expires (seconds since the Unix epoch).
-    expires: Option<u64>,
 }
 
 /// What a subscription request asks for, checked (the steps before the
@@ -110,16 +108,20 @@ pub fn prepare(
     })
 }
 
-/// Subscribes and writes the stream's response head on `socket`, or says
-/// what to answer instead. `Ok(None)`: the client went away before the
-/// head was written.
-pub async fn open(
-    hub: &Hub,
-    socket: &mut TcpStream,
-    request: Request,
-    cors: &[(&'static str, String)],
-) -> Result<Option<Stream>, Response> {
-    let head = &request.head;
+/// An accepted subscription: the subscriber, the cursor it asked for and
+/// how its stream is to be served.
+pub struct Subscribed {
+    /// The broker's subscriber (the replay, then live updates).
+    pub subscriber: Subscriber,
+    /// The cursor, echoed as `Last-Event-ID` in the response.
+    pub cursor: Option<String>,
+    /// Heartbeat, retry, write timeout, lifetime and token expiry.
+    pub config: ServeConfig,
+}
+
+/// Authorizes and subscribes, or says what to answer instead: the step
+/// both the hub's own server and the axum routes take.
+pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Response> {
     let Asked {
         subscription,
         cursor,
@@ -130,6 +132,40 @@ pub async fn open(
         Cursor::from_last_event_id(cursor.as_deref()),
         Instant::now(),
     );
+    // The token expires: the stream ends then, at once.
+    let config = ServeConfig::new()
+        .gzip(true)
+        .stream(
+            StreamConfig::new()
+                .heartbeat(hub.config.heartbeat)
+                .retry(hub.config.retry),
+        )
+        .write_timeout(hub.config.write_timeout)
+        .max_lifetime(hub.config.max_stream_lifetime)
+        .lifetime_retry(Some(spread_retry()))
+        .expires_after(expires.map(until));
+    Ok(Subscribed {
+        subscriber,
+        cursor,
+        config,
+    })
+}
+
+/// Subscribes and writes the stream's response head on `socket`, or says
+/// what to answer instead. `Ok(None)`: the client went away before the
+/// head was written.
+pub async fn open(
+    hub: &Shared,
+    socket: &mut TcpStream,
+    request: Request,
+    cors: &[(&'static str, String)],
+) -> Result<Option<Stream>, Response> {
+    let head = &request.head;
+    let Subscribed {
+        subscriber,
+        cursor,
+        config,
+    } = subscribe(hub, head)?;
     let (mut response, framing, encoding) = stream_response(head, true);
     if let Some(cursor) = &cursor {
         // A cursor that cannot be a header value cannot be an id either.
@@ -141,16 +177,6 @@ pub async fn open(
     // Nothing of the request (its head's buffer) is kept while the
     // stream runs.
     drop(request);
-    let config = ServeConfig::new()
-        .gzip(true)
-        .stream(
-            StreamConfig::new()
-                .heartbeat(hub.config.heartbeat)
-                .retry(hub.config.retry),
-        )
-        .write_timeout(hub.config.write_timeout)
-        .max_lifetime(hub.config.max_stream_lifetime)
-        .lifetime_retry(Some(spread_retry()));
     let mut head = bytes::BytesMut::with_capacity(256);
     response.encode(&mut head);
     if socket.write_all(&head).await.is_err() {
@@ -161,7 +187,6 @@ pub async fn open(
         framing,
         encoding,
         config,
-        expires,
     }))
 }
 
@@ -169,15 +194,13 @@ impl Stream {
     /// Serves the body until it ends (the client goes away, the token
     /// expires, a lag, the shutdown).
     pub async fn run(self, socket: &mut TcpStream) {
-        // The token expires: the stream ends then, at once.
-        let config = self.config.expires_after(self.expires.map(until));
         let end = serve_body(
             &Tokio,
             &mut TokioIo::new(socket),
             self.framing,
             self.encoding,
             self.subscriber,
-            &config,
+            &self.config,
         )
         .await;
         match end {

@@ -36,6 +36,11 @@ impl Limits {
         }
     }
 
+    /// The most connections open at once.
+    pub fn max(&self) -> usize {
+        self.shared.max
+    }
+
     /// How many connections are open.
     pub fn open(&self) -> usize {
         self.shared.open.load(Ordering::SeqCst)

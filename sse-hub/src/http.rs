@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use std::sync::Arc;
 
 use super::budget::{ALLOWANCE, Charge, RequestMemory};
-use super::config::HubConfig;
+use crate::config::Config;
 
 /// A request: its head and its whole body.
 pub struct Request {
@@ -94,6 +94,18 @@ impl Response {
         self
     }
 
+    /// The status, the fields and the body (empty for `HEAD`), for a
+    /// server that writes responses itself.
+    #[cfg(feature = "axum")]
+    pub fn into_parts(self) -> (u16, Vec<(String, String)>, Bytes) {
+        let body = if self.head_only {
+            Bytes::new()
+        } else {
+            self.body
+        };
+        (self.status, self.headers, body)
+    }
+
     fn encode(&self, keep_alive: bool) -> Bytes {
         let mut response = match sse_proto::http1::Response::new(self.status) {
             Ok(r) => r,
@@ -160,7 +172,7 @@ enum HeadRead {
 pub async fn read(
     socket: &mut TcpStream,
     buf: &mut BytesMut,
-    config: &HubConfig,
+    config: &Config,
     memory: &Arc<RequestMemory>,
 ) -> Result<Option<Request>, Response> {
     let mut charge = Charge::new(memory);

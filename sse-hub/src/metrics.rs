@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::Hub;
+use crate::Shared;
 
 /// The hub's own counters (the broker keeps the rest).
 #[derive(Clone, Default)]
@@ -30,7 +30,7 @@ impl Metrics {
     }
 
     /// The metrics page.
-    pub fn render(&self, hub: &Hub) -> String {
+    pub fn render(&self, hub: &Shared) -> String {
         let stats = hub.backend.broker().stats();
         let mut out = String::with_capacity(2048);
         let mut metric = |name: &str, kind: &str, help: &str, value: u64| {

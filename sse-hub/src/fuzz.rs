@@ -47,7 +47,8 @@ use super::backend::{Backend, Publication};
 use super::host::HostCheck;
 use super::http::{self, Request, Response};
 use super::publish::{self, MAX_TOPICS};
-use super::{HUB_PATH, cors, is_subscription, origin, query, redact, subscribe};
+use super::serve::is_subscription;
+use super::{HUB_PATH, cors, origin, query, redact, subscribe};
 
 /// The key of the hub this pass plays (tokens signed with it are valid).
 const KEY: &str = "sse-hub-fuzz-key-0123456789abcdef";

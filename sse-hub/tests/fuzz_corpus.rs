@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use sse_cli::hub::fuzz::{Answer, handle_request_bytes};
+use sse_hub::fuzz::{Answer, handle_request_bytes};
 
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/hub_request")

@@ -26,8 +26,8 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::warn;
 
-use super::Hub;
 use super::http;
+use crate::Shared;
 
 /// The default `--max-connections` where the descriptor limit is unknown.
 const FALLBACK_MAX_CONNECTIONS: usize = 100_000;
@@ -190,7 +190,7 @@ impl AcceptGuard {
 
     /// Admits a connection just accepted: `Some` to serve it, `None` when
     /// it is refused (503) because no descriptor is left in reserve.
-    pub fn admit(&mut self, socket: TcpStream, hub: &Arc<Hub>) -> Option<TcpStream> {
+    pub fn admit(&mut self, socket: TcpStream, hub: &Arc<Shared>) -> Option<TcpStream> {
         if !self.enabled || self.reserve.refill() {
             self.warned = false;
             return Some(socket);
@@ -203,7 +203,7 @@ impl AcceptGuard {
     /// connection 503 on the reserved descriptor when it is held, and
     /// waits a little otherwise. Never returns at once without progress,
     /// so the accept loop does not spin on a persistent error.
-    pub async fn failed(&mut self, e: io::Error, listener: &TcpListener, hub: &Arc<Hub>) {
+    pub async fn failed(&mut self, e: io::Error, listener: &TcpListener, hub: &Arc<Shared>) {
         if !out_of_descriptors(&e) {
             warn!("accept failed: {e}");
             tokio::time::sleep(PAUSE).await;
@@ -228,7 +228,7 @@ impl AcceptGuard {
 
     /// Answers `socket` 503 on a task of its own, which takes the reserve
     /// back once the socket is closed.
-    fn refuse(&mut self, mut socket: TcpStream, hub: &Arc<Hub>) {
+    fn refuse(&mut self, mut socket: TcpStream, hub: &Arc<Shared>) {
         hub.metrics.rejected();
         let reserve = self.reserve.clone();
         tokio::spawn(async move {

@@ -5,19 +5,19 @@ use std::time::Duration;
 use sse_tokio::server::PublishError;
 use tokio::time::Instant;
 
-use super::Hub;
 use super::auth;
 use super::backend::{Publication, PublishFailure};
 use super::http::{Request, Response};
 use super::origin;
 use super::query;
+use crate::Shared;
 
 /// The most topics one update may have.
 pub const MAX_TOPICS: usize = 1000;
 
 /// Handles a publish request.
-pub async fn publish(hub: &Hub, request: &Request) -> Response {
-    let response = match prepare(hub.auth.as_ref(), &hub.config.publish_origins, request) {
+pub async fn publish(hub: &Shared, request: &Request) -> Response {
+    let response = match prepare(hub.auth.as_ref(), &hub.publish_origins, request) {
         Ok(publication) => {
             hold_while_backlogged(hub).await;
             match hub.backend.publish(&publication).await {
@@ -54,7 +54,7 @@ const MAX_HOLD: Duration = Duration::from_millis(100);
 /// so the publisher waits instead, outside. A few stalled subscribers do
 /// not trigger it (each counts for 256 events at most, and is disconnected
 /// when its queue is full).
-async fn hold_while_backlogged(hub: &Hub) {
+async fn hold_while_backlogged(hub: &Shared) {
     let per_subscriber = hub.config.publish_backlog;
     if per_subscriber == 0 {
         return;

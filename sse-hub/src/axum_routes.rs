@@ -1,0 +1,170 @@
+//! The hub's routes as an axum `Router` (feature `axum`), to mount next to
+//! an application's own routes.
+//!
+//! A request reaches the same code as on the hub's own server: its head is
+//! checked by the same HTTP/1.1 parser and limits (it is written out as an
+//! HTTP/1.1 head and parsed again, which costs a few hundred nanoseconds
+//! and keeps one set of rules), the `Host` check applies, the body is read
+//! within [`Config::max_body`](crate::Config::max_body), and the event
+//! stream is an [`EventStream`] body fed by the same broker. Connection
+//! limits, the request memory budget and the header timeout are the
+//! application's server's business here.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, request::Parts};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use bytes::{Bytes, BytesMut};
+use http_body_util::{BodyExt, Limited};
+use sse_proto::http1::{HeadLimits, RequestHead, RequestParser};
+use sse_tokio::server::EventStream;
+
+use crate::serve::{Outcome, route};
+use crate::subscribe::{Subscribed, subscribe};
+use crate::{HUB_PATH, Hub, http};
+
+impl Hub {
+    /// The hub's routes: `GET`, `HEAD`, `POST` and `OPTIONS` on
+    /// `/.well-known/mercure` (subscribe, publish, CORS preflight), as a
+    /// `Router` to [`merge`](Router::merge) into an application's.
+    ///
+    /// Set [`Config::listen`](crate::Config::listen) to the address the
+    /// application listens on, or list its names in
+    /// [`Config::allowed_hosts`](crate::Config::allowed_hosts): the hub
+    /// answers only the `Host` values they allow (DNS rebinding).
+    pub fn router<S>(&self) -> Router<S>
+    where
+        S: Clone + Send + Sync + 'static,
+    {
+        Router::new()
+            .route(HUB_PATH, any(mercure))
+            .with_state(self.clone())
+    }
+}
+
+/// Handles a request to the hub's URL.
+async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
+    let shared = &hub.shared;
+    let (parts, body) = request.into_parts();
+    let head = match head_of(&parts) {
+        Ok(head) => head,
+        Err(response) => return respond(response),
+    };
+    if let Err(response) = shared.hosts.check(&head) {
+        return respond(response);
+    }
+    let body = if parts.method == Method::POST {
+        match Limited::new(body, shared.config.max_body).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                let limit = shared.config.max_body;
+                let why = format!("the body is larger than {limit} bytes");
+                return respond(http::Response::text(413, why));
+            }
+            Err(_) => return respond(http::Response::text(400, "unreadable request body")),
+        }
+    } else {
+        Bytes::new()
+    };
+    match route(shared, http::Request { head, body }).await {
+        Outcome::Respond(response) => respond(response),
+        Outcome::Subscribe(request, cors) => match subscribe(shared, &request.head) {
+            Ok(subscribed) => stream(&parts, subscribed, cors),
+            Err(response) => {
+                let mut response = response.headers(cors);
+                if parts.method == Method::HEAD {
+                    response = response.head_only();
+                }
+                respond(response)
+            }
+        },
+    }
+}
+
+/// The event stream of an accepted subscription.
+fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String)>) -> Response {
+    let Subscribed {
+        subscriber,
+        cursor,
+        config,
+    } = subscribed;
+    let mut response = EventStream::new(&parts.headers, subscriber, &config).into_http();
+    let headers = response.headers_mut();
+    let cursor = cursor.map(|c| ("Last-Event-ID", c));
+    for (name, value) in cors.into_iter().chain(cursor) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            headers.insert(name, value);
+        }
+    }
+    response.map(Body::new)
+}
+
+/// The request's head as the hub's parser reads it: an HTTP/1.1 head
+/// with the request's method, target and fields (framing fields left
+/// out: the body is read by the application's server), or the answer to
+/// give to a head the hub would refuse.
+fn head_of(parts: &Parts) -> Result<RequestHead, http::Response> {
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |target| target.as_str());
+    let mut bytes = BytesMut::with_capacity(256);
+    bytes.extend_from_slice(parts.method.as_str().as_bytes());
+    bytes.extend_from_slice(b" ");
+    bytes.extend_from_slice(target.as_bytes());
+    bytes.extend_from_slice(b" HTTP/1.1\r\n");
+    let mut field = |name: &[u8], value: &[u8]| {
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value);
+        bytes.extend_from_slice(b"\r\n");
+    };
+    if !parts.headers.contains_key("host") {
+        // HTTP/2 names the host in the URI's authority.
+        if let Some(authority) = parts.uri.authority() {
+            field(b"host", authority.as_str().as_bytes());
+        }
+    }
+    for (name, value) in &parts.headers {
+        if name != "transfer-encoding" && name != "content-length" {
+            field(name.as_str().as_bytes(), value.as_bytes());
+        }
+    }
+    bytes.extend_from_slice(b"\r\n");
+    match RequestParser::with_limits(HeadLimits::default()).parse_buf(&mut bytes) {
+        Ok(Some(head)) => Ok(head),
+        Ok(None) => Err(http::Response::text(400, "malformed request head")),
+        Err(e) => Err(http::Response::text(400, format!("malformed request: {e}"))),
+    }
+}
+
+/// The hub's response as axum's.
+fn respond(response: http::Response) -> Response {
+    let (status, fields, body) = response.into_parts();
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    // The hub's fields replace the defaults (its `Content-Type` over
+    // axum's); a name it gives twice keeps both values.
+    let mut given: Vec<HeaderName> = Vec::new();
+    for (name, value) in fields {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) else {
+            continue;
+        };
+        if given.contains(&name) {
+            headers.append(name, value);
+        } else {
+            headers.insert(name.clone(), value);
+            given.push(name);
+        }
+    }
+    response
+}

@@ -1,0 +1,176 @@
+//! [`Config`]: what a hub is told, and its check before the hub starts.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::host::HostCheck;
+
+/// A hub's settings. [`Config::default`] is the `sse hub` command's
+/// defaults (an open hub on `127.0.0.1:8080`, history in memory); each
+/// field names the flag that sets it there.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Config {
+    /// The address the hub serves (`--listen`); with [`Hub::serve`](crate::Hub::serve)
+    /// the listener is the caller's, and this address decides which `Host`
+    /// values are answered (loopback names only for a loopback address).
+    pub listen: SocketAddr,
+    /// Share history and updates with every hub on this Redis
+    /// (`--redis`, `redis://[:PASSWORD@]HOST:PORT[/DB]`); `None`: in memory.
+    pub redis: Option<String>,
+    /// How many events the history keeps (`--history`).
+    pub history: usize,
+    /// The history's byte cap, memory and Redis alike (`--history-bytes`).
+    pub history_bytes: usize,
+    /// A keep-alive comment after this much idleness (`--heartbeat`);
+    /// `None`: off.
+    pub heartbeat: Option<Duration>,
+    /// The `retry:` sent at the start of every stream (`--retry`).
+    pub retry: Option<Duration>,
+    /// The HS256 key of publishers' and subscribers' tokens (`--jwt-key`);
+    /// `None`: an open hub.
+    pub jwt_key: Option<String>,
+    /// With a key: subscribers without a token get public updates
+    /// (`--anonymous`).
+    pub anonymous: bool,
+    /// Origins allowed cross-origin requests (`--cors-origin`; `*`: any,
+    /// without credentials).
+    pub cors_origins: Vec<String>,
+    /// The most connections open at once (`--max-connections`); `None`:
+    /// derived from the file descriptor limit.
+    pub max_connections: Option<usize>,
+    /// The most connections from one IP address
+    /// (`--max-connections-per-ip`).
+    pub max_connections_per_ip: Option<usize>,
+    /// The largest publish body, in bytes (`--max-body`).
+    pub max_body: usize,
+    /// How long a client may take to send a request (`--header-timeout`).
+    pub header_timeout: Duration,
+    /// How many events may wait for one subscriber before it is cut off
+    /// (`--queue`).
+    pub queue: usize,
+    /// Hold publishes back while subscribers are this many events behind
+    /// on average (`--publish-backlog`; 0: never).
+    pub publish_backlog: u64,
+    /// Close a stream whose client takes no byte for this long
+    /// (`--write-timeout`); `None`: never.
+    pub write_timeout: Option<Duration>,
+    /// End streams once they are this old (`--max-stream-lifetime`).
+    pub max_stream_lifetime: Option<Duration>,
+    /// The memory requests being received may take, all together, in
+    /// bytes (`--request-memory`).
+    pub request_memory: usize,
+    /// Origins whose pages may publish with the `mercureAuthorization`
+    /// cookie (`--publish-origin`).
+    pub publish_origins: Vec<String>,
+    /// More `Host` names to answer (`--allowed-host`; `*`: any).
+    pub allowed_hosts: Vec<String>,
+    /// The page `GET /` serves; `None`: 404.
+    pub page: Option<&'static str>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            redis: None,
+            history: 10_000,
+            history_bytes: 64 << 20,
+            heartbeat: Some(Duration::from_secs(15)),
+            retry: None,
+            jwt_key: None,
+            anonymous: false,
+            cors_origins: Vec::new(),
+            max_connections: None,
+            max_connections_per_ip: None,
+            max_body: 1 << 20,
+            header_timeout: Duration::from_secs(10),
+            queue: 4096,
+            publish_backlog: 64,
+            write_timeout: Some(Duration::from_secs(30)),
+            max_stream_lifetime: None,
+            request_memory: 256 << 20,
+            publish_origins: Vec::new(),
+            allowed_hosts: Vec::new(),
+            page: None,
+        }
+    }
+}
+
+/// A checked [`Config`]: normalized origins and the `Host` check.
+#[derive(Clone, Debug)]
+pub(crate) struct Checked {
+    pub(crate) config: Config,
+    pub(crate) publish_origins: Vec<String>,
+    pub(crate) hosts: HostCheck,
+}
+
+impl Config {
+    /// Checks the settings, normalizing origins and hosts. The messages
+    /// name the `sse hub` flag of each setting.
+    pub(crate) fn check(mut self) -> Result<Checked, String> {
+        if self.jwt_key.as_deref() == Some("") {
+            return Err(
+                "--jwt-key is empty: give the HS256 key, or leave the flag out for an open hub"
+                    .into(),
+            );
+        }
+        if self.anonymous && self.jwt_key.is_none() {
+            return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
+        }
+        if self.max_connections == Some(0) || self.max_connections_per_ip == Some(0) {
+            return Err("connection limits must be at least 1".into());
+        }
+        if self.queue == 0 {
+            return Err("--queue must be at least 1".into());
+        }
+        self.redis = self.redis.filter(|r| !r.is_empty());
+        self.heartbeat = self.heartbeat.filter(|d| !d.is_zero());
+        self.write_timeout = self.write_timeout.filter(|d| !d.is_zero());
+        self.max_stream_lifetime = self.max_stream_lifetime.filter(|d| !d.is_zero());
+        self.cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim().trim_end_matches('/').to_owned())
+            .filter(|o| !o.is_empty())
+            .collect();
+        let publish_origins = publish_origins(&self.publish_origins)?;
+        let allowed_hosts = self
+            .allowed_hosts
+            .iter()
+            .filter(|h| !h.trim().is_empty())
+            .map(|h| crate::host::normalize(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let hosts = HostCheck::new(self.listen, &allowed_hosts);
+        Ok(Checked {
+            config: self,
+            publish_origins,
+            hosts,
+        })
+    }
+}
+
+/// The `--publish-origin` values, normalized; `*` and anything that is not
+/// an origin are refused.
+fn publish_origins(values: &[String]) -> Result<Vec<String>, String> {
+    values
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .map(|o| {
+            if o.trim() == "*" {
+                return Err(
+                    "--publish-origin '*' would let every site's pages publish with a \
+                            visitor's cookie: list the origins of your own pages instead \
+                            (--publish-origin https://app.example.com)"
+                        .to_owned(),
+                );
+            }
+            crate::origin::normalize(o).ok_or_else(|| {
+                format!(
+                    "--publish-origin {o}: not an origin; write it as scheme://host[:port], \
+                     like https://app.example.com"
+                )
+            })
+        })
+        .collect()
+}

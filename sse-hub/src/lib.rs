@@ -1,0 +1,241 @@
+//! A Mercure-compatible publish/subscribe hub over Server-Sent Events, as
+//! a library: the hub behind `sse hub`, to run on a listener of your own or
+//! to mount inside an axum application (feature `axum`).
+//!
+//! Subscribers open `GET /.well-known/mercure?topic=T` as an event stream
+//! (resuming with `Last-Event-ID`); publishers `POST /.well-known/mercure`
+//! with a form (`topic`, `data`, `type`, `id`, `retry`, `private`). With a
+//! [`Config::jwt_key`], both need HS256 tokens with Mercure's
+//! `mercure.publish` / `mercure.subscribe` claims; with [`Config::redis`],
+//! every hub on the same Redis acts as one (history and updates in a Redis
+//! stream).
+//!
+//! What it is made of:
+//!
+//! * the Mercure rules: the form and its limits, topic selectors, token
+//!   authorization, private updates, cursors (`publish`, `subscribe`,
+//!   `auth`, `query`);
+//! * the backends: an in-memory [`Broker`](sse_tokio::server::Broker), or
+//!   Redis Streams (`backend`, `redis`);
+//! * serving: a keep-alive HTTP/1.1 server on tokio with connection,
+//!   per-address and memory limits, `Host` and CSRF checks, CORS,
+//!   metrics ([`Hub::serve`]), and the routes for axum ([`Hub::router`]).
+//!
+//! ```no_run
+//! use sse_hub::{Config, Hub};
+//!
+//! # async fn run() -> Result<(), sse_hub::Error> {
+//! let config = Config::default();
+//! let listener = sse_hub::listen(config.listen).map_err(|e| sse_hub::Error::Bind(config.listen, e))?;
+//! let hub = Hub::start(config).await?;
+//! hub.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! # Ok(())
+//! # }
+//! ```
+
+mod auth;
+#[cfg(feature = "axum")]
+mod axum_routes;
+mod backend;
+mod budget;
+mod config;
+mod cors;
+mod fds;
+#[doc(hidden)]
+pub mod fuzz;
+mod host;
+mod http;
+mod limits;
+mod metrics;
+mod origin;
+mod publish;
+mod query;
+mod redact;
+mod redis;
+mod serve;
+mod subscribe;
+mod trim;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+pub use auth::weak_key_warning;
+pub use config::Config;
+pub use fds::{FdLimit, derived_max_connections, raise_limit as raise_descriptor_limit};
+pub use serve::listen;
+
+use auth::Auth;
+use backend::Backend;
+use limits::Limits;
+use metrics::Metrics;
+
+/// The hub's URL: subscribe with `GET`, publish with `POST`.
+pub const HUB_PATH: &str = "/.well-known/mercure";
+
+/// Everything a connection needs, shared by all of them.
+struct Shared {
+    config: Config,
+    /// The `publish_origins`, normalized.
+    publish_origins: Vec<String>,
+    /// Which `Host` values are answered.
+    hosts: host::HostCheck,
+    backend: Backend,
+    auth: Option<Auth>,
+    limits: Arc<Limits>,
+    /// The memory requests being received may take, all together.
+    request_memory: Arc<budget::RequestMemory>,
+    metrics: Metrics,
+    /// Flips to true when the hub starts shutting down.
+    shutdown: watch::Receiver<bool>,
+    shutdown_tx: watch::Sender<bool>,
+    /// The runtime that serves event streams.
+    streams: tokio::runtime::Handle,
+    /// The runtime that serves every other request (publishes above all).
+    requests: tokio::runtime::Handle,
+}
+
+/// A running hub: its backend, its limits and its metrics. Cheap to clone
+/// (all clones are the same hub).
+#[derive(Clone)]
+pub struct Hub {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Hub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Hub")
+            .field("backend", &self.shared.backend.describe())
+            .field("open_connections", &self.shared.limits.open())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the hub could not start or serve.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The settings are inconsistent or invalid (the message says which
+    /// and how to fix it).
+    Config(String),
+    /// The listening address could not be bound.
+    Bind(SocketAddr, io::Error),
+    /// The runtime could not start.
+    Runtime(io::Error),
+    /// The backend could not start (Redis unreachable, say).
+    Backend(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Config(e) => f.write_str(e),
+            Error::Bind(addr, e) => write!(
+                f,
+                "cannot listen on {addr}: {e} (is another hub running there? pick another --listen)"
+            ),
+            Error::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
+            Error::Backend(e) => f.write_str(e),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Bind(_, e) | Error::Runtime(e) => Some(e),
+            Error::Config(_) | Error::Backend(_) => None,
+        }
+    }
+}
+
+impl Hub {
+    /// Checks `config` and starts the hub's backend (connecting to Redis
+    /// when configured), on the current tokio runtime. Without
+    /// [`Config::max_connections`], the process's file descriptor limit is
+    /// raised to its hard limit and the connection limit derived from it
+    /// ([`derived_max_connections`]). Publishes and event
+    /// streams are served on that runtime; see [`Hub::start_on`] to serve
+    /// publishes on a runtime of their own.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid settings, [`Error::Backend`] when the
+    /// backend cannot start.
+    pub async fn start(config: Config) -> Result<Hub, Error> {
+        let current = tokio::runtime::Handle::current();
+        Hub::start_on(config, current).await
+    }
+
+    /// [`Hub::start`], serving every request other than event streams on
+    /// `requests` (a runtime with threads and an event loop of its own, so
+    /// that a publish is taken as soon as it arrives however busy the
+    /// streams are).
+    ///
+    /// # Errors
+    /// As [`Hub::start`].
+    pub async fn start_on(config: Config, requests: tokio::runtime::Handle) -> Result<Hub, Error> {
+        let checked = config.check().map_err(Error::Config)?;
+        let config = checked.config;
+        let max_connections = config
+            .max_connections
+            .unwrap_or_else(|| fds::derived_max_connections(fds::raise_limit()));
+        let metrics = Metrics::default();
+        let backend = Backend::start(&config, metrics.clone())
+            .await
+            .map_err(Error::Backend)?;
+        let auth = config.jwt_key.as_deref().map(Auth::new);
+        backend.follow();
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let shared = Shared {
+            limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
+            request_memory: budget::RequestMemory::new(config.request_memory),
+            publish_origins: checked.publish_origins,
+            hosts: checked.hosts,
+            config,
+            backend,
+            auth,
+            metrics,
+            shutdown,
+            shutdown_tx,
+            streams: tokio::runtime::Handle::current(),
+            requests,
+        };
+        Ok(Hub {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The backend, as the first log line names it (`memory`, or the Redis
+    /// URL without its password).
+    pub fn backend(&self) -> String {
+        self.shared.backend.describe()
+    }
+
+    /// How many subscribers are connected.
+    pub fn subscribers(&self) -> usize {
+        self.shared.backend.broker().subscribers()
+    }
+
+    /// How many connections the hub's own server ([`Hub::serve`]) has
+    /// open.
+    pub fn open_connections(&self) -> usize {
+        self.shared.limits.open()
+    }
+
+    /// The most connections open at once.
+    pub fn max_connections(&self) -> usize {
+        self.shared.limits.max()
+    }
+
+    /// The metrics page (`GET /metrics`), in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        self.shared.metrics.render(&self.shared)
+    }
+}

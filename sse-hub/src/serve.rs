@@ -1,0 +1,319 @@
+//! Serving on a listener: the accept loop, each connection's keep-alive
+//! requests, routing, and the shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info};
+
+use crate::{HUB_PATH, Hub, Shared};
+use crate::{cors, fds, http, limits, publish, redact, subscribe, trim};
+
+impl Hub {
+    /// Serves connections from `listener` until `shutdown` resolves, then
+    /// shuts down: stops accepting, ends every stream with a randomized
+    /// `retry:` (1 to 5 s) so that subscribers come back spread out, stops
+    /// the backend, and waits up to 4 s for open connections to finish.
+    pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let hub = &self.shared;
+        let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
+        tokio::pin!(shutdown);
+        let mut guard = fds::AcceptGuard::new();
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((socket, peer)) => {
+                        if let Some(socket) = guard.admit(socket, hub) {
+                            tokio::spawn(connection(hub.clone(), socket, peer));
+                        }
+                    }
+                    // Out of file descriptors, say: answer 503 on the reserved
+                    // one, or wait a little; keep serving either way.
+                    Err(e) => guard.failed(e, &listener, hub).await,
+                },
+                () = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        trimmer.abort();
+        self.shutdown().await;
+    }
+
+    /// Shuts the hub down (what [`Hub::serve`] does when its `shutdown`
+    /// resolves; call it yourself when the hub is mounted in another
+    /// server): every stream ends with a randomized `retry:`, the backend
+    /// stops, and open connections get up to 4 s to finish.
+    pub async fn shutdown(&self) {
+        let hub = &self.shared;
+        if hub.shutdown_tx.send_replace(true) {
+            return;
+        }
+        info!(
+            "shutting down: ending {} streams with a randomized retry",
+            hub.limits.open()
+        );
+        hub.backend.broker().shutdown(
+            Some((Duration::from_secs(1), Duration::from_secs(4))),
+            seed(),
+        );
+        hub.backend.stop();
+        // Streams end once their last `retry:` is out, and requests in
+        // progress are answered; give them a few seconds.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
+        while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        info!("stopped ({} connections left open)", hub.limits.open());
+    }
+}
+
+/// Binds `addr` for [`Hub::serve`] with a deep accept queue (thousands of
+/// subscribers may connect at once; the kernel caps it at
+/// `net.core.somaxconn`), `SO_REUSEADDR` and `TCP_NODELAY`.
+///
+/// # Errors
+/// What binding the socket says.
+pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    // Events are small writes that must leave at once. On Linux accepted
+    // sockets inherit this from the listener, which saves a system call
+    // per connection; elsewhere each connection sets it too.
+    socket.set_nodelay(true)?;
+    socket.bind(addr)?;
+    socket.listen(8192)
+}
+
+/// A seed for the shutdown delays (different on every run).
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(std::process::id().into());
+    h.finish()
+}
+
+/// Which runtime a connection is served on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    /// The event streams' runtime.
+    Streams,
+    /// The other requests' runtime.
+    Requests,
+}
+
+/// Serves one connection: requests one after another (keep-alive) until a
+/// stream takes it over or it closes.
+async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
+    if !cfg!(target_os = "linux") {
+        let _ = socket.set_nodelay(true);
+    }
+    let Some(slot) = hub.limits.enter(peer.ip()) else {
+        hub.metrics.rejected();
+        http::reject_busy(&mut socket, hub.config.header_timeout).await;
+        return;
+    };
+    // Bytes read past a request (a pipelined one) stay here for the next.
+    let buf = bytes::BytesMut::new();
+    serve_at(hub, socket, buf, peer, slot, Place::Streams, None).await;
+}
+
+/// The connection's requests from `first` (already read) on, at `place`.
+/// (Boxed: a connection that moves goes on as a new task of this kind.)
+fn serve_at(
+    hub: Arc<Shared>,
+    socket: TcpStream,
+    buf: bytes::BytesMut,
+    peer: SocketAddr,
+    slot: limits::Slot,
+    place: Place,
+    first: Option<http::Request>,
+) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    Box::pin(requests(hub, socket, buf, peer, slot, place, first))
+}
+
+async fn requests(
+    hub: Arc<Shared>,
+    mut socket: TcpStream,
+    mut buf: bytes::BytesMut,
+    peer: SocketAddr,
+    slot: limits::Slot,
+    place: Place,
+    mut first: Option<http::Request>,
+) {
+    loop {
+        let request = match first.take() {
+            Some(request) => request,
+            // Boxed: the reading state is large and not needed while a
+            // stream runs, so it must not stay in every connection's task.
+            None => match Box::pin(http::read(
+                &mut socket,
+                &mut buf,
+                &hub.config,
+                &hub.request_memory,
+            ))
+            .await
+            {
+                Ok(Some(request)) => request,
+                Ok(None) => return,
+                Err(response) => {
+                    let _ = http::write(&mut socket, &response, false).await;
+                    return;
+                }
+            },
+        };
+        debug!(
+            "{peer} {} {}",
+            request.head.method(),
+            redact::target(request.head.target())
+        );
+        let wanted = if is_subscription(&request) {
+            Place::Streams
+        } else {
+            Place::Requests
+        };
+        if wanted != place {
+            // The other runtime's event loop takes the socket over.
+            let Ok(socket) = socket.into_std() else {
+                return;
+            };
+            let runtime = match wanted {
+                Place::Streams => &hub.streams,
+                Place::Requests => &hub.requests,
+            };
+            let hub = hub.clone();
+            runtime.spawn(async move {
+                if let Ok(socket) = TcpStream::from_std(socket) {
+                    serve_at(hub, socket, buf, peer, slot, wanted, Some(request)).await;
+                }
+            });
+            return;
+        }
+        if let Err(response) = hub.hosts.check(&request.head) {
+            // Refused for its Host (DNS rebinding) or malformed: closed.
+            let _ = http::write(&mut socket, &response, false).await;
+            return;
+        }
+        let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
+        let outcome = route(&hub, request).await;
+        match outcome {
+            Outcome::Respond(response) => {
+                if http::write(&mut socket, &response, keep_alive)
+                    .await
+                    .is_err()
+                    || !keep_alive
+                {
+                    return;
+                }
+            }
+            Outcome::Subscribe(request, cors) => {
+                let head_only = request.head.method() == "HEAD";
+                match Box::pin(subscribe::open(&hub, &mut socket, request, &cors)).await {
+                    Ok(Some(stream)) => {
+                        // A stream never reads another request: free the
+                        // buffer (a refused subscription keeps it, with
+                        // the requests read ahead).
+                        drop(buf);
+                        stream.run(&mut socket).await;
+                        return;
+                    }
+                    Ok(None) => return,
+                    Err(response) => {
+                        let mut response = response.headers(cors);
+                        if head_only {
+                            response = response.head_only();
+                        }
+                        if http::write(&mut socket, &response, keep_alive)
+                            .await
+                            .is_err()
+                            || !keep_alive
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Whether the request asks for an event stream.
+pub(crate) fn is_subscription(request: &http::Request) -> bool {
+    matches!(request.head.method(), "GET" | "HEAD") && request.head.path() == HUB_PATH
+}
+
+/// What a route did with the connection.
+pub(crate) enum Outcome {
+    /// Send this response (the connection may serve more requests).
+    Respond(http::Response),
+    /// Serve an event stream (with these CORS headers).
+    Subscribe(http::Request, Vec<(&'static str, String)>),
+}
+
+pub(crate) async fn route(hub: &Arc<Shared>, request: http::Request) -> Outcome {
+    let cors = cors::headers(&hub.config.cors_origins, request.head.header_str("origin"));
+    let path = request.head.path().to_owned();
+    let method = request.head.method().to_owned();
+    let mut response = match (method.as_str(), path.as_str()) {
+        _ if is_subscription(&request) => return Outcome::Subscribe(request, cors),
+        // Boxed: the connection's task holds only the state of the route
+        // it takes.
+        ("POST", HUB_PATH) => Box::pin(publish::publish(hub, &request)).await,
+        ("OPTIONS", _) => cors::preflight(&hub.config.cors_origins, &request.head),
+        ("GET" | "HEAD", "/") if hub.config.page.is_some() => http::Response::new(200)
+            .content_type("text/html; charset=utf-8")
+            .body(hub.config.page.unwrap_or_default()),
+        ("GET" | "HEAD", "/healthz") => {
+            if hub.backend.is_up() {
+                http::Response::text(200, "ok")
+            } else {
+                http::Response::text(503, "backend unavailable")
+            }
+        }
+        ("GET" | "HEAD", "/metrics") => http::Response::new(200)
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(hub.metrics.render(hub)),
+        (_, HUB_PATH | "/" | "/healthz" | "/metrics") => {
+            http::Response::text(405, "method not allowed").header("Allow", allowed(&path))
+        }
+        _ => http::Response::text(404, "not found"),
+    };
+    if method == "HEAD" {
+        response = response.head_only();
+    }
+    Outcome::Respond(response.headers(cors))
+}
+
+fn allowed(path: &str) -> &'static str {
+    match path {
+        HUB_PATH => "GET, HEAD, POST, OPTIONS",
+        _ => "GET, HEAD, OPTIONS",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Accepted connections send each event at once (no Nagle delay),
+    /// whether they inherit the option from the listener or set it.
+    #[tokio::test]
+    async fn accepted_connections_have_nodelay() {
+        let listener = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (socket, _) = listener.accept().await.unwrap();
+        if !cfg!(target_os = "linux") {
+            socket.set_nodelay(true).unwrap();
+        }
+        assert!(socket.nodelay().unwrap());
+        drop(client);
+    }
+}
