@@ -46,7 +46,7 @@ pub trait Transport: Unpin {
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
 }
 
-impl<T: Transport + ?Sized> Transport for &mut T {
+impl<T: Transport + ?Sized> Transport for Box<T> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         (**self).poll_read(cx, buf)
     }
@@ -65,6 +65,55 @@ impl<T: Transport + ?Sized> Transport for &mut T {
 
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         (**self).poll_close(cx)
+    }
+}
+
+/// A client socket as a runtime hands it over: any transport, boxed once
+/// per connection (plain TCP and TLS are one type).
+pub type BoxTransport = Box<dyn Transport + Send>;
+
+/// Any `futures-io` stream (`AsyncRead + AsyncWrite`: an `async-net` or
+/// `async-std` `TcpStream`, a `&mut` one, a `futures-rustls` stream) as a
+/// [`Transport`]. `futures-io` holds only the traits, so this is no
+/// runtime's: the smol/async-std binding and any other `futures-io`
+/// runtime use it.
+#[derive(Debug)]
+pub struct FuturesIo<T>(T);
+
+impl<T> FuturesIo<T> {
+    /// Wraps `io`.
+    pub fn new(io: T) -> FuturesIo<T> {
+        FuturesIo(io)
+    }
+
+    /// The stream.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> Transport for FuturesIo<T>
+where
+    T: futures_io::AsyncRead + futures_io::AsyncWrite + Unpin,
+{
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_close(cx)
     }
 }
 
@@ -160,6 +209,16 @@ impl TlsConfig {
     /// The rustls configuration, for the binding's TLS connector.
     pub fn rustls(&self) -> &std::sync::Arc<rustls::ClientConfig> {
         &self.config
+    }
+
+    /// `host` as the server name to ask for (SNI) and to check the
+    /// certificate against.
+    ///
+    /// # Errors
+    /// `InvalidInput` when `host` is neither a DNS name nor an IP address.
+    pub fn server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
+        rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
     }
 }
 

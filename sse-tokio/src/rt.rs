@@ -10,7 +10,7 @@ use std::time::Instant;
 
 #[cfg(feature = "rustls")]
 use sse_driver::rt::TlsConfig;
-use sse_driver::rt::{Connecting, Runtime, Timer, Transport};
+use sse_driver::rt::{BoxTransport, Connecting, Runtime, Timer, Transport};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -21,15 +21,15 @@ use tokio::time::Sleep;
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
 
-/// A `tokio::time::Sleep`, re-armed in place.
+/// A `tokio::time::Sleep`, re-armed in place (boxed: a `Sleep` is
+/// `!Unpin`).
 #[derive(Debug)]
 pub struct TokioTimer(Pin<Box<Sleep>>);
 
 impl Timer for TokioTimer {
     fn reset(&mut self, deadline: Instant) {
-        self.0
-            .as_mut()
-            .reset(tokio::time::Instant::from_std(deadline));
+        let deadline = tokio::time::Instant::from_std(deadline);
+        self.0.as_mut().reset(deadline);
     }
 
     fn poll_fired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
@@ -52,12 +52,20 @@ impl<T> TokioIo<T> {
     pub fn into_inner(self) -> T {
         self.0
     }
+
+    /// The socket, pinned for tokio's traits.
+    fn pinned(&mut self) -> Pin<&mut T>
+    where
+        T: Unpin,
+    {
+        Pin::new(&mut self.0)
+    }
 }
 
 impl<T: AsyncRead + AsyncWrite + Unpin> Transport for TokioIo<T> {
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         let mut read = ReadBuf::new(buf);
-        std::task::ready!(Pin::new(&mut self.0).poll_read(cx, &mut read))?;
+        std::task::ready!(self.pinned().poll_read(cx, &mut read))?;
         Poll::Ready(Ok(read.filled().len()))
     }
 
@@ -66,115 +74,37 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Transport for TokioIo<T> {
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+        self.pinned().poll_write_vectored(cx, bufs)
     }
 
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        self.pinned().poll_flush(cx)
     }
 
+    /// tokio's `poll_shutdown`.
     fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        self.pinned().poll_shutdown(cx)
     }
-}
-
-/// A client socket: plain TCP, or TLS over TCP (boxed: its state is
-/// large).
-pub type Socket = TokioIo<Stream>;
-
-/// The stream under a client [`Socket`].
-#[derive(Debug)]
-pub enum Stream {
-    /// Plain `http`.
-    Plain(TcpStream),
-    /// `https`.
-    #[cfg(feature = "rustls")]
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-}
-
-impl Stream {
-    /// The stream as one `AsyncRead + AsyncWrite`.
-    fn get(self: Pin<&mut Self>) -> Pin<&mut (dyn Duplex + Send)> {
-        match self.get_mut() {
-            Stream::Plain(socket) => Pin::new(socket),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(socket) => Pin::new(&mut **socket),
-        }
-    }
-}
-
-/// Both halves of a tokio socket.
-trait Duplex: AsyncRead + AsyncWrite + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Unpin> Duplex for T {}
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.get().poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get().poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get().poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match self {
-            Stream::Plain(socket) => socket.is_write_vectored(),
-            #[cfg(feature = "rustls")]
-            Stream::Tls(socket) => socket.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get().poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get().poll_shutdown(cx)
-    }
-}
-
-/// Opens a TCP connection with `TCP_NODELAY`.
-async fn tcp(host: &str, port: u16) -> io::Result<TcpStream> {
-    let tcp = TcpStream::connect((host, port)).await?;
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
 }
 
 impl Runtime for Tokio {
     type Timer = TokioTimer;
-    type Socket = Socket;
+    type Socket = BoxTransport;
 
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
     }
 
     fn timer(&self, deadline: Instant) -> TokioTimer {
-        TokioTimer(Box::pin(tokio::time::sleep_until(
-            tokio::time::Instant::from_std(deadline),
-        )))
+        let deadline = tokio::time::Instant::from_std(deadline);
+        TokioTimer(Box::pin(tokio::time::sleep_until(deadline)))
     }
 
-    fn connect(&self, host: String, port: u16) -> Connecting<Socket> {
-        Box::pin(async move { Ok(TokioIo(Stream::Plain(tcp(&host, port).await?))) })
+    fn connect(&self, host: String, port: u16) -> Connecting<BoxTransport> {
+        Box::pin(async move {
+            let tcp = open_tcp(host, port).await?;
+            Ok(Box::new(TokioIo(tcp)) as BoxTransport)
+        })
     }
 
     fn supports_tls(&self) -> bool {
@@ -182,13 +112,21 @@ impl Runtime for Tokio {
     }
 
     #[cfg(feature = "rustls")]
-    fn connect_tls(&self, host: String, port: u16, tls: &TlsConfig) -> Connecting<Socket> {
+    fn connect_tls(&self, host: String, port: u16, tls: &TlsConfig) -> Connecting<BoxTransport> {
         let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(tls.rustls()));
         Box::pin(async move {
-            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let tls = connector.connect(name, tcp(&host, port).await?).await?;
-            Ok(TokioIo(Stream::Tls(Box::new(tls))))
+            let name = TlsConfig::server_name(&host)?;
+            let tcp = open_tcp(host, port).await?;
+            let stream = connector.connect(name, tcp).await?;
+            Ok(Box::new(TokioIo(stream)) as BoxTransport)
         })
     }
+}
+
+/// Opens a TCP connection to `host`:`port` with `TCP_NODELAY` (events are
+/// small writes that must leave at once).
+async fn open_tcp(host: String, port: u16) -> io::Result<TcpStream> {
+    let tcp = TcpStream::connect((host.as_str(), port)).await?;
+    let _ = tcp.set_nodelay(true);
+    Ok(tcp)
 }

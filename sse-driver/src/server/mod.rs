@@ -11,13 +11,14 @@
 //! `gzip`), and on [`Broker::shutdown`](sse_proto::server::Broker::shutdown)
 //! a last `retry:` before it ends. Every decision (what to write, when the
 //! keep-alive, write timeout, lifetime, expiry and shutdown grace are due)
-//! is [`StreamFeed`](sse_proto::server::StreamFeed)'s; the loop here only
+//! is [`StreamFeed`]'s; the loop here only
 //! writes, reads and waits on one timer.
 
 mod body;
 mod stream;
 
 use std::future::{Future as _, poll_fn};
+use std::io;
 use std::task::Poll;
 
 use bytes::BytesMut;
@@ -74,61 +75,45 @@ where
 
 /// Answers `request` with an event stream fed by `subscriber`, on `io`,
 /// until the subscriber ends (lag or shutdown) or the client goes away.
-/// The response head is [`stream_response`]'s; use [`serve_response`] to
-/// add fields.
+/// The response head is [`stream_response`]'s; to add fields to it, write
+/// it with [`write_head`] and serve the body with [`serve_body`].
 ///
 /// # Errors
 /// [`ServeError::Io`] when the socket fails other than by the client
 /// closing it.
-pub async fn serve_stream<R, T>(
+pub async fn serve_stream<R: Runtime, T: Transport + ?Sized>(
     runtime: &R,
     io: &mut T,
     request: &RequestHead,
     subscriber: Subscriber,
     config: &ServeConfig,
-) -> Result<StreamEnd, ServeError>
-where
-    R: Runtime,
-    T: Transport + ?Sized,
-{
+) -> Result<StreamEnd, ServeError> {
     let (response, framing, encoding) = stream_response(request, config.gzip_enabled());
-    serve_response(
-        runtime, io, &response, framing, encoding, subscriber, config,
-    )
-    .await
+    if let Err(e) = write_head(io, &response).await {
+        return ServeError::closed_or(e);
+    }
+    drop(response);
+    serve_body(runtime, io, framing, encoding, subscriber, config).await
 }
 
-/// [`serve_stream`] with a response head of the caller's: build it with
-/// [`stream_response`] and add fields to it first. It is written (and
-/// flushed) at once, before any event.
+/// Writes a response head (and flushes it): build it with
+/// [`stream_response`] and add fields to it, then serve the body with
+/// [`serve_body`].
 ///
 /// # Errors
-/// As [`serve_stream`].
-pub async fn serve_response<R, T>(
-    runtime: &R,
-    io: &mut T,
-    response: &Response,
-    framing: BodyFraming,
-    encoding: Encoding,
-    subscriber: Subscriber,
-    config: &ServeConfig,
-) -> Result<StreamEnd, ServeError>
+/// What the socket says.
+pub async fn write_head<T>(io: &mut T, response: &Response) -> io::Result<()>
 where
-    R: Runtime,
     T: Transport + ?Sized,
 {
     let mut head = BytesMut::with_capacity(256);
     response.encode(&mut head);
-    if let Err(e) = write_all(io, &head).await {
-        return ServeError::closed_or(e);
-    }
-    drop(head);
-    serve_body(runtime, io, framing, encoding, subscriber, config).await
+    write_all(io, &head).await
 }
 
 /// The body of an event stream whose response head the caller has already
-/// written (say on another task, before handing the connection over):
-/// [`serve_response`] without the head. `framing` and `encoding` must be
+/// written ([`write_head`], say on another task, before handing the
+/// connection over). `framing` and `encoding` must be
 /// the head's, as [`stream_response`] gave them.
 ///
 /// A stream that ends other than for the write timeout or a lag is closed
