@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::Args;
+use sse_proto::http1::reason_phrase;
 use sse_tokio::{ClientConfig, CloseReason, Event, EventSource, ReconnectReason};
 
 use crate::output::{write_event, write_pretty_event};
@@ -187,40 +188,6 @@ impl fmt::Display for Lost<'_> {
             None => write!(f, "{}", self.0),
         }
     }
-}
-
-/// The standard reason phrase of the statuses an event stream may meet.
-fn reason_phrase(status: u16) -> Option<&'static str> {
-    Some(match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        300 => "Multiple Choices",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        413 => "Content Too Large",
-        415 => "Unsupported Media Type",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => return None,
-    })
 }
 
 /// `250ms`, `3s`, `1.5s`.

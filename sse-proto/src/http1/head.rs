@@ -181,6 +181,116 @@ pub(crate) trait HeadKind {
     fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError;
 }
 
+/// Checks httparse's verdict on a complete head of `len` bytes: it must
+/// have parsed exactly those bytes.
+pub(crate) fn complete(
+    parsed: httparse::Result<usize>,
+    len: usize,
+    request: bool,
+) -> Result<(), HeadError> {
+    match parsed {
+        Ok(httparse::Status::Complete(n)) if n == len => Ok(()),
+        Ok(_) => Err(HeadError::InvalidLineEnding),
+        Err(e) => Err(HeadError::from_httparse(e, request)),
+    }
+}
+
+/// Defines an incremental head parser `$parser` for heads of type `$head`,
+/// parsed by httparse's `$message` (`Request` or `Response`) and built by
+/// the module's `build(bytes, limits)`: the parser, its `HeadKind`
+/// (`$kind`), and its four methods. The two parsers differ in nothing else.
+macro_rules! head_parser {
+    ($(#[$doc:meta])* $parser:ident, $kind:ident, $head:ty, $message:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default)]
+        pub struct $parser {
+            reader: HeadReader,
+        }
+
+        impl $parser {
+            /// A parser with the default [`HeadLimits`].
+            pub fn new() -> $parser {
+                $parser::default()
+            }
+
+            /// A parser with the given limits.
+            pub fn with_limits(limits: HeadLimits) -> $parser {
+                $parser {
+                    reader: HeadReader::new(limits),
+                }
+            }
+
+            /// Parses the head at the start of `input` (all bytes received
+            /// so far). On completion the parser is ready for the next head
+            /// (the final response after a `100 Continue`, the next
+            /// pipelined request), which the caller hands over from the
+            /// first byte after the previous one.
+            ///
+            /// # Errors
+            /// A [`HeadError`] when the head is malformed or exceeds the
+            /// limits.
+            pub fn parse(&mut self, input: &[u8]) -> Result<Parsed<$head>, HeadError> {
+                self.reader.parse::<$kind>(input)
+            }
+
+            /// Like `parse`, but on completion removes the head from `buf`
+            /// (without copying it: the fields share its memory), leaving
+            /// what follows it there. `Ok(None)` means the head is not
+            /// complete yet: append more bytes to `buf` and call again.
+            ///
+            /// # Errors
+            /// A [`HeadError`] when the head is malformed or exceeds the
+            /// limits (the content of `buf` is then unspecified).
+            pub fn parse_buf(&mut self, buf: &mut BytesMut) -> Result<Option<$head>, HeadError> {
+                self.reader.parse_buf::<$kind>(buf)
+            }
+        }
+
+        /// How this kind of head is parsed.
+        struct $kind;
+
+        impl HeadKind for $kind {
+            type Head = $head;
+
+            fn build(bytes: Bytes, limits: HeadLimits) -> Result<$head, HeadError> {
+                build(bytes, limits)
+            }
+
+            fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {
+                let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
+                let request = stringify!($message) == "Request";
+                match httparse::$message::new(&mut headers).parse(window) {
+                    Err(e) => HeadError::from_httparse(e, request),
+                    Ok(_) => HeadError::TooLarge,
+                }
+            }
+        }
+    };
+}
+pub(crate) use head_parser;
+
+/// The field accessors of a parsed head (a struct with a `headers:
+/// Vec<Header>` field): `headers`, `header`, `header_str`.
+macro_rules! field_accessors {
+    () => {
+        /// All fields, in order.
+        pub fn headers(&self) -> &[Header] {
+            &self.headers
+        }
+
+        /// The value of the first field named `name` (ignoring ASCII case).
+        pub fn header(&self, name: &str) -> Option<&Bytes> {
+            field::first(&self.headers, name)
+        }
+
+        /// The value of the first field named `name`, if it is UTF-8.
+        pub fn header_str(&self, name: &str) -> Option<&str> {
+            self.header(name).and_then(|v| core::str::from_utf8(v).ok())
+        }
+    };
+}
+pub(crate) use field_accessors;
+
 /// The incremental machinery both head parsers share: find the end of the
 /// head in the bytes added since the last call, enforce the size limit, then
 /// parse once.

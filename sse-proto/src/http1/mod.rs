@@ -64,5 +64,7 @@ pub use field::{BuildError, FramingError, Header};
 pub use head::{HeadError, HeadLimits, Parsed, Version};
 pub use request::Request;
 pub use response::{ResponseHead, ResponseParser, RetryAfter};
-pub use server::{Framing, RequestHead, RequestParser, Response, encode_chunk, encode_chunk_head};
+pub use server::{
+    Framing, RequestHead, RequestParser, Response, encode_chunk, encode_chunk_head, reason_phrase,
+};
 pub use url::{Scheme, Url, UrlError};

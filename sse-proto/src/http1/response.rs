@@ -12,100 +12,42 @@ use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Ver
 use super::value;
 use crate::str::Str;
 
-/// An incremental parser for a response head.
-///
-/// Hand it the bytes read so far, each time with the new bytes appended,
-/// until it returns [`Parsed::Complete`]; the bytes after the head are the
-/// body. Only the bytes added since the last call are scanned for the end of
-/// the head, and the head is parsed once, when it is complete, so the cost
-/// is linear in the head's size. Heads longer than
-/// [`HeadLimits::head_len`] are refused.
-///
-/// ```
-/// use bytes::BytesMut;
-/// use sse_proto::http1::{BodyKind, ResponseParser};
-///
-/// let mut parser = ResponseParser::new();
-/// let mut buf = BytesMut::new();
-/// buf.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-st");
-/// assert!(parser.parse_buf(&mut buf)?.is_none());
-/// buf.extend_from_slice(b"ream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n");
-/// let head = parser.parse_buf(&mut buf)?.unwrap();
-/// assert_eq!(head.status(), 200);
-/// assert!(head.is_event_stream());
-/// assert_eq!(head.body_kind("GET")?, BodyKind::Chunked);
-/// assert_eq!(&buf[..], b"5\r\n"); // the start of the body is left in the buffer
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct ResponseParser {
-    reader: HeadReader,
-}
-
-impl ResponseParser {
-    /// A parser with the default [`HeadLimits`].
-    pub fn new() -> ResponseParser {
-        ResponseParser::default()
-    }
-
-    /// A parser with the given limits.
-    pub fn with_limits(limits: HeadLimits) -> ResponseParser {
-        ResponseParser {
-            reader: HeadReader::new(limits),
-        }
-    }
-
-    /// Parses the head at the start of `input` (all bytes received so far).
-    /// On completion the parser is ready for the next head (for example the
-    /// final response after a `100 Continue`), which the caller hands over
-    /// from the first byte after the previous one.
+head::head_parser!(
+    /// An incremental parser for a response head.
     ///
-    /// # Errors
-    /// A [`HeadError`] when the head is malformed or exceeds the limits.
-    pub fn parse(&mut self, input: &[u8]) -> Result<Parsed<ResponseHead>, HeadError> {
-        self.reader.parse::<ResponseKind>(input)
-    }
-
-    /// Like [`ResponseParser::parse`], but on completion removes the head
-    /// from `buf` (without copying it: the fields share its memory),
-    /// leaving the body's first bytes there. `Ok(None)` means the head is
-    /// not complete yet: append more bytes to `buf` and call again.
+    /// Hand it the bytes read so far, each time with the new bytes appended,
+    /// until it returns [`Parsed::Complete`]; the bytes after the head are the
+    /// body. Only the bytes added since the last call are scanned for the end of
+    /// the head, and the head is parsed once, when it is complete, so the cost
+    /// is linear in the head's size. Heads longer than
+    /// [`HeadLimits::head_len`] are refused.
     ///
-    /// # Errors
-    /// A [`HeadError`] when the head is malformed or exceeds the limits
-    /// (the content of `buf` is then unspecified).
-    pub fn parse_buf(&mut self, buf: &mut BytesMut) -> Result<Option<ResponseHead>, HeadError> {
-        self.reader.parse_buf::<ResponseKind>(buf)
-    }
-}
-
-/// How a response head is parsed.
-struct ResponseKind;
-
-impl HeadKind for ResponseKind {
-    type Head = ResponseHead;
-
-    fn build(bytes: Bytes, limits: HeadLimits) -> Result<ResponseHead, HeadError> {
-        build(bytes, limits)
-    }
-
-    fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
-        match httparse::Response::new(&mut headers).parse(window) {
-            Err(e) => HeadError::from_httparse(e, false),
-            Ok(_) => HeadError::TooLarge,
-        }
-    }
-}
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sse_proto::http1::{BodyKind, ResponseParser};
+    ///
+    /// let mut parser = ResponseParser::new();
+    /// let mut buf = BytesMut::new();
+    /// buf.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-st");
+    /// assert!(parser.parse_buf(&mut buf)?.is_none());
+    /// buf.extend_from_slice(b"ream\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n");
+    /// let head = parser.parse_buf(&mut buf)?.unwrap();
+    /// assert_eq!(head.status(), 200);
+    /// assert!(head.is_event_stream());
+    /// assert_eq!(head.body_kind("GET")?, BodyKind::Chunked);
+    /// assert_eq!(&buf[..], b"5\r\n"); // the start of the body is left in the buffer
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ResponseParser,
+    ResponseKind,
+    ResponseHead,
+    Response
+);
 
 fn build(bytes: Bytes, limits: HeadLimits) -> Result<ResponseHead, HeadError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
     let mut res = httparse::Response::new(&mut headers);
-    match res.parse(&bytes) {
-        Ok(httparse::Status::Complete(n)) if n == bytes.len() => {}
-        Ok(_) => return Err(HeadError::InvalidLineEnding),
-        Err(e) => return Err(HeadError::from_httparse(e, false)),
-    }
+    head::complete(res.parse(&bytes), bytes.len(), false)?;
     let version = Version::from_minor(res.version)?;
     let status = match res.code {
         Some(code @ 100..=999) => code,
@@ -170,20 +112,7 @@ impl ResponseHead {
         matches!(self.status, 301 | 302 | 303 | 307 | 308)
     }
 
-    /// All fields, in order.
-    pub fn headers(&self) -> &[Header] {
-        &self.headers
-    }
-
-    /// The value of the first field named `name` (ignoring ASCII case).
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        field::first(&self.headers, name)
-    }
-
-    /// The value of the first field named `name`, if it is UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.header(name).and_then(|v| core::str::from_utf8(v).ok())
-    }
+    head::field_accessors!();
 
     /// The `Content-Type` value, if present and UTF-8.
     pub fn content_type(&self) -> Option<&str> {

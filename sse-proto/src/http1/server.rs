@@ -15,85 +15,32 @@ use super::head::{self, HeadError, HeadKind, HeadLimits, HeadReader, Parsed, Ver
 use super::response::{framing, keep_alive};
 use crate::str::Str;
 
-/// An incremental parser for a request head; the counterpart of
-/// [`ResponseParser`](super::ResponseParser), with the same contract and
-/// limits.
-///
-/// ```
-/// use bytes::BytesMut;
-/// use sse_proto::http1::{RequestParser, Version};
-///
-/// let mut parser = RequestParser::new();
-/// let mut buf = BytesMut::from(&b"GET /events HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 7\r\n\r\n"[..]);
-/// let head = parser.parse_buf(&mut buf)?.unwrap();
-/// assert_eq!((head.method(), head.target(), head.version()), ("GET", "/events", Version::Http11));
-/// assert_eq!(head.last_event_id(), Some("7"));
-/// # Ok::<(), sse_proto::http1::HeadError>(())
-/// ```
-#[derive(Clone, Debug, Default)]
-pub struct RequestParser {
-    reader: HeadReader,
-}
-
-impl RequestParser {
-    /// A parser with the default [`HeadLimits`].
-    pub fn new() -> RequestParser {
-        RequestParser::default()
-    }
-
-    /// A parser with the given limits.
-    pub fn with_limits(limits: HeadLimits) -> RequestParser {
-        RequestParser {
-            reader: HeadReader::new(limits),
-        }
-    }
-
-    /// Parses the head at the start of `input` (all bytes received so far).
+head::head_parser!(
+    /// An incremental parser for a request head; the counterpart of
+    /// [`ResponseParser`](super::ResponseParser), with the same contract and
+    /// limits.
     ///
-    /// # Errors
-    /// A [`HeadError`] when the head is malformed or exceeds the limits.
-    pub fn parse(&mut self, input: &[u8]) -> Result<Parsed<RequestHead>, HeadError> {
-        self.reader.parse::<RequestKind>(input)
-    }
-
-    /// Like [`RequestParser::parse`], but on completion removes the head
-    /// from `buf` without copying it. `Ok(None)`: not complete yet.
+    /// ```
+    /// use bytes::BytesMut;
+    /// use sse_proto::http1::{RequestParser, Version};
     ///
-    /// # Errors
-    /// A [`HeadError`] when the head is malformed or exceeds the limits
-    /// (the content of `buf` is then unspecified).
-    pub fn parse_buf(&mut self, buf: &mut BytesMut) -> Result<Option<RequestHead>, HeadError> {
-        self.reader.parse_buf::<RequestKind>(buf)
-    }
-}
-
-/// How a request head is parsed.
-struct RequestKind;
-
-impl HeadKind for RequestKind {
-    type Head = RequestHead;
-
-    fn build(bytes: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
-        build(bytes, limits)
-    }
-
-    fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
-        match httparse::Request::new(&mut headers).parse(window) {
-            Err(e) => HeadError::from_httparse(e, true),
-            Ok(_) => HeadError::TooLarge,
-        }
-    }
-}
+    /// let mut parser = RequestParser::new();
+    /// let mut buf = BytesMut::from(&b"GET /events HTTP/1.1\r\nHost: h\r\nLast-Event-ID: 7\r\n\r\n"[..]);
+    /// let head = parser.parse_buf(&mut buf)?.unwrap();
+    /// assert_eq!((head.method(), head.target(), head.version()), ("GET", "/events", Version::Http11));
+    /// assert_eq!(head.last_event_id(), Some("7"));
+    /// # Ok::<(), sse_proto::http1::HeadError>(())
+    /// ```
+    RequestParser,
+    RequestKind,
+    RequestHead,
+    Request
+);
 
 fn build(bytes: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
     let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
     let mut req = httparse::Request::new(&mut headers);
-    match req.parse(&bytes) {
-        Ok(httparse::Status::Complete(n)) if n == bytes.len() => {}
-        Ok(_) => return Err(HeadError::InvalidLineEnding),
-        Err(e) => return Err(HeadError::from_httparse(e, true)),
-    }
+    head::complete(req.parse(&bytes), bytes.len(), true)?;
     let version = Version::from_minor(req.version)?;
     let (Some(method), Some(target)) = (req.method, req.path) else {
         return Err(HeadError::InvalidRequestLine);
@@ -141,20 +88,7 @@ impl RequestHead {
         self.version
     }
 
-    /// All fields, in order.
-    pub fn headers(&self) -> &[Header] {
-        &self.headers
-    }
-
-    /// The value of the first field named `name` (ignoring ASCII case).
-    pub fn header(&self, name: &str) -> Option<&Bytes> {
-        field::first(&self.headers, name)
-    }
-
-    /// The value of the first field named `name`, if it is UTF-8.
-    pub fn header_str(&self, name: &str) -> Option<&str> {
-        self.header(name).and_then(|v| core::str::from_utf8(v).ok())
-    }
+    head::field_accessors!();
 
     /// The `Last-Event-ID` value a reconnecting EventSource sends, if
     /// present and UTF-8.
@@ -334,7 +268,12 @@ impl Response {
     /// blank line) to `dst`.
     pub fn encode(&self, dst: &mut BytesMut) {
         // Writing to a BytesMut cannot fail.
-        let _ = write!(dst, "HTTP/1.1 {} {}\r\n", self.status, reason(self.status));
+        let _ = write!(
+            dst,
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status).unwrap_or("")
+        );
         for header in &self.headers {
             header.encode(dst);
         }
@@ -349,15 +288,17 @@ impl Response {
     }
 }
 
-/// The standard reason phrase of common status codes.
-fn reason(status: u16) -> &'static str {
-    match status {
+/// The standard reason phrase of a status code (RFC 9110), for the
+/// common ones; `None` for the others.
+pub fn reason_phrase(status: u16) -> Option<&'static str> {
+    Some(match status {
         100 => "Continue",
         101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        300 => "Multiple Choices",
         301 => "Moved Permanently",
         302 => "Found",
         303 => "See Other",
@@ -371,9 +312,12 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         406 => "Not Acceptable",
         408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
         411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
+        415 => "Unsupported Media Type",
         429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
@@ -382,8 +326,8 @@ fn reason(status: u16) -> &'static str {
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
         505 => "HTTP Version Not Supported",
-        _ => "",
-    }
+        _ => return None,
+    })
 }
 
 /// Appends `data` framed as one HTTP chunk: `{len:x}\r\n`, the data, `\r\n`.
