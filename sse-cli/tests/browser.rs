@@ -10,11 +10,12 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use common::{HubProcess, npm_ci, require, run_bounded};
+use common::hub::Hub;
+use common::run::{npm_ci, require, run_client};
 
 #[test]
 fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
@@ -27,17 +28,14 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
     require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
     npm_ci(&dir, "playwright-core");
 
-    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
-    let started = Instant::now();
-    let (status, log) = run_bounded(
+    let hub = Hub::for_clients();
+    run_client(
         Command::new("node")
             .arg("chat.mjs")
             .current_dir(&dir)
-            .env("HUB_URL", format!("http://{}", hub.addr))
             .env("CHROMIUM", &chromium),
+        &hub,
         Duration::from_secs(90),
+        "exactly once",
     );
-    assert!(status.success(), "the browser test failed:\n{log}");
-    assert!(log.contains("exactly once"), "{log}");
-    assert!(started.elapsed() < Duration::from_secs(90));
 }

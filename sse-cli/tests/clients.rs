@@ -23,8 +23,7 @@
 //! test with what to install; nothing is skipped. Every wait is bounded.
 
 use std::fs;
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::{ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -33,74 +32,16 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{HubProcess, INSTALL_LIMIT, npm_ci, require, run_bounded};
+use common::WAIT;
+use common::hub::Hub;
+use common::run::{INSTALL_LIMIT, npm_ci, require, run_bounded, run_client};
 
-/// The bound on a single wait for the hub or a client.
-const WAIT: Duration = Duration::from_secs(5);
 /// The bound on a whole client script.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(45);
 
+/// The directory of the client scripts.
 fn clients_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients")
-}
-
-/// Publishes an update to the hub with a raw HTTP/1.1 form POST; the id
-/// the hub answers with.
-fn publish(addr: SocketAddr, fields: &[(&str, &str)]) -> String {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in fields {
-        form.append_pair(name, value);
-    }
-    let body = form.finish();
-    let request = format!(
-        "POST /.well-known/mercure HTTP/1.1\r\nHost: {addr}\r\n\
-         Content-Type: application/x-www-form-urlencoded\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let mut socket = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the hub");
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    socket.set_write_timeout(Some(WAIT)).unwrap();
-    socket.write_all(request.as_bytes()).expect("send the POST");
-
-    let deadline = Instant::now() + WAIT;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&response[..end]).into_owned();
-            let length = head.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.trim()
-                    .eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())
-                    .flatten()
-            });
-            let body = &response[end + 4..];
-            if length.is_some_and(|n| body.len() >= n) {
-                assert!(
-                    head.starts_with("HTTP/1.1 200"),
-                    "publishing {fields:?} was answered:\n{}",
-                    String::from_utf8_lossy(&response)
-                );
-                return String::from_utf8_lossy(body).trim().to_owned();
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no whole answer to a publish within {WAIT:?}: {:?}",
-            String::from_utf8_lossy(&response)
-        );
-        match socket.read(&mut chunk) {
-            Ok(0) => panic!(
-                "the hub closed the connection mid-answer: {:?}",
-                String::from_utf8_lossy(&response)
-            ),
-            Ok(n) => response.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => panic!("reading the publish answer: {e}"),
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -113,25 +54,15 @@ fn eventsource_for_node_gets_live_events_and_catches_up_after_a_cut() {
     let dir = clients_dir();
     npm_ci(&dir, "eventsource");
 
-    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
-    let started = Instant::now();
-    let (status, output) = run_bounded(
+    let hub = Hub::for_clients();
+    run_client(
         Command::new("node")
             .arg("eventsource.mjs")
-            .current_dir(&dir)
-            .env("HUB_URL", format!("http://{}", hub.addr)),
+            .current_dir(&dir),
+        &hub,
         SCRIPT_LIMIT,
+        "ok: every missed event arrived exactly once, in order",
     );
-    assert!(
-        status.success(),
-        "the eventsource check failed ({status}):\n{output}\nhub log:\n{}",
-        hub.log_text()
-    );
-    assert!(
-        output.contains("ok: every missed event arrived exactly once, in order"),
-        "{output}"
-    );
-    assert!(started.elapsed() < SCRIPT_LIMIT);
 }
 
 // ---------------------------------------------------------------------------
@@ -208,23 +139,15 @@ fn sseclient_venv() -> PathBuf {
 #[test]
 fn sseclient_py_gets_events_and_resumes_after_last_event_id() {
     let venv = sseclient_venv();
-    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
-    let (status, output) = run_bounded(
+    let hub = Hub::for_clients();
+    run_client(
         Command::new(venv_python(&venv))
             .arg("sseclient_check.py")
             .current_dir(clients_dir())
-            .env("HUB_URL", format!("http://{}", hub.addr))
             .env("PYTHONDONTWRITEBYTECODE", "1"),
+        &hub,
         SCRIPT_LIMIT,
-    );
-    assert!(
-        status.success(),
-        "the sseclient-py check failed ({status}):\n{output}\nhub log:\n{}",
-        hub.log_text()
-    );
-    assert!(
-        output.contains("ok: resumed after Last-Event-ID with exactly the events after it"),
-        "{output}"
+        "ok: resumed after Last-Event-ID with exactly the events after it",
     );
 }
 
@@ -376,6 +299,7 @@ impl Drop for Curl {
     }
 }
 
+/// Owned `(field, value)` lines, to compare with [`Curl::wait_event`].
 fn fields(lines: &[(&str, &str)]) -> Vec<(String, String)> {
     lines
         .iter()
@@ -385,25 +309,22 @@ fn fields(lines: &[(&str, &str)]) -> Vec<(String, String)> {
 
 #[test]
 fn curl_reads_a_published_event_from_an_open_stream() {
-    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
+    let hub = Hub::for_clients();
     let topic = "https://example.com/clients/curl";
     let url = format!(
-        "http://{}/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fclients%2Fcurl",
-        hub.addr
+        "{}/.well-known/mercure?topic=https%3A%2F%2Fexample.com%2Fclients%2Fcurl",
+        hub.url()
     );
     let mut curl = Curl::start(&[], &url);
     curl.wait_stream_start();
     assert!(!curl.head().contains("content-encoding"), "{}", curl.head());
 
-    let id = publish(
-        hub.addr,
-        &[
-            ("topic", topic),
-            ("type", "greeting"),
-            ("id", "curl-1"),
-            ("data", "line one\nline two ✓"),
-        ],
-    );
+    let id = hub.publish_ok(&[
+        ("topic", topic),
+        ("type", "greeting"),
+        ("id", "curl-1"),
+        ("data", "line one\nline two ✓"),
+    ]);
     assert_eq!(id, "curl-1");
     assert_eq!(
         curl.wait_event("curl-1"),
@@ -419,8 +340,8 @@ fn curl_reads_a_published_event_from_an_open_stream() {
 
 #[test]
 fn curl_with_gzip_reads_each_event_while_the_stream_is_open() {
-    let hub = HubProcess::start(&["--retry", "300", "--heartbeat", "1s"], &[]);
-    let url = format!("http://{}/.well-known/mercure?topic=gz", hub.addr);
+    let hub = Hub::for_clients();
+    let url = format!("{}/.well-known/mercure?topic=gz", hub.url());
     let mut curl = Curl::start(&["--compressed", "-H", "Accept-Encoding: gzip"], &url);
     curl.wait_stream_start();
     assert!(
@@ -433,7 +354,7 @@ fn curl_with_gzip_reads_each_event_while_the_stream_is_open() {
     // and while the stream stays open.
     for n in 1..=3 {
         let data = format!("compressed event {n} {}", "abc".repeat(n * 20));
-        let id = publish(hub.addr, &[("topic", "gz"), ("data", &data)]);
+        let id = hub.publish_ok(&[("topic", "gz"), ("data", &data)]);
         let started = Instant::now();
         let event = curl.wait_event(&id);
         assert!(

@@ -2,11 +2,14 @@
 //! cases, and on every shared conformance vector
 //! (`sse-proto/tests/vectors/parse-vectors.json`).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 use base64::Engine as _;
 use serde_json::Value;
+
+mod common;
+
+use common::run::{RUN_LIMIT, assert_help_lists, run_with_input, run_with_stdout_closed, sse};
 
 const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sample.sse");
 const VECTORS: &str = concat!(
@@ -14,26 +17,9 @@ const VECTORS: &str = concat!(
     "/../sse-proto/tests/vectors/parse-vectors.json"
 );
 
-/// Runs `sse decode <args>` with `input` on stdin.
+/// Runs `sse decode ARGS` with `input` on stdin.
 fn decode(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .arg("decode")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the sse binary starts");
-    let mut stdin = child.stdin.take().unwrap();
-    let input = input.to_vec();
-    // Write from another thread so that a large output cannot deadlock us.
-    let writer = std::thread::spawn(move || {
-        // The binary may exit (on a limit error) before reading everything.
-        let _ = stdin.write_all(&input);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    output
+    run_with_input(sse(&["decode"]).args(args), input, RUN_LIMIT)
 }
 
 /// Runs `sse decode <args>`, requires success and an empty stderr, and
@@ -49,6 +35,7 @@ fn decode_ok(args: &[&str], input: &[u8]) -> String {
     String::from_utf8(output.stdout).expect("the output is UTF-8")
 }
 
+/// The sample stream's bytes.
 fn sample() -> Vec<u8> {
     std::fs::read(SAMPLE).unwrap()
 }
@@ -172,37 +159,41 @@ fn control_characters_are_escaped() {
     assert_eq!(event["data"], "a\0b\u{1}\t\"\\\u{7f}");
 }
 
+/// Checks a run stopped by a limit: exit code 1, the events before the
+/// error on stdout (`events`, as JSON lines), and one line on stderr that
+/// names each of `says`.
+fn assert_limit_error(output: Output, events: &str, says: &[&str]) {
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(String::from_utf8(output.stdout).unwrap(), events);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    for said in says {
+        assert!(stderr.contains(said), "{stderr}");
+    }
+}
+
 #[test]
 fn line_limit_error_comes_after_earlier_events() {
     let input = b"data: short\n\ndata: this line is too long\n\ndata: later\n\n";
     for chunk in ["1", "65536"] {
-        let output = decode(&["--max-line-len", "16", "--chunk-size", chunk], input);
-        assert_eq!(output.status.code(), Some(1));
-        assert_eq!(
-            String::from_utf8(output.stdout).unwrap(),
-            "{\"type\":\"message\",\"data\":\"short\",\"id\":\"\"}\n"
+        assert_limit_error(
+            decode(&["--max-line-len", "16", "--chunk-size", chunk], input),
+            "{\"type\":\"message\",\"data\":\"short\",\"id\":\"\"}\n",
+            &["16-byte limit", "--max-line-len"],
         );
-        let stderr = String::from_utf8(output.stderr).unwrap();
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
-        assert!(stderr.contains("16-byte limit"), "{stderr}");
-        assert!(stderr.contains("--max-line-len"), "{stderr}");
     }
 }
 
 #[test]
 fn event_size_error() {
-    let output = decode(
-        &["--all", "--max-event-size", "4"],
-        b"data: ab\ndata: c\n\ndata: abc\ndata: d\n\n",
+    assert_limit_error(
+        decode(
+            &["--all", "--max-event-size", "4"],
+            b"data: ab\ndata: c\n\ndata: abc\ndata: d\n\n",
+        ),
+        "{\"type\":\"message\",\"data\":\"ab\\nc\",\"id\":\"\"}\n",
+        &["--max-event-size"],
     );
-    assert_eq!(output.status.code(), Some(1));
-    assert_eq!(
-        String::from_utf8(output.stdout).unwrap(),
-        "{\"type\":\"message\",\"data\":\"ab\\nc\",\"id\":\"\"}\n"
-    );
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("--max-event-size"), "{stderr}");
 }
 
 #[test]
@@ -228,38 +219,23 @@ fn usage_errors() {
 #[test]
 fn help_documents_every_flag() {
     for help in ["-h", "--help"] {
-        let output = decode(&[help], b"");
-        assert!(output.status.success());
-        let text = String::from_utf8(output.stdout).unwrap();
-        for flag in [
-            "--chunk-size",
-            "--all",
-            "--max-line-len",
-            "--max-event-size",
-        ] {
-            assert!(text.contains(flag), "{help} lacks {flag}: {text}");
-        }
+        assert_help_lists(
+            &["decode", help],
+            &[
+                "--chunk-size",
+                "--all",
+                "--max-line-len",
+                "--max-event-size",
+            ],
+        );
     }
 }
 
 #[test]
 fn closed_stdout_exits_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .arg("decode")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Close our end of stdout before the binary writes anything.
-    drop(child.stdout.take());
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let block = b"data: x\n\n".repeat(100_000);
-        let _ = stdin.write_all(&block);
-    });
-    let output = child.wait_with_output().unwrap();
-    writer.join().unwrap();
+    // Our end of stdout is closed before the binary writes anything.
+    let block = b"data: x\n\n".repeat(100_000);
+    let output = run_with_stdout_closed(&mut sse(&["decode"]), &block, RUN_LIMIT);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.is_empty(), "{stderr}");
     assert!(output.status.success());
@@ -275,6 +251,7 @@ struct Case {
     final_last_event_id: String,
 }
 
+/// Every case of the shared conformance vectors.
 fn vectors() -> Vec<Case> {
     let text = std::fs::read_to_string(VECTORS).unwrap();
     let cases: Vec<Value> = serde_json::from_str(&text).unwrap();

@@ -3,133 +3,39 @@
 //! publishes or `/healthz`, and subscribers that ask for the whole history
 //! and never read must cost bounded memory.
 
-mod common;
-
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::HubProcess;
+mod common;
 
-const HUB_PATH: &str = "/.well-known/mercure";
-const FORM: &str = "Content-Type: application/x-www-form-urlencoded\r\n";
-/// How long any one read from the hub may take before the test fails.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
+use common::http::{Conn, HUB_PATH, form, keep_alive_request};
+use common::hub::Hub;
 
 /// The tests of this file run one at a time: each loads the machine, and
 /// one measures times, the other memory.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// `s` percent-encoded for a query or a form (unreserved bytes kept).
-fn enc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 3);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// A keep-alive connection for plain requests and their
-/// `Content-Length`-framed responses.
-struct Client {
-    stream: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Client {
-    fn connect(addr: SocketAddr) -> Client {
-        let stream = TcpStream::connect(addr).expect("connect to the hub");
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        Client {
-            stream,
-            buf: Vec::new(),
-        }
-    }
-
-    /// Sends a request and reads its response: the status and the body.
-    fn request(&mut self, method: &str, target: &str, headers: &str, body: &[u8]) -> (u16, String) {
-        let head = format!(
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Content-Length: {}\r\n\r\n",
-            body.len()
-        );
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body);
-        self.stream.write_all(&request).expect("send a request");
-        let end = self.fill_until(|buf| find(buf, b"\r\n\r\n"));
-        let head = String::from_utf8_lossy(&self.buf[..end]).into_owned();
-        self.buf.drain(..end + 4);
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("no status in {head:?}"));
-        let length: usize = head
-            .lines()
-            .find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
-        self.fill_until(|buf| (buf.len() >= length).then_some(length));
-        let body = String::from_utf8_lossy(&self.buf[..length]).into_owned();
-        self.buf.drain(..length);
-        (status, body)
-    }
-
-    /// Reads until `done` says where in the buffer the wanted part ends.
-    fn fill_until(&mut self, done: impl Fn(&[u8]) -> Option<usize>) -> usize {
-        let deadline = Instant::now() + READ_TIMEOUT;
-        let mut chunk = [0u8; 16 << 10];
-        loop {
-            if let Some(end) = done(&self.buf) {
-                return end;
-            }
-            assert!(Instant::now() < deadline, "no response in time");
-            let n = self.stream.read(&mut chunk).expect("read a response");
-            assert!(n > 0, "the hub closed the connection");
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// One publish on `client`, timed; it must be accepted.
-fn timed_publish(client: &mut Client, body: &str) -> Duration {
+/// One publish of this (already encoded) form `body` on `conn`, timed; it
+/// must be accepted.
+fn timed_publish(conn: &mut Conn, body: &str) -> Duration {
     let start = Instant::now();
-    let (status, text) = client.request("POST", HUB_PATH, FORM, body.as_bytes());
+    let resp = conn.post(body.as_bytes());
     let took = start.elapsed();
-    assert_eq!(status, 200, "publish refused: {text}");
+    assert_eq!(resp.status, 200, "publish refused: {}", resp.text());
     took
 }
 
-/// One `/healthz` on `client`, timed; it must answer 200.
-fn timed_healthz(client: &mut Client) -> Duration {
+/// One `/healthz` on `conn`, timed; it must answer 200.
+fn timed_healthz(conn: &mut Conn) -> Duration {
     let start = Instant::now();
-    let (status, text) = client.request("GET", "/healthz", "", b"");
+    let resp = conn.request("GET", "/healthz", &[], b"");
     let took = start.elapsed();
-    assert_eq!(status, 200, "healthz: {text}");
+    assert_eq!(resp.status, 200, "healthz: {}", resp.text());
     took
-}
-
-/// A counter of `/metrics`.
-fn metric(client: &mut Client, name: &str) -> u64 {
-    let (status, text) = client.request("GET", "/metrics", "", b"");
-    assert_eq!(status, 200);
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {name} in {text}"))
 }
 
 /// The 50th and 99th percentiles.
@@ -145,11 +51,14 @@ const ROUND: usize = 100;
 
 /// `ROUND` publishes and `ROUND` `/healthz`, interleaved and a little
 /// apart (so that a round lasts a few seconds), each timed.
-fn round(publisher: &mut Client, health: &mut Client, label: &str) -> Vec<Duration> {
+fn round(publisher: &mut Conn, health: &mut Conn, label: &str) -> Vec<Duration> {
     let mut publishes = Vec::with_capacity(ROUND);
     let mut healthz = Vec::with_capacity(ROUND);
     for n in 0..ROUND {
-        let body = format!("topic={}&data={label}-{n}", enc("https://example.com/live"));
+        let body = form(&[
+            ("topic", "https://example.com/live"),
+            ("data", &format!("{label}-{n}")),
+        ]);
         publishes.push(timed_publish(publisher, &body));
         healthz.push(timed_healthz(health));
         thread::sleep(Duration::from_millis(10));
@@ -170,9 +79,11 @@ fn round(publisher: &mut Client, health: &mut Client, label: &str) -> Vec<Durati
 /// time).
 fn attacker(addr: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicUsize>) {
     let selectors: Vec<String> = (0..1000).map(|i| format!("topic=c{i:03}")).collect();
-    let request = format!(
-        "GET {HUB_PATH}?{} HTTP/1.1\r\nHost: 127.0.0.1\r\nLast-Event-ID: unknown-id\r\n\r\n",
-        selectors.join("&")
+    let request = keep_alive_request(
+        "GET",
+        &format!("{HUB_PATH}?{}", selectors.join("&")),
+        &[("Last-Event-ID", "unknown-id")],
+        b"",
     );
     // Bounded in time and in requests sent. Paced a little: each request
     // leaves a socket in TIME_WAIT on this side, and a flood of them would
@@ -186,7 +97,7 @@ fn attacker(addr: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicUsize>) {
             thread::sleep(Duration::from_millis(10));
             continue;
         };
-        if socket.write_all(request.as_bytes()).is_ok() {
+        if socket.write_all(&request).is_ok() {
             mine += 1;
             sent.fetch_add(1, Ordering::Relaxed);
         }
@@ -204,15 +115,16 @@ fn attacker(addr: SocketAddr, stop: Arc<AtomicBool>, sent: Arc<AtomicUsize>) {
 fn hostile_subscribes_do_not_slow_publishes_or_healthz() {
     const UPDATES: usize = 500;
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let hub = HubProcess::start(&["--history", "500"], &[]);
+    let hub = Hub::start(&["--history", "500"]);
     let addr = hub.addr;
 
     // A history of updates with 1000 topics each.
     let topics: Vec<String> = (0..1000)
-        .map(|i| format!("topic={}", enc(&format!("https://example.com/t/{i:04}"))))
+        .map(|i| format!("https://example.com/t/{i:04}"))
         .collect();
-    let topics = topics.join("&");
-    let mut publisher = Client::connect(addr);
+    let topics: Vec<(&str, &str)> = topics.iter().map(|t| ("topic", t.as_str())).collect();
+    let topics = form(&topics);
+    let mut publisher = hub.connect();
     let start = Instant::now();
     for n in 0..UPDATES {
         timed_publish(&mut publisher, &format!("{topics}&data=update-{n}"));
@@ -225,8 +137,8 @@ fn hostile_subscribes_do_not_slow_publishes_or_healthz() {
     );
 
     // Keep-alive connections, opened (and used once) before the attack.
-    let mut health = Client::connect(addr);
-    let mut observer = Client::connect(addr);
+    let mut health = hub.connect();
+    let mut observer = hub.connect();
     let quiet = round(&mut publisher, &mut health, "quiet");
     assert!(quiet.iter().all(|t| *t < Duration::from_secs(2)));
 
@@ -243,11 +155,11 @@ fn hostile_subscribes_do_not_slow_publishes_or_healthz() {
     while sent.load(Ordering::Relaxed) < 20 && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
-    let misses_before = metric(&mut observer, "sse_hub_replay_misses_total");
+    let misses_before = observer.metric("sse_hub_replay_misses_total");
     let sent_before = sent.load(Ordering::Relaxed);
     let attacked = round(&mut publisher, &mut health, "attacked");
     let sent_during = sent.load(Ordering::Relaxed) - sent_before;
-    let served_during = metric(&mut observer, "sse_hub_replay_misses_total") - misses_before;
+    let served_during = observer.metric("sse_hub_replay_misses_total") - misses_before;
     stop.store(true, Ordering::Relaxed);
     for attacker in attackers {
         attacker.join().expect("an attacker thread");
@@ -281,22 +193,6 @@ fn rss(pid: u32) -> u64 {
     kib * 1024
 }
 
-/// Waits until `/metrics` shows `name` at `value` at least.
-fn wait_for_metric(client: &mut Client, name: &str, value: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let now = metric(client, name);
-        if now >= value {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} stays at {now}, not {value}"
-        );
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Subscribers that ask for every retained event and never read hold a
 /// bounded part of their replay: the broker hands a replay out in 32 KiB
 /// batches as the socket drains, so what such a subscriber costs does not
@@ -307,27 +203,23 @@ fn subscribers_that_never_read_cost_bounded_memory() {
     const EVENTS: usize = 100;
     const SUBSCRIBERS: usize = 20;
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let hub = HubProcess::start(
-        &[
-            "--history",
-            "100",
-            "--history-bytes",
-            "64MiB",
-            // Nothing here depends on the write timeout closing them.
-            "--write-timeout",
-            "10m",
-        ],
-        &[],
-    );
-    let addr = hub.addr;
+    let hub = Hub::start(&[
+        "--history",
+        "100",
+        "--history-bytes",
+        "64MiB",
+        // Nothing here depends on the write timeout closing them.
+        "--write-timeout",
+        "10m",
+    ]);
     let pid = hub.child.id();
     let data = "x".repeat(100 << 10);
-    let mut publisher = Client::connect(addr);
-    let mut observer = Client::connect(addr);
+    let mut publisher = hub.connect();
+    let mut observer = hub.connect();
     // Each generation of the history has a topic of its own, so that only
     // the replay (never live events) goes to the subscriber of the
     // generation before.
-    let publish_generation = |publisher: &mut Client, generation: usize| {
+    let publish_generation = |publisher: &mut Conn, generation: usize| {
         for _ in 0..EVENTS {
             timed_publish(publisher, &format!("topic=gen-{generation}&data={data}"));
         }
@@ -337,32 +229,24 @@ fn subscribers_that_never_read_cost_bounded_memory() {
 
     let mut idle = Vec::with_capacity(SUBSCRIBERS);
     for generation in 1..=SUBSCRIBERS {
-        let mut socket = TcpStream::connect(addr).expect("connect a subscriber");
-        socket
-            .write_all(
-                format!(
-                    "GET {HUB_PATH}?topic=gen-{} HTTP/1.1\r\nHost: 127.0.0.1\r\n\
-                     Last-Event-ID: earliest\r\n\r\n",
-                    generation - 1
-                )
-                .as_bytes(),
-            )
-            .expect("send a subscribe");
+        let mut socket = hub.connect();
+        socket.send(&keep_alive_request(
+            "GET",
+            &format!("{HUB_PATH}?topic=gen-{}", generation - 1),
+            &[("Last-Event-ID", "earliest")],
+            b"",
+        ));
         // It never reads; the hub has subscribed it before the history
         // moves on.
         idle.push(socket);
-        wait_for_metric(
-            &mut observer,
-            "sse_hub_replay_requests_total",
-            generation as u64,
-        );
+        hub.wait_for_metric("sse_hub_replay_requests_total", |n| n >= generation as u64);
         publish_generation(&mut publisher, generation);
     }
     let after = rss(pid);
     let growth = after.saturating_sub(before);
     // Replayed events the hub could hand to the idle subscribers' sockets
     // (the kernel's buffers take some): the rest of their replays waits.
-    let delivered = metric(&mut observer, "sse_hub_events_delivered_total");
+    let delivered = observer.metric("sse_hub_events_delivered_total");
     eprintln!(
         "hub RSS: {} MiB before the subscribers, {} MiB after ({} MiB more); {delivered} of \
          {} replayed events handed out",
@@ -373,10 +257,7 @@ fn subscribers_that_never_read_cost_bounded_memory() {
     );
     // They are all still connected: the memory bound does not come from
     // closing them.
-    assert_eq!(
-        metric(&mut observer, "sse_hub_open_streams"),
-        SUBSCRIBERS as u64
-    );
+    assert_eq!(observer.metric("sse_hub_open_streams"), SUBSCRIBERS as u64);
     assert!(
         growth < 60 << 20,
         "{SUBSCRIBERS} subscribers that never read grew the hub by {} MiB",
@@ -389,31 +270,12 @@ fn subscribers_that_never_read_cost_bounded_memory() {
     );
 
     // The hub still serves a subscriber that reads, and /healthz.
-    let mut reader = TcpStream::connect(addr).expect("connect a reader");
-    reader.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-    reader
-        .write_all(
-            format!("GET {HUB_PATH}?topic=check HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").as_bytes(),
-        )
-        .unwrap();
-    wait_for_metric(
-        &mut observer,
-        "sse_hub_open_streams",
-        SUBSCRIBERS as u64 + 1,
-    );
+    let mut reader = hub.subscribe("topic=check", &[]);
+    hub.wait_for_metric("sse_hub_open_streams", |n| n > SUBSCRIBERS as u64);
     timed_publish(&mut publisher, "topic=check&data=still-live");
-    let mut received = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let deadline = Instant::now() + READ_TIMEOUT;
-    while find(&received, b"data: still-live").is_none() {
-        assert!(Instant::now() < deadline, "no live event in time");
-        let n = reader.read(&mut chunk).expect("read the stream");
-        assert!(n > 0, "the stream ended");
-        received.extend_from_slice(&chunk[..n]);
-    }
-    assert!(received.starts_with(b"HTTP/1.1 200"));
+    assert_eq!(reader.event().data(), "still-live");
     timed_healthz(&mut observer);
-    for socket in idle {
-        let _ = socket.shutdown(Shutdown::Both);
+    for conn in idle {
+        let _ = conn.socket.shutdown(Shutdown::Both);
     }
 }

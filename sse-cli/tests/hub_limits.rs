@@ -8,314 +8,50 @@
 //! sockets with sse-proto's parsers. Every wait is bounded, and no test
 //! depends on a tight wall-clock threshold.
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::io::Write;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
-use bytes::BytesMut;
-use common::HubProcess;
-use sse_proto::http1::{BodyDecoder, ResponseHead, ResponseParser};
-use sse_proto::{Decoder, Frame};
-
-/// The bound on any single wait.
-const WAIT: Duration = Duration::from_secs(15);
+use common::WAIT;
+use common::http::Resp;
+use common::hub::Hub;
+use common::run::{require, run_bounded, sse};
+use common::stream::{LOST, Stream};
 
 /// Starts `sse hub ARGS` with the descriptor limit `soft:hard`.
-fn hub_with_fd_limit(soft: u32, hard: u32, args: &[&str]) -> HubProcess {
-    common::require("prlimit", "util-linux");
+fn hub_with_fd_limit(soft: u32, hard: u32, args: &[&str]) -> Hub {
+    require("prlimit", "util-linux");
     let limit = format!("--nofile={soft}:{hard}");
-    HubProcess::start_wrapped(&["prlimit", &limit, "--"], args, &[])
+    Hub::start_wrapped(&["prlimit", &limit, "--"], args, &[])
 }
 
-/// Waits until the hub has logged a line containing `text`; that line.
-fn wait_for_log(hub: &HubProcess, text: &str) -> String {
-    let deadline = Instant::now() + WAIT;
+/// Opens streams until the hub refuses one, failing if it takes more than
+/// `most`; the streams, and the refusal.
+fn open_until_refused(hub: &Hub, most: usize) -> (Vec<Stream>, Resp) {
+    let mut streams = Vec::new();
     loop {
-        if let Some(line) = hub.log.lock().unwrap().iter().find(|l| l.contains(text)) {
-            return line.clone();
+        match hub.open("topic=idle", &[]) {
+            Ok(stream) => streams.push(stream),
+            Err(resp) => return (streams, resp),
         }
         assert!(
-            Instant::now() < deadline,
-            "the hub never logged {text:?}:\n{}",
-            hub.log_text()
+            streams.len() <= most,
+            "{} streams open, more than {most}",
+            streams.len()
         );
-        thread::sleep(Duration::from_millis(20));
     }
 }
 
-// ---------------------------------------------------------------------------
-// A small HTTP/1.1 client
-// ---------------------------------------------------------------------------
-
-/// A connection to the hub, with what was read past the last response.
-struct Conn {
-    socket: TcpStream,
-    buf: BytesMut,
-}
-
-/// A response head with its whole body (when it has a length).
-struct Resp {
-    head: ResponseHead,
-    body: Vec<u8>,
-}
-
-impl Resp {
-    fn status(&self) -> u16 {
-        self.head.status()
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Conn {
-        let socket = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the hub");
-        socket.set_write_timeout(Some(WAIT)).unwrap();
-        Conn {
-            socket,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// Sends a request with `Host` and these extra header lines.
-    fn send(&mut self, method: &str, target: &str, headers: &str, body: &[u8]) {
-        let mut request = format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}");
-        if method == "POST" {
-            request.push_str(&format!(
-                "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n",
-                body.len()
-            ));
-        }
-        request.push_str("\r\n");
-        let mut bytes = request.into_bytes();
-        bytes.extend_from_slice(body);
-        self.socket.write_all(&bytes).expect("send the request");
-    }
-
-    /// Reads once into the buffer (until `deadline`): false on timeout,
-    /// `Err` when the connection ended.
-    fn fill(&mut self, deadline: Instant) -> Result<bool, ()> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(false);
-        }
-        self.socket.set_read_timeout(Some(left)).unwrap();
-        let mut chunk = [0u8; 64 * 1024];
-        match self.socket.read(&mut chunk) {
-            Ok(0) => Err(()),
-            Ok(n) => {
-                self.buf.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(false),
-            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(true),
-            Err(_) => Err(()),
-        }
-    }
-
-    /// The next response head; panics if none comes within [`WAIT`].
-    fn head(&mut self) -> ResponseHead {
-        let deadline = Instant::now() + WAIT;
-        let mut parser = ResponseParser::new();
-        loop {
-            if let Some(head) = parser.parse_buf(&mut self.buf).expect("a valid head") {
-                return head;
-            }
-            match self.fill(deadline) {
-                Ok(true) => {}
-                Ok(false) => panic!("no response head within {WAIT:?}: the hub hangs"),
-                Err(()) => panic!(
-                    "the connection ended before a response head ({:?})",
-                    String::from_utf8_lossy(&self.buf)
-                ),
-            }
-        }
-    }
-
-    /// The next whole response (with a known length or chunked).
-    fn response(&mut self, method: &str) -> Resp {
-        let head = self.head();
-        let mut body = BodyDecoder::new(head.body_kind(method).expect("valid framing"));
-        let mut out = Vec::new();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            while let Some(piece) = body.decode(&mut self.buf).expect("a valid body") {
-                out.extend_from_slice(&piece);
-            }
-            if body.is_done() || !matches!(self.fill(deadline), Ok(true)) {
-                break;
-            }
-        }
-        Resp { head, body: out }
-    }
-
-    /// A request and its response on this connection.
-    fn request(&mut self, method: &str, target: &str, headers: &str, body: &[u8]) -> Resp {
-        self.send(method, target, headers, body);
-        self.response(method)
-    }
-}
-
-/// One request on a new connection.
-fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8]) -> Resp {
-    Conn::open(addr).request(method, target, "Connection: close\r\n", body)
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    let mut serializer = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in fields {
-        serializer.append_pair(k, v);
-    }
-    serializer.finish()
-}
-
-/// Publishes `data` on `topic`; the event's id.
-fn publish(addr: SocketAddr, topic: &str, data: &str) -> String {
-    let resp = request(
-        addr,
-        "POST",
-        "/.well-known/mercure",
-        form(&[("topic", topic), ("data", data)]).as_bytes(),
-    );
-    assert_eq!(resp.status(), 200, "publish: {}", resp.text());
-    resp.text()
-}
-
-/// The value of a Prometheus sample.
-fn metric(addr: SocketAddr, name: &str) -> u64 {
-    let text = request(addr, "GET", "/metrics", b"").text();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
-}
-
-/// An open event stream.
-struct Stream {
-    conn: Conn,
-    body: BodyDecoder,
-    decoder: Decoder,
-    /// The connection ended.
-    ended: bool,
-}
-
-impl Stream {
-    /// Subscribes; the answer's head when it is not 200.
-    fn open(addr: SocketAddr, query: &str, headers: &str) -> Result<Stream, Resp> {
-        let mut conn = Conn::open(addr);
-        conn.send(
-            "GET",
-            &format!("/.well-known/mercure?{query}"),
-            headers,
-            b"",
-        );
-        let head = conn.head();
-        if head.status() != 200 {
-            let mut body = BodyDecoder::new(head.body_kind("GET").expect("valid framing"));
-            let mut out = Vec::new();
-            let deadline = Instant::now() + WAIT;
-            loop {
-                while let Some(piece) = body.decode(&mut conn.buf).expect("a valid body") {
-                    out.extend_from_slice(&piece);
-                }
-                if body.is_done() || !matches!(conn.fill(deadline), Ok(true)) {
-                    break;
-                }
-            }
-            return Err(Resp { head, body: out });
-        }
-        let body = BodyDecoder::new(head.body_kind("GET").expect("valid framing"));
-        Ok(Stream {
-            conn,
-            body,
-            decoder: Decoder::new(),
-            ended: false,
-        })
-    }
-
-    /// The next frame, or `None` once the stream has ended (its last chunk,
-    /// or the connection closing); panics when nothing comes for [`WAIT`].
-    fn frame(&mut self) -> Option<Frame> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(frame) = self.decoder.poll_frame().expect("a valid event stream") {
-                return Some(frame);
-            }
-            if self.ended {
-                return None;
-            }
-            let mut decoded = false;
-            while let Some(piece) = self.body.decode(&mut self.conn.buf).expect("a valid body") {
-                self.decoder.handle_chunk(piece);
-                decoded = true;
-            }
-            if self.body.is_done() {
-                self.ended = true;
-                self.decoder.handle_eof();
-                continue;
-            }
-            if decoded {
-                continue;
-            }
-            match self.conn.fill(deadline) {
-                Ok(true) => {}
-                Ok(false) => panic!("the stream went quiet for {WAIT:?}"),
-                Err(()) => {
-                    self.ended = true;
-                    self.decoder.handle_eof();
-                }
-            }
-        }
-    }
-
-    /// The next event as (type, id, data); panics at the end.
-    fn event(&mut self) -> (String, String, String) {
-        loop {
-            match self.frame() {
-                Some(Frame::Event(e)) => {
-                    return (
-                        e.event_type().to_owned(),
-                        e.id().to_owned(),
-                        e.data().to_owned(),
-                    );
-                }
-                Some(_) => {}
-                None => panic!("the stream ended before an event"),
-            }
-        }
-    }
-}
-
-/// Subscribes to `topic`; panics unless the answer is 200.
-fn subscribe(addr: SocketAddr, topic: &str) -> Stream {
-    match Stream::open(addr, &format!("topic={topic}"), "") {
-        Ok(stream) => stream,
-        Err(resp) => panic!("subscribe: {} {}", resp.status(), resp.text()),
-    }
-}
-
-/// Retries a subscription until the hub accepts one (it frees closed
-/// connections' places asynchronously).
-fn subscribe_eventually(addr: SocketAddr, topic: &str) -> Stream {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        match Stream::open(addr, &format!("topic={topic}"), "") {
-            Ok(stream) => return stream,
-            Err(resp) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "the hub did not recover: still {} {}",
-                    resp.status(),
-                    resp.text()
-                );
-                thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
+/// Closes `streams`: the hub must then take a new client (refusing it
+/// meanwhile with `refusal` only, while it notices the closes) and send it
+/// events.
+fn recovers_when_they_leave(hub: &Hub, streams: Vec<Stream>, refusal: u16) {
+    drop(streams);
+    let mut stream = hub.subscribe_eventually("topic=t", &[refusal]);
+    hub.publish_ok(&[("topic", "t"), ("data", "back")]);
+    assert_eq!(stream.event().data(), "back");
 }
 
 // ---------------------------------------------------------------------------
@@ -325,7 +61,7 @@ fn subscribe_eventually(addr: SocketAddr, topic: &str) -> Stream {
 #[test]
 fn the_descriptor_limit_is_raised_and_the_connection_limit_derived_from_it() {
     let hub = hub_with_fd_limit(64, 512, &[]);
-    let line = wait_for_log(&hub, "file descriptors:");
+    let line = hub.wait_for_log("file descriptors:");
     // 512 less a reserve of max(512 / 10, 32) = 51.
     assert!(
         line.contains("limit 512 (raised from 64)") && line.contains("at most 461 connections"),
@@ -334,7 +70,7 @@ fn the_descriptor_limit_is_raised_and_the_connection_limit_derived_from_it() {
     assert!(line.contains("derived"), "{line}");
     // An explicit --max-connections is reported as such.
     let hub = hub_with_fd_limit(64, 64, &["--max-connections", "10"]);
-    let line = wait_for_log(&hub, "file descriptors:");
+    let line = hub.wait_for_log("file descriptors:");
     assert!(
         line.contains("limit 64") && line.contains("at most 10 connections (--max-connections"),
         "{line}"
@@ -346,25 +82,15 @@ fn the_descriptor_limit_is_raised_and_the_connection_limit_derived_from_it() {
 #[test]
 fn over_the_derived_connection_limit_new_clients_get_429_and_the_hub_recovers() {
     let hub = hub_with_fd_limit(64, 64, &[]);
-    let line = wait_for_log(&hub, "file descriptors:");
+    let line = hub.wait_for_log("file descriptors:");
     // 64 less a reserve of 32.
     assert!(line.contains("at most 32 connections"), "{line}");
-    let mut streams = Vec::new();
-    let refused = loop {
-        match Stream::open(hub.addr, "topic=idle", "") {
-            Ok(stream) => streams.push(stream),
-            Err(resp) => break resp,
-        }
-        assert!(streams.len() <= 32, "more than 32 connections were taken");
-    };
+    let (streams, refused) = open_until_refused(&hub, 32);
     assert_eq!(streams.len(), 32);
-    assert_eq!(refused.status(), 429, "{}", refused.text());
-    assert!(refused.head.header_str("retry-after").is_some());
+    assert_eq!(refused.status, 429, "{}", refused.text());
+    assert!(refused.header("retry-after").is_some());
     // Leaving frees places: a new client gets a stream and events.
-    drop(streams);
-    let mut stream = subscribe_eventually(hub.addr, "t");
-    publish(hub.addr, "t", "back");
-    assert_eq!(stream.event().2, "back");
+    recovers_when_they_leave(&hub, streams, 429);
 }
 
 /// Above the descriptor limit (an explicit high --max-connections), a new
@@ -374,36 +100,22 @@ fn over_the_derived_connection_limit_new_clients_get_429_and_the_hub_recovers() 
 #[test]
 fn out_of_descriptors_new_clients_get_503_and_open_connections_are_served() {
     let hub = hub_with_fd_limit(64, 64, &["--max-connections", "1000"]);
-    wait_for_log(&hub, "--max-connections 1000 is above");
-    let mut kept = Conn::open(hub.addr);
-    let ok = kept.request("GET", "/healthz", "", b"");
-    assert_eq!((ok.status(), ok.text().trim()), (200, "ok"));
-    let mut streams = Vec::new();
-    let refused = loop {
-        match Stream::open(hub.addr, "topic=idle", "") {
-            Ok(stream) => streams.push(stream),
-            Err(resp) => break resp,
-        }
-        assert!(
-            streams.len() < 64,
-            "64 streams open under a limit of 64 descriptors"
-        );
-    };
-    assert_eq!(refused.status(), 503, "{}", refused.text());
-    assert!(refused.head.header_str("retry-after").is_some());
+    hub.wait_for_log("--max-connections 1000 is above");
+    let mut kept = hub.connect();
+    let ok = kept.request("GET", "/healthz", &[], b"");
+    assert_eq!((ok.status, ok.text().trim()), (200, "ok"));
+    // Fewer than 64 streams under a limit of 64 descriptors.
+    let (streams, refused) = open_until_refused(&hub, 63);
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert!(refused.header("retry-after").is_some());
     // Again: the reserved descriptor is taken back after each refusal.
-    let again = Stream::open(hub.addr, "topic=idle", "")
-        .err()
-        .expect("a refusal");
-    assert_eq!(again.status(), 503);
-    wait_for_log(&hub, "out of file descriptors");
+    let again = hub.open("topic=idle", &[]).err().expect("a refusal");
+    assert_eq!(again.status, 503);
+    hub.wait_for_log("out of file descriptors");
     // The connection opened before still works.
-    let ok = kept.request("GET", "/healthz", "", b"");
-    assert_eq!((ok.status(), ok.text().trim()), (200, "ok"));
-    drop(streams);
-    let mut stream = subscribe_eventually(hub.addr, "t");
-    publish(hub.addr, "t", "back");
-    assert_eq!(stream.event().2, "back");
+    let ok = kept.request("GET", "/healthz", &[], b"");
+    assert_eq!((ok.status, ok.text().trim()), (200, "ok"));
+    recovers_when_they_leave(&hub, streams, 503);
 }
 
 // ---------------------------------------------------------------------------
@@ -415,73 +127,51 @@ fn out_of_descriptors_new_clients_get_503_and_open_connections_are_served() {
 /// from history when it comes back.
 #[test]
 fn a_subscriber_that_stops_reading_is_closed_after_the_write_timeout() {
-    let hub = HubProcess::start(&["--write-timeout", "1s"], &[]);
+    let hub = Hub::start(&["--write-timeout", "1s"]);
     // 16 MiB of history: far more than the kernel's socket buffers hold.
     let piece = "x".repeat(512 * 1024);
     for _ in 0..32 {
-        publish(hub.addr, "big", &piece);
+        hub.publish_ok(&[("topic", "big"), ("data", &piece)]);
     }
-    let mut stalled = Stream::open(hub.addr, "topic=big&lastEventID=earliest", "")
-        .unwrap_or_else(|r| panic!("{} {}", r.status(), r.text()));
+    let mut stalled = hub.subscribe("topic=big&lastEventID=earliest", &[]);
     // Never read: the hub closes the stream.
-    let deadline = Instant::now() + WAIT;
-    while metric(hub.addr, "sse_hub_open_streams") > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "the stalled stream was not closed"
-        );
-        thread::sleep(Duration::from_millis(100));
-    }
+    hub.wait_for_metric("sse_hub_open_streams", |open| open == 0);
     // What the kernel held still arrives, then the connection ends, well
     // short of the history.
-    let mut received = stalled.conn.buf.len();
-    let deadline = Instant::now() + WAIT;
-    loop {
-        stalled.conn.buf.clear();
-        match stalled.conn.fill(deadline) {
-            Ok(true) => received += stalled.conn.buf.len(),
-            Ok(false) => panic!("the connection did not end"),
-            Err(()) => break,
-        }
-    }
+    assert!(stalled.wait_end(WAIT), "the connection did not end");
+    let received = stalled.conn.received;
     assert!(received < 32 * piece.len(), "{received} bytes arrived");
     // A subscriber that reads is served as usual.
-    let mut stream = subscribe(hub.addr, "t");
-    publish(hub.addr, "t", "after");
-    assert_eq!(stream.event().2, "after");
+    let mut stream = hub.subscribe("topic=t", &[]);
+    hub.publish_ok(&[("topic", "t"), ("data", "after")]);
+    assert_eq!(stream.event().data(), "after");
 }
 
 /// With --max-stream-lifetime, a stream ends after a `retry:` of 1 to 5 s,
 /// and the client resumes where it was with Last-Event-ID.
 #[test]
 fn a_stream_ends_at_its_maximum_lifetime_and_the_client_resumes() {
-    let hub = HubProcess::start(&["--max-stream-lifetime", "1s"], &[]);
-    let mut stream = subscribe(hub.addr, "t");
-    let first = publish(hub.addr, "t", "first");
-    let (_, id, data) = stream.event();
-    assert_eq!((id.as_str(), data.as_str()), (first.as_str(), "first"));
+    let hub = Hub::start(&["--max-stream-lifetime", "1s"]);
+    let mut stream = hub.subscribe("topic=t", &[]);
+    let first = hub.publish_ok(&[("topic", "t"), ("data", "first")]);
+    let event = stream.event();
+    assert_eq!((event.id(), event.data()), (first.as_str(), "first"));
     // Nothing else is published: the stream ends by itself.
-    let mut retry = None;
-    while let Some(frame) = stream.frame() {
-        if let Frame::Retry(r) = frame {
-            retry = Some(r);
-        }
-    }
-    assert!(
-        stream.body.is_done(),
-        "the body ended without its last chunk"
-    );
-    let retry = retry.expect("a retry: before the end");
+    let retries_before = stream.retries.len();
+    assert!(stream.wait_end(WAIT), "the stream did not end");
+    assert!(stream.done, "the body ended without its last chunk");
+    let retry = *stream.retries[retries_before..]
+        .last()
+        .expect("a retry: before the end");
     assert!(
         (Duration::from_secs(1)..=Duration::from_secs(5)).contains(&retry),
         "{retry:?}"
     );
-    let second = publish(hub.addr, "t", "second");
-    let mut resumed = Stream::open(hub.addr, "topic=t", &format!("Last-Event-ID: {id}\r\n"))
-        .unwrap_or_else(|r| panic!("{} {}", r.status(), r.text()));
-    let (kind, id, data) = resumed.event();
+    let second = hub.publish_ok(&[("topic", "t"), ("data", "second")]);
+    let mut resumed = hub.subscribe("topic=t", &[("Last-Event-ID", event.id())]);
+    let event = resumed.event();
     assert_eq!(
-        (kind.as_str(), id.as_str(), data.as_str()),
+        (event.event_type(), event.id(), event.data()),
         ("message", second.as_str(), "second")
     );
 }
@@ -495,18 +185,17 @@ fn a_stream_ends_at_its_maximum_lifetime_and_the_client_resumes() {
 /// `sse-lost`.
 #[test]
 fn the_history_is_bounded_in_bytes() {
-    let hub = HubProcess::start(&[], &[("SSE_HUB_HISTORY_BYTES", "64KiB")]);
+    let hub = Hub::start_env(&[], &[("SSE_HUB_HISTORY_BYTES", "64KiB")]);
     let piece = "y".repeat(16 * 1024);
     let ids: Vec<String> = (0..10)
-        .map(|i| publish(hub.addr, "t", &format!("{i} {piece}")))
+        .map(|i| hub.publish_ok(&[("topic", "t"), ("data", &format!("{i} {piece}"))]))
         .collect();
-    let mut all = Stream::open(hub.addr, "topic=t&lastEventID=earliest", "")
-        .unwrap_or_else(|r| panic!("{} {}", r.status(), r.text()));
+    let mut all = hub.subscribe("topic=t&lastEventID=earliest", &[]);
     // Each event takes a little more than 16 KiB: three fit in 64 KiB.
-    let marker = publish(hub.addr, "t", "marker");
+    let marker = hub.publish_ok(&[("topic", "t"), ("data", "marker")]);
     let mut kept = Vec::new();
     loop {
-        let (_, id, _) = all.event();
+        let id = all.event().id().to_owned();
         if id == marker {
             break;
         }
@@ -516,29 +205,14 @@ fn the_history_is_bounded_in_bytes() {
         (2..=3).contains(&kept.len()) && kept == ids[ids.len() - kept.len()..],
         "the history kept {kept:?} of {ids:?}"
     );
-    let mut lost = Stream::open(
-        hub.addr,
-        "topic=t",
-        &format!("Last-Event-ID: {}\r\n", ids[0]),
-    )
-    .unwrap_or_else(|r| panic!("{} {}", r.status(), r.text()));
-    let (kind, _, data) = lost.event();
-    assert_eq!(
-        (kind.as_str(), data.as_str()),
-        ("sse-lost", ids[0].as_str())
-    );
+    let mut lost = hub.subscribe("topic=t", &[("Last-Event-ID", &ids[0])]);
+    let event = lost.event();
+    assert_eq!((event.event_type(), event.data()), (LOST, ids[0].as_str()));
 }
 
 #[test]
 fn a_malformed_byte_count_is_refused_with_a_hint() {
-    let (status, output) = common::run_bounded(
-        std::process::Command::new(env!("CARGO_BIN_EXE_sse")).args([
-            "hub",
-            "--history-bytes",
-            "12 parsecs",
-        ]),
-        WAIT,
-    );
+    let (status, output) = run_bounded(&mut sse(&["hub", "--history-bytes", "12 parsecs"]), WAIT);
     assert!(!status.success());
     assert!(output.contains("64MiB"), "{output}");
 }
@@ -549,8 +223,7 @@ fn a_malformed_byte_count_is_refused_with_a_hint() {
 /// large requests are taken again and nothing stays charged.
 #[test]
 fn large_requests_sent_slowly_are_bounded_by_the_request_memory() {
-    let hub = HubProcess::start(&["--request-memory", "1MiB", "--max-body", "1048576"], &[]);
-    let addr = hub.addr;
+    let hub = Hub::start(&["--request-memory", "1MiB", "--max-body", "1048576"]);
     // Publishes announcing 300 KB bodies, of which half is sent: each
     // holds its declared length of the budget while it waits for the rest.
     let head = "POST /.well-known/mercure HTTP/1.1\r\nHost: 127.0.0.1\r\n\
@@ -560,8 +233,8 @@ fn large_requests_sent_slowly_are_bounded_by_the_request_memory() {
     let mut slow = Vec::new();
     let mut refused = None;
     for _ in 0..8 {
-        let mut conn = Conn::open(addr);
-        conn.socket.write_all(head.as_bytes()).unwrap();
+        let mut conn = hub.connect();
+        conn.send(head.as_bytes());
         // The hub may answer (503) before taking all of it.
         let _ = conn.socket.write_all(part.as_bytes());
         thread::sleep(Duration::from_millis(100));
@@ -572,7 +245,6 @@ fn large_requests_sent_slowly_are_bounded_by_the_request_memory() {
         match conn.socket.peek(&mut peek) {
             // Answered before its body was complete: refused.
             Ok(1..) => {
-                conn.socket.set_read_timeout(None).unwrap();
                 refused = Some(conn.response("POST"));
                 break;
             }
@@ -580,26 +252,22 @@ fn large_requests_sent_slowly_are_bounded_by_the_request_memory() {
         }
     }
     let refused = refused.expect("a large request past the budget is refused");
-    assert_eq!(refused.status(), 503, "{}", refused.text());
-    assert_eq!(refused.head.header_str("retry-after"), Some("1"));
+    assert_eq!(refused.status, 503, "{}", refused.text());
+    assert_eq!(refused.header("retry-after"), Some("1"));
     assert!(
         (2..=4).contains(&slow.len()),
         "{} large requests held before one was refused (1 MiB / 300 KB each)",
         slow.len()
     );
-    assert!(metric(addr, "sse_hub_request_memory_bytes") > 500_000);
-    assert!(metric(addr, "sse_hub_request_memory_bytes") <= 1 << 20);
+    assert!(hub.metric("sse_hub_request_memory_bytes") > 500_000);
+    assert!(hub.metric("sse_hub_request_memory_bytes") <= 1 << 20);
     // Small requests need no budget.
-    assert_eq!(request(addr, "GET", "/healthz", b"").status(), 200);
-    publish(addr, "small", "fits in the allowance");
+    assert_eq!(hub.get("/healthz", &[]).status, 200);
+    hub.publish_ok(&[("topic", "small"), ("data", "fits in the allowance")]);
     // The slow senders go: their memory is given back, and a large
     // publish is taken.
     drop(slow);
-    let deadline = Instant::now() + WAIT;
-    while metric(addr, "sse_hub_request_memory_bytes") > 0 {
-        assert!(Instant::now() < deadline, "request memory stays charged");
-        thread::sleep(Duration::from_millis(20));
-    }
-    publish(addr, "big", &"y".repeat(500_000));
-    assert_eq!(metric(addr, "sse_hub_request_memory_bytes"), 0);
+    hub.wait_for_metric("sse_hub_request_memory_bytes", |bytes| bytes == 0);
+    hub.publish_ok(&[("topic", "big"), ("data", &"y".repeat(500_000))]);
+    assert_eq!(hub.metric("sse_hub_request_memory_bytes"), 0);
 }

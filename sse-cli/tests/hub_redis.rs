@@ -5,27 +5,16 @@ use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use bytes::BytesMut;
-use common::HubProcess;
-use sse_proto::http1::{BodyDecoder, ResponseParser};
-use sse_proto::{Decoder, Event};
-
-const WAIT: Duration = Duration::from_secs(15);
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::WAIT;
+use common::http::free_port;
+use common::hub::Hub;
+use common::stream::{LOST, Stream};
 
 /// A real redis-server on a free port, without persistence.
 struct Redis {
@@ -34,6 +23,7 @@ struct Redis {
 }
 
 impl Redis {
+    /// Starts a server on a free port.
     fn start() -> Redis {
         let mut redis = Redis {
             port: free_port(),
@@ -43,10 +33,13 @@ impl Redis {
         redis
     }
 
+    /// The URL to give `--redis`.
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// Starts the server (again) on its port; returns once it answers
+    /// `PING`.
     fn restart(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -70,6 +63,7 @@ impl Redis {
         }
     }
 
+    /// Stops the server (an outage).
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -84,155 +78,38 @@ impl Drop for Redis {
     }
 }
 
-/// A hub process; killed when dropped.
-struct Hub {
-    /// Kept for its `Drop`, which kills the process.
-    _process: HubProcess,
-    addr: String,
+/// Starts `sse hub ARGS` (with `--redis`); it must say that Redis is its
+/// backend.
+fn start_hub(args: &[&str]) -> Hub {
+    let hub = Hub::start(args);
+    assert!(
+        hub.first_line.contains("backend: redis"),
+        "{}",
+        hub.first_line
+    );
+    hub
 }
 
-impl Hub {
-    fn start(args: &[&str]) -> Hub {
-        let process = HubProcess::start(args, &[]);
-        assert!(
-            process.first_line.contains("backend: redis"),
-            "{}",
-            process.first_line
-        );
-        Hub {
-            addr: process.addr.to_string(),
-            _process: process,
-        }
-    }
-
-    /// A request; the status and the body (for responses with a length).
-    fn request(&self, method: &str, target: &str, body: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        write!(
-            s,
-            "{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut all = Vec::new();
-        let _ = s.read_to_end(&mut all);
-        let text = String::from_utf8_lossy(&all).into_owned();
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
-        (status, body)
-    }
-
-    fn publish(&self, topic: &str, data: &str) -> (u16, String) {
-        self.request(
-            "POST",
-            "/.well-known/mercure",
-            &format!("topic={topic}&data={data}"),
-        )
-    }
-
-    fn healthz(&self) -> u16 {
-        self.request("GET", "/healthz", "").0
-    }
-
-    fn wait_health(&self, want: u16) {
-        let deadline = Instant::now() + WAIT;
-        while self.healthz() != want {
-            assert!(Instant::now() < deadline, "/healthz never became {want}");
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Subscribes; events arrive on the channel, `"comment"`s as events of
-    /// type `:` (keep-alives are seen through the raw body).
-    fn subscribe(&self, query: &str, last_event_id: Option<&str>) -> Subscription {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        let mut head = format!("GET /.well-known/mercure?{query} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
-        if let Some(id) = last_event_id {
-            head.push_str(&format!("Last-Event-ID: {id}\r\n"));
-        }
-        head.push_str("\r\n");
-        s.write_all(head.as_bytes()).unwrap();
-        let (tx, rx) = mpsc::channel();
-        let bytes = Arc::new(Mutex::new(0usize));
-        let seen = bytes.clone();
-        let reader = s.try_clone().unwrap();
-        thread::spawn(move || {
-            let mut reader = reader;
-            let mut buf = BytesMut::with_capacity(8192);
-            let mut parser = ResponseParser::new();
-            let mut body: Option<BodyDecoder> = None;
-            let mut decoder = Decoder::new();
-            let mut chunk = [0u8; 8192];
-            loop {
-                let n = match reader.read(&mut chunk) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                buf.extend_from_slice(&chunk[..n]);
-                if body.is_none() {
-                    match parser.parse_buf(&mut buf).unwrap() {
-                        Some(head) => {
-                            assert_eq!(head.status(), 200);
-                            body = Some(BodyDecoder::new(head.body_kind("GET").unwrap()));
-                        }
-                        None => continue,
-                    }
-                }
-                let Some(body) = body.as_mut() else { continue };
-                while let Some(piece) = body.decode(&mut buf).unwrap() {
-                    *seen.lock().unwrap() += piece.len();
-                    decoder.handle_chunk(piece);
-                    while let Some(event) = decoder.poll_event().unwrap() {
-                        if tx.send(event).is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-        Subscription {
-            socket: s,
-            events: rx,
-            bytes,
-        }
+/// Waits until `/healthz` answers `want`.
+fn wait_health(hub: &Hub, want: u16) {
+    let deadline = Instant::now() + WAIT;
+    while hub.get("/healthz", &[]).status != want {
+        assert!(Instant::now() < deadline, "/healthz never became {want}");
+        thread::sleep(Duration::from_millis(50));
     }
 }
 
-struct Subscription {
-    socket: TcpStream,
-    events: Receiver<Event>,
-    bytes: Arc<Mutex<usize>>,
+/// Publishes `data` on topic `t`; the response.
+fn publish(hub: &Hub, data: &str) -> (u16, String) {
+    let resp = hub.publish(&[("topic", "t"), ("data", data)], &[]);
+    (resp.status, resp.text())
 }
 
-impl Subscription {
-    fn next(&self) -> Event {
-        self.events.recv_timeout(WAIT).expect("no event in time")
-    }
-
-    fn data(&self, n: usize) -> Vec<String> {
-        (0..n).map(|_| self.next().data().to_owned()).collect()
-    }
-
-    fn assert_quiet(&self, for_: Duration) {
-        if let Ok(e) = self.events.recv_timeout(for_) {
-            panic!("unexpected event {e:?}");
-        }
-    }
-
-    fn body_bytes(&self) -> usize {
-        *self.bytes.lock().unwrap()
-    }
-}
-
-impl Drop for Subscription {
-    fn drop(&mut self) {
-        let _ = self.socket.shutdown(Shutdown::Both);
+/// Subscribes to `query`, resuming after `last_event_id` if given.
+fn subscribe(hub: &Hub, query: &str, last_event_id: Option<&str>) -> Stream {
+    match last_event_id {
+        Some(id) => hub.subscribe(query, &[("Last-Event-ID", id)]),
+        None => hub.subscribe(query, &[]),
     }
 }
 
@@ -240,28 +117,28 @@ impl Drop for Subscription {
 fn hubs_sharing_redis_act_as_one() {
     let redis = Redis::start();
     let url = redis.url();
-    let a = Hub::start(&["--redis", &url, "--history", "5"]);
-    let b = Hub::start(&["--redis", &url, "--history", "5"]);
-    a.wait_health(200);
-    b.wait_health(200);
-    let on_b = b.subscribe("topic=t", None);
-    let on_a = a.subscribe("topic=*", None);
+    let a = start_hub(&["--redis", &url, "--history", "5"]);
+    let b = start_hub(&["--redis", &url, "--history", "5"]);
+    wait_health(&a, 200);
+    wait_health(&b, 200);
+    let mut on_b = subscribe(&b, "topic=t", None);
+    let mut on_a = subscribe(&a, "topic=*", None);
     thread::sleep(Duration::from_millis(200));
 
     // Publish on A, receive on both, under the id A answered with.
     let mut ids = Vec::new();
     for i in 0..3 {
-        let (status, id) = a.publish("t", &format!("a{i}"));
+        let (status, id) = publish(&a, &format!("a{i}"));
         assert_eq!(status, 200);
         ids.push(id);
     }
-    let (status, id) = b.publish("t", "b0");
+    let (status, id) = publish(&b, "b0");
     assert_eq!(status, 200);
     ids.push(id);
-    for sub in [&on_a, &on_b] {
+    for sub in [&mut on_a, &mut on_b] {
         let got: Vec<(String, String)> = (0..4)
             .map(|_| {
-                let e = sub.next();
+                let e = sub.event();
                 (e.id().to_owned(), e.data().to_owned())
             })
             .collect();
@@ -272,61 +149,59 @@ fn hubs_sharing_redis_act_as_one() {
         assert_eq!(got.iter().map(|(i, _)| i.clone()).collect::<Vec<_>>(), ids);
     }
     // A publisher's own id is kept everywhere.
-    let (status, id) = b.publish("t", "mine&id=custom-1");
+    let resp = b.publish(&[("topic", "t"), ("data", "mine"), ("id", "custom-1")], &[]);
+    let (status, id) = (resp.status, resp.text());
     assert_eq!((status, id.as_str()), (200, "custom-1"));
-    assert_eq!(on_a.next().id(), "custom-1");
+    assert_eq!(on_a.event().id(), "custom-1");
 
     // Resume on B with an id A gave out, and the reverse.
-    let resumed = b.subscribe("topic=t", Some(&ids[1]));
-    assert_eq!(resumed.data(3), ["a2", "b0", "mine"]);
-    let resumed = a.subscribe("topic=t", Some("custom-1"));
+    let mut resumed = subscribe(&b, "topic=t", Some(&ids[1]));
+    assert_eq!(resumed.datas(3), ["a2", "b0", "mine"]);
+    let mut resumed = subscribe(&a, "topic=t", Some("custom-1"));
     resumed.assert_quiet(Duration::from_millis(300));
     // History is trimmed to --history, also for a process that starts late.
     for i in 0..10 {
-        assert_eq!(a.publish("t", &format!("n{i}")).0, 200);
+        assert_eq!(publish(&a, &format!("n{i}")).0, 200);
     }
-    let c = Hub::start(&["--redis", &url, "--history", "5"]);
-    c.wait_health(200);
-    let all = c.subscribe("topic=t&lastEventID=earliest", None);
-    assert_eq!(all.data(5), ["n5", "n6", "n7", "n8", "n9"]);
+    let c = start_hub(&["--redis", &url, "--history", "5"]);
+    wait_health(&c, 200);
+    let mut all = subscribe(&c, "topic=t&lastEventID=earliest", None);
+    assert_eq!(all.datas(5), ["n5", "n6", "n7", "n8", "n9"]);
     all.assert_quiet(Duration::from_millis(300));
-    let evicted = c.subscribe("topic=t", Some(&ids[0]));
-    let first = evicted.next();
-    assert_eq!(
-        (first.event_type(), first.data()),
-        ("sse-lost", ids[0].as_str())
-    );
-    assert_eq!(evicted.data(5), ["n5", "n6", "n7", "n8", "n9"]);
+    let mut evicted = subscribe(&c, "topic=t", Some(&ids[0]));
+    let first = evicted.event();
+    assert_eq!((first.event_type(), first.data()), (LOST, ids[0].as_str()));
+    assert_eq!(evicted.datas(5), ["n5", "n6", "n7", "n8", "n9"]);
 }
 
 #[test]
 fn a_redis_outage_keeps_subscribers_and_refuses_publishes() {
     let mut redis = Redis::start();
     let url = redis.url();
-    let hub = Hub::start(&["--redis", &url, "--heartbeat", "200ms"]);
-    hub.wait_health(200);
-    let sub = hub.subscribe("topic=t", None);
+    let hub = start_hub(&["--redis", &url, "--heartbeat", "200ms"]);
+    wait_health(&hub, 200);
+    let mut sub = subscribe(&hub, "topic=t", None);
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(hub.publish("t", "before").0, 200);
-    assert_eq!(sub.next().data(), "before");
+    assert_eq!(publish(&hub, "before").0, 200);
+    assert_eq!(sub.event().data(), "before");
 
     redis.kill();
-    hub.wait_health(503);
-    let (status, body) = hub.publish("t", "during");
+    wait_health(&hub, 503);
+    let (status, body) = publish(&hub, "during");
     assert_eq!(status, 503, "{body}");
     // The stream stays open: keep-alives keep coming.
-    let bytes = sub.body_bytes();
-    thread::sleep(Duration::from_millis(700));
+    sub.collect_for(Duration::from_millis(1));
+    let during = sub.collect_for(Duration::from_millis(700));
     assert!(
-        sub.body_bytes() > bytes,
+        !during.is_empty(),
         "the stream went quiet during the outage"
     );
 
     redis.restart();
-    hub.wait_health(200);
-    let (status, _) = hub.publish("t", "after");
+    wait_health(&hub, 200);
+    let (status, _) = publish(&hub, "after");
     assert_eq!(status, 200);
-    assert_eq!(sub.next().data(), "after");
+    assert_eq!(sub.event().data(), "after");
     // Nothing published during the outage shows up.
     sub.assert_quiet(Duration::from_millis(300));
 }
@@ -340,6 +215,7 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// A proxy on a free port to the Redis on port `target`.
     fn start(target: u16) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -373,6 +249,7 @@ impl Proxy {
         Proxy { port, open, conns }
     }
 
+    /// Drops every connection and refuses new ones.
     fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         for c in self.conns.lock().unwrap().drain(..) {
@@ -380,33 +257,74 @@ impl Proxy {
         }
     }
 
+    /// Takes new connections again.
     fn restore(&self) {
         self.open.store(true, Ordering::SeqCst);
     }
 }
 
+/// Two hub processes sharing one Redis, both started with the same extra
+/// arguments and healthy: `cut_off` reaches Redis through a proxy that
+/// can be cut, `other` directly.
+struct Split {
+    cut_off: Hub,
+    other: Hub,
+    proxy: Proxy,
+    /// Kept for its `Drop`, which stops the server.
+    _redis: Redis,
+}
+
+impl Split {
+    /// Starts Redis, the proxy and both hubs with `args` besides `--redis`.
+    fn start(args: &[&str]) -> Split {
+        let redis = Redis::start();
+        let proxy = Proxy::start(redis.port);
+        let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
+        let cut_off = start_hub(&[&["--redis", via_proxy.as_str()], args].concat());
+        let other = start_hub(&[&["--redis", redis.url().as_str()], args].concat());
+        wait_health(&cut_off, 200);
+        wait_health(&other, 200);
+        Split {
+            cut_off,
+            other,
+            proxy,
+            _redis: redis,
+        }
+    }
+
+    /// Cuts `cut_off` off from Redis, until its `/healthz` says so.
+    fn cut(&self) {
+        self.proxy.cut();
+        wait_health(&self.cut_off, 503);
+    }
+
+    /// Gives `cut_off` its Redis back, until its `/healthz` says so.
+    fn restore(&self) {
+        self.proxy.restore();
+        wait_health(&self.cut_off, 200);
+    }
+}
+
+/// Publishes `"{label} 0"`, `"{label} 1"`, ... (`n` updates) on topic `t`.
+fn publish_numbered(hub: &Hub, label: &str, n: usize) {
+    for i in 0..n {
+        assert_eq!(publish(hub, &format!("{label} {i}")).0, 200);
+    }
+}
+
 #[test]
 fn a_process_cut_off_from_redis_catches_up_on_what_others_published() {
-    let redis = Redis::start();
-    let proxy = Proxy::start(redis.port);
-    let cut_off = Hub::start(&["--redis", &format!("redis://127.0.0.1:{}", proxy.port)]);
-    let other = Hub::start(&["--redis", &redis.url()]);
-    cut_off.wait_health(200);
-    other.wait_health(200);
-    let sub = cut_off.subscribe("topic=t", None);
+    let split = Split::start(&[]);
+    let mut sub = subscribe(&split.cut_off, "topic=t", None);
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(other.publish("t", "first").0, 200);
-    assert_eq!(sub.next().data(), "first");
+    assert_eq!(publish(&split.other, "first").0, 200);
+    assert_eq!(sub.event().data(), "first");
 
-    proxy.cut();
-    cut_off.wait_health(503);
-    assert_eq!(cut_off.publish("t", "refused").0, 503);
-    for i in 0..3 {
-        assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
-    }
-    proxy.restore();
-    cut_off.wait_health(200);
-    assert_eq!(sub.data(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
+    split.cut();
+    assert_eq!(publish(&split.cut_off, "refused").0, 503);
+    publish_numbered(&split.other, "meanwhile", 3);
+    split.restore();
+    assert_eq!(sub.datas(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
     sub.assert_quiet(Duration::from_millis(300));
 }
 
@@ -419,40 +337,24 @@ fn a_process_that_missed_trimmed_entries_tells_its_subscribers(
     bound: [&str; 2],
     publish_meanwhile: impl Fn(&Hub),
 ) {
-    let redis = Redis::start();
-    let proxy = Proxy::start(redis.port);
-    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
-    let cut_off = Hub::start(&["--redis", &via_proxy, bound[0], bound[1]]);
-    let other = Hub::start(&["--redis", &redis.url(), bound[0], bound[1]]);
-    cut_off.wait_health(200);
-    other.wait_health(200);
-    let sub = cut_off.subscribe("topic=t", None);
+    let split = Split::start(&bound);
+    let mut sub = subscribe(&split.cut_off, "topic=t", None);
     thread::sleep(Duration::from_millis(100));
-    assert_eq!(other.publish("t", "first").0, 200);
-    let first = sub.next();
+    assert_eq!(publish(&split.other, "first").0, 200);
+    let first = sub.event();
     assert_eq!(first.data(), "first");
 
-    proxy.cut();
-    cut_off.wait_health(503);
-    publish_meanwhile(&other);
-    proxy.restore();
-    cut_off.wait_health(200);
-    // The stream ends (the reader thread sees the close).
-    let deadline = Instant::now() + WAIT;
+    split.cut();
+    publish_meanwhile(&split.other);
+    split.restore();
+    // The stream ends.
+    assert!(sub.wait_end(WAIT), "the stream did not end");
+    let mut back = subscribe(&split.cut_off, "topic=t", Some(first.id()));
+    let lost = back.event();
+    assert_eq!((lost.event_type(), lost.data()), (LOST, first.id()));
+    assert_eq!(publish(&split.other, "later").0, 200);
     loop {
-        match sub.events.recv_timeout(Duration::from_millis(100)) {
-            Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {
-                assert!(Instant::now() < deadline, "the stream did not end");
-            }
-        }
-    }
-    let back = cut_off.subscribe("topic=t", Some(first.id()));
-    let lost = back.next();
-    assert_eq!((lost.event_type(), lost.data()), ("sse-lost", first.id()));
-    assert_eq!(other.publish("t", "later").0, 200);
-    loop {
-        let event = back.next();
+        let event = back.event();
         assert_ne!(event.data(), "first");
         if event.data() == "later" {
             break;
@@ -465,9 +367,7 @@ fn a_process_that_missed_trimmed_entries_tells_its_subscribers(
 #[test]
 fn a_process_that_missed_entries_trimmed_for_their_number_tells_its_subscribers() {
     a_process_that_missed_trimmed_entries_tells_its_subscribers(["--history", "5"], |other| {
-        for i in 0..250 {
-            assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
-        }
+        publish_numbered(other, "meanwhile", 250);
     });
 }
 
@@ -481,7 +381,7 @@ fn a_process_that_missed_entries_trimmed_for_their_bytes_tells_its_subscribers()
         |other| {
             let piece = "w".repeat(16 * 1024);
             for i in 0..20 {
-                assert_eq!(other.publish("t", &format!("{i} {piece}")).0, 200);
+                assert_eq!(publish(other, &format!("{i} {piece}")).0, 200);
             }
         },
     );
@@ -492,21 +392,12 @@ fn a_process_that_missed_entries_trimmed_for_their_bytes_tells_its_subscribers()
 /// and catches up (no false alarm).
 #[test]
 fn a_process_cut_off_before_any_entry_catches_up_without_alarm() {
-    let redis = Redis::start();
-    let proxy = Proxy::start(redis.port);
-    let cut_off = Hub::start(&["--redis", &format!("redis://127.0.0.1:{}", proxy.port)]);
-    let other = Hub::start(&["--redis", &redis.url()]);
-    cut_off.wait_health(200);
-    other.wait_health(200);
-    let sub = cut_off.subscribe("topic=t", None);
-    proxy.cut();
-    cut_off.wait_health(503);
-    for i in 0..3 {
-        assert_eq!(other.publish("t", &format!("meanwhile {i}")).0, 200);
-    }
-    proxy.restore();
-    cut_off.wait_health(200);
-    assert_eq!(sub.data(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
+    let split = Split::start(&[]);
+    let mut sub = subscribe(&split.cut_off, "topic=t", None);
+    split.cut();
+    publish_numbered(&split.other, "meanwhile", 3);
+    split.restore();
+    assert_eq!(sub.datas(3), ["meanwhile 0", "meanwhile 1", "meanwhile 2"]);
 }
 
 /// A reply of the Redis protocol (RESP2), as far as these tests need it.
@@ -519,6 +410,7 @@ enum Reply {
 }
 
 impl Reply {
+    /// The reply as a number.
     fn int(&self) -> i64 {
         match self {
             Reply::Int(n) => *n,
@@ -527,6 +419,7 @@ impl Reply {
         }
     }
 
+    /// The reply as a string.
     fn bytes(&self) -> &[u8] {
         match self {
             Reply::Bulk(Some(b)) => b,
@@ -535,6 +428,7 @@ impl Reply {
         }
     }
 
+    /// The items of an array reply.
     fn items(&self) -> &[Reply] {
         match self {
             Reply::Array(items) => items,
@@ -555,6 +449,7 @@ fn redis_command(port: u16, args: &[&str]) -> Reply {
     read_reply(&mut std::io::BufReader::new(socket))
 }
 
+/// Reads one reply (an array with its items).
 fn read_reply(reader: &mut impl std::io::BufRead) -> Reply {
     let mut line = String::new();
     reader.read_line(&mut line).expect("a reply from Redis");
@@ -590,12 +485,12 @@ fn the_redis_stream_is_bounded_in_bytes() {
     let redis = Redis::start();
     let url = redis.url();
     let cap = ["--history-bytes", "256KiB"];
-    let a = Hub::start(&["--redis", &url, cap[0], cap[1]]);
-    a.wait_health(200);
+    let a = start_hub(&["--redis", &url, cap[0], cap[1]]);
+    wait_health(&a, 200);
     let piece = "z".repeat(32 * 1024);
     let ids: Vec<String> = (0..40)
         .map(|i| {
-            let (status, id) = a.publish("t", &format!("{i:02}{piece}"));
+            let (status, id) = publish(&a, &format!("{i:02}{piece}"));
             assert_eq!(status, 200, "{id}");
             id
         })
@@ -633,20 +528,17 @@ fn the_redis_stream_is_bounded_in_bytes() {
         7
     );
 
-    let b = Hub::start(&["--redis", &url, cap[0], cap[1]]);
-    b.wait_health(200);
+    let b = start_hub(&["--redis", &url, cap[0], cap[1]]);
+    wait_health(&b, 200);
     for hub in [&a, &b] {
-        let back = hub.subscribe("topic=t", Some(&ids[0]));
-        let lost = back.next();
-        assert_eq!(
-            (lost.event_type(), lost.data()),
-            ("sse-lost", ids[0].as_str())
-        );
-        let replayed: Vec<String> = (0..7).map(|_| back.next().id().to_owned()).collect();
+        let mut back = subscribe(hub, "topic=t", Some(&ids[0]));
+        let lost = back.event();
+        assert_eq!((lost.event_type(), lost.data()), (LOST, ids[0].as_str()));
+        let replayed: Vec<String> = (0..7).map(|_| back.event().id().to_owned()).collect();
         assert_eq!(replayed, kept);
         // A retained id resumes without a loss.
-        let resumed = hub.subscribe("topic=t", Some(&kept[4]));
-        assert_eq!(resumed.next().id(), kept[5]);
+        let mut resumed = subscribe(hub, "topic=t", Some(&kept[4]));
+        assert_eq!(resumed.event().id(), kept[5]);
     }
 }
 
@@ -655,30 +547,17 @@ fn the_redis_stream_is_bounded_in_bytes() {
 /// so its stream stays open and catches up (no false alarm).
 #[test]
 fn a_process_whose_last_entry_alone_was_trimmed_catches_up_without_alarm() {
-    let redis = Redis::start();
-    let proxy = Proxy::start(redis.port);
-    let history = ["--history", "3"];
-    let via_proxy = format!("redis://127.0.0.1:{}", proxy.port);
-    let cut_off = Hub::start(&["--redis", &via_proxy, history[0], history[1]]);
-    let other = Hub::start(&["--redis", &redis.url(), history[0], history[1]]);
-    cut_off.wait_health(200);
-    other.wait_health(200);
-    let sub = cut_off.subscribe("topic=t", None);
+    let split = Split::start(&["--history", "3"]);
+    let mut sub = subscribe(&split.cut_off, "topic=t", None);
     thread::sleep(Duration::from_millis(100));
-    for i in 0..3 {
-        assert_eq!(other.publish("t", &format!("read {i}")).0, 200);
-    }
-    assert_eq!(sub.data(3), ["read 0", "read 1", "read 2"]);
+    publish_numbered(&split.other, "read", 3);
+    assert_eq!(sub.datas(3), ["read 0", "read 1", "read 2"]);
 
-    proxy.cut();
-    cut_off.wait_health(503);
+    split.cut();
     // The stream keeps three entries: "read 2" goes, "missed 0" stays.
-    for i in 0..3 {
-        assert_eq!(other.publish("t", &format!("missed {i}")).0, 200);
-    }
-    proxy.restore();
-    cut_off.wait_health(200);
-    assert_eq!(sub.data(3), ["missed 0", "missed 1", "missed 2"]);
-    assert_eq!(other.publish("t", "later").0, 200);
-    assert_eq!(sub.next().data(), "later");
+    publish_numbered(&split.other, "missed", 3);
+    split.restore();
+    assert_eq!(sub.datas(3), ["missed 0", "missed 1", "missed 2"]);
+    assert_eq!(publish(&split.other, "later").0, 200);
+    assert_eq!(sub.event().data(), "later");
 }

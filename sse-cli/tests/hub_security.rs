@@ -5,205 +5,35 @@
 //! keys). Raw HTTP/1.1 over real sockets on 127.0.0.1; every wait is
 //! bounded.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 mod common;
 
-use common::{HubProcess, run_bounded};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use common::WAIT;
+use common::http::{HUB_PATH, Resp, exchange, form, request, with_form_type};
+use common::hub::Hub;
+use common::run::{require, run_bounded, sse};
+use common::token::{KEY, all_token, bearer, now_secs, token};
 use serde_json::json;
 
-/// A 32-byte HS256 key (no weak-key warning).
-const KEY: &str = "0123456789abcdef0123456789abcdef";
-/// The bound on any single wait.
-const WAIT: Duration = Duration::from_secs(5);
 /// The page origin the tests trust.
 const APP: &str = "https://app.example";
 /// Another site.
 const EVIL: &str = "https://evil.example";
 
-// ---------------------------------------------------------------------------
-// A minimal HTTP/1.1 client
-// ---------------------------------------------------------------------------
-
-/// A response: status, fields (lowercase names) and body.
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+/// Publishes `data` on topic `t` to the hub's path with this `query` (`""`
+/// or `?...`) and these header fields.
+fn publish(hub: &Hub, query: &str, data: &str, headers: &[(&str, &str)]) -> Resp {
+    let body = form(&[("topic", "t"), ("data", data)]);
+    hub.post_to(&format!("{HUB_PATH}{query}"), body.as_bytes(), headers)
 }
 
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// Parses a response head and whatever body followed it.
-fn parse(raw: &[u8]) -> Resp {
-    let text = String::from_utf8_lossy(raw);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    Resp {
-        status,
-        headers,
-        body: body.to_owned(),
-    }
-}
-
-fn connect(addr: SocketAddr) -> TcpStream {
-    let socket = TcpStream::connect_timeout(&addr, WAIT).expect("connect to the hub");
-    socket.set_read_timeout(Some(WAIT)).unwrap();
-    socket
-}
-
-/// Sends raw bytes (a request that closes the connection) and reads the
-/// whole answer.
-fn raw(addr: SocketAddr, request: &[u8]) -> Resp {
-    let mut socket = connect(addr);
-    socket.write_all(request).expect("write the request");
-    let mut out = Vec::new();
-    let _ = socket.read_to_end(&mut out);
-    parse(&out)
-}
-
-/// A request with these fields (`Host` among them, or none), a body, and
-/// `Connection: close`.
-fn request(method: &str, target: &str, fields: &[(&str, &str)], body: &str) -> Vec<u8> {
-    let mut out = format!("{method} {target} HTTP/1.1\r\n");
-    for (name, value) in fields {
-        out.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if method == "POST" {
-        out.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
-        out.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
-    out.push_str("Connection: close\r\n\r\n");
-    out.push_str(body);
-    out.into_bytes()
-}
-
-/// The hub's own `Host` value, as curl sends it.
-fn host_of(addr: SocketAddr) -> String {
-    addr.to_string()
-}
-
-/// `GET target` with `Host: 127.0.0.1:PORT` and these fields.
-fn get(addr: SocketAddr, target: &str, fields: &[(&str, &str)]) -> Resp {
-    let host = host_of(addr);
-    let mut all = vec![("Host", host.as_str())];
-    all.extend_from_slice(fields);
-    raw(addr, &request("GET", target, &all, ""))
-}
-
-/// Publishes `data` on topic `t`, with these fields and this query.
-fn publish(addr: SocketAddr, query: &str, data: &str, fields: &[(&str, &str)]) -> Resp {
-    let host = host_of(addr);
-    let mut all = vec![("Host", host.as_str())];
-    all.extend_from_slice(fields);
-    let target = format!("/.well-known/mercure{query}");
-    raw(
-        addr,
-        &request("POST", &target, &all, &format!("topic=t&data={data}")),
-    )
-}
-
-/// Opens a subscription and reads its head only (the stream stays open
-/// until the socket is dropped).
-fn subscribe_head(addr: SocketAddr, query: &str, fields: &[(&str, &str)]) -> (Resp, TcpStream) {
-    let host = host_of(addr);
-    let mut head = format!("GET /.well-known/mercure?{query} HTTP/1.1\r\nHost: {host}\r\n");
-    for (name, value) in fields {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    let mut socket = connect(addr);
-    socket.write_all(head.as_bytes()).unwrap();
-    let mut got = Vec::new();
-    let mut byte = [0u8; 1];
-    while !got.ends_with(b"\r\n\r\n") {
-        match socket.read(&mut byte) {
-            Ok(1) => got.push(byte[0]),
-            _ => break,
-        }
-    }
-    (parse(&got), socket)
-}
-
-/// Reads a stream until `done` holds for what arrived, within `WAIT`.
-fn read_until(socket: &mut TcpStream, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    socket
-        .set_read_timeout(Some(Duration::from_millis(100)))
-        .unwrap();
-    while Instant::now() < deadline {
-        if done(&String::from_utf8_lossy(&got)) {
-            break;
-        }
-        match socket.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(_) => {}
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
-fn token(claims: serde_json::Value, key: &str) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(key.as_bytes()),
-    )
-    .unwrap()
-}
-
-/// A token that may publish and subscribe to everything.
-fn all_token() -> String {
-    token(
-        json!({"mercure": {"publish": ["*"], "subscribe": ["*"]}}),
-        KEY,
-    )
-}
-
-/// Waits until the hub's log satisfies `done`; the log.
-fn wait_log(hub: &HubProcess, done: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let log = hub.log_text();
-        if done(&log) || Instant::now() >= deadline {
-            return log;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
+/// `GET /healthz` with this `Host`.
+fn healthz_for_host(addr: SocketAddr, host: &str) -> Resp {
+    exchange(addr, &request("GET", "/healthz", &[("Host", host)], b""))
 }
 
 // ---------------------------------------------------------------------------
@@ -212,24 +42,18 @@ fn wait_log(hub: &HubProcess, done: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn cookie_publishes_need_an_origin_listed_with_publish_origin() {
-    let hub = HubProcess::start(&["--jwt-key", KEY, "--publish-origin", APP], &[]);
-    let addr = hub.addr;
+    let hub = Hub::start(&["--jwt-key", KEY, "--publish-origin", APP]);
     let star = all_token();
     let cookie = format!("mercureAuthorization={star}");
     let cookie = cookie.as_str();
     // Everything that gets published, seen by one subscriber.
-    let (head, mut watch) = subscribe_head(
-        addr,
-        "topic=t",
-        &[("Authorization", &format!("Bearer {star}"))],
-    );
-    assert_eq!(head.status, 200);
+    let mut watch = hub.subscribe("topic=t", &[("Authorization", &bearer(&star))]);
 
-    let ok = publish(addr, "", "from-app", &[("Cookie", cookie), ("Origin", APP)]);
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    let ok = publish(&hub, "", "from-app", &[("Cookie", cookie), ("Origin", APP)]);
+    assert_eq!(ok.status, 200, "{}", ok.text());
     // The Referer's origin, when a browser sent no Origin.
     let ok = publish(
-        addr,
+        &hub,
         "",
         "from-app-referer",
         &[
@@ -237,15 +61,15 @@ fn cookie_publishes_need_an_origin_listed_with_publish_origin() {
             ("Referer", "https://app.example/chat?room=1"),
         ],
     );
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.status, 200, "{}", ok.text());
     // The default port is the same origin.
     let ok = publish(
-        addr,
+        &hub,
         "",
         "from-app-443",
         &[("Cookie", cookie), ("Origin", "https://app.example:443")],
     );
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.status, 200, "{}", ok.text());
 
     for (data, fields) in [
         ("forged-origin", vec![("Origin", EVIL)]),
@@ -268,88 +92,76 @@ fn cookie_publishes_need_an_origin_listed_with_publish_origin() {
     ] {
         let mut all = vec![("Cookie", cookie)];
         all.extend(fields);
-        let resp = publish(addr, "", data, &all);
-        assert_eq!(resp.status, 403, "{data}: {}", resp.body);
+        let resp = publish(&hub, "", data, &all);
+        assert_eq!(resp.status, 403, "{data}: {}", resp.text());
         assert!(
-            resp.body.contains("--publish-origin"),
+            resp.text().contains("--publish-origin"),
             "{data}: {}",
-            resp.body
+            resp.text()
         );
     }
-    let resp = publish(addr, "", "x", &[("Cookie", cookie), ("Origin", EVIL)]);
+    let resp = publish(&hub, "", "x", &[("Cookie", cookie), ("Origin", EVIL)]);
     assert!(
-        resp.body.contains("--publish-origin https://evil.example"),
+        resp.text()
+            .contains("--publish-origin https://evil.example"),
         "the refusal names the flag to set: {}",
-        resp.body
+        resp.text()
     );
 
     // Tokens sent explicitly are not affected, whatever the page.
-    let bearer = format!("Bearer {star}");
     let ok = publish(
-        addr,
+        &hub,
         "",
         "bearer-from-evil",
         &[
-            ("Authorization", &bearer),
+            ("Authorization", &bearer(&star)),
             ("Origin", EVIL),
             ("Cookie", cookie),
         ],
     );
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.status, 200, "{}", ok.text());
     let ok = publish(
-        addr,
+        &hub,
         &format!("?authorization={star}"),
         "query-from-evil",
         &[("Origin", EVIL)],
     );
-    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(ok.status, 200, "{}", ok.text());
 
     // Exactly the accepted updates went out.
-    let seen = read_until(&mut watch, |t| t.contains("query-from-evil"));
-    let data: Vec<&str> = seen
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .collect();
     assert_eq!(
-        data,
+        watch.until_data("query-from-evil", WAIT),
         [
             "from-app",
             "from-app-referer",
             "from-app-443",
             "bearer-from-evil",
             "query-from-evil"
-        ],
-        "{seen}"
+        ]
     );
 }
 
 #[test]
 fn without_publish_origin_cookie_publishes_are_refused() {
-    let hub = HubProcess::start(&["--jwt-key", KEY], &[]);
+    let hub = Hub::start(&["--jwt-key", KEY]);
     let star = all_token();
     let cookie = format!("mercureAuthorization={star}");
-    let resp = publish(hub.addr, "", "x", &[("Cookie", &cookie), ("Origin", APP)]);
-    assert_eq!(resp.status, 403, "{}", resp.body);
+    let resp = publish(&hub, "", "x", &[("Cookie", &cookie), ("Origin", APP)]);
+    assert_eq!(resp.status, 403, "{}", resp.text());
     assert!(
-        resp.body.contains("--publish-origin https://app.example"),
+        resp.text().contains("--publish-origin https://app.example"),
         "{}",
-        resp.body
+        resp.text()
     );
-    let resp = publish(
-        hub.addr,
-        "",
-        "x",
-        &[("Authorization", &format!("Bearer {star}"))],
-    );
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = publish(&hub, "", "x", &[("Authorization", &bearer(&star))]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
     // Subscribing with the cookie is not a publish: allowed.
-    let (head, _stream) = subscribe_head(hub.addr, "topic=t", &[("Cookie", &cookie)]);
-    assert_eq!(head.status, 200);
+    let _stream = hub.subscribe("topic=t", &[("Cookie", &cookie)]);
 }
 
 #[test]
 fn publish_origins_from_the_environment_are_a_comma_separated_list() {
-    let hub = HubProcess::start(
+    let hub = Hub::start_env(
         &["--jwt-key", KEY],
         &[(
             "SSE_HUB_PUBLISH_ORIGIN",
@@ -363,13 +175,8 @@ fn publish_origins_from_the_environment_are_a_comma_separated_list() {
         ("https://b.example", 403),
         (EVIL, 403),
     ] {
-        let resp = publish(
-            hub.addr,
-            "",
-            "x",
-            &[("Cookie", &cookie), ("Origin", origin)],
-        );
-        assert_eq!(resp.status, status, "{origin}: {}", resp.body);
+        let resp = publish(&hub, "", "x", &[("Cookie", &cookie), ("Origin", origin)]);
+        assert_eq!(resp.status, status, "{origin}: {}", resp.text());
     }
 }
 
@@ -381,9 +188,7 @@ fn bad_flag_values_stop_the_hub_with_a_sentence() {
         (vec!["--allowed-host", "https://hub.example/"], "not a URL"),
     ] {
         let (status, output) = run_bounded(
-            Command::new(env!("CARGO_BIN_EXE_sse"))
-                .arg("hub")
-                .args(["--listen", "127.0.0.1:0"])
+            sse(&["hub", "--listen", "127.0.0.1:0"])
                 .args(&args)
                 .env_remove("SSE_HUB_PUBLISH_ORIGIN")
                 .env_remove("SSE_HUB_ALLOWED_HOST"),
@@ -400,33 +205,21 @@ fn bad_flag_values_stop_the_hub_with_a_sentence() {
 
 #[test]
 fn cors_star_allows_any_origin_without_credentials() {
-    let hub = HubProcess::start(&["--cors-origin", "*", "--cors-origin", APP], &[]);
-    let addr = hub.addr;
+    let hub = Hub::start(&["--cors-origin", "*", "--cors-origin", APP]);
     // Any origin: `*`, never a reflected origin with credentials.
-    let resp = get(addr, "/healthz", &[("Origin", EVIL)]);
+    let resp = hub.get("/healthz", &[("Origin", EVIL)]);
     assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
     assert_eq!(resp.header("access-control-allow-credentials"), None);
-    let resp = publish(addr, "", "x", &[("Origin", EVIL)]);
+    let resp = publish(&hub, "", "x", &[("Origin", EVIL)]);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("access-control-allow-origin"), Some("*"));
     assert_eq!(resp.header("access-control-allow-credentials"), None);
-    let (head, _stream) = subscribe_head(addr, "topic=t", &[("Origin", EVIL)]);
-    assert_eq!(head.status, 200);
-    assert_eq!(head.header("access-control-allow-origin"), Some("*"));
-    assert_eq!(head.header("access-control-allow-credentials"), None);
-    let host = host_of(addr);
-    let preflight = raw(
-        addr,
-        &request(
-            "OPTIONS",
-            "/.well-known/mercure",
-            &[
-                ("Host", &host),
-                ("Origin", EVIL),
-                ("Access-Control-Request-Method", "POST"),
-            ],
-            "",
-        ),
+    let stream = hub.subscribe("topic=t", &[("Origin", EVIL)]);
+    assert_eq!(stream.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(stream.header("access-control-allow-credentials"), None);
+    let preflight = hub.options(
+        HUB_PATH,
+        &[("Origin", EVIL), ("Access-Control-Request-Method", "POST")],
     );
     assert_eq!(preflight.status, 204);
     assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
@@ -438,24 +231,15 @@ fn cors_star_allows_any_origin_without_credentials() {
     );
 
     // A listed origin keeps its credentials.
-    let resp = get(addr, "/healthz", &[("Origin", APP)]);
+    let resp = hub.get("/healthz", &[("Origin", APP)]);
     assert_eq!(resp.header("access-control-allow-origin"), Some(APP));
     assert_eq!(
         resp.header("access-control-allow-credentials"),
         Some("true")
     );
-    let preflight = raw(
-        addr,
-        &request(
-            "OPTIONS",
-            "/.well-known/mercure",
-            &[
-                ("Host", &host),
-                ("Origin", APP),
-                ("Access-Control-Request-Method", "GET"),
-            ],
-            "",
-        ),
+    let preflight = hub.options(
+        HUB_PATH,
+        &[("Origin", APP), ("Access-Control-Request-Method", "GET")],
     );
     assert_eq!(preflight.header("access-control-allow-origin"), Some(APP));
     assert_eq!(
@@ -470,7 +254,7 @@ fn cors_star_allows_any_origin_without_credentials() {
 
 #[test]
 fn a_loopback_hub_answers_only_loopback_host_names() {
-    let hub = HubProcess::start(&[], &[]);
+    let hub = Hub::start(&[]);
     let addr = hub.addr;
     let port = addr.port();
     for host in [
@@ -482,8 +266,8 @@ fn a_loopback_hub_answers_only_loopback_host_names() {
         format!("app.localhost:{port}"),
         format!("[::1]:{port}"),
     ] {
-        let resp = raw(addr, &request("GET", "/healthz", &[("Host", &host)], ""));
-        assert_eq!(resp.status, 200, "Host: {host}: {}", resp.body);
+        let resp = healthz_for_host(addr, &host);
+        assert_eq!(resp.status, 200, "Host: {host}: {}", resp.text());
     }
     for host in [
         format!("evil.example:{port}"),
@@ -492,55 +276,48 @@ fn a_loopback_hub_answers_only_loopback_host_names() {
         format!("127.0.0.1.nip.io:{port}"),
         format!("10.1.2.3:{port}"),
     ] {
-        let resp = raw(addr, &request("GET", "/healthz", &[("Host", &host)], ""));
-        assert_eq!(resp.status, 421, "Host: {host}: {}", resp.body);
-        assert!(resp.body.contains("--allowed-host"), "{}", resp.body);
-        assert!(resp.body.contains("DNS rebinding"), "{}", resp.body);
+        let resp = healthz_for_host(addr, &host);
+        assert_eq!(resp.status, 421, "Host: {host}: {}", resp.text());
+        assert!(resp.text().contains("--allowed-host"), "{}", resp.text());
+        assert!(resp.text().contains("DNS rebinding"), "{}", resp.text());
     }
     // Refused on every route: nothing is published, no stream opens.
     let evil_host = format!("evil.example:{port}");
-    let resp = raw(
-        addr,
-        &request(
-            "POST",
-            "/.well-known/mercure",
-            &[("Host", &evil_host)],
-            "topic=t&data=rebound",
-        ),
-    );
+    let resp = hub.raw(&request(
+        "POST",
+        HUB_PATH,
+        &with_form_type(&[("Host", &evil_host)]),
+        b"topic=t&data=rebound",
+    ));
     assert_eq!(resp.status, 421);
-    let resp = raw(
-        addr,
-        &request(
-            "GET",
-            "/.well-known/mercure?topic=t&lastEventID=earliest",
-            &[("Host", &evil_host)],
-            "",
-        ),
-    );
+    let resp = hub.raw(&request(
+        "GET",
+        &format!("{HUB_PATH}?topic=t&lastEventID=earliest"),
+        &[("Host", &evil_host)],
+        b"",
+    ));
     assert_eq!(resp.status, 421);
-    let resp = get(addr, "/metrics", &[]);
+    let resp = hub.get("/metrics", &[]);
     assert!(
-        resp.body.contains("sse_hub_updates_published_total 0"),
+        resp.text().contains("sse_hub_updates_published_total 0"),
         "{}",
-        resp.body
+        resp.text()
     );
 
     // The request line and the Host header: HTTP/1.1 needs exactly one.
-    let resp = raw(addr, b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert_eq!(resp.status, 400, "{}", resp.body);
-    assert!(resp.body.contains("Host"), "{}", resp.body);
+    let resp = hub.raw(b"GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(resp.text().contains("Host"), "{}", resp.text());
     let two = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nHost: {addr}\r\n\r\n");
-    assert_eq!(raw(addr, two.as_bytes()).status, 400);
+    assert_eq!(hub.raw(two.as_bytes()).status, 400);
     // HTTP/1.0 without Host (no browser sends that) is answered.
-    let resp = raw(addr, b"GET /healthz HTTP/1.0\r\n\r\n");
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = hub.raw(b"GET /healthz HTTP/1.0\r\n\r\n");
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
 #[test]
 fn allowed_host_widens_the_list() {
-    let hub = HubProcess::start(&["--allowed-host", "Hub.Example"], &[]);
-    let addr = hub.addr;
+    let hub = Hub::start(&["--allowed-host", "Hub.Example"]);
     for (host, status) in [
         ("hub.example", 200),
         ("HUB.EXAMPLE:443", 200),
@@ -548,48 +325,42 @@ fn allowed_host_widens_the_list() {
         ("other.example", 421),
         ("hub.example.evil", 421),
     ] {
-        let resp = raw(addr, &request("GET", "/healthz", &[("Host", host)], ""));
-        assert_eq!(resp.status, status, "Host: {host}: {}", resp.body);
+        let resp = healthz_for_host(hub.addr, host);
+        assert_eq!(resp.status, status, "Host: {host}: {}", resp.text());
     }
     drop(hub);
-    let hub = HubProcess::start(&[], &[("SSE_HUB_ALLOWED_HOST", "a.example,b.example")]);
+    let hub = Hub::start_env(&[], &[("SSE_HUB_ALLOWED_HOST", "a.example,b.example")]);
     for (host, status) in [("a.example", 200), ("b.example:1", 200), ("c.example", 421)] {
-        let resp = raw(hub.addr, &request("GET", "/healthz", &[("Host", host)], ""));
-        assert_eq!(resp.status, status, "Host: {host}: {}", resp.body);
+        let resp = healthz_for_host(hub.addr, host);
+        assert_eq!(resp.status, status, "Host: {host}: {}", resp.text());
     }
 }
 
 #[test]
 fn a_hub_on_every_address_checks_host_only_with_allowed_host() {
-    let hub = HubProcess::start(&["--listen", "0.0.0.0:0"], &[]);
+    let hub = Hub::start(&["--listen", "0.0.0.0:0"]);
     let addr = SocketAddr::from(([127, 0, 0, 1], hub.addr.port()));
-    let resp = raw(
-        addr,
-        &request("GET", "/healthz", &[("Host", "anything.example")], ""),
-    );
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = healthz_for_host(addr, "anything.example");
+    assert_eq!(resp.status, 200, "{}", resp.text());
     drop(hub);
-    let hub = HubProcess::start(
-        &["--listen", "0.0.0.0:0", "--allowed-host", "hub.example"],
-        &[],
-    );
+    let hub = Hub::start(&["--listen", "0.0.0.0:0", "--allowed-host", "hub.example"]);
     let addr = SocketAddr::from(([127, 0, 0, 1], hub.addr.port()));
     for (host, status) in [
         ("hub.example:8080", 200),
         ("127.0.0.1", 200),
         ("anything.example", 421),
     ] {
-        let resp = raw(addr, &request("GET", "/healthz", &[("Host", host)], ""));
-        assert_eq!(resp.status, status, "Host: {host}: {}", resp.body);
+        let resp = healthz_for_host(addr, host);
+        assert_eq!(resp.status, status, "Host: {host}: {}", resp.text());
     }
 }
 
 #[test]
 fn curl_works_against_the_default_hub() {
-    common::require("curl", "curl (Debian: `apt-get install curl`)");
-    let hub = HubProcess::start(&[], &[]);
+    require("curl", "curl (Debian: `apt-get install curl`)");
+    let hub = Hub::start(&[]);
     for url in [
-        format!("http://{}/healthz", hub.addr),
+        format!("{}/healthz", hub.url()),
         format!("http://localhost:{}/healthz", hub.addr.port()),
     ] {
         let (status, output) = run_bounded(
@@ -608,7 +379,7 @@ fn curl_works_against_the_default_hub() {
             "topic=t",
             "-d",
             "data=by curl",
-            &format!("http://{}/.well-known/mercure", hub.addr),
+            &format!("{}{HUB_PATH}", hub.url()),
         ]),
         Duration::from_secs(10),
     );
@@ -625,20 +396,17 @@ fn curl_works_against_the_default_hub() {
 
 #[test]
 fn tokens_in_request_targets_are_not_logged() {
-    let hub = HubProcess::start(&["--jwt-key", KEY], &[("SSE_HUB_LOG", "debug")]);
+    let hub = Hub::start_env(&["--jwt-key", KEY], &[("SSE_HUB_LOG", "debug")]);
     let star = all_token();
-    let (head, _stream) = subscribe_head(
-        hub.addr,
+    let _stream = hub.subscribe(
         &format!("topic=t&authorization={star}&lastEventID=earliest"),
         &[],
     );
-    assert_eq!(head.status, 200);
-    let resp = publish(hub.addr, &format!("?authoriz%61tion={star}"), "x", &[]);
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    let log = wait_log(&hub, |log| {
-        log.contains("topic=t&authorization=REDACTED&lastEventID=earliest")
-            && log.contains("?authoriz%61tion=REDACTED")
-    });
+    let resp = publish(&hub, &format!("?authoriz%61tion={star}"), "x", &[]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    hub.wait_for_log("topic=t&authorization=REDACTED&lastEventID=earliest");
+    hub.wait_for_log("?authoriz%61tion=REDACTED");
+    let log = hub.log_text();
     assert!(
         log.contains("topic=t&authorization=REDACTED&lastEventID=earliest"),
         "the request is logged, without its token: {log}"
@@ -659,26 +427,27 @@ fn redis_passwords_never_show() {
         (vec!["--redis", url.as_str()], vec![]),
         (vec![], vec![("SSE_HUB_REDIS", url.as_str())]),
     ] {
-        let hub = HubProcess::start(&args, &env);
+        let hub = Hub::start_env(&args, &env);
         assert!(
             hub.first_line
                 .contains("redis://hubuser:REDACTED@127.0.0.1:1/0"),
             "{}",
             hub.first_line
         );
-        let resp = publish(hub.addr, "", "x", &[]);
-        assert_eq!(resp.status, 503, "{}", resp.body);
-        assert!(!resp.body.contains(password), "{}", resp.body);
-        let metrics = get(hub.addr, "/metrics", &[]);
-        assert!(metrics.body.contains("sse_hub_backend_up 0"));
-        assert!(!metrics.body.contains(password), "{}", metrics.body);
-        let log = wait_log(&hub, |log| log.contains("Redis unreachable"));
+        let resp = publish(&hub, "", "x", &[]);
+        assert_eq!(resp.status, 503, "{}", resp.text());
+        assert!(!resp.text().contains(password), "{}", resp.text());
+        let metrics = hub.get("/metrics", &[]).text();
+        assert!(metrics.contains("sse_hub_backend_up 0"));
+        assert!(!metrics.contains(password), "{metrics}");
+        hub.wait_for_log("Redis unreachable");
+        let log = hub.log_text();
         assert!(log.contains("Redis unreachable"), "{log}");
         assert!(!log.contains(password), "{log}");
     }
     // A URL the client refuses: the error says so, without the password.
     let (status, output) = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sse")).args([
+        &mut sse(&[
             "hub",
             "--listen",
             "127.0.0.1:0",
@@ -697,8 +466,7 @@ fn help_never_shows_a_secret_from_the_environment() {
     let jwt = "jwt-secret-value-3c2b1a";
     let redis = "redis://:redis-secret-value-4d5e@127.0.0.1:6379";
     let (status, output) = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sse"))
-            .args(["hub", "--help"])
+        sse(&["hub", "--help"])
             .env("SSE_HUB_JWT_KEY", jwt)
             .env("SSE_HUB_REDIS", redis)
             .env("SSE_HUB_PUBLISH_ORIGIN", "https://shown.example"),
@@ -722,69 +490,64 @@ fn help_never_shows_a_secret_from_the_environment() {
 
 #[test]
 fn a_token_is_refused_before_its_nbf() {
-    let hub = HubProcess::start(&["--jwt-key", KEY], &[]);
+    let hub = Hub::start(&["--jwt-key", KEY]);
     let later = token(
         json!({"mercure": {"publish": ["*"], "subscribe": ["*"]}, "nbf": now_secs() + 3600}),
         KEY,
     );
-    let bearer = format!("Bearer {later}");
-    let resp = publish(hub.addr, "", "x", &[("Authorization", &bearer)]);
-    assert_eq!(resp.status, 401, "{}", resp.body);
-    let (head, _) = subscribe_head(hub.addr, "topic=t", &[("Authorization", &bearer)]);
-    assert_eq!(head.status, 401);
+    let auth = bearer(&later);
+    let resp = publish(&hub, "", "x", &[("Authorization", &auth)]);
+    assert_eq!(resp.status, 401, "{}", resp.text());
+    let refused = hub.open("topic=t", &[("Authorization", &auth)]);
+    assert_eq!(refused.err().map(|r| r.status), Some(401));
     let started = token(
         json!({"mercure": {"publish": ["*"]}, "nbf": now_secs() - 10}),
         KEY,
     );
-    let resp = publish(
-        hub.addr,
-        "",
-        "x",
-        &[("Authorization", &format!("Bearer {started}"))],
-    );
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = publish(&hub, "", "x", &[("Authorization", &bearer(&started))]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
 #[test]
 fn another_authorization_scheme_is_401_not_a_fall_through() {
-    let hub = HubProcess::start(&["--jwt-key", KEY, "--anonymous"], &[]);
+    let hub = Hub::start(&["--jwt-key", KEY, "--anonymous"]);
     let star = all_token();
     let query = format!("?authorization={star}");
     // A valid token in the query does not rescue a Basic header.
     let resp = publish(
-        hub.addr,
+        &hub,
         &query,
         "x",
         &[("Authorization", "Basic dXNlcjpwYXNz")],
     );
-    assert_eq!(resp.status, 401, "{}", resp.body);
-    assert!(resp.body.contains("Bearer"), "{}", resp.body);
+    assert_eq!(resp.status, 401, "{}", resp.text());
+    assert!(resp.text().contains("Bearer"), "{}", resp.text());
     // Nor a cookie (with a trusted origin even).
     let cookie = format!("mercureAuthorization={star}");
     let resp = publish(
-        hub.addr,
+        &hub,
         "",
         "x",
         &[("Authorization", "Token abc"), ("Cookie", &cookie)],
     );
-    assert_eq!(resp.status, 401, "{}", resp.body);
+    assert_eq!(resp.status, 401, "{}", resp.text());
     // A subscriber with another scheme is not anonymous either.
-    let (head, _) = subscribe_head(
-        hub.addr,
+    let refused = hub.open(
         &format!("topic=t&authorization={star}"),
         &[("Authorization", "Basic dXNlcjpwYXNz")],
     );
-    assert_eq!(head.status, 401);
+    assert_eq!(refused.err().map(|r| r.status), Some(401));
     // Without the header, the query parameter works.
-    let resp = publish(hub.addr, &query, "x", &[]);
-    assert_eq!(resp.status, 200, "{}", resp.body);
+    let resp = publish(&hub, &query, "x", &[]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }
 
 #[test]
 fn a_short_hmac_key_is_warned_about_at_start() {
     let short = "tiny-key-16bytes";
-    let hub = HubProcess::start(&["--jwt-key", short], &[]);
-    let log = wait_log(&hub, |log| log.contains("256 bits"));
+    let hub = Hub::start(&["--jwt-key", short]);
+    hub.wait_for_log("256 bits");
+    let log = hub.log_text();
     assert!(log.contains("WARN"), "{log}");
     assert!(
         log.contains("16 bytes") && log.contains("shorter than 256 bits"),
@@ -793,10 +556,10 @@ fn a_short_hmac_key_is_warned_about_at_start() {
     assert!(!log.contains(short), "the key itself is not logged: {log}");
     drop(hub);
 
-    let hub = HubProcess::start(&["--jwt-key", KEY], &[]);
+    let hub = Hub::start(&["--jwt-key", KEY]);
     // The warning would come right after the first line, before the hub
     // answers anything.
-    assert_eq!(get(hub.addr, "/healthz", &[]).status, 200);
+    assert_eq!(hub.get("/healthz", &[]).status, 200);
     thread::sleep(Duration::from_millis(200));
     assert!(!hub.log_text().contains("256 bits"), "{}", hub.log_text());
 }

@@ -5,13 +5,14 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// How long any single run of the binary may take.
-const DEADLINE: Duration = Duration::from_secs(20);
+mod common;
+
+use common::http::{free_port, header};
+use common::run::{RUN_LIMIT, assert_help_lists, run_with_input, run_with_stdout_closed, sse};
 
 /// A request as the server saw it.
 #[derive(Clone, Debug)]
@@ -23,11 +24,9 @@ struct Request {
 }
 
 impl Request {
+    /// The value of the header field `name` (any case).
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        header(&self.headers, name)
     }
 }
 
@@ -50,10 +49,7 @@ fn read_request(stream: &TcpStream) -> Option<Request> {
         let (name, value) = trimmed.split_once(':')?;
         headers.push((name.trim().to_owned(), value.trim().to_owned()));
     }
-    let len = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .map_or(0, |(_, v)| v.parse().unwrap_or(0));
+    let len = header(&headers, "content-length").map_or(0, |v| v.parse().unwrap_or(0));
     let mut body = vec![0; len];
     reader.read_exact(&mut body).ok()?;
     Some(Request {
@@ -92,6 +88,7 @@ struct Server {
 }
 
 impl Server {
+    /// Starts the server on a free loopback port.
     fn start(scripts: Vec<Script>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/events", listener.local_addr().unwrap());
@@ -119,6 +116,7 @@ impl Server {
         Server { url, requests }
     }
 
+    /// Every request received so far, in order.
     fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
     }
@@ -132,6 +130,7 @@ struct Run {
 }
 
 impl Run {
+    /// Each line of stdout, parsed as JSON.
     fn lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
@@ -152,50 +151,13 @@ impl Run {
     }
 }
 
-/// Runs `sse listen <args>` with `stdin` as input, killing it after the
-/// deadline.
+/// Runs `sse listen ARGS` with `stdin` as input, within [`RUN_LIMIT`].
 fn listen(args: &[&str], stdin: &[u8]) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .arg("listen")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the sse binary starts");
-    let mut input = child.stdin.take().unwrap();
-    let stdin = stdin.to_vec();
-    thread::spawn(move || {
-        let _ = input.write_all(&stdin);
-    });
-    let mut out = child.stdout.take().unwrap();
-    let mut err = child.stderr.take().unwrap();
-    let stdout = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let stderr = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
+    let out = run_with_input(sse(&["listen"]).args(args), stdin, RUN_LIMIT);
     Run {
-        code: status.and_then(|s| s.code()),
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 
@@ -397,11 +359,7 @@ fn no_reconnect_exits_after_the_first_stream() {
 #[test]
 fn refused_connection_with_no_reconnect_is_an_error() {
     // A port that was just free: nothing listens there.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let run = listen(
         &["--no-reconnect", &format!("http://127.0.0.1:{port}/")],
         b"",
@@ -439,29 +397,20 @@ fn user_mistakes_are_one_line_errors() {
 
 #[test]
 fn help_documents_every_flag() {
-    let output = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .args(["listen", "--help"])
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let help = String::from_utf8(output.stdout).unwrap();
-    for flag in [
-        "--pretty",
-        "--last-event-id",
-        "--header",
-        "--max-events",
-        "--timeout",
-        "--method",
-        "--body",
-        "--no-reconnect",
-    ] {
-        assert!(help.contains(flag), "{flag} missing from:\n{help}");
-    }
-    let output = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .arg("--help")
-        .output()
-        .unwrap();
-    assert!(String::from_utf8(output.stdout).unwrap().contains("listen"));
+    assert_help_lists(
+        &["listen", "--help"],
+        &[
+            "--pretty",
+            "--last-event-id",
+            "--header",
+            "--max-events",
+            "--timeout",
+            "--method",
+            "--body",
+            "--no-reconnect",
+        ],
+    );
+    assert_help_lists(&["--help"], &["listen"]);
 }
 
 #[test]
@@ -471,33 +420,9 @@ fn closed_stdout_exits_quietly() {
         script.push((Duration::from_millis(10), b"data: more\n\n".to_vec()));
     }
     let server = Server::start(vec![script]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .args(["listen", &server.url])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // The reader goes away at once (like `| head -0`).
-    drop(child.stdout.take());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if start.elapsed() > DEADLINE {
-            let _ = child.kill();
-            panic!("sse listen did not exit after stdout closed");
-        }
-        thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let out = run_with_stdout_closed(&mut sse(&["listen", &server.url]), b"", RUN_LIMIT);
+    let (status, stderr) = (out.status, String::from_utf8_lossy(&out.stderr));
     assert!(status.success(), "{status:?} {stderr}");
     assert_eq!(stderr, "");
 }

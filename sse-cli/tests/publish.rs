@@ -1,36 +1,15 @@
 //! `sse publish` against a real `sse hub` on 127.0.0.1.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Command, Stdio};
-
 mod common;
 
-use common::HubProcess;
-use std::time::Duration;
+use common::WAIT;
+use common::hub::Hub;
+use common::run::{RUN_LIMIT, run_with_input, sse};
 
-fn hub(args: &[&str]) -> (HubProcess, String) {
-    let process = HubProcess::start(args, &[]);
-    let addr = process.addr.to_string();
-    (process, addr)
-}
-
+/// Runs `sse publish ARGS` with `stdin` as input: its exit code, stdout
+/// and stderr.
 fn publish(args: &[&str], stdin: &str) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sse"))
-        .arg("publish")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_input(sse(&["publish"]).args(args), stdin.as_bytes(), RUN_LIMIT);
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -38,22 +17,10 @@ fn publish(args: &[&str], stdin: &str) -> (i32, String, String) {
     )
 }
 
-/// The hub's whole history, as raw event-stream text.
-fn history(addr: &str) -> String {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(500)))
-        .unwrap();
-    s.write_all(b"GET /.well-known/mercure?topic=*&lastEventID=earliest HTTP/1.0\r\n\r\n")
-        .unwrap();
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[test]
 fn publishes_every_field_and_prints_the_id() {
-    let (_hub, addr) = hub(&[]);
-    let url = format!("http://{addr}");
+    let hub = Hub::start(&[]);
+    let url = hub.url();
     let (code, id, err) = publish(
         &[
             &url,
@@ -86,7 +53,10 @@ fn publishes_every_field_and_prints_the_id() {
         "from stdin",
     );
     assert_eq!((code, own.trim()), (0, "mine-1"));
-    let text = history(&addr);
+    // The hub's whole history, as event-stream text.
+    let mut history = hub.subscribe("topic=*&lastEventID=earliest", &[]);
+    history.wait_text(WAIT, |t| t.contains("data: from stdin\n\n"));
+    let text = history.text();
     assert!(
         text.contains(&format!(
             "retry: 1500\nid: {id}\nevent: note\ndata: two\ndata: lines\n\n"
@@ -98,8 +68,8 @@ fn publishes_every_field_and_prints_the_id() {
 
 #[test]
 fn a_refusal_is_reported_with_the_status() {
-    let (_hub, addr) = hub(&["--jwt-key", "secret"]);
-    let url = format!("http://{addr}");
+    let hub = Hub::start(&["--jwt-key", "secret"]);
+    let url = hub.url();
     let (code, out, err) = publish(&[&url, "--topic", "a", "--data", "x"], "");
     assert_eq!(code, 1);
     assert!(out.is_empty());

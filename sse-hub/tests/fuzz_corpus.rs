@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use sse_hub::fuzz::{Answer, handle_request_bytes};
 
+/// The directory of the `hub_request` seed corpus.
 fn corpus() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/hub_request")
 }
