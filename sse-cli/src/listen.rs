@@ -123,14 +123,6 @@ pub enum Error {
     Write(io::Error),
 }
 
-impl Error {
-    /// Whether the error is stdout having been closed by its reader, which is
-    /// not worth reporting.
-    pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Write(err) if err.kind() == io::ErrorKind::BrokenPipe)
-    }
-}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -140,6 +132,14 @@ impl fmt::Display for Error {
             Error::Runtime(err) => write!(f, "could not start the async runtime: {err}"),
             Error::Write(err) => write!(f, "could not write standard output: {err}"),
         }
+    }
+}
+
+impl Error {
+    /// Whether the error is stdout having been closed by its reader, which is
+    /// not worth reporting.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Write(err) if err.kind() == io::ErrorKind::BrokenPipe)
     }
 }
 

@@ -109,22 +109,20 @@ mod tests {
 
     #[test]
     fn origins_compare_as_browsers_serialize_them() {
-        assert_eq!(
-            normalize("HTTPS://App.Example:443/").as_deref(),
-            Some("https://app.example")
-        );
-        assert_eq!(
-            normalize("http://app.example:80").as_deref(),
-            Some("http://app.example")
-        );
-        assert_eq!(
-            normalize("http://app.example:8080").as_deref(),
-            Some("http://app.example:8080")
-        );
-        assert_eq!(
-            normalize("https://[::1]:443").as_deref(),
-            Some("https://[::1]")
-        );
+        let given = [
+            "HTTPS://App.Example:443/",
+            "http://app.example:80",
+            "http://app.example:8080",
+            "https://[::1]:443",
+        ];
+        let normalized: Vec<Option<String>> = given.iter().map(|o| normalize(o)).collect();
+        let expected = [
+            "https://app.example",
+            "http://app.example",
+            "http://app.example:8080",
+            "https://[::1]",
+        ];
+        assert_eq!(normalized, expected.map(|o| Some(o.to_owned())));
         for not_origin in [
             "null",
             "*",

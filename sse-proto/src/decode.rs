@@ -22,57 +22,28 @@ use crate::str::Str;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// Size limits that keep a [`Decoder`] fed with untrusted bytes bounded in
-/// memory.
-///
-/// The defaults (8 MiB per line, 16 MiB of data per event) accept anything a
-/// sane server sends and stop a hostile or broken one from exhausting memory.
-/// A decoder holds at most about `max_line_len + max_event_size` bytes of
-/// parsing state, plus whatever input the caller hands it before polling.
-///
-/// ```
-/// use sse_proto::Limits;
-///
-/// let limits = Limits::default().max_line_len(64 * 1024).max_event_size(1 << 20);
-/// assert_eq!(limits.line_len(), 64 * 1024);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    max_line_len: usize,
-    max_event_size: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_line_len: 8 * 1024 * 1024,
-            max_event_size: 16 * 1024 * 1024,
-        }
-    }
-}
-
-impl Limits {
-    /// Sets the longest line accepted, in bytes, not counting its line end.
-    pub fn max_line_len(mut self, bytes: usize) -> Limits {
-        self.max_line_len = bytes;
-        self
-    }
-
-    /// Sets the largest event accepted: the bytes of its data (all `data`
-    /// values of one block joined with LF).
-    pub fn max_event_size(mut self, bytes: usize) -> Limits {
-        self.max_event_size = bytes;
-        self
-    }
-
-    /// The longest line accepted, in bytes.
-    pub fn line_len(&self) -> usize {
-        self.max_line_len
-    }
-
-    /// The largest event data accepted, in bytes.
-    pub fn event_size(&self) -> usize {
-        self.max_event_size
+crate::limits::size_limits! {
+    /// Size limits that keep a [`Decoder`] fed with untrusted bytes bounded in
+    /// memory.
+    ///
+    /// The defaults (8 MiB per line, 16 MiB of data per event) accept anything a
+    /// sane server sends and stop a hostile or broken one from exhausting memory.
+    /// A decoder holds at most about `max_line_len + max_event_size` bytes of
+    /// parsing state, plus whatever input the caller hands it before polling.
+    ///
+    /// ```
+    /// use sse_proto::Limits;
+    ///
+    /// let limits = Limits::default().max_line_len(64 * 1024).max_event_size(1 << 20);
+    /// assert_eq!(limits.line_len(), 64 * 1024);
+    /// ```
+    pub struct Limits {
+        /// Sets the longest line accepted, in bytes, not counting its line
+        /// end (default 8 MiB).
+        max_line_len: 8 * 1024 * 1024, line_len, "The longest line accepted, in bytes.";
+        /// Sets the largest event accepted: the bytes of its data (all
+        /// `data` values of one block joined with LF; default 16 MiB).
+        max_event_size: 16 * 1024 * 1024, event_size, "The largest event data accepted, in bytes.";
     }
 }
 
@@ -536,16 +507,18 @@ impl Decoder {
 }
 
 /// A buffer the decoder parses in place.
-trait Input: core::ops::Deref<Target = [u8]> {
-    fn skip(&mut self, n: usize);
+trait Input: core::ops::Deref<Target = [u8]> + Buf {
+    /// Drops the first `n` bytes (all of them, if fewer).
+    #[inline]
+    fn skip(&mut self, n: usize) {
+        let n = n.min(self.remaining());
+        self.advance(n);
+    }
+    /// Takes the first `n` bytes (all of them, if fewer) as shared bytes.
     fn take(&mut self, n: usize) -> Bytes;
 }
 
 impl Input for Bytes {
-    #[inline]
-    fn skip(&mut self, n: usize) {
-        self.advance(n.min(self.len()));
-    }
     #[inline]
     fn take(&mut self, n: usize) -> Bytes {
         self.split_to(n.min(self.len()))
@@ -553,10 +526,6 @@ impl Input for Bytes {
 }
 
 impl Input for BytesMut {
-    #[inline]
-    fn skip(&mut self, n: usize) {
-        self.advance(n.min(self.len()));
-    }
     #[inline]
     fn take(&mut self, n: usize) -> Bytes {
         self.split_to(n.min(self.len())).freeze()
@@ -702,7 +671,9 @@ impl Parser {
                     }
                     Parsed::NeedMore
                 }
-                Line::Retry => match parse_retry(window.get(..value_len).unwrap_or_default()) {
+                Line::Retry => match crate::http1::value::parse_decimal(
+                    window.get(..value_len).unwrap_or_default(),
+                ) {
                     Some(ms) => {
                         let retry = Duration::from_millis(ms);
                         self.retry = Some(retry);
@@ -876,20 +847,6 @@ fn classify_line(line: &[u8]) -> (Line, usize) {
     }
 }
 
-/// ASCII digits only, base ten; values past `u64::MAX` are ignored.
-fn parse_retry(value: &[u8]) -> Option<u64> {
-    if value.is_empty() {
-        return None;
-    }
-    value.iter().try_fold(0u64, |acc, &b| {
-        if b.is_ascii_digit() {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        } else {
-            None
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1027,29 +984,21 @@ mod tests {
     #[test]
     fn line_limit_applies_to_complete_and_unfinished_lines() {
         let limits = Limits::default().max_line_len(8);
+        let too_long = Err(DecodeError::LineTooLong { limit: 8 });
         let mut decoder = Decoder::with_limits(limits);
         decoder.handle_bytes(b"data: ok\n\n");
         assert_eq!(events(&mut decoder), vec![ev("message", "ok", "")]);
         decoder.handle_bytes(b"data: too long\n");
-        assert_eq!(
-            decoder.poll_frame(),
-            Err(DecodeError::LineTooLong { limit: 8 })
-        );
+        assert_eq!(decoder.poll_frame(), too_long);
 
         let mut decoder = Decoder::with_limits(limits);
         decoder.handle_bytes(b"data: 12");
         assert_eq!(decoder.poll_frame(), Ok(None));
         decoder.handle_bytes(b"3");
-        assert_eq!(
-            decoder.poll_frame(),
-            Err(DecodeError::LineTooLong { limit: 8 })
-        );
+        assert_eq!(decoder.poll_frame(), too_long);
         // Terminal: input is ignored and the error repeats.
         decoder.handle_bytes(b"\n\ndata: x\n\n");
-        assert_eq!(
-            decoder.poll_frame(),
-            Err(DecodeError::LineTooLong { limit: 8 })
-        );
+        assert_eq!(decoder.poll_frame(), too_long);
         assert!(
             decoder.carry.capacity() == 0 && decoder.cur.is_empty(),
             "buffers are freed"

@@ -130,6 +130,7 @@ mod event;
 mod field;
 #[cfg(feature = "http1")]
 pub mod http1;
+mod limits;
 /// Without feature `http1`, only what the client and the server share with
 /// the codec: field-value facts and chunk framing.
 #[cfg(not(feature = "http1"))]

@@ -130,23 +130,15 @@ mod tests {
     #[test]
     fn origins() {
         let o = |u: &str| Origin::of(u).map(|o| o.serialize());
-        assert_eq!(
-            o("http://Example.COM/a?b#c").as_deref(),
-            Some("http://example.com")
-        );
-        assert_eq!(
-            o("https://example.com:443/").as_deref(),
-            Some("https://example.com")
-        );
-        assert_eq!(
-            o("https://u:p@example.com:8443").as_deref(),
-            Some("https://example.com:8443")
-        );
-        assert_eq!(
-            o("http://[::1]:8080/x").as_deref(),
-            Some("http://[::1]:8080")
-        );
-        assert_eq!(o("HTTP://a"), Some("http://a".into()));
+        for (url, origin) in [
+            ("http://Example.COM/a?b#c", "http://example.com"),
+            ("https://example.com:443/", "https://example.com"),
+            ("https://u:p@example.com:8443", "https://example.com:8443"),
+            ("http://[::1]:8080/x", "http://[::1]:8080"),
+            ("HTTP://a", "http://a"),
+        ] {
+            assert_eq!(o(url).as_deref(), Some(origin), "{url}");
+        }
         for bad in [
             "ftp://a/",
             "about:blank",

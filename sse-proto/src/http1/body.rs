@@ -18,47 +18,16 @@ pub enum BodyKind {
     CloseDelimited,
 }
 
-/// Bounds on the framing bytes of a chunked body (the data itself streams
-/// through and is not buffered).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BodyLimits {
-    max_chunk_line_len: usize,
-    max_trailers_len: usize,
-}
-
-impl Default for BodyLimits {
-    /// 4 KiB chunk-size lines, 16 KiB of trailers.
-    fn default() -> BodyLimits {
-        BodyLimits {
-            max_chunk_line_len: 4 * 1024,
-            max_trailers_len: 16 * 1024,
-        }
-    }
-}
-
-impl BodyLimits {
-    /// Sets the longest chunk-size line accepted (size and extensions,
-    /// without the CRLF; default 4 KiB).
-    pub fn max_chunk_line_len(mut self, bytes: usize) -> BodyLimits {
-        self.max_chunk_line_len = bytes;
-        self
-    }
-
-    /// Sets the most trailer bytes accepted (all trailer lines and the final
-    /// CRLF; default 16 KiB). Trailers are skipped, not returned.
-    pub fn max_trailers_len(mut self, bytes: usize) -> BodyLimits {
-        self.max_trailers_len = bytes;
-        self
-    }
-
-    /// The longest chunk-size line accepted.
-    pub fn chunk_line_len(&self) -> usize {
-        self.max_chunk_line_len
-    }
-
-    /// The most trailer bytes accepted.
-    pub fn trailers_len(&self) -> usize {
-        self.max_trailers_len
+crate::limits::size_limits! {
+    /// Bounds on the framing bytes of a chunked body (the data itself
+    /// streams through and is not buffered).
+    pub struct BodyLimits {
+        /// Sets the longest chunk-size line accepted (size and extensions,
+        /// without the CRLF; default 4 KiB).
+        max_chunk_line_len: 4 * 1024, chunk_line_len, "The longest chunk-size line accepted.";
+        /// Sets the most trailer bytes accepted (all trailer lines and the
+        /// final CRLF; default 16 KiB). Trailers are skipped, not returned.
+        max_trailers_len: 16 * 1024, trailers_len, "The most trailer bytes accepted.";
     }
 }
 

@@ -2,6 +2,7 @@
 //! writing ([`BuildError`]), and the few list-valued fields HTTP/1.1 framing
 //! depends on (`Content-Length`, `Transfer-Encoding`, `Connection`).
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -245,6 +246,20 @@ pub(crate) fn transfer_encoding(headers: &[Header]) -> Option<bool> {
         }
     }
     present.then_some(chunked == 1 && !other)
+}
+
+/// Appends `header` unless its name is one of `reserved` (fields the
+/// writer sets itself, from the framing).
+pub(crate) fn push_unreserved(
+    headers: &mut Vec<Header>,
+    header: Header,
+    reserved: &[&str],
+) -> Result<(), BuildError> {
+    if reserved.iter().any(|name| header.is(name)) {
+        return Err(BuildError::ReservedHeader);
+    }
+    headers.push(header);
+    Ok(())
 }
 
 #[cfg(test)]

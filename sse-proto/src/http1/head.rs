@@ -10,53 +10,22 @@ use bytes::{Bytes, BytesMut};
 use super::field::Header;
 use crate::str::Str;
 
-/// Bounds on a message head, so a peer cannot make a parser buffer without
-/// limit.
-///
-/// ```
-/// use sse_proto::http1::HeadLimits;
-///
-/// let limits = HeadLimits::default().max_head_len(8 * 1024).max_headers(32);
-/// assert_eq!((limits.head_len(), limits.headers()), (8 * 1024, 32));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct HeadLimits {
-    max_head_len: usize,
-    max_headers: usize,
-}
-
-impl Default for HeadLimits {
-    /// 16 KiB and 64 headers.
-    fn default() -> HeadLimits {
-        HeadLimits {
-            max_head_len: 16 * 1024,
-            max_headers: 64,
-        }
-    }
-}
-
-impl HeadLimits {
-    /// Sets the largest head accepted, in bytes: the start line, the fields
-    /// and the blank line that ends them (default 16 KiB).
-    pub fn max_head_len(mut self, bytes: usize) -> HeadLimits {
-        self.max_head_len = bytes;
-        self
-    }
-
-    /// Sets the most header fields accepted (default 64).
-    pub fn max_headers(mut self, count: usize) -> HeadLimits {
-        self.max_headers = count;
-        self
-    }
-
-    /// The largest head accepted, in bytes.
-    pub fn head_len(&self) -> usize {
-        self.max_head_len
-    }
-
-    /// The most header fields accepted.
-    pub fn headers(&self) -> usize {
-        self.max_headers
+crate::limits::size_limits! {
+    /// Bounds on a message head, so a peer cannot make a parser buffer without
+    /// limit.
+    ///
+    /// ```
+    /// use sse_proto::http1::HeadLimits;
+    ///
+    /// let limits = HeadLimits::default().max_head_len(8 * 1024).max_headers(32);
+    /// assert_eq!((limits.head_len(), limits.headers()), (8 * 1024, 32));
+    /// ```
+    pub struct HeadLimits {
+        /// Sets the largest head accepted, in bytes: the start line, the
+        /// fields and the blank line that ends them (default 16 KiB).
+        max_head_len: 16 * 1024, head_len, "The largest head accepted, in bytes.";
+        /// Sets the most header fields accepted (default 64).
+        max_headers: 64, headers, "The most header fields accepted.";
     }
 }
 
@@ -197,7 +166,7 @@ pub(crate) fn complete(
 
 /// Defines an incremental head parser `$parser` for heads of type `$head`,
 /// parsed by httparse's `$message` (`Request` or `Response`) and built by
-/// the module's `build(bytes, limits)`: the parser, its `HeadKind`
+/// the module's `build(bytes, parsed, version)` from a complete parse: the parser, its `HeadKind`
 /// (`$kind`), and its four methods. The two parsers differ in nothing else.
 macro_rules! head_parser {
     ($(#[$doc:meta])* $parser:ident, $kind:ident, $head:ty, $message:ident) => {
@@ -253,7 +222,12 @@ macro_rules! head_parser {
             type Head = $head;
 
             fn build(bytes: Bytes, limits: HeadLimits) -> Result<$head, HeadError> {
-                build(bytes, limits)
+                let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
+                let mut message = httparse::$message::new(&mut headers);
+                let request = stringify!($message) == "Request";
+                head::complete(message.parse(&bytes), bytes.len(), request)?;
+                let version = Version::from_minor(message.version)?;
+                build(&bytes, &message, version)
             }
 
             fn diagnose(window: &[u8], limits: HeadLimits) -> HeadError {

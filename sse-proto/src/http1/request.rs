@@ -93,13 +93,8 @@ impl Request {
     /// [`BuildError::ReservedHeader`] for `Host`, `Content-Length` and
     /// `Transfer-Encoding`.
     pub fn push(&mut self, header: Header) -> Result<&mut Request, BuildError> {
-        if ["host", "content-length", "transfer-encoding"]
-            .iter()
-            .any(|reserved| header.is(reserved))
-        {
-            return Err(BuildError::ReservedHeader);
-        }
-        self.headers.push(header);
+        let reserved = ["host", "content-length", "transfer-encoding"];
+        field::push_unreserved(&mut self.headers, header, &reserved)?;
         Ok(self)
     }
 

@@ -38,30 +38,8 @@ head::head_parser!(
     /// assert_eq!(&buf[..], b"5\r\n"); // the start of the body is left in the buffer
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    ResponseParser,
-    ResponseKind,
-    ResponseHead,
-    Response
+    ResponseParser, ResponseKind, ResponseHead, Response
 );
-
-fn build(bytes: Bytes, limits: HeadLimits) -> Result<ResponseHead, HeadError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
-    let mut res = httparse::Response::new(&mut headers);
-    head::complete(res.parse(&bytes), bytes.len(), false)?;
-    let version = Version::from_minor(res.version)?;
-    let status = match res.code {
-        Some(code @ 100..=999) => code,
-        _ => return Err(HeadError::InvalidStatus),
-    };
-    let reason = Str::from(res.reason.unwrap_or(""));
-    let headers = head::convert_headers(&bytes, res.headers);
-    Ok(ResponseHead {
-        version,
-        status,
-        reason,
-        headers,
-    })
-}
 
 /// A parsed response head: status line and fields.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -216,6 +194,26 @@ pub(crate) fn keep_alive(headers: &[Header], version: Version) -> bool {
         return false;
     }
     version == Version::Http11 || field::any_lists(headers, "connection", "keep-alive")
+}
+
+/// The head from httparse's complete parse of `bytes`.
+fn build(
+    bytes: &Bytes,
+    res: &httparse::Response<'_, '_>,
+    version: Version,
+) -> Result<ResponseHead, HeadError> {
+    let status = match res.code {
+        Some(code @ 100..=999) => code,
+        _ => return Err(HeadError::InvalidStatus),
+    };
+    let reason = Str::from(res.reason.unwrap_or(""));
+    let headers = head::convert_headers(bytes, res.headers);
+    Ok(ResponseHead {
+        version,
+        status,
+        reason,
+        headers,
+    })
 }
 
 #[cfg(test)]

@@ -31,27 +31,8 @@ head::head_parser!(
     /// assert_eq!(head.last_event_id(), Some("7"));
     /// # Ok::<(), sse_proto::http1::HeadError>(())
     /// ```
-    RequestParser,
-    RequestKind,
-    RequestHead,
-    Request
+    RequestParser, RequestKind, RequestHead, Request
 );
-
-fn build(bytes: Bytes, limits: HeadLimits) -> Result<RequestHead, HeadError> {
-    let mut headers = vec![httparse::EMPTY_HEADER; limits.headers()];
-    let mut req = httparse::Request::new(&mut headers);
-    head::complete(req.parse(&bytes), bytes.len(), true)?;
-    let version = Version::from_minor(req.version)?;
-    let (Some(method), Some(target)) = (req.method, req.path) else {
-        return Err(HeadError::InvalidRequestLine);
-    };
-    Ok(RequestHead {
-        method: Str::from(method),
-        target: Str::from(target),
-        version,
-        headers: head::convert_headers(&bytes, req.headers),
-    })
-}
 
 /// A parsed request head.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,13 +204,8 @@ impl Response {
         value: impl AsRef<[u8]>,
     ) -> Result<&mut Response, BuildError> {
         let header = Header::new(name, value)?;
-        if ["content-length", "transfer-encoding", "connection"]
-            .iter()
-            .any(|reserved| header.is(reserved))
-        {
-            return Err(BuildError::ReservedHeader);
-        }
-        self.headers.push(header);
+        let reserved = ["content-length", "transfer-encoding", "connection"];
+        field::push_unreserved(&mut self.headers, header, &reserved)?;
         Ok(self)
     }
 
@@ -351,6 +327,23 @@ pub fn encode_chunk_head(dst: &mut BytesMut, len: usize) {
     if len != 0 {
         dst.put_slice(ChunkSize::new(len).as_ref());
     }
+}
+
+/// The head from httparse's complete parse of `bytes`.
+fn build(
+    bytes: &Bytes,
+    req: &httparse::Request<'_, '_>,
+    version: Version,
+) -> Result<RequestHead, HeadError> {
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        return Err(HeadError::InvalidRequestLine);
+    };
+    Ok(RequestHead {
+        method: Str::from(method),
+        target: Str::from(target),
+        version,
+        headers: head::convert_headers(bytes, req.headers),
+    })
 }
 
 #[cfg(test)]

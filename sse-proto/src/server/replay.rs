@@ -564,15 +564,14 @@ mod tests {
     use alloc::format;
     use alloc::vec::Vec;
 
-    /// A test clock in whole seconds.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-    struct T(u64);
+    /// The tests' instants: a `Duration` since a start (it is `Ord` and
+    /// adds durations, as the log needs).
+    type T = Duration;
 
-    impl Add<Duration> for T {
-        type Output = T;
-        fn add(self, d: Duration) -> T {
-            T(self.0.saturating_add(d.as_secs()))
-        }
+    /// The instant `n` seconds after the start.
+    #[allow(non_snake_case)]
+    const fn T(n: u64) -> T {
+        Duration::from_secs(n)
     }
 
     fn frame(n: usize) -> Bytes {

@@ -556,13 +556,14 @@ mod tests {
         v
     }
 
-    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-    struct T(u64);
-    impl Add<Duration> for T {
-        type Output = T;
-        fn add(self, d: Duration) -> T {
-            T(self.0 + d.as_millis() as u64)
-        }
+    /// The tests' instants: a `Duration` since a start (it is `Ord` and
+    /// adds durations, as the log needs).
+    type T = Duration;
+
+    /// The instant `n` milliseconds after the start.
+    #[allow(non_snake_case)]
+    const fn T(n: u64) -> T {
+        Duration::from_millis(n)
     }
 
     #[test]
