@@ -41,6 +41,45 @@ impl fmt::Display for InvalidField {
 
 impl core::error::Error for InvalidField {}
 
+/// The accessors and conversions of a validated string field (`$what`
+/// names it in the docs): `as_str`, `into_str`, `Deref<Target = str>`,
+/// `Display`, and `TryFrom<&str>` through its `new`.
+macro_rules! validated_str {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            #[doc = concat!("The ", $what, " as a string slice.")]
+            pub fn as_str(&self) -> &str {
+                self.0.as_str()
+            }
+
+            #[doc = concat!("The ", $what, " as a [`Str`].")]
+            pub fn into_str(self) -> Str {
+                self.0
+            }
+        }
+
+        impl Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                self.0.as_str()
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = InvalidField;
+            fn try_from(s: &str) -> Result<$name, InvalidField> {
+                $name::new(s)
+            }
+        }
+    };
+}
+
 /// An event id that is safe to encode: no CR, LF or NUL.
 ///
 /// The empty id is valid: sent as `id` with no value, it resets the
@@ -73,37 +112,9 @@ impl EventId {
         }
         Ok(EventId(id))
     }
-
-    /// The id as a string slice.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    /// The id as a [`Str`].
-    pub fn into_str(self) -> Str {
-        self.0
-    }
 }
 
-impl Deref for EventId {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<&str> for EventId {
-    type Error = InvalidField;
-    fn try_from(s: &str) -> Result<EventId, InvalidField> {
-        EventId::new(s)
-    }
-}
+validated_str!(EventId, "id");
 
 /// An event name (the `event` field) that is safe to encode: no CR or LF.
 ///
@@ -128,37 +139,9 @@ impl EventName {
         }
         Ok(EventName(name))
     }
-
-    /// The name as a string slice.
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-
-    /// The name as a [`Str`].
-    pub fn into_str(self) -> Str {
-        self.0
-    }
 }
 
-impl Deref for EventName {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl fmt::Display for EventName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl TryFrom<&str> for EventName {
-    type Error = InvalidField;
-    fn try_from(s: &str) -> Result<EventName, InvalidField> {
-        EventName::new(s)
-    }
-}
+validated_str!(EventName, "name");
 
 #[cfg(test)]
 mod tests {

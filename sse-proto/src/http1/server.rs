@@ -56,12 +56,12 @@ impl RequestHead {
 
     /// The target's path (before any `?`).
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
+        super::url::split_target(&self.target).0
     }
 
     /// The target's query (after the first `?`), if any.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        super::url::split_target(&self.target).1
     }
 
     /// The version of the request line.

@@ -216,12 +216,12 @@ impl Url {
 
     /// The path without the query.
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("/")
+        split_target(&self.target).0
     }
 
     /// The query without its `?`, if there is one.
     pub fn query(&self) -> Option<&str> {
-        self.target.split_once('?').map(|(_, q)| q)
+        split_target(&self.target).1
     }
 
     /// The `Host` header value: the host (bracketed if IPv6) and, when it
@@ -412,6 +412,14 @@ fn percent_encode(s: &str) -> String {
         }
     }
     out
+}
+
+/// A request-target's path and query (after the first `?`, if any).
+pub(crate) fn split_target(target: &str) -> (&str, Option<&str>) {
+    match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    }
 }
 
 #[cfg(test)]

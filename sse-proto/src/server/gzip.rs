@@ -182,81 +182,94 @@ mod tests {
         back
     }
 
+    /// A gzip stream as a client reads it: each piece inflated as it
+    /// arrives (it must hold exactly what was sent since the last one),
+    /// and the whole checked by a strict reader at the end.
+    struct Reader {
+        inflate: Decompress,
+        whole: Vec<u8>,
+        sent: Vec<u8>,
+    }
+
+    impl Reader {
+        fn new() -> Reader {
+            Reader {
+                inflate: Decompress::new_gzip(15),
+                whole: Vec::new(),
+                sent: Vec::new(),
+            }
+        }
+
+        /// `piece` arrived; it must inflate to `plain` at once.
+        fn piece(&mut self, piece: &[u8], plain: &[u8]) {
+            assert_eq!(inflate_all(&mut self.inflate, piece), plain);
+            self.whole.extend_from_slice(piece);
+            self.sent.extend_from_slice(plain);
+        }
+
+        /// Writes and flushes `plain` through `g`, then reads the piece.
+        fn event(&mut self, g: &mut GzipState, plain: &[u8]) {
+            g.write(plain);
+            let piece = g.flush();
+            self.piece(&piece, plain);
+        }
+
+        /// Ends the stream; the whole must be valid gzip (a strict reader
+        /// checks the trailer's CRC and length) of everything sent.
+        fn end(mut self, g: &mut GzipState) {
+            let tail = g.finish();
+            self.piece(&tail, b"");
+            assert_eq!(gunzip(&self.whole), self.sent);
+        }
+    }
+
     #[test]
     fn each_flush_is_decompressible_at_once() {
         let mut g = GzipState::new();
-        let mut d = Decompress::new_gzip(15);
-        let mut all = Vec::new();
-        let mut plain = Vec::new();
+        let mut reader = Reader::new();
         for i in 0..200 {
             let event = alloc::format!("id: {i}\ndata: {}\n\n", "x".repeat(i % 50));
-            g.write(event.as_bytes());
-            let out = g.flush();
-            all.extend_from_slice(&out);
-            plain.extend_from_slice(event.as_bytes());
-            let got = inflate_all(&mut d, &out);
-            assert_eq!(got, event.as_bytes(), "event {i} not flushed whole");
+            reader.event(&mut g, event.as_bytes());
         }
-        let tail = g.finish();
-        all.extend_from_slice(&tail);
-        assert!(inflate_all(&mut d, &tail).is_empty());
-        // A strict reader checks the trailer's CRC and length.
-        assert_eq!(gunzip(&all), plain);
+        reader.end(&mut g);
     }
 
     #[test]
     fn idle_streams_drop_the_compressor_and_resume_with_a_new_one() {
         let mut g = GzipState::new();
-        let mut d = Decompress::new_gzip(15);
-        let mut all = Vec::new();
-        let mut plain = Vec::new();
+        let mut reader = Reader::new();
         // A keep-alive first (no compressor yet), then events and
         // keep-alives in turn.
         for round in 0..5 {
-            let ka = g.idle_keep_alive(b":\n");
+            let keep_alive = g.idle_keep_alive(b":\n");
             assert!(!g.has_compressor());
-            assert_eq!(inflate_all(&mut d, &ka), b":\n");
-            all.extend_from_slice(&ka);
-            plain.extend_from_slice(b":\n");
+            reader.piece(&keep_alive, b":\n");
             for i in 0..3 {
                 let event =
                     alloc::format!("data: round {round} event {i} {}\n\n", "ab".repeat(i * 20));
-                g.write(event.as_bytes());
-                let out = g.flush();
+                reader.event(&mut g, event.as_bytes());
                 assert!(g.has_compressor());
-                assert_eq!(inflate_all(&mut d, &out), event.as_bytes());
-                all.extend_from_slice(&out);
-                plain.extend_from_slice(event.as_bytes());
             }
         }
-        let ka = g.idle_keep_alive(b":\n");
-        all.extend_from_slice(&ka);
-        plain.extend_from_slice(b":\n");
+        let keep_alive = g.idle_keep_alive(b":\n");
+        reader.piece(&keep_alive, b":\n");
         // Finished without a compressor: the hand-written final block.
-        all.extend_from_slice(&g.finish());
-        assert_eq!(gunzip(&all), plain);
+        reader.end(&mut g);
     }
 
     #[test]
     fn releasing_the_compressor_between_batches_keeps_one_valid_stream() {
         let mut g = GzipState::new();
-        let mut d = Decompress::new_gzip(15);
-        let mut all = Vec::new();
-        let mut plain = Vec::new();
+        let mut reader = Reader::new();
         for i in 0..6 {
             let event = alloc::format!("data: batch {i} {}\n\n", "xy".repeat(i * 30));
-            g.write(event.as_bytes());
-            let out = g.flush();
-            assert_eq!(inflate_all(&mut d, &out), event.as_bytes());
-            all.extend_from_slice(&out);
-            plain.extend_from_slice(event.as_bytes());
+            reader.event(&mut g, event.as_bytes());
             if i % 2 == 0 {
                 g.release();
                 assert!(!g.has_compressor());
             }
         }
-        all.extend_from_slice(&g.finish());
-        assert_eq!(gunzip(&all), plain);
+        reader.end(&mut g);
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //!   sync flush per batch (feature `gzip`), and the end of the stream.
 //! * [`Broker`] (feature `broker`): publish/subscribe over the log and the
 //!   router, with per-subscription fan-out channels (bounded per
-//!   subscriber), shared by the runtime
-//!   adapters. It uses `std::sync::Mutex` and `core::task::Waker`, and no
-//!   runtime.
+//!   subscriber), shared by every runtime binding. It uses
+//!   `parking_lot`'s mutex (for its fair hand-over) and
+//!   `core::task::Waker`, no runtime and no clock.
+//! * [`StreamFeed`] (feature `broker`): one served stream's machine, the
+//!   subscriber feeding a [`StreamWriter`] with the stream's clocks
+//!   (keep-alive, write timeout, lifetime, expiry, shutdown grace) behind
+//!   one `poll_timeout`.
 
 #[cfg(feature = "broker")]
 mod broker;
