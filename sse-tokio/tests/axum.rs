@@ -1,0 +1,248 @@
+//! The hyper body (`server::EventStream`) served by axum on 127.0.0.1: the
+//! response fields, replay and live events, keep-alives and shutdown, gzip
+//! flushed per event, and clients that go away. A raw TCP client checks
+//! the bytes. tokio only: the rest of the server side is tested on every
+//! runtime in `sse-driver`'s suite.
+#![cfg(feature = "axum")]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use bytes::BytesMut;
+use sse_proto::http1::{BodyDecoder, ResponseHead, ResponseParser};
+use sse_proto::{Decoder, Event};
+use sse_tokio::server::{
+    Broker, BrokerConfig, CACHE_CONTROL, Cursor, EventStream, ServeConfig, StreamConfig,
+    Subscription, Update,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How long one read may wait.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Fails `test` when it takes longer than 30 s.
+async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), test)
+        .await
+        .expect("test timed out")
+}
+
+/// The query of `/events`.
+#[derive(serde::Deserialize)]
+struct Params {
+    topic: Option<String>,
+}
+
+/// The handler: the topic of the query (every topic without one), from
+/// the request's `Last-Event-ID`.
+async fn events(
+    State((broker, config)): State<(Broker, ServeConfig)>,
+    Query(params): Query<Params>,
+    headers: HeaderMap,
+) -> EventStream {
+    let cursor =
+        Cursor::from_last_event_id(headers.get("last-event-id").and_then(|v| v.to_str().ok()));
+    let topic = params.topic.unwrap_or_else(|| "*".into());
+    let subscriber = broker.subscribe(Subscription::new([topic]), cursor, Instant::now());
+    EventStream::new(&headers, subscriber, &config)
+}
+
+/// An axum server on a port of 127.0.0.1 serving `/events`.
+async fn axum_server(broker: Broker, config: ServeConfig) -> SocketAddr {
+    let app = axum::Router::new()
+        .route("/events", get(events))
+        .with_state((broker, config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// Publishes `data` on topic `t`: its id.
+fn publish(broker: &Broker, data: String) -> String {
+    let published = broker.publish(Update::new("t", data), Instant::now());
+    published.unwrap().id.to_string()
+}
+
+/// A raw HTTP/1.1 client of one event stream: the head, then the body
+/// unframed, gunzipped when it is gzip, kept as text and decoded.
+struct Reader {
+    socket: TcpStream,
+    buf: BytesMut,
+    head: ResponseHead,
+    body: BodyDecoder,
+    gunzip: Option<flate2::Decompress>,
+    text: Vec<u8>,
+    decoder: Decoder,
+    ended: bool,
+}
+
+impl Reader {
+    /// Sends `GET target` with `headers` and reads the response head.
+    async fn get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> Reader {
+        let mut socket = TcpStream::connect(addr).await.unwrap();
+        let lines: String = headers
+            .iter()
+            .map(|(n, v)| format!("{n}: {v}\r\n"))
+            .collect();
+        let request = format!("GET {target} HTTP/1.1\r\nHost: test\r\n{lines}\r\n");
+        socket.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut parser = ResponseParser::new();
+        let head = loop {
+            if let Some(head) = parser.parse_buf(&mut buf).unwrap() {
+                break head;
+            }
+            let read = tokio::time::timeout(WAIT, socket.read_buf(&mut buf)).await;
+            assert!(read.expect("no response head").unwrap() > 0, "no head");
+        };
+        let body = BodyDecoder::new(head.body_kind("GET").unwrap());
+        let gunzip = (head.header_str("content-encoding") == Some("gzip"))
+            .then(|| flate2::Decompress::new_gzip(15));
+        let decoder = Decoder::new();
+        let (text, ended) = (Vec::new(), false);
+        Reader {
+            socket,
+            buf,
+            head,
+            body,
+            gunzip,
+            text,
+            decoder,
+            ended,
+        }
+    }
+
+    /// Takes in the next piece of body: false once the body has ended (or
+    /// nothing came for `WAIT`).
+    async fn pump(&mut self) -> bool {
+        while !self.ended {
+            if let Some(piece) = self.body.decode(&mut self.buf).unwrap() {
+                let plain = match &mut self.gunzip {
+                    None => piece.to_vec(),
+                    Some(z) => {
+                        let mut out = Vec::with_capacity(64 * 1024);
+                        let before = z.total_in();
+                        z.decompress_vec(&piece, &mut out, flate2::FlushDecompress::Sync)
+                            .unwrap();
+                        assert_eq!(z.total_in() - before, piece.len() as u64);
+                        out
+                    }
+                };
+                self.text.extend_from_slice(&plain);
+                self.decoder.handle_bytes(&plain);
+                return true;
+            }
+            self.ended = self.body.is_done();
+            if !self.ended {
+                match tokio::time::timeout(WAIT, self.socket.read_buf(&mut self.buf)).await {
+                    Err(_) => return false,
+                    Ok(Ok(1..)) => {}
+                    Ok(_) => self.ended = true,
+                }
+            }
+        }
+        false
+    }
+
+    /// The next event; the body must not end (or stall) first.
+    async fn event(&mut self) -> Event {
+        loop {
+            if let Some(event) = self.decoder.poll_event().unwrap() {
+                return event;
+            }
+            assert!(self.pump().await, "the body ended or stalled");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_serves_headers_replay_and_live_events() {
+    bounded(async {
+        let broker = Broker::new(BrokerConfig::new());
+        let config =
+            ServeConfig::new().stream(StreamConfig::new().retry(Some(Duration::from_millis(1234))));
+        let addr = axum_server(broker.clone(), config).await;
+        let first = publish(&broker, "one".into());
+        publish(&broker, "two".into());
+        let mut client = Reader::get(addr, "/events?topic=t", &[("Last-Event-ID", &first)]).await;
+        assert_eq!(client.head.status(), 200);
+        assert_eq!(
+            client.head.header_str("content-type"),
+            Some("text/event-stream")
+        );
+        assert_eq!(client.head.header_str("cache-control"), Some(CACHE_CONTROL));
+        assert_eq!(client.head.header_str("x-accel-buffering"), Some("no"));
+        assert_eq!(client.event().await.data(), "two");
+        assert_eq!(client.decoder.retry(), Some(Duration::from_millis(1234)));
+        publish(&broker, "three".into());
+        assert_eq!(client.event().await.data(), "three");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_keep_alive_and_shutdown() {
+    bounded(async {
+        let broker = Broker::new(BrokerConfig::new());
+        let config = ServeConfig::new()
+            .stream(StreamConfig::new().heartbeat(Some(Duration::from_millis(150))));
+        let addr = axum_server(broker.clone(), config).await;
+        let mut client = Reader::get(addr, "/events", &[]).await;
+        assert!(client.pump().await);
+        assert_eq!(client.text, b":\n");
+        broker.shutdown(Some((Duration::from_secs(2), Duration::ZERO)), 1);
+        while client.pump().await {}
+        assert!(client.body.is_done(), "no last chunk");
+        while client.decoder.poll_event().unwrap().is_some() {}
+        assert_eq!(client.decoder.retry(), Some(Duration::from_secs(2)));
+    })
+    .await;
+}
+
+#[cfg(feature = "gzip")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_gzip_is_flushed_per_event() {
+    bounded(async {
+        let broker = Broker::new(BrokerConfig::new());
+        let addr = axum_server(broker.clone(), ServeConfig::new()).await;
+        let mut client = Reader::get(addr, "/events", &[("Accept-Encoding", "gzip")]).await;
+        assert_eq!(client.head.header_str("content-encoding"), Some("gzip"));
+        for i in 0..10 {
+            // Each event is readable from what has arrived, before the
+            // next one is published.
+            publish(&broker, format!("gz {i}"));
+            assert_eq!(client.event().await.data(), format!("gz {i}"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn axum_clients_that_go_away_are_unsubscribed() {
+    bounded(async {
+        let broker = Broker::new(BrokerConfig::new());
+        let addr = axum_server(broker.clone(), ServeConfig::new()).await;
+        let mut clients = Vec::new();
+        for _ in 0..20 {
+            clients.push(Reader::get(addr, "/events", &[]).await);
+        }
+        assert_eq!(broker.stats().subscribers, 20);
+        clients.clear();
+        let deadline = Instant::now() + WAIT;
+        // hyper notices a closed connection when it next writes.
+        let mut i = 0;
+        while broker.stats().subscribers > 0 {
+            assert!(Instant::now() < deadline, "{:?}", broker.stats());
+            publish(&broker, format!("{i}"));
+            i += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
