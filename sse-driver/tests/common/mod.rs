@@ -163,31 +163,25 @@ pub fn run<R: Rt, F: Future>(test: impl FnOnce(R) -> F) -> F::Output {
 }
 
 /// Instantiates each generic test `name(rt: R)` of the list as three
-/// `#[test]`s: `name_on_tokio`, `name_on_smol` and `name_on_async_std`.
+/// `#[test]`s: `on_tokio::name`, `on_smol::name` and `on_async_std::name`.
 /// Attributes before a name (a `cfg`, say) go to all three.
 macro_rules! on_every_runtime {
     ($($(#[$attr:meta])* $name:ident),* $(,)?) => {
-        $(
-            paste::paste! {
+        common::on_every_runtime!(@on on_tokio, OnTokio; $($(#[$attr])* $name),*);
+        common::on_every_runtime!(@on on_smol, OnSmol; $($(#[$attr])* $name),*);
+        common::on_every_runtime!(@on on_async_std, OnAsyncStd; $($(#[$attr])* $name),*);
+    };
+    (@on $module:ident, $runtime:ident; $($(#[$attr:meta])* $name:ident),*) => {
+        /// The tests, each run on one runtime.
+        mod $module {
+            $(
                 $(#[$attr])*
                 #[test]
-                fn [<$name _on_tokio>]() {
-                    common::run::<common::OnTokio, _>($name)
+                fn $name() {
+                    super::common::run::<super::common::$runtime, _>(super::$name)
                 }
-
-                $(#[$attr])*
-                #[test]
-                fn [<$name _on_smol>]() {
-                    common::run::<common::OnSmol, _>($name)
-                }
-
-                $(#[$attr])*
-                #[test]
-                fn [<$name _on_async_std>]() {
-                    common::run::<common::OnAsyncStd, _>($name)
-                }
-            }
-        )*
+            )*
+        }
     };
 }
 pub(crate) use on_every_runtime;
