@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use sse_bench::decoders::Kind;
 use sse_bench::report::{self, Row};
 use sse_bench::{Fingerprint, Sink, Tally};
@@ -87,22 +87,38 @@ impl Contender {
     }
 }
 
-async fn sse_tokio_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
-    let config = sse_tokio::ClientConfig::new(url.to_owned()).no_reconnect();
-    let mut source = sse_tokio::EventSource::new(config).map_err(|e| e.to_string())?;
+/// Takes items from `stream` until `deliver` has handed `n` events on (it
+/// says whether an item was an event; others, such as an open notice, are
+/// passed over). Returns how many it handed on, fewer than `n` when the
+/// stream ended early, or the first error with that count.
+async fn take_events<T>(
+    stream: &mut (impl Stream<Item = Result<T, String>> + Unpin),
+    n: u64,
+    mut deliver: impl FnMut(T) -> bool,
+) -> Result<u64, String> {
     let mut got = 0;
     while got < n {
-        match source.next().await {
-            Some(Ok(sse_tokio::Event::Message(m))) => {
-                sink.event(m.event_type(), m.data().as_bytes(), m.id());
-                got += 1;
-            }
-            Some(Ok(_)) => {}
+        match stream.next().await {
+            Some(Ok(item)) => got += u64::from(deliver(item)),
             Some(Err(e)) => return Err(format!("error after {got} events: {e}")),
             None => break,
         }
     }
     Ok(got)
+}
+
+async fn sse_tokio_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+    let config = sse_tokio::ClientConfig::new(url.to_owned()).no_reconnect();
+    let source = sse_tokio::EventSource::new(config).map_err(|e| e.to_string())?;
+    let mut source = source.map(|item| item.map_err(|e| e.to_string()));
+    take_events(&mut source, n, |item| match item {
+        sse_tokio::Event::Message(m) => {
+            sink.event(m.event_type(), m.data().as_bytes(), m.id());
+            true
+        }
+        _ => false,
+    })
+    .await
 }
 
 async fn reqwest_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
@@ -113,18 +129,15 @@ async fn reqwest_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64
         .map_err(|e| e.to_string())?;
     let mut source = EventSource::new(client.get(url)).map_err(|e| e.to_string())?;
     source.set_retry_policy(Box::new(Never));
-    let mut got = 0;
-    while got < n {
-        match source.next().await {
-            Some(Ok(Event::Message(m))) => {
-                sink.event(&m.event, m.data.as_bytes(), &m.id);
-                got += 1;
-            }
-            Some(Ok(Event::Open)) => {}
-            Some(Err(e)) => return Err(format!("error after {got} events: {e}")),
-            None => break,
+    let mut items = (&mut source).map(|item| item.map_err(|e| e.to_string()));
+    let got = take_events(&mut items, n, |item| match item {
+        Event::Message(m) => {
+            sink.event(&m.event, m.data.as_bytes(), &m.id);
+            true
         }
-    }
+        Event::Open => false,
+    })
+    .await?;
     source.close();
     Ok(got)
 }
@@ -139,24 +152,18 @@ async fn ld_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, Str
         .map_err(|e| e.to_string())?
         .reconnect(ReconnectOptions::reconnect(false).build())
         .build_with_transport(transport);
-    let mut stream = client.stream();
-    let mut got = 0;
-    while got < n {
-        match stream.next().await {
-            Some(Ok(SSE::Event(e))) => {
-                sink.event(
-                    &e.event_type,
-                    e.data.as_bytes(),
-                    e.id.as_deref().unwrap_or(""),
-                );
-                got += 1;
-            }
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(format!("error after {got} events: {e:?}")),
-            None => break,
+    let mut stream = client
+        .stream()
+        .map(|item| item.map_err(|e| format!("{e:?}")));
+    take_events(&mut stream, n, |item| match item {
+        SSE::Event(e) => {
+            let id = e.id.as_deref().unwrap_or("");
+            sink.event(&e.event_type, e.data.as_bytes(), id);
+            true
         }
-    }
-    Ok(got)
+        _ => false,
+    })
+    .await
 }
 
 /// The limit: a raw tokio `TcpStream` that sends the request and reads the

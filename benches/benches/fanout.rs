@@ -413,13 +413,33 @@ async fn counted<F: Future>(fut: F, waits: &mut u64) -> F::Output {
     .await
 }
 
+/// What one receive from a broadcast channel brought: one event and the
+/// length of its frame (`frame_len`), or the events lag skipped (counted in
+/// `done.lagged`, with no bytes); `None` once the channel is closed.
+fn broadcast_received<T>(
+    r: Result<T, broadcast::error::RecvError>,
+    done: &Done,
+    frame_len: impl FnOnce(T) -> u64,
+) -> Option<(usize, u64)> {
+    match r {
+        Ok(message) => Some((1, frame_len(message))),
+        Err(broadcast::error::RecvError::Lagged(k)) => {
+            done.lagged.fetch_add(k, Ordering::Relaxed);
+            Some((k as usize, 0))
+        }
+        Err(broadcast::error::RecvError::Closed) => None,
+    }
+}
+
 async fn subscriber_task(mut sub: Sub, m: usize, done: Arc<Done>) {
     let mut out = Vec::new();
     // The history does not age (no maximum age): one time will do.
     let now = Instant::now();
     let (mut got, mut bytes, mut waits) = (0usize, 0u64, 0u64);
     loop {
-        match &mut sub {
+        // Events received (or skipped by lag) and their frames' length;
+        // `None` at the end.
+        let received = match &mut sub {
             Sub::Broker(s) => {
                 let recv = poll_fn(|cx| {
                     let r = s.poll_recv(cx, &mut out, now);
@@ -427,41 +447,34 @@ async fn subscriber_task(mut sub: Sub, m: usize, done: Arc<Done>) {
                     r
                 });
                 match recv.await {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        let len = out.iter().map(|f| f.len() as u64).sum::<u64>();
+                        let n = out.len();
+                        out.clear();
+                        Some((n, len))
+                    }
                     Err(Ended::Lagged) => {
                         eprintln!("{GROUP}: a broker subscriber lagged; the bench is invalid");
                         std::process::exit(1);
                     }
-                    Err(_) => return,
+                    Err(_) => None,
                 }
-                got += out.len();
-                bytes += out.iter().map(|f| f.len() as u64).sum::<u64>();
-                out.clear();
             }
-            Sub::Format(rx) => match counted(rx.recv(), &mut waits).await {
-                Ok((id, data)) => {
-                    let f = Bytes::from(format!("id: {id}\ndata: {data}\n\n"));
-                    bytes += f.len() as u64;
-                    got += 1;
-                }
-                Err(broadcast::error::RecvError::Lagged(k)) => {
-                    done.lagged.fetch_add(k, Ordering::Relaxed);
-                    got += k as usize;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-            Sub::Bytes(rx) => match counted(rx.recv(), &mut waits).await {
-                Ok(f) => {
-                    bytes += f.len() as u64;
-                    got += 1;
-                }
-                Err(broadcast::error::RecvError::Lagged(k)) => {
-                    done.lagged.fetch_add(k, Ordering::Relaxed);
-                    got += k as usize;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            },
-        }
+            Sub::Format(rx) => {
+                let r = counted(rx.recv(), &mut waits).await;
+                // Each receiver formats its own frame.
+                broadcast_received(r, &done, |(id, data)| {
+                    Bytes::from(format!("id: {id}\ndata: {data}\n\n")).len() as u64
+                })
+            }
+            Sub::Bytes(rx) => {
+                let r = counted(rx.recv(), &mut waits).await;
+                broadcast_received(r, &done, |f| f.len() as u64)
+            }
+        };
+        let Some((n, len)) = received else { return };
+        got += n;
+        bytes += len;
         while got >= m {
             got -= m;
             done.finish(bytes, waits);
@@ -680,6 +693,28 @@ struct AllocRow {
     waits: Option<u64>,
 }
 
+impl AllocRow {
+    /// The figures of `bursts` bursts of `m` events to `n` subscribers,
+    /// which made `allocs` allocations of `bytes` bytes in all.
+    fn new(
+        who: Contender,
+        (n, m): (usize, usize),
+        bursts: u64,
+        (allocs, bytes): (u64, u64),
+        waits: Option<u64>,
+    ) -> AllocRow {
+        AllocRow {
+            case: format!("N={n} x M={m}"),
+            who,
+            deliveries: bursts * (n * m) as u64,
+            published: bursts * m as u64,
+            allocs,
+            bytes,
+            waits,
+        }
+    }
+}
+
 fn alloc_table(title: &str, rows: &[AllocRow]) -> String {
     let mut out = format!("\n### fanout/alloc, {title}\n\n");
     let waits = rows.iter().any(|r| r.waits.is_some());
@@ -791,17 +826,9 @@ fn main() {
             let bursts = ((1 << 22) / (n * m) as u64).max(16);
             fx.run(bursts.max(32));
             let waits0 = fx.done.waits.load(Ordering::Relaxed);
-            let (allocs, bytes) = count(|| fx.run(bursts));
+            let allocated = count(|| fx.run(bursts));
             let waits = fx.done.waits.load(Ordering::Relaxed) - waits0;
-            alloc_tasks.push(AllocRow {
-                case: format!("N={n} x M={m}"),
-                who,
-                deliveries: bursts * (n * m) as u64,
-                published: bursts * m as u64,
-                allocs,
-                bytes,
-                waits: Some(waits),
-            });
+            alloc_tasks.push(AllocRow::new(who, (n, m), bursts, allocated, Some(waits)));
             let lagged = fx.done.lagged.load(Ordering::Relaxed);
             if lagged > 0 {
                 notes_tasks.push((
@@ -822,20 +849,12 @@ fn main() {
                 fx.burst_len();
             }
             let bursts = ((1 << 21) / (n * m) as u64).max(16);
-            let (allocs, bytes) = count(|| {
+            let allocated = count(|| {
                 for _ in 0..bursts {
                     black_box(fx.burst_len());
                 }
             });
-            alloc_sync.push(AllocRow {
-                case: format!("N={n} x M={m}"),
-                who,
-                deliveries: bursts * (n * m) as u64,
-                published: bursts * m as u64,
-                allocs,
-                bytes,
-                waits: None,
-            });
+            alloc_sync.push(AllocRow::new(who, (n, m), bursts, allocated, None));
         }
     }
 

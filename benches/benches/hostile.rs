@@ -38,7 +38,7 @@ use criterion::Criterion;
 use sse_proto::Str;
 // The broker's constants come with sse-tokio's `broker` feature of sse-proto.
 use sse_proto::server::{
-    INDEX_CHUNK, REPLAY_PIECE, ReplayConfig, ReplayLog, Router, Seek, Subscription,
+    INDEX_CHUNK, REPLAY_PIECE, ReplayConfig, ReplayLog, Router, Seek, SubscriberKey, Subscription,
 };
 use sse_tokio::server::{Broker, BrokerConfig, Cursor, Subscriber, Update};
 
@@ -50,6 +50,15 @@ fn topics() -> Vec<Str> {
     (0..TOPICS_PER_UPDATE)
         .map(|i| Str::from(format!("https://example.com/t/{i:04}")))
         .collect()
+}
+
+/// An update carrying `data` to every one of `topics` (at least one).
+fn update_to_all(topics: &[Str], data: impl Into<Str>) -> Update {
+    let mut update = Update::new(topics[0].clone(), data);
+    for topic in &topics[1..] {
+        update = update.topic(topic.clone());
+    }
+    update
 }
 
 /// 1000 selectors that match none of the topics.
@@ -67,10 +76,7 @@ fn loaded_broker() -> Broker {
     );
     let topics = topics();
     for n in 0..HISTORY {
-        let mut update = Update::new(topics[0].clone(), format!("event {n}"));
-        for topic in &topics[1..] {
-            update = update.topic(topic.clone());
-        }
+        let update = update_to_all(&topics, format!("event {n}"));
         broker.publish(update, Instant::now()).expect("publish");
     }
     assert_eq!(broker.stats().history, HISTORY);
@@ -159,32 +165,29 @@ fn locked_steps(c: &mut Criterion) {
         );
     }
     let subscription = hostile_subscription();
-    group.bench_function("index_chunk", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let key = router.insert_inactive(subscription.clone(), ());
-                let start = Instant::now();
-                black_box(router.index_some(key, INDEX_CHUNK));
-                total += start.elapsed();
-                router.remove(key);
-            }
-            total
+    // Each step is timed alone: the subscription goes in (not indexed yet,
+    // or wholly indexed) before the clock starts and comes out after it.
+    type Insert = fn(&mut Router<()>, Subscription, ()) -> SubscriberKey;
+    type Step = fn(&mut Router<()>, SubscriberKey, usize) -> bool;
+    let steps: [(&str, Insert, Step); 2] = [
+        ("index_chunk", Router::insert_inactive, Router::index_some),
+        ("unindex_chunk", Router::insert, Router::unindex_some),
+    ];
+    for (name, insert, step) in steps {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let key = insert(&mut router, subscription.clone(), ());
+                    let start = Instant::now();
+                    black_box(step(&mut router, key, INDEX_CHUNK));
+                    total += start.elapsed();
+                    router.remove(key);
+                }
+                total
+            });
         });
-    });
-    group.bench_function("unindex_chunk", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let key = router.insert(subscription.clone(), ());
-                let start = Instant::now();
-                black_box(router.unindex_some(key, INDEX_CHUNK));
-                total += start.elapsed();
-                router.remove(key);
-            }
-            total
-        });
-    });
+    }
 
     // The history: 10 000 entries (the metadata stands for the topics).
     let shared_topics: Arc<[Str]> = topics().into();
@@ -233,13 +236,7 @@ fn locked_steps(c: &mut Criterion) {
     let many = topics();
     group.bench_function("publish_1000_topics", |b| {
         b.iter_batched(
-            || {
-                let mut update = Update::new(many[0].clone(), "x");
-                for topic in &many[1..] {
-                    update = update.topic(topic.clone());
-                }
-                update
-            },
+            || update_to_all(&many, "x"),
             |update| broker.publish(update, Instant::now()).expect("publish"),
             criterion::BatchSize::SmallInput,
         );

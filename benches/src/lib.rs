@@ -241,17 +241,24 @@ const WORDS: [&str; 12] = [
     "ok", "x",
 ];
 
-fn small_events(min_len: usize, line_end: &str) -> Vec<SpecEvent> {
-    let mut rng = Rng::new(0x5e5e_0001);
+/// Events numbered `first + 1`, `first + 2`, ... (the number is the id),
+/// until their wire length with `line_end` reaches `min_len`:
+/// `make(rng, seq)` gives each one's type and data, drawing from a
+/// generator seeded with `seed`.
+fn numbered_events(
+    seed: u64,
+    first: u64,
+    min_len: usize,
+    line_end: &str,
+    mut make: impl FnMut(&mut Rng, u64) -> (&'static str, String),
+) -> Vec<SpecEvent> {
+    let mut rng = Rng::new(seed);
     let mut events = Vec::new();
-    // Each small event is 50-70 bytes on the wire with LF line ends.
     let mut len = 0;
-    let mut seq = 1000u64;
+    let mut seq = first;
     while len < min_len {
         seq += 1;
-        let name = NAMES[rng.below(NAMES.len() as u64) as usize];
-        let px = rng.below(1_000_000);
-        let data = format!("{{\"seq\":{seq},\"px\":{}.{:02}}}", px / 100, px % 100);
+        let (name, data) = make(&mut rng, seq);
         let e = SpecEvent {
             event: Some(name.to_string()),
             id: seq.to_string(),
@@ -261,6 +268,16 @@ fn small_events(min_len: usize, line_end: &str) -> Vec<SpecEvent> {
         events.push(e);
     }
     events
+}
+
+fn small_events(min_len: usize, line_end: &str) -> Vec<SpecEvent> {
+    // Each small event is 50-70 bytes on the wire with LF line ends.
+    numbered_events(0x5e5e_0001, 1000, min_len, line_end, |rng, seq| {
+        let name = NAMES[rng.below(NAMES.len() as u64) as usize];
+        let px = rng.below(1_000_000);
+        let data = format!("{{\"seq\":{seq},\"px\":{}.{:02}}}", px / 100, px % 100);
+        (name, data)
+    })
 }
 
 fn wire_len(e: &SpecEvent, line_end: &str) -> usize {
@@ -302,12 +319,7 @@ pub fn bytewise() -> Corpus {
 /// `multiline`: about 1 MiB of events of 20 `data:` lines each (20-60 bytes
 /// per line), with `event:` and `id:`.
 pub fn multiline() -> Corpus {
-    let mut rng = Rng::new(0x5e5e_0002);
-    let mut events = Vec::new();
-    let mut len = 0;
-    let mut seq = 0u64;
-    while len < CORPUS_TARGET {
-        seq += 1;
+    let events = numbered_events(0x5e5e_0002, 0, CORPUS_TARGET, "\n", |rng, seq| {
         let mut data = String::new();
         for line in 0..20 {
             if line > 0 {
@@ -320,14 +332,8 @@ pub fn multiline() -> Corpus {
                 data.push_str(WORDS[rng.below(WORDS.len() as u64) as usize]);
             }
         }
-        let e = SpecEvent {
-            event: Some("log".to_string()),
-            id: seq.to_string(),
-            data,
-        };
-        len += wire_len(&e, "\n");
-        events.push(e);
-    }
+        ("log", data)
+    });
     Corpus::from_events("multiline", events, "\n")
 }
 

@@ -51,38 +51,40 @@ pub fn median_ns(group: &str, bench: &str) -> Option<f64> {
     json.get("median")?.get("point_estimate")?.as_f64()
 }
 
+/// The columns of a decode or encode table.
+const TABLE_COLUMNS: &[&str] = &[
+    "contender",
+    "median time",
+    "GB/s",
+    "M events/s",
+    "speed vs sse-proto",
+    "note",
+];
+
+/// The columns of a client-receive table.
+const CLIENT_COLUMNS: &[&str] = &[
+    "contender",
+    "median time",
+    "M events/s",
+    "MB/s",
+    "speed vs fastest peer",
+    "client CPU/run",
+    "CPU vs fastest peer",
+    "note",
+];
+
 /// Renders one group as a Markdown table: time, GB/s (10^9 bytes/s), M
 /// events/s, and for ours the ratio to the fastest peer; for peers and
 /// limits their speed relative to ours.
 pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64) -> String {
-    let mut out = heading(title, bytes, events, target);
-    let _ = writeln!(
-        out,
-        "| contender | median time | GB/s | M events/s | speed vs sse-proto | note |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---|");
+    let mut out = heading(title, bytes, events, target, TABLE_COLUMNS);
     let ours = ours_median(rows);
     let best_peer = fastest_peer(rows);
+    // GB/s (10^9 bytes/s, 3 decimals), then M events/s (2 decimals).
+    let rates = [(bytes as f64, 1e9, 3), (events as f64, 1e6, 2)];
     for r in rows {
-        match r.median_ns {
-            Some(ns) => {
-                let secs = ns / 1e9;
-                let vs = ours.map_or(String::from("-"), |o| format!("{:.2}x", o / ns));
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.3} | {:.2} | {} | {} |",
-                    r.name,
-                    human_time(ns),
-                    bytes as f64 / secs / 1e9,
-                    events as f64 / secs / 1e6,
-                    vs,
-                    r.note
-                );
-            }
-            None => {
-                let _ = writeln!(out, "| {} | - | - | - | - | {} |", r.name, r.note);
-            }
-        }
+        let cells = speed_cells(r.median_ns, &rates, ours);
+        push_row(&mut out, &r.name, &cells, &r.note);
     }
     out.push_str(&verdict("sse-proto", ours, best_peer, target));
     let limit = |name: &str| {
@@ -115,12 +117,7 @@ pub fn client_table(
     cpu_ns: &[Option<f64>],
     target: f64,
 ) -> String {
-    let mut out = heading(title, bytes, events, target);
-    let _ = writeln!(
-        out,
-        "| contender | median time | M events/s | MB/s | speed vs fastest peer | client CPU/run | CPU vs fastest peer | note |"
-    );
-    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---|");
+    let mut out = heading(title, bytes, events, target, CLIENT_COLUMNS);
     let ours = ours_median(rows);
     let best_peer = fastest_peer(rows);
     let cpu_of = |i: usize| cpu_ns.get(i).copied().flatten();
@@ -131,6 +128,8 @@ pub fn client_table(
         .filter(|(_, r)| r.kind == Kind::Peer)
         .filter_map(|(i, _)| cpu_of(i))
         .min_by(f64::total_cmp);
+    // M events/s (2 decimals), then MB/s (10^6 bytes/s, no decimals).
+    let rates = [(events as f64, 1e6, 2), (bytes as f64, 1e6, 0)];
     for (i, r) in rows.iter().enumerate() {
         let (cpu, cpu_vs) = match cpu_of(i) {
             Some(c) => (
@@ -139,31 +138,9 @@ pub fn client_table(
             ),
             None => (String::from("-"), String::from("-")),
         };
-        match r.median_ns {
-            Some(ns) => {
-                let secs = ns / 1e9;
-                let vs = best_peer.map_or(String::from("-"), |(p, _)| format!("{:.2}x", p / ns));
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {:.2} | {:.0} | {} | {} | {} | {} |",
-                    r.name,
-                    human_time(ns),
-                    events as f64 / secs / 1e6,
-                    bytes as f64 / secs / 1e6,
-                    vs,
-                    cpu,
-                    cpu_vs,
-                    r.note
-                );
-            }
-            None => {
-                let _ = writeln!(
-                    out,
-                    "| {} | - | - | - | - | {cpu} | {cpu_vs} | {} |",
-                    r.name, r.note
-                );
-            }
-        }
+        let mut cells = speed_cells(r.median_ns, &rates, best_peer.map(|(p, _)| p));
+        cells.extend([cpu, cpu_vs]);
+        push_row(&mut out, &r.name, &cells, &r.note);
     }
     out.push_str(&verdict("ours", ours, best_peer, target));
     let ours_cpu = rows
@@ -200,9 +177,49 @@ pub fn emit(file: &str, text: &str) {
     let _ = std::fs::write(dir.join(file), text);
 }
 
-/// The heading of a results table.
-fn heading(title: &str, bytes: usize, events: usize, target: f64) -> String {
-    format!("\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n\n")
+/// The heading of a results table, then its header row and alignment row:
+/// the first and last columns (the name, the note) left-aligned, the figures
+/// between them right-aligned.
+fn heading(title: &str, bytes: usize, events: usize, target: f64, columns: &[&str]) -> String {
+    let mut out = format!(
+        "\n### {title} ({bytes} bytes, {events} events; target: >= {target}x fastest peer)\n\n"
+    );
+    let _ = writeln!(out, "| {} |", columns.join(" | "));
+    let figures = columns.len().saturating_sub(2);
+    let _ = writeln!(out, "|---|{}---|", "---:|".repeat(figures));
+    out
+}
+
+/// Appends one table row: the contender's name, its figures, and the note.
+fn push_row(out: &mut String, name: &str, cells: &[String], note: &str) {
+    let _ = write!(out, "| {name} |");
+    for cell in cells {
+        let _ = write!(out, " {cell} |");
+    }
+    let _ = writeln!(out, " {note} |");
+}
+
+/// A row's speed figures: its median time, each of `rates` (an amount per
+/// run, given per second in units of the second number, with the third's
+/// decimals), then its speed relative to `reference` (the reference's
+/// median over this one); all `-` when it was not measured.
+fn speed_cells(
+    median_ns: Option<f64>,
+    rates: &[(f64, f64, usize)],
+    reference: Option<f64>,
+) -> Vec<String> {
+    let Some(ns) = median_ns else {
+        return vec![String::from("-"); rates.len() + 2];
+    };
+    let secs = ns / 1e9;
+    let mut cells = vec![human_time(ns)];
+    cells.extend(
+        rates
+            .iter()
+            .map(|&(amount, unit, decimals)| format!("{:.decimals$}", amount / secs / unit)),
+    );
+    cells.push(reference.map_or(String::from("-"), |r| format!("{:.2}x", r / ns)));
+    cells
 }
 
 /// Our median time per run, if measured.
@@ -231,5 +248,53 @@ fn verdict(label: &str, ours: Option<f64>, best_peer: Option<(f64, &str)>, targe
             )
         }
         _ => format!("\n{label} / fastest peer: n/a\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, kind: Kind, median_ns: Option<f64>) -> Row {
+        Row {
+            name: name.into(),
+            kind,
+            median_ns,
+            note: "n".into(),
+        }
+    }
+
+    #[test]
+    fn tables_have_one_cell_per_column() {
+        let rows = [
+            row("ours", Kind::Ours, Some(1e6)),
+            row("peer", Kind::Peer, Some(2e6)),
+            row("none", Kind::Peer, None),
+        ];
+        let text = table("t", 2_000_000, 1000, &rows, 2.0);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(
+            lines,
+            [
+                "| contender | median time | GB/s | M events/s | speed vs sse-proto | note |",
+                "|---|---:|---:|---:|---:|---|",
+                "| ours | 1.000 ms | 2.000 | 1.00 | 1.00x | n |",
+                "| peer | 2.000 ms | 1.000 | 0.50 | 0.50x | n |",
+                "| none | - | - | - | - | n |",
+            ]
+        );
+        assert!(text.contains("**2.00x** (target 2x: MET)"), "{text}");
+
+        let text = client_table("t", 2_000_000, 1000, &rows, &[Some(1e5), Some(4e5)], 2.0);
+        let lines: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).collect();
+        assert_eq!(lines[1], "|---|---:|---:|---:|---:|---:|---:|---|");
+        assert_eq!(
+            &lines[2..],
+            [
+                "| ours | 1.000 ms | 1.00 | 2000 | 2.00x | 100.00 µs | 4.00x | n |",
+                "| peer | 2.000 ms | 0.50 | 1000 | 1.00x | 400.00 µs | 1.00x | n |",
+                "| none | - | - | - | - | - | - | n |",
+            ]
+        );
     }
 }

@@ -17,6 +17,10 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use sse_proto::{DecodeError, Decoder, Event, Frame, Limits};
 
+mod common;
+
+use common::{fit_cuts, pieces, read_cuts};
+
 /// One frame, as recorded for comparison.
 #[derive(Debug, PartialEq, Eq)]
 enum Out {
@@ -74,11 +78,7 @@ fn whole(input: &[u8], limits: Limits) -> Outcome {
 fn split(input: &[u8], limits: Limits, cuts: &[usize], feed_bits: u64, poll_bits: u64) -> Outcome {
     let mut decoder = Decoder::with_limits(limits);
     let (mut frames, mut error) = (Vec::new(), None);
-    let mut start = 0;
-    let ends = cuts.iter().copied().chain([input.len()]);
-    for (i, end) in ends.enumerate() {
-        let piece = &input[start..end];
-        start = end;
+    for (i, piece) in pieces(input, cuts).enumerate() {
         if feed_bits >> (i % 64) & 1 == 0 {
             decoder.handle_bytes(piece);
         } else {
@@ -100,18 +100,11 @@ fn check(data: &[u8]) -> Result<()> {
             .max_line_len([4, 16, 100, 1000][usize::from(pick >> 3 & 3)])
             .max_event_size([8, 32, 300, 3000][usize::from(pick >> 5 & 3)]),
     };
-    let n_cuts = usize::from(u8::arbitrary(u)? % 33);
-    let mut cuts = Vec::with_capacity(n_cuts);
-    for _ in 0..n_cuts {
-        cuts.push(usize::from(u16::arbitrary(u)?));
-    }
+    let mut cuts = read_cuts(u)?;
     let feed_bits = u64::arbitrary(u)?;
     let poll_bits = u64::arbitrary(u)?;
     let input = u.bytes(u.len())?;
-    for cut in &mut cuts {
-        *cut %= input.len() + 1;
-    }
-    cuts.sort_unstable();
+    fit_cuts(&mut cuts, input.len());
 
     let reference = whole(input, limits);
     let chunked = split(input, limits, &cuts, feed_bits, poll_bits);

@@ -14,6 +14,10 @@ use sse_proto::http1::{
     ResponseHead, ResponseParser,
 };
 
+mod common;
+
+use common::{fit_cuts, read_cuts};
+
 /// Everything a run produced.
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
@@ -35,15 +39,13 @@ enum Outcome {
 fn run(input: &[u8], cuts: &[usize], head_limits: HeadLimits, body_limits: BodyLimits) -> Outcome {
     let mut parser = ResponseParser::with_limits(head_limits);
     let mut buf = BytesMut::new();
-    let mut start = 0;
-    let mut ends = cuts.iter().copied().chain([input.len()]);
+    let mut pieces = common::pieces(input, cuts);
     // The head.
     let head = loop {
-        let Some(end) = ends.next() else {
+        let Some(piece) = pieces.next() else {
             return Outcome::Incomplete;
         };
-        buf.extend_from_slice(&input[start..end]);
-        start = end;
+        buf.extend_from_slice(piece);
         match parser.parse_buf(&mut buf) {
             Ok(Some(head)) => break head,
             Ok(None) => {}
@@ -75,9 +77,8 @@ fn run(input: &[u8], cuts: &[usize], head_limits: HeadLimits, body_limits: BodyL
                 Err(e) => failed = Some(e),
             }
         }
-        let Some(end) = ends.next() else { break };
-        buf.extend_from_slice(&input[start..end]);
-        start = end;
+        let Some(piece) = pieces.next() else { break };
+        buf.extend_from_slice(piece);
     }
     let done = decoder.is_done();
     let end = match failed {
@@ -113,16 +114,9 @@ fn check(data: &[u8]) -> Result<()> {
                 .max_trailers_len([2, 8, 64, 16384][usize::from(pick >> 4 & 3)]),
         ),
     };
-    let n_cuts = usize::from(u8::arbitrary(u)? % 33);
-    let mut cuts = Vec::with_capacity(n_cuts);
-    for _ in 0..n_cuts {
-        cuts.push(usize::from(u16::arbitrary(u)?));
-    }
+    let mut cuts = read_cuts(u)?;
     let input = u.bytes(u.len())?;
-    for cut in &mut cuts {
-        *cut %= input.len() + 1;
-    }
-    cuts.sort_unstable();
+    fit_cuts(&mut cuts, input.len());
 
     let whole = run(input, &[], head_limits, body_limits);
     let split = run(input, &cuts, head_limits, body_limits);

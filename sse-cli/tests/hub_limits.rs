@@ -50,8 +50,7 @@ fn open_until_refused(hub: &Hub, most: usize) -> (Vec<Stream>, Resp) {
 fn recovers_when_they_leave(hub: &Hub, streams: Vec<Stream>, refusal: u16) {
     drop(streams);
     let mut stream = hub.subscribe_eventually("topic=t", &[refusal]);
-    hub.publish_ok(&[("topic", "t"), ("data", "back")]);
-    assert_eq!(stream.event().data(), "back");
+    hub.assert_delivers(&mut stream, "t", "back");
 }
 
 // ---------------------------------------------------------------------------
@@ -143,8 +142,7 @@ fn a_subscriber_that_stops_reading_is_closed_after_the_write_timeout() {
     assert!(received < 32 * piece.len(), "{received} bytes arrived");
     // A subscriber that reads is served as usual.
     let mut stream = hub.subscribe("topic=t", &[]);
-    hub.publish_ok(&[("topic", "t"), ("data", "after")]);
-    assert_eq!(stream.event().data(), "after");
+    hub.assert_delivers(&mut stream, "t", "after");
 }
 
 /// With --max-stream-lifetime, a stream ends after a `retry:` of 1 to 5 s,

@@ -31,8 +31,7 @@ fn subscribe_needs_one_to_a_thousand_topics() {
     let resp = hub.get(&format!("/.well-known/mercure?{}", many(1001)), &[]);
     assert_eq!(resp.status, 400, "1001 topics");
     let mut stream = hub.subscribe(&many(1000), &[]);
-    hub.publish_ok(&[("topic", "t999"), ("data", "last one")]);
-    assert_eq!(stream.event().data(), "last one");
+    hub.assert_delivers(&mut stream, "t999", "last one");
 
     // 1000 realistic topic URLs fit in a request head too.
     let urls: Vec<String> = (0..1000)
@@ -204,8 +203,7 @@ fn heartbeat_comment_after_idleness_and_retry_at_start() {
         "heartbeats while idle: {text:?}"
     );
     // ...and an event still gets through.
-    hub.publish_ok(&[("topic", "hb"), ("data", "x")]);
-    assert_eq!(s.event().data(), "x");
+    hub.assert_delivers(&mut s, "hb", "x");
 }
 
 #[test]
@@ -219,8 +217,7 @@ fn heartbeat_zero_disables_it() {
     );
     assert!(!s.eof && !s.done, "the stream stays open");
     assert!(s.retries.is_empty(), "no --retry, no retry: field");
-    hub.publish_ok(&[("topic", "hb"), ("data", "still alive")]);
-    assert_eq!(s.event().data(), "still alive");
+    hub.assert_delivers(&mut s, "hb", "still alive");
 }
 
 #[test]

@@ -14,7 +14,7 @@ use sse_proto::server::{
     Broker, BrokerConfig, Cursor, Ended, LOST_EVENT_TYPE, PublishError, Replay, ReplayConfig,
     Subscriber, Subscription, Update,
 };
-use sse_proto::{Decoder, Event};
+use sse_proto::{Decoder, Event, Str};
 
 /// The time passed to the broker (the core reads no clock; a test may).
 #[allow(clippy::disallowed_methods)]
@@ -43,6 +43,27 @@ fn drain(sub: &mut Subscriber) -> Vec<Event> {
 
 fn data(events: &[Event]) -> Vec<&str> {
     events.iter().map(Event::data).collect()
+}
+
+/// Publishes one event to `topic` for each of `data`, in order; their ids.
+fn publish_each(broker: &Broker, topic: &str, data: impl IntoIterator<Item = String>) -> Vec<Str> {
+    data.into_iter()
+        .map(|data| broker.publish(Update::new(topic, data), now()).unwrap().id)
+        .collect()
+}
+
+/// A subscriber to `t` resuming after the event `id`.
+fn resume_after(broker: &Broker, id: &Str) -> Subscriber {
+    let cursor = Cursor::After(id.clone());
+    broker.subscribe(Subscription::new(["t"]), cursor, now())
+}
+
+/// Publishes a `live` event to `topic` and checks that `sub` receives it,
+/// and nothing else, next.
+#[track_caller]
+fn assert_receives_live(broker: &Broker, sub: &mut Subscriber, topic: &str) {
+    broker.publish(Update::new(topic, "live"), now()).unwrap();
+    assert_eq!(data(&drain(sub)), ["live"]);
 }
 
 #[test]
@@ -125,37 +146,18 @@ fn private_updates_need_private_access() {
 #[test]
 fn resumes_after_a_known_id_and_signals_an_unknown_one() {
     let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(3)));
-    let ids: Vec<_> = (0..5)
-        .map(|i| {
-            broker
-                .publish(Update::new("t", format!("e{i}")), now())
-                .unwrap()
-                .id
-        })
-        .collect();
+    let ids = publish_each(&broker, "t", (0..5).map(|i| format!("e{i}")));
     // History holds e2, e3, e4.
-    let mut resumed = broker.subscribe(
-        Subscription::new(["t"]),
-        Cursor::After(ids[2].clone()),
-        now(),
-    );
+    let mut resumed = resume_after(&broker, &ids[2]);
     assert_eq!(resumed.replay(), Replay::Resumed { retained: 2 });
     assert_eq!(data(&drain(&mut resumed)), ["e3", "e4"]);
 
-    let mut up_to_date = broker.subscribe(
-        Subscription::new(["t"]),
-        Cursor::After(ids[4].clone()),
-        now(),
-    );
+    let mut up_to_date = resume_after(&broker, &ids[4]);
     assert_eq!(up_to_date.replay(), Replay::Resumed { retained: 0 });
     assert!(drain(&mut up_to_date).is_empty());
 
     for cursor in [ids[0].clone(), "never-published".into()] {
-        let mut lost = broker.subscribe(
-            Subscription::new(["t"]),
-            Cursor::After(cursor.clone()),
-            now(),
-        );
+        let mut lost = resume_after(&broker, &cursor);
         assert_eq!(lost.replay(), Replay::Unknown { retained: 3 });
         let got = drain(&mut lost);
         assert_eq!(got[0].event_type(), LOST_EVENT_TYPE);
@@ -171,8 +173,7 @@ fn resumes_after_a_known_id_and_signals_an_unknown_one() {
     let mut earliest = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     assert_eq!(earliest.replay(), Replay::Earliest { retained: 3 });
     assert_eq!(data(&drain(&mut earliest)), ["e2", "e3", "e4"]);
-    broker.publish(Update::new("t", "live"), now()).unwrap();
-    assert_eq!(data(&drain(&mut earliest)), ["live"]);
+    assert_receives_live(&broker, &mut earliest, "t");
 
     let stats = broker.stats();
     assert_eq!((stats.replays, stats.replay_misses), (5, 2));
@@ -544,11 +545,7 @@ fn the_backlog_counts_what_is_queued_and_not_received() {
     // One subscriber counts for at most 256 frames, however far behind.
     let broker = Broker::new(BrokerConfig::new());
     let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
-    for i in 0..300 {
-        broker
-            .publish(Update::new("t", format!("{i}")), now())
-            .unwrap();
-    }
+    publish_each(&broker, "t", (0..300).map(|i| format!("{i}")));
     assert_eq!(broker.queued(), 256);
     assert_eq!(drain(&mut slow).len(), 300);
     assert_eq!(broker.queued(), 0);
@@ -558,20 +555,9 @@ fn the_backlog_counts_what_is_queued_and_not_received() {
 fn assigned_ids_resume_whatever_the_prefix_length() {
     for prefix in [String::new(), "run-".to_owned(), "p".repeat(70)] {
         let broker = Broker::new(BrokerConfig::new().id_prefix(prefix.as_str()));
-        let ids: Vec<_> = (0..12)
-            .map(|i| {
-                broker
-                    .publish(Update::new("t", format!("{i}")), now())
-                    .unwrap()
-                    .id
-            })
-            .collect();
+        let ids = publish_each(&broker, "t", (0..12).map(|i| format!("{i}")));
         assert_eq!(&*ids[9], format!("{prefix}10"));
-        let mut sub = broker.subscribe(
-            Subscription::new(["t"]),
-            Cursor::After(ids[9].clone()),
-            now(),
-        );
+        let mut sub = resume_after(&broker, &ids[9]);
         assert_eq!(data(&drain(&mut sub)), ["10", "11"]);
         // Not canonical: unknown.
         let odd = Cursor::After(format!("{prefix}07").into());
@@ -589,14 +575,13 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
 
     let broker = Broker::new(BrokerConfig::new().queue(8, 1 << 30));
     let now = now();
-    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now);
-    let writer = StreamWriter::new(
-        &StreamConfig::new(),
-        BodyFraming::Raw,
-        Encoding::Identity,
-        now,
-    );
-    let mut feed = StreamFeed::new(sub, writer);
+    // A live subscriber to `t` whose frames go through a writer.
+    let live_feed = |framing| {
+        let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now);
+        let writer = StreamWriter::new(&StreamConfig::new(), framing, Encoding::Identity, now);
+        StreamFeed::new(sub, writer)
+    };
+    let mut feed = live_feed(BodyFraming::Raw);
     let mut cx = Context::from_waker(Waker::noop());
     let big = "x".repeat(WRITE_BACKLOG);
     broker.publish(Update::new("t", big.as_str()), now).unwrap();
@@ -614,14 +599,7 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
         .unwrap();
     assert_eq!(feed.feed(&mut cx, now), Feed::Stop(StreamEnd::Lagged));
 
-    let sub = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now);
-    let writer = StreamWriter::new(
-        &StreamConfig::new(),
-        BodyFraming::Chunked,
-        Encoding::Identity,
-        now,
-    );
-    let mut feed = StreamFeed::new(sub, writer);
+    let mut feed = live_feed(BodyFraming::Chunked);
     broker.shutdown(Some((Duration::from_secs(2), Duration::ZERO)), 0);
     assert_eq!(
         feed.feed(&mut cx, now),
@@ -714,25 +692,16 @@ fn a_replay_is_handed_out_in_bounded_batches_as_the_subscriber_reads() {
     assert_eq!(frames.len(), 1000);
     assert!(calls >= 1000 * 1000 / sse_proto::server::REPLAY_BATCH_BYTES);
     // Live events follow the replay.
-    broker.publish(Update::new("t", "live"), now()).unwrap();
-    assert_eq!(data(&drain(&mut sub)), ["live"]);
+    assert_receives_live(&broker, &mut sub, "t");
 }
 
 #[test]
 fn a_replay_read_too_slowly_for_the_history_ends_as_lagged() {
     let broker = Broker::new(BrokerConfig::new().replay(ReplayConfig::new().max_events(10)));
-    for i in 0..10 {
-        broker
-            .publish(Update::new("t", format!("old{i}")), now())
-            .unwrap();
-    }
+    publish_each(&broker, "t", (0..10).map(|i| format!("old{i}")));
     let mut sub = broker.subscribe(Subscription::new(["t"]), Cursor::Earliest, now());
     // The history turns over before the subscriber reads anything.
-    for i in 0..10 {
-        broker
-            .publish(Update::new("u", format!("new{i}")), now())
-            .unwrap();
-    }
+    publish_each(&broker, "u", (0..10).map(|i| format!("new{i}")));
     let mut frames = Vec::new();
     assert_eq!(sub.try_recv(&mut frames, now()), Err(Ended::Lagged));
     assert!(frames.is_empty());
@@ -814,8 +783,7 @@ fn a_replay_of_selectors_that_match_nothing_costs_a_lookup_per_selector() {
     assert!(polls <= 2, "{polls} polls");
     assert!(frames.is_empty());
     // It is live now.
-    broker.publish(Update::new("x/7", "live"), now()).unwrap();
-    assert_eq!(data(&drain(&mut sub)), ["live"]);
+    assert_receives_live(&broker, &mut sub, "x/7");
 }
 
 #[test]

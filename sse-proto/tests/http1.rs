@@ -143,6 +143,8 @@ fn response_head_error_table() {
 
 #[test]
 fn body_table() {
+    use BodyError::*;
+    use BodyKind::*;
     type Case = (
         BodyKind,
         &'static [u8],
@@ -151,63 +153,33 @@ fn body_table() {
     );
     // (framing, input, body, Ok(done before EOF) or the error)
     let cases: &[Case] = &[
-        (BodyKind::Chunked, b"1\r\na\r\n0\r\n\r\n", b"a", Ok(true)),
+        (Chunked, b"1\r\na\r\n0\r\n\r\n", b"a", Ok(true)),
         (
-            BodyKind::Chunked,
+            Chunked,
             b"1;a=b;c\r\na\r\n0;x\r\nX-T: 1\r\nY: 2\r\n\r\n",
             b"a",
             Ok(true),
         ),
+        (Chunked, b"0001\r\na\r\n00\r\n\r\n", b"a", Ok(true)),
         (
-            BodyKind::Chunked,
-            b"0001\r\na\r\n00\r\n\r\n",
-            b"a",
-            Ok(true),
-        ),
-        (
-            BodyKind::Chunked,
+            Chunked,
             b"f\r\n0123456789abcde\r\n0\r\n\r\n",
             b"0123456789abcde",
             Ok(true),
         ),
+        (Chunked, b"1\r\na\r\n", b"a", Err(Truncated)),
+        (Chunked, b"1\r\nab\r\n", b"a", Err(MissingCrlf)),
+        (Chunked, b"-1\r\n", b"", Err(InvalidChunkSize)),
+        (Chunked, b"1\n\na\r\n", b"", Err(InvalidChunkSize)),
         (
-            BodyKind::Chunked,
-            b"1\r\na\r\n",
-            b"a",
-            Err(BodyError::Truncated),
-        ),
-        (
-            BodyKind::Chunked,
-            b"1\r\nab\r\n",
-            b"a",
-            Err(BodyError::MissingCrlf),
-        ),
-        (
-            BodyKind::Chunked,
-            b"-1\r\n",
-            b"",
-            Err(BodyError::InvalidChunkSize),
-        ),
-        (
-            BodyKind::Chunked,
-            b"1\n\na\r\n",
-            b"",
-            Err(BodyError::InvalidChunkSize),
-        ),
-        (
-            BodyKind::Chunked,
+            Chunked,
             b"ffffffffffffffff0\r\n",
             b"",
-            Err(BodyError::ChunkSizeOverflow),
+            Err(ChunkSizeOverflow),
         ),
-        (BodyKind::Length(4), b"abcdef", b"abcd", Ok(true)),
-        (
-            BodyKind::Length(4),
-            b"abc",
-            b"abc",
-            Err(BodyError::Truncated),
-        ),
-        (BodyKind::CloseDelimited, b"abc", b"abc", Ok(false)),
+        (Length(4), b"abcdef", b"abcd", Ok(true)),
+        (Length(4), b"abc", b"abc", Err(Truncated)),
+        (CloseDelimited, b"abc", b"abc", Ok(false)),
     ];
     for (kind, input, want_body, want) in cases {
         let (body, outcome) = decode_split(*kind, BodyLimits::default(), input, &[]);

@@ -7,79 +7,20 @@
 // The pages reach the hub through a TCP proxy started here, which is what
 // gets cut; publishes during the cut go to the hub directly.
 
-import net from "node:net";
 import { chromium } from "playwright-core";
+import { CuttableRelay, hub, publish, run, same, waitFor } from "../common/harness.mjs";
 
-const hub = new URL(process.env.HUB_URL ?? "http://127.0.0.1:8080");
 const executablePath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const step = (text) => console.log(`[chat] ${text}`);
-
-/** A TCP proxy to the hub that can be cut and restored. */
-class Proxy {
-  constructor(target) {
-    this.target = target;
-    this.sockets = new Set();
-    this.server = null;
-    this.port = 0;
-  }
-
-  listen() {
-    return new Promise((resolve, reject) => {
-      this.server = net.createServer((client) => {
-        const upstream = net.connect(Number(this.target.port), this.target.hostname);
-        for (const s of [client, upstream]) {
-          this.sockets.add(s);
-          s.on("close", () => this.sockets.delete(s));
-          s.on("error", () => s.destroy());
-        }
-        client.pipe(upstream);
-        upstream.pipe(client);
-        client.on("close", () => upstream.destroy());
-        upstream.on("close", () => client.destroy());
-      });
-      this.server.once("error", reject);
-      this.server.listen(this.port, "127.0.0.1", () => {
-        this.port = this.server.address().port;
-        resolve();
-      });
-    });
-  }
-
-  async cut() {
-    await new Promise((resolve) => {
-      this.server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
-  }
-}
-
-async function publish(data) {
-  const response = await fetch(new URL("/.well-known/mercure", hub), {
-    method: "POST",
-    body: new URLSearchParams({ topic: "chat", data }),
-  });
-  if (!response.ok) throw new Error(`publish failed: ${response.status}`);
-  return (await response.text()).trim();
-}
 
 /** The texts of the page's messages. */
 async function messages(page) {
   return page.$$eval("#log p:not(.note)", (ps) => ps.map((p) => p.textContent));
 }
 
-async function waitFor(what, check, timeoutMs = 15000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await check();
-    if (result === true) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${result}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 async function main() {
-  const proxy = new Proxy(hub);
-  await proxy.listen();
+  const proxy = new CuttableRelay(hub);
+  await proxy.start();
   const origin = `http://127.0.0.1:${proxy.port}`;
   step(`proxy ${origin} -> ${hub.origin}`);
 
@@ -127,9 +68,9 @@ async function main() {
       });
     }
     const missed = ["missed 1", "missed 2", "missed 3"];
-    for (const text of missed) await publish(text);
+    for (const data of missed) await publish("chat", { data });
     step("published 3 messages while the pages were cut off");
-    await proxy.listen();
+    await proxy.start();
 
     for (const [name, page] of [["a", a], ["b", b]]) {
       await waitFor(`page ${name} to catch up`, async () => {
@@ -137,11 +78,7 @@ async function main() {
         return missed.every((m) => got.includes(m)) || JSON.stringify(got);
       }, 30000);
       // Once each, in order, and nothing shown twice.
-      const got = await messages(page);
-      const expected = ["alice: hello from a", ...missed];
-      if (JSON.stringify(got) !== JSON.stringify(expected)) {
-        throw new Error(`page ${name} shows ${JSON.stringify(got)}, expected ${JSON.stringify(expected)}`);
-      }
+      same(await messages(page), ["alice: hello from a", ...missed], `page ${name}'s messages`);
       const state = await page.textContent("#state");
       if (state !== "live") throw new Error(`page ${name} is ${state}`);
     }
@@ -158,19 +95,7 @@ async function main() {
   } finally {
     await browser.close();
   }
+  step("ok");
 }
 
-const timer = setTimeout(() => {
-  console.error("[chat] timed out");
-  process.exit(2);
-}, 90000);
-main()
-  .then(() => {
-    clearTimeout(timer);
-    step("ok");
-    process.exit(0);
-  })
-  .catch((e) => {
-    console.error(`[chat] FAILED: ${e.stack ?? e}`);
-    process.exit(1);
-  });
+run("chat", 90000, main);

@@ -8,65 +8,11 @@
 // is what gets cut; publishes go to the hub directly. The hub should run
 // with a short `--retry` so that the client comes back quickly.
 
-import net from "node:net";
 import { EventSource } from "eventsource";
+import { CuttableRelay, hub, publish, run, same, waitFor } from "../common/harness.mjs";
 
-const hub = new URL(process.env.HUB_URL ?? "http://127.0.0.1:8080");
 const topic = "https://example.com/clients/eventsource";
 const log = (text) => console.log(`[eventsource] ${text}`);
-
-/**
- * A TCP relay to the hub that can be cut (every connection dropped and the
- * port closed) and restored on the same port. It remembers the request
- * head of each connection it relays, to see what the client sent.
- */
-class CuttableRelay {
-  constructor(target) {
-    this.target = target;
-    this.port = 0;
-    this.server = null;
-    this.open = new Set();
-    this.requests = [];
-  }
-
-  start() {
-    return new Promise((resolve, reject) => {
-      const server = net.createServer((inbound) => this.relay(inbound));
-      server.once("error", reject);
-      server.listen(this.port, "127.0.0.1", () => {
-        this.port = server.address().port;
-        this.server = server;
-        resolve();
-      });
-    });
-  }
-
-  relay(inbound) {
-    const outbound = net.connect(Number(this.target.port), this.target.hostname);
-    const record = { head: "" };
-    this.requests.push(record);
-    inbound.on("data", (chunk) => {
-      if (!record.head.includes("\r\n\r\n")) record.head += chunk.toString("latin1");
-    });
-    for (const socket of [inbound, outbound]) {
-      this.open.add(socket);
-      socket.on("close", () => this.open.delete(socket));
-      socket.on("error", () => socket.destroy());
-    }
-    inbound.on("close", () => outbound.destroy());
-    outbound.on("close", () => inbound.destroy());
-    inbound.pipe(outbound);
-    outbound.pipe(inbound);
-  }
-
-  cut() {
-    return new Promise((resolve) => {
-      this.server.close(() => resolve());
-      this.server = null;
-      for (const socket of this.open) socket.destroy();
-    });
-  }
-}
 
 /** The value of a request header in a raw request head, or null. */
 function headerOf(head, name) {
@@ -77,33 +23,6 @@ function headerOf(head, name) {
     }
   }
   return null;
-}
-
-/** Publishes an update with a form POST; resolves to the event's id. */
-async function publish(fields) {
-  const response = await fetch(new URL("/.well-known/mercure", hub), {
-    method: "POST",
-    body: new URLSearchParams({ topic, ...fields }),
-    signal: AbortSignal.timeout(5000),
-  });
-  const body = await response.text();
-  if (response.status !== 200) throw new Error(`publish answered ${response.status}: ${body}`);
-  return body.trim();
-}
-
-async function waitFor(what, check, timeoutMs = 10000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = check();
-    if (result === true) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}: ${result}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-function same(got, expected, what) {
-  const [g, e] = [JSON.stringify(got), JSON.stringify(expected)];
-  if (g !== e) throw new Error(`${what}:\n  got      ${g}\n  expected ${e}`);
 }
 
 async function main() {
@@ -128,13 +47,15 @@ async function main() {
     // Live events: a named one with the publisher's id, a multi-line one
     // and a non-ASCII one with ids the hub assigns.
     const expected = [];
-    const named = await publish({ type: "greeting", id: "es-1", data: "hello, named event" });
+    const greeting = { type: "greeting", id: "es-1", data: "hello, named event" };
+    const named = await publish(topic, greeting);
     if (named !== "es-1") throw new Error(`the hub did not keep the publisher's id: ${named}`);
-    expected.push({ type: "greeting", id: "es-1", data: "hello, named event" });
-    let id = await publish({ data: "first line\nsecond line\r\nthird line\r\n\n  indented" });
+    expected.push(greeting);
+    const lines = "first line\nsecond line\r\nthird line\r\n\n  indented";
+    let id = await publish(topic, { data: lines });
     expected.push({ type: "message", id, data: "first line\nsecond line\nthird line\n\n  indented" });
     const text = "non-ASCII: héllo wörld ✓ 日本語 😀";
-    id = await publish({ data: text });
+    id = await publish(topic, { data: text });
     expected.push({ type: "message", id, data: text });
     await waitFor("3 live events", () => received.length >= 3 || JSON.stringify(received));
     same(received, expected, "live events");
@@ -149,7 +70,7 @@ async function main() {
     );
     for (const n of [1, 2, 3]) {
       const data = `missed ${n}`;
-      expected.push({ type: "message", id: await publish({ data }), data });
+      expected.push({ type: "message", id: await publish(topic, { data }), data });
     }
     log("published 3 events while the client was cut off");
     await relay.start();
@@ -157,13 +78,12 @@ async function main() {
     await waitFor(
       "the client to reconnect",
       () => es.readyState === EventSource.OPEN || `readyState ${es.readyState}`,
-      15000,
     );
     await waitFor("the missed events", () => received.length >= 6 || JSON.stringify(received));
     // A live event after the catch-up: any duplicate of a replayed event
     // would come before it.
     const after = "live again";
-    expected.push({ type: "message", id: await publish({ data: after }), data: after });
+    expected.push({ type: "message", id: await publish(topic, { data: after }), data: after });
     await waitFor("the live event after the reconnect", () =>
       received.some((e) => e.data === after) || JSON.stringify(received),
     );
@@ -183,16 +103,4 @@ async function main() {
   }
 }
 
-const timer = setTimeout(() => {
-  console.error("[eventsource] timed out");
-  process.exit(2);
-}, 40000);
-main()
-  .then(() => {
-    clearTimeout(timer);
-    process.exit(0);
-  })
-  .catch((e) => {
-    console.error(`[eventsource] FAILED: ${e.stack ?? e}`);
-    process.exit(1);
-  });
+run("eventsource", 40000, main);

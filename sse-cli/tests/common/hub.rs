@@ -214,6 +214,16 @@ impl Hub {
         resp.text()
     }
 
+    /// Publishes `data` to `topic` and checks that `stream` receives it as
+    /// its next event; the event's id.
+    #[track_caller]
+    pub fn assert_delivers(&self, stream: &mut Stream, topic: &str, data: &str) -> String {
+        let id = self.publish_ok(&[("topic", topic), ("data", data)]);
+        let event = stream.event();
+        assert_eq!((event.id(), event.data()), (id.as_str(), data));
+        id
+    }
+
     /// Opens an event stream (`query` is the query string); panics unless
     /// the answer is 200.
     pub fn subscribe(&self, query: &str, headers: &[(&str, &str)]) -> Stream {

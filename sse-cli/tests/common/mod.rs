@@ -2,7 +2,7 @@
 //! ([`hub`]), raw HTTP/1.1 over loopback sockets ([`http`]), event streams
 //! read as they arrive ([`stream`], gunzipped by [`gzip`]), JWTs for the
 //! hubs that check them ([`token`]), and other programs run within a time
-//! limit ([`run`]).
+//! limit ([`run`]). The Node.js client scripts share `harness.mjs` here.
 //!
 //! Every wait is bounded: by [`WAIT`] unless a test says otherwise.
 
