@@ -25,7 +25,7 @@ use libfuzzer_sys::fuzz_target;
 use sse_proto::Limits;
 use sse_proto::client::{
     ClientConfig, CloseReason, EventSource, Jitter, Output, ReadyState, ReconnectPolicy,
-    RedirectTarget, ResponseHead,
+    RedirectTarget, ResponseSummary,
 };
 
 /// A virtual clock in nanoseconds. Adding saturates at the end of time, so
@@ -233,7 +233,7 @@ impl Run {
                     1 => *u.choose(&[204, 301, 302, 303, 307, 308, 429, 500, 503, 404, 101])?,
                     _ => u16::arbitrary(u)?,
                 };
-                let mut head = ResponseHead::new(status);
+                let mut head = ResponseSummary::new(status);
                 if bool::arbitrary(u)? {
                     head = head.content_type(pick(u, CONTENT_TYPES)?);
                 }

@@ -68,7 +68,7 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     } else {
         Bytes::new()
     };
-    match route(shared, http::Request { head, body }).await {
+    match route(shared, http::WholeRequest { head, body }).await {
         Outcome::Respond(response) => respond(response),
         Outcome::Subscribe(request, cors) => match subscribe(shared, &request.head) {
             Ok(subscribed) => stream(&parts, subscribed, cors),

@@ -45,7 +45,7 @@ use sse_tokio::server::{Broker, BrokerConfig, Cursor, ReplayConfig, Update, stre
 use super::auth::{Auth, AuthError};
 use super::backend::{Backend, Publication};
 use super::host::HostCheck;
-use super::http::{self, Request, Response};
+use super::http::{self, Response, WholeRequest};
 use super::publish::{self, MAX_TOPICS};
 use super::serve::is_subscription;
 use super::{HUB_PATH, cors, origin, query, redact, subscribe};
@@ -181,7 +181,7 @@ fn answer(status: u16) -> Answer {
 /// [`http::read`] on bytes already received: the next request, `None`
 /// when it is not all there (the hub would wait for more), or the answer
 /// that closes the connection.
-fn read(buf: &mut BytesMut) -> Result<Option<Request>, Response> {
+fn read(buf: &mut BytesMut) -> Result<Option<WholeRequest>, Response> {
     let mut parser = RequestParser::with_limits(http::head_limits());
     let head = match parser.parse_buf(buf) {
         Ok(Some(head)) => head,
@@ -211,7 +211,7 @@ fn read(buf: &mut BytesMut) -> Result<Option<Request>, Response> {
         }
     };
     assert!(body.len() <= MAX_BODY);
-    Ok(Some(Request { head, body }))
+    Ok(Some(WholeRequest { head, body }))
 }
 
 /// CORS never grants credentials to `*`.
@@ -228,7 +228,7 @@ fn check_cors(cors: &[(&'static str, String)]) {
 /// The steps of `subscribe::open` before the socket (its own checks,
 /// [`subscribe::prepare`], then the broker): the answer, and whether a
 /// stream opened.
-fn subscribe(auth: &Auth, backend: &Backend, request: Request) -> (Answer, bool) {
+fn subscribe(auth: &Auth, backend: &Backend, request: WholeRequest) -> (Answer, bool) {
     let head = &request.head;
     // Anonymous subscribers are allowed.
     let asked = match subscribe::prepare(Some(auth), true, head) {
@@ -294,7 +294,7 @@ fn publish(
     auth: &Auth,
     publish_origins: &[String],
     backend: &Backend,
-    request: &Request,
+    request: &WholeRequest,
 ) -> Response {
     let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
     // A publish with no token at all: as on an open hub.

@@ -17,7 +17,7 @@ use super::budget::{ALLOWANCE, Charge, RequestMemory};
 use crate::config::Config;
 
 /// A request: its head and its whole body.
-pub struct Request {
+pub struct WholeRequest {
     pub head: RequestHead,
     pub body: Bytes,
 }
@@ -174,7 +174,7 @@ pub async fn read(
     buf: &mut BytesMut,
     config: &Config,
     memory: &Arc<RequestMemory>,
-) -> Result<Option<Request>, Response> {
+) -> Result<Option<WholeRequest>, Response> {
     let mut charge = Charge::new(memory);
     // What was read ahead (a pipelined request) counts too.
     charge.set(buf.capacity()).map_err(|_| short_of_memory())?;
@@ -241,7 +241,7 @@ pub async fn read(
     if rest.is_empty() && rest.capacity() > ALLOWANCE {
         *rest = BytesMut::new();
     }
-    Ok(Some(Request { head, body }))
+    Ok(Some(WholeRequest { head, body }))
 }
 
 /// The most bytes a request head may take: enough for 1000 topic

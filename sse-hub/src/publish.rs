@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use super::auth;
 use super::backend::{Publication, PublishFailure};
-use super::http::{Request, Response};
+use super::http::{Response, WholeRequest};
 use super::origin;
 use super::query;
 use crate::Shared;
@@ -16,7 +16,7 @@ use crate::Shared;
 pub const MAX_TOPICS: usize = 1000;
 
 /// Handles a publish request.
-pub async fn publish(hub: &Shared, request: &Request) -> Response {
+pub async fn publish(hub: &Shared, request: &WholeRequest) -> Response {
     let response = match prepare(hub.auth.as_ref(), &hub.publish_origins, request) {
         Ok(publication) => {
             hold_while_backlogged(hub).await;
@@ -82,7 +82,7 @@ async fn hold_while_backlogged(hub: &Shared) {
 pub fn prepare(
     auth: Option<&auth::Auth>,
     publish_origins: &[String],
-    request: &Request,
+    request: &WholeRequest,
 ) -> Result<Publication, Response> {
     if let Some(kind) = request.head.header_str("content-type") {
         let essence = kind.split(';').next().unwrap_or("").trim();

@@ -134,7 +134,7 @@ fn serve_at(
     peer: SocketAddr,
     slot: limits::Slot,
     place: Place,
-    first: Option<http::Request>,
+    first: Option<http::WholeRequest>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
     Box::pin(requests(hub, socket, buf, peer, slot, place, first))
 }
@@ -146,7 +146,7 @@ async fn requests(
     peer: SocketAddr,
     slot: limits::Slot,
     place: Place,
-    mut first: Option<http::Request>,
+    mut first: Option<http::WholeRequest>,
 ) {
     loop {
         let request = match first.take() {
@@ -245,7 +245,7 @@ async fn requests(
 }
 
 /// Whether the request asks for an event stream.
-pub(crate) fn is_subscription(request: &http::Request) -> bool {
+pub(crate) fn is_subscription(request: &http::WholeRequest) -> bool {
     matches!(request.head.method(), "GET" | "HEAD") && request.head.path() == HUB_PATH
 }
 
@@ -254,10 +254,10 @@ pub(crate) enum Outcome {
     /// Send this response (the connection may serve more requests).
     Respond(http::Response),
     /// Serve an event stream (with these CORS headers).
-    Subscribe(http::Request, Vec<(&'static str, String)>),
+    Subscribe(http::WholeRequest, Vec<(&'static str, String)>),
 }
 
-pub(crate) async fn route(hub: &Arc<Shared>, request: http::Request) -> Outcome {
+pub(crate) async fn route(hub: &Arc<Shared>, request: http::WholeRequest) -> Outcome {
     let cors = cors::headers(&hub.config.cors_origins, request.head.header_str("origin"));
     let path = request.head.path().to_owned();
     let method = request.head.method().to_owned();

@@ -14,7 +14,7 @@ use tokio::net::TcpStream;
 use tracing::debug;
 
 use super::auth::{Auth, AuthError};
-use super::http::{Request, Response};
+use super::http::{Response, WholeRequest};
 use super::publish::MAX_TOPICS;
 use super::query;
 use crate::Shared;
@@ -157,7 +157,7 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
 pub async fn open(
     hub: &Shared,
     socket: &mut TcpStream,
-    request: Request,
+    request: WholeRequest,
     cors: &[(&'static str, String)],
 ) -> Result<Option<Stream>, Response> {
     let head = &request.head;

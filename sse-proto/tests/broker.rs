@@ -585,32 +585,28 @@ fn a_stream_feed_stops_taking_frames_while_the_socket_is_backed_up() {
     let mut cx = Context::from_waker(Waker::noop());
     let big = "x".repeat(WRITE_BACKLOG);
     broker.publish(Update::new("t", big.as_str()), now).unwrap();
-    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+    assert_eq!(feed.poll_feed(&mut cx, now), Feed::Open);
     assert!(feed.writer().pending_bytes() > WRITE_BACKLOG);
     // Nothing is written: the next frames stay in the broker's queue...
     for _ in 0..8 {
         broker.publish(Update::new("t", "more"), now).unwrap();
     }
-    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+    assert_eq!(feed.poll_feed(&mut cx, now), Feed::Open);
     assert_eq!(broker.queued(), 8);
     // ...until it overflows, and the feed says stop.
     broker
         .publish(Update::new("t", "one too many"), now)
         .unwrap();
-    assert_eq!(feed.feed(&mut cx, now), Feed::Stop(StreamEnd::Lagged));
+    assert_eq!(feed.poll_feed(&mut cx, now), Feed::Stop(StreamEnd::Lagged));
 
     let mut feed = live_feed(BodyFraming::Chunked);
     broker.shutdown(Some((Duration::from_secs(2), Duration::ZERO)), 0);
-    assert_eq!(
-        feed.feed(&mut cx, now),
-        Feed::Finishing {
-            close_by: now + SHUTDOWN_GRACE
-        }
-    );
+    assert_eq!(feed.poll_feed(&mut cx, now), Feed::Finishing);
+    assert_eq!(feed.poll_timeout(), Some(now + SHUTDOWN_GRACE));
     assert!(feed.is_finishing() && feed.writer().is_finished());
     let wire: Vec<u8> = feed.writer().chunks().flatten().copied().collect();
     assert_eq!(wire, b"c\r\nretry: 2000\n\r\n0\r\n\r\n");
-    assert_eq!(feed.feed(&mut cx, now), Feed::Open);
+    assert_eq!(feed.poll_feed(&mut cx, now), Feed::Open);
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use proptest::prelude::*;
 use sse_proto::client::{
-    ClientConfig, CloseReason, EventSource, Jitter, Output, ReadyState, ReconnectPolicy,
-    ReconnectReason, RedirectTarget, Request, ResponseHead, Warning,
+    ClientConfig, CloseReason, EventSource, Fetch, Jitter, Output, ReadyState, ReconnectPolicy,
+    ReconnectReason, RedirectTarget, ResponseSummary, Warning,
 };
 
 /// A virtual instant in whole milliseconds; durations round up.
@@ -35,7 +35,7 @@ struct Sim {
     now: T,
     trace: Vec<String>,
     outputs: Vec<Output>,
-    requests: Vec<(T, Request)>,
+    requests: Vec<(T, Fetch)>,
     opens: Vec<T>,
     delays: Vec<Duration>,
     closed: bool,
@@ -112,22 +112,22 @@ impl Sim {
         }
     }
 
-    fn respond(&mut self, head: ResponseHead<'_>) -> &mut Sim {
+    fn respond(&mut self, head: ResponseSummary<'_>) -> &mut Sim {
         self.es.handle_response(head, self.now);
         self.drain();
         self
     }
 
     fn ok(&mut self) -> &mut Sim {
-        self.respond(ResponseHead::new(200).content_type(SSE))
+        self.respond(ResponseSummary::new(200).content_type(SSE))
     }
 
     fn status(&mut self, status: u16) -> &mut Sim {
-        self.respond(ResponseHead::new(status).content_type(SSE))
+        self.respond(ResponseSummary::new(status).content_type(SSE))
     }
 
     fn redirect(&mut self, status: u16, location: &str) -> &mut Sim {
-        self.respond(ResponseHead::new(status).location(location))
+        self.respond(ResponseSummary::new(status).location(location))
     }
 
     fn body(&mut self, bytes: &[u8]) -> &mut Sim {
@@ -172,7 +172,7 @@ impl Sim {
         waited
     }
 
-    fn req(&self, n: usize) -> &Request {
+    fn req(&self, n: usize) -> &Fetch {
         &self.requests[n - 1].1
     }
 
@@ -232,7 +232,7 @@ fn scn_1_retry_reconnect_twice_then_204_stops_everything() {
     assert_eq!(sim.leid(2), None);
     sim.ok().body(b"data: reconnected\n\n").eof();
     assert!(sim.wait() >= 2);
-    sim.respond(ResponseHead::new(204));
+    sim.respond(ResponseSummary::new(204));
     sim.assert_trace("REQ2 open msg(message,reconnected,) error@CONNECTING REQ3 error@CLOSED");
     sim.advance(3_600_000);
     assert_eq!(sim.requests.len(), 3);
@@ -348,8 +348,8 @@ fn scn_8_mime_types() {
     ] {
         let mut sim = Sim::new(cfg());
         let head = match ct {
-            Some(ct) => ResponseHead::new(200).content_type(ct),
-            None => ResponseHead::new(200),
+            Some(ct) => ResponseSummary::new(200).content_type(ct),
+            None => ResponseSummary::new(200),
         };
         sim.respond(head).body(b"data: x\n\n");
         assert_eq!(sim.take_trace(), "REQ1 error@CLOSED", "{ct:?}");
@@ -364,11 +364,11 @@ fn scn_8_mime_types() {
         "TEXT/Event-Stream",
     ] {
         let mut sim = Sim::new(cfg());
-        sim.respond(ResponseHead::new(200).content_type(ct));
+        sim.respond(ResponseSummary::new(200).content_type(ct));
         assert_eq!(sim.es.ready_state(), ReadyState::Open, "{ct}");
     }
     let mut sim = Sim::new(cfg());
-    sim.respond(ResponseHead::new(200).content_type("text/event-stream;charset=windows-1252"))
+    sim.respond(ResponseSummary::new(200).content_type("text/event-stream;charset=windows-1252"))
         .body(b"data:ok\xE2\x80\xA6\n\n\n");
     sim.assert_trace("REQ1 open msg(message,ok\u{2026},)");
 }
@@ -760,10 +760,10 @@ fn req_7_initial_last_event_id_and_one_shot_streams() {
 #[test]
 fn resp_13_server_errors_retry_only_when_opted_in_honouring_retry_after() {
     let mut sim = Sim::new(cfg().retry_on_server_error(true));
-    sim.respond(ResponseHead::new(503).retry_after(Duration::from_secs(10)));
+    sim.respond(ResponseSummary::new(503).retry_after(Duration::from_secs(10)));
     sim.assert_trace("REQ1 disconnect error@CONNECTING");
     assert_eq!(sim.wait(), 10_000);
-    sim.respond(ResponseHead::new(429));
+    sim.respond(ResponseSummary::new(429));
     assert_eq!(
         sim.reconnect_reason(),
         Some(ReconnectReason::ServerError { status: 429 })
@@ -777,7 +777,7 @@ fn resp_13_server_errors_retry_only_when_opted_in_honouring_retry_after() {
     );
     // A huge Retry-After is clamped, never overflowing.
     let mut sim = Sim::new(cfg().retry_on_server_error(true));
-    sim.respond(ResponseHead::new(503).retry_after(Duration::MAX));
+    sim.respond(ResponseSummary::new(503).retry_after(Duration::MAX));
     assert_eq!(sim.delays, [Duration::from_secs(24 * 3600)]);
 }
 
@@ -1160,14 +1160,14 @@ proptest! {
             match op {
                 Op::Response(k) => {
                     let head = match k {
-                        0..=2 => ResponseHead::new(200).content_type(SSE),
-                        3 => ResponseHead::new(200).content_type("text/plain"),
-                        4 => ResponseHead::new(204),
-                        5 => ResponseHead::new(301).location("http://example.com/p"),
-                        6 => ResponseHead::new(307).location("https://other.example/t"),
-                        7 => ResponseHead::new(503).retry_after(Duration::from_secs(2)),
-                        8 => ResponseHead::new(429),
-                        _ => ResponseHead::new(302),
+                        0..=2 => ResponseSummary::new(200).content_type(SSE),
+                        3 => ResponseSummary::new(200).content_type("text/plain"),
+                        4 => ResponseSummary::new(204),
+                        5 => ResponseSummary::new(301).location("http://example.com/p"),
+                        6 => ResponseSummary::new(307).location("https://other.example/t"),
+                        7 => ResponseSummary::new(503).retry_after(Duration::from_secs(2)),
+                        8 => ResponseSummary::new(429),
+                        _ => ResponseSummary::new(302),
                     };
                     sim.es.handle_response(head, now);
                 }

@@ -118,7 +118,7 @@ fn run(ops: Vec<Op>, framing: BodyFraming, encoding: Encoding, retry: bool) {
         }
         let n = n.min(wire.len());
         receiver.receive(&wire[..n]);
-        writer.advance(n);
+        writer.handle_written(n);
         assert_eq!(writer.pending_bytes(), wire.len() - n);
     };
     for op in ops {

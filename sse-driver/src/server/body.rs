@@ -91,9 +91,9 @@ impl<R: Runtime> BodyStream<R> {
                 return Poll::Ready(None);
             }
             let now = self.runtime.now();
-            match self.feed.feed(cx, now) {
+            match self.feed.poll_feed(cx, now) {
                 Feed::Stop(end) => return Poll::Ready(Some(Err(self.cut_off(end)))),
-                Feed::Finishing { .. } => continue,
+                Feed::Finishing => continue,
                 Feed::Open => {}
             }
             if !self.feed.writer().is_idle() {

@@ -50,7 +50,7 @@ impl<R: Runtime> StreamLoop<R> {
     {
         loop {
             let now = self.runtime.now();
-            if let Feed::Stop(end) = self.feed.feed(cx, now) {
+            if let Feed::Stop(end) = self.feed.poll_feed(cx, now) {
                 return Poll::Ready(Ok(end));
             }
             let progressed = match self.write(cx, io, now) {
@@ -114,7 +114,7 @@ impl<R: Runtime> StreamLoop<R> {
             };
             match written {
                 Poll::Ready(Ok(n)) => {
-                    self.feed.advance(n, now);
+                    self.feed.handle_written(n, now);
                     self.unflushed = true;
                     progressed = true;
                 }

@@ -15,7 +15,7 @@ use bytes::{Buf, Bytes, BytesMut};
 
 use super::config::ClientConfig;
 use super::machine::{
-    CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseHead, Warning,
+    CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
 };
 use crate::event::Event;
 use crate::http1::{
@@ -425,7 +425,7 @@ where
                 });
             }
         }
-        let mut machine_head = ResponseHead::new(head.status());
+        let mut machine_head = ResponseSummary::new(head.status());
         if let Some(ct) = head.content_type() {
             machine_head = machine_head.content_type(ct);
         }
@@ -522,7 +522,7 @@ where
 }
 
 /// The URL to connect to and the bytes to write for a machine request.
-fn encode_request(request: &super::Request) -> Result<(Url, Bytes), ConnectionError> {
+fn encode_request(request: &super::Fetch) -> Result<(Url, Bytes), ConnectionError> {
     let url = Url::parse(&request.url).map_err(ConnectionError::Url)?;
     let mut head =
         http1::Request::new(&request.method, url.clone()).map_err(ConnectionError::Request)?;

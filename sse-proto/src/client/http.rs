@@ -10,10 +10,11 @@ use bytes::Bytes;
 
 use crate::str::Str;
 
-/// A request the adapter must send: emitted as
-/// [`Output::Connect`](crate::client::Output::Connect).
+/// One fetch of the event stream (method, URL, headers, body) that the
+/// machine asks for with [`Output::Connect`](crate::client::Output::Connect);
+/// `Connection` turns it into HTTP/1.1 bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Request {
+pub struct Fetch {
     /// The method (`GET` unless configured otherwise, or after a 303).
     pub method: Str,
     /// The absolute URL.
@@ -26,7 +27,7 @@ pub struct Request {
     pub body: Option<Bytes>,
 }
 
-impl Request {
+impl Fetch {
     /// The value of the first header named `name` (ASCII case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -12,24 +12,26 @@ use bytes::Bytes;
 
 use super::backoff::{SplitMix64, next_delay};
 use super::config::{ClientConfig, ReconnectPolicy, RedirectTarget};
-use super::http::{Origin, Request, is_body_header, is_credential_header};
+use super::http::{Fetch, Origin, is_body_header, is_credential_header};
 use crate::decode::{DecodeError, Decoder, Frame};
 use crate::event::Event;
 use crate::http1::value::{is_event_stream, is_header_value};
 use crate::str::Str;
 
-/// The head of an HTTP response, as the adapter saw it.
+/// What the machine needs to know of a response head to judge it: the
+/// status, `Content-Type`, `Location` and `Retry-After` (the HTTP/1.1
+/// head itself is [`http1::ResponseHead`](crate::http1::ResponseHead)).
 ///
 /// ```
 /// use core::time::Duration;
-/// use sse_proto::client::ResponseHead;
+/// use sse_proto::client::ResponseSummary;
 ///
-/// let head = ResponseHead::new(503).content_type("text/html").retry_after(Duration::from_secs(5));
+/// let head = ResponseSummary::new(503).content_type("text/html").retry_after(Duration::from_secs(5));
 /// assert_eq!(head.status, 503);
 /// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ResponseHead<'a> {
+pub struct ResponseSummary<'a> {
     /// The status code.
     pub status: u16,
     /// The `Content-Type` header value, if any.
@@ -42,10 +44,10 @@ pub struct ResponseHead<'a> {
     pub retry_after: Option<Duration>,
 }
 
-impl<'a> ResponseHead<'a> {
+impl<'a> ResponseSummary<'a> {
     /// A head with this status and no headers.
-    pub fn new(status: u16) -> ResponseHead<'a> {
-        ResponseHead {
+    pub fn new(status: u16) -> ResponseSummary<'a> {
+        ResponseSummary {
             status,
             content_type: None,
             location: None,
@@ -54,19 +56,19 @@ impl<'a> ResponseHead<'a> {
     }
 
     /// Sets the `Content-Type` value.
-    pub fn content_type(mut self, value: &'a str) -> ResponseHead<'a> {
+    pub fn content_type(mut self, value: &'a str) -> ResponseSummary<'a> {
         self.content_type = Some(value);
         self
     }
 
     /// Sets the (absolute) `Location`.
-    pub fn location(mut self, url: &'a str) -> ResponseHead<'a> {
+    pub fn location(mut self, url: &'a str) -> ResponseSummary<'a> {
         self.location = Some(url);
         self
     }
 
     /// Sets the `Retry-After` delay.
-    pub fn retry_after(mut self, delay: Duration) -> ResponseHead<'a> {
+    pub fn retry_after(mut self, delay: Duration) -> ResponseSummary<'a> {
         self.retry_after = Some(delay);
         self
     }
@@ -79,7 +81,7 @@ impl<'a> ResponseHead<'a> {
 pub enum Output {
     /// Send this request. It replaces the current one, if any (after a
     /// redirect the adapter drops the redirect response and sends this).
-    Connect(Request),
+    Connect(Fetch),
     /// Abort the current request (its response or body is no longer
     /// wanted); a [`Reconnecting`](Output::Reconnecting) or
     /// [`Closed`](Output::Closed) follows.
@@ -312,14 +314,14 @@ enum State<I> {
 ///
 /// ```
 /// use core::time::Duration;
-/// use sse_proto::client::{ClientConfig, EventSource, Output, ResponseHead};
+/// use sse_proto::client::{ClientConfig, EventSource, Output, ResponseSummary};
 ///
 /// let t0 = std::time::Instant::now();
 /// let mut es = EventSource::new(ClientConfig::new("http://example.com/s"), t0, 1);
 /// let Some(Output::Connect(req)) = es.poll_output() else { panic!() };
 /// assert_eq!(req.header("accept"), Some("text/event-stream"));
 ///
-/// es.handle_response(ResponseHead::new(200).content_type("text/event-stream"), t0);
+/// es.handle_response(ResponseSummary::new(200).content_type("text/event-stream"), t0);
 /// es.handle_bytes(b"id: 1\ndata: hi\n\n", t0);
 /// es.handle_eof(t0);
 /// let out: Vec<Output> = std::iter::from_fn(|| es.poll_output()).collect();
@@ -413,7 +415,7 @@ where
     }
 
     /// The response head for the last [`Output::Connect`] arrived.
-    pub fn handle_response(&mut self, head: ResponseHead<'_>, now: I) {
+    pub fn handle_response(&mut self, head: ResponseSummary<'_>, now: I) {
         let State::Connecting { attempt, deadline } = &mut self.state else {
             return;
         };
@@ -749,7 +751,7 @@ where
 }
 
 /// The request for one hop of an attempt: fresh headers every time (LEID-6).
-fn build_request(config: &ClientConfig, attempt: &Attempt) -> Request {
+fn build_request(config: &ClientConfig, attempt: &Attempt) -> Fetch {
     let configured = |name: &str| {
         config
             .headers
@@ -777,7 +779,7 @@ fn build_request(config: &ClientConfig, attempt: &Attempt) -> Request {
             headers.push((name.clone(), value.clone()));
         }
     }
-    Request {
+    Fetch {
         method: attempt.method.clone(),
         url: attempt.url.clone(),
         headers,
@@ -798,7 +800,7 @@ mod tests {
 
     fn open(es: &mut Es, now: Duration) {
         es.handle_response(
-            ResponseHead::new(200).content_type("text/event-stream"),
+            ResponseSummary::new(200).content_type("text/event-stream"),
             now,
         );
     }

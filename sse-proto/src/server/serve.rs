@@ -240,20 +240,17 @@ impl ServeError {
     }
 }
 
-/// What [`StreamFeed::feed`] found.
+/// What [`StreamFeed::poll_feed`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Feed<I> {
+pub enum Feed {
     /// Nothing ended: write what the writer holds, keep the keep-alive
     /// timer, watch the socket.
     Open,
     /// The stream is ending (the broker shut down, or the stream reached
     /// its maximum lifetime): the writer holds the stream's end. Write it,
-    /// then close; close anyway at this instant (a bounded grace, which
-    /// [`StreamFeed::poll_timeout`] includes).
-    Finishing {
-        /// When to give up on writing the end.
-        close_by: I,
-    },
+    /// then close; [`StreamFeed::poll_timeout`] includes the bounded grace
+    /// after which [`StreamFeed::handle_timeout`] closes anyway.
+    Finishing,
     /// Stop now and close the connection (the subscriber was cut off for
     /// lagging: its socket is backed up, nothing more is worth writing;
     /// the write timeout passed; the stream expired).
@@ -267,9 +264,9 @@ pub enum Feed<I> {
 /// wakes it. It also keeps the stream's clocks: the keep-alive, the write
 /// timeout, the maximum lifetime and the grace of a finishing stream.
 ///
-/// An adapter calls [`StreamFeed::feed`] at the top of each turn of its
+/// An adapter calls [`StreamFeed::poll_feed`] at the top of each turn of its
 /// poll loop, writes [`StreamFeed::writer`]'s output and reports what the
-/// socket took with [`StreamFeed::advance`], arms one timer at
+/// socket took with [`StreamFeed::handle_written`], arms one timer at
 /// [`StreamFeed::poll_timeout`] and calls [`StreamFeed::handle_timeout`]
 /// when it fires. Once [`StreamFeed::ending`] says why the stream ends and
 /// the writer is idle, it flushes and closes.
@@ -346,15 +343,15 @@ where
     /// [`Feed::Stop`] when the subscriber was cut off for lagging or the
     /// write timeout has passed or the stream expired. `now` is also the time at which the
     /// subscriber receives ([`Subscriber::poll_recv`]).
-    pub fn feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed<I>
+    pub fn poll_feed(&mut self, cx: &mut Context<'_>, now: I) -> Feed
     where
         I: Into<Instant>,
     {
         if let Some(end) = self.stop_due(now) {
             return Feed::Stop(end);
         }
-        if let Some(close_by) = self.lifetime_reached(now) {
-            return Feed::Finishing { close_by };
+        if self.lifetime_reached(now).is_some() {
+            return Feed::Finishing;
         }
         while self.finishing.is_none() {
             if self.writer.pending_bytes() >= WRITE_BACKLOG {
@@ -376,8 +373,8 @@ where
                 }
                 Poll::Ready(Err(Ended::Lagged)) => return Feed::Stop(StreamEnd::Lagged),
                 Poll::Ready(Err(Ended::Shutdown { retry })) => {
-                    let close_by = self.finish(StreamEnd::Shutdown, retry, now);
-                    return Feed::Finishing { close_by };
+                    self.finish(StreamEnd::Shutdown, retry, now);
+                    return Feed::Finishing;
                 }
                 Poll::Pending => break,
             }
@@ -387,10 +384,10 @@ where
     }
 
     /// Reports that the socket took `n` bytes of the writer's output at
-    /// `now` (instead of [`StreamWriter::advance`], so that the write
+    /// `now` (instead of [`StreamWriter::handle_written`], so that the write
     /// timeout counts from the last byte taken).
-    pub fn advance(&mut self, n: usize, now: I) {
-        self.writer.advance(n);
+    pub fn handle_written(&mut self, n: usize, now: I) {
+        self.writer.handle_written(n);
         if n > 0 {
             self.stalled_since = None;
         }
@@ -548,16 +545,16 @@ mod tests {
         let mut feed = feed(&broker, &config);
         let mut cx = Context::from_waker(Waker::noop());
         // Idle: nothing waits, nothing is timed.
-        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At::ZERO), Feed::Open);
         assert_eq!(feed.poll_timeout(), None);
         // An event at 5 s that the socket takes only in part at 12 s: the
         // clock restarts at the byte taken.
         broker
             .publish(Update::new("t", "hello"), At::ZERO.into())
             .unwrap();
-        assert_eq!(feed.feed(&mut cx, At(5 * SECOND)), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At(5 * SECOND)), Feed::Open);
         assert_eq!(feed.poll_timeout(), Some(At(15 * SECOND)));
-        feed.advance(1, At(12 * SECOND));
+        feed.handle_written(1, At(12 * SECOND));
         assert_eq!(feed.poll_timeout(), Some(At(22 * SECOND)));
         assert_eq!(feed.handle_timeout(At(21 * SECOND)), None);
         assert_eq!(
@@ -565,7 +562,7 @@ mod tests {
             Some(StreamEnd::WriteTimeout)
         );
         assert_eq!(
-            feed.feed(&mut cx, At(22 * SECOND)),
+            feed.poll_feed(&mut cx, At(22 * SECOND)),
             Feed::Stop(StreamEnd::WriteTimeout)
         );
         // Once all is taken the clock stops, however long the stream idles.
@@ -573,11 +570,11 @@ mod tests {
         broker
             .publish(Update::new("t", "hello"), At::ZERO.into())
             .unwrap();
-        assert_eq!(feed.feed(&mut cx, At(SECOND)), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At(SECOND)), Feed::Open);
         let len = feed.writer().pending_bytes();
-        feed.advance(len, At(2 * SECOND));
+        feed.handle_written(len, At(2 * SECOND));
         assert_eq!(feed.poll_timeout(), None);
-        assert_eq!(feed.feed(&mut cx, At(100 * SECOND)), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At(100 * SECOND)), Feed::Open);
     }
 
     #[test]
@@ -589,17 +586,17 @@ mod tests {
             .lifetime_retry(Some(Duration::from_millis(2500)));
         let mut feed = feed(&broker, &config);
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At::ZERO), Feed::Open);
         // The keep-alive comes first, the end of the lifetime later.
         assert_eq!(feed.poll_timeout(), Some(At(4 * SECOND)));
         assert_eq!(feed.handle_timeout(At(4 * SECOND)), None);
         assert_eq!(wire(&mut feed), b":\n");
         let len = feed.writer().pending_bytes();
-        feed.advance(len, At(4 * SECOND));
+        feed.handle_written(len, At(4 * SECOND));
         assert_eq!(feed.poll_timeout(), Some(At(8 * SECOND)));
         feed.handle_timeout(At(8 * SECOND));
         let len = feed.writer().pending_bytes();
-        feed.advance(len, At(8 * SECOND));
+        feed.handle_written(len, At(8 * SECOND));
         assert_eq!(feed.poll_timeout(), Some(At(10 * SECOND)));
         assert_eq!(feed.handle_timeout(At(10 * SECOND)), None);
         assert_eq!(feed.ending(), Some(StreamEnd::MaxLifetime));
@@ -613,19 +610,15 @@ mod tests {
         );
         // Seen by `feed` first, it says so once.
         let mut feed = self::feed(&broker, &config);
-        assert_eq!(
-            feed.feed(&mut cx, At(11 * SECOND)),
-            Feed::Finishing {
-                close_by: At(11 * SECOND) + SHUTDOWN_GRACE
-            }
-        );
-        assert_eq!(feed.feed(&mut cx, At(11 * SECOND)), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At(11 * SECOND)), Feed::Finishing);
+        assert_eq!(feed.poll_timeout(), Some(At(11 * SECOND) + SHUTDOWN_GRACE));
+        assert_eq!(feed.poll_feed(&mut cx, At(11 * SECOND)), Feed::Open);
         // Without a limit nothing ends.
         let mut feed = self::feed(
             &broker,
             &ServeConfig::new().max_lifetime(Some(Duration::ZERO)),
         );
-        assert_eq!(feed.feed(&mut cx, At(1000 * SECOND)), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At(1000 * SECOND)), Feed::Open);
         assert_eq!(feed.ending(), None);
     }
 
@@ -637,12 +630,12 @@ mod tests {
             .expires_after(Some(6 * SECOND));
         let mut feed = feed(&broker, &config);
         let mut cx = Context::from_waker(Waker::noop());
-        assert_eq!(feed.feed(&mut cx, At::ZERO), Feed::Open);
+        assert_eq!(feed.poll_feed(&mut cx, At::ZERO), Feed::Open);
         // One timer: the keep-alive, then the expiry.
         assert_eq!(feed.poll_timeout(), Some(At(4 * SECOND)));
         assert_eq!(feed.handle_timeout(At(4 * SECOND)), None);
         let len = feed.writer().pending_bytes();
-        feed.advance(len, At(4 * SECOND));
+        feed.handle_written(len, At(4 * SECOND));
         assert_eq!(feed.poll_timeout(), Some(At(6 * SECOND)));
         assert_eq!(feed.handle_timeout(At(5 * SECOND)), None);
         assert_eq!(
@@ -652,7 +645,7 @@ mod tests {
         // No `retry:` goes out: the stream just closes.
         assert!(feed.writer().is_idle());
         assert_eq!(
-            feed.feed(&mut cx, At(7 * SECOND)),
+            feed.poll_feed(&mut cx, At(7 * SECOND)),
             Feed::Stop(StreamEnd::Expired)
         );
     }

@@ -224,7 +224,7 @@ const KEEP_ALIVE: &[u8] = b":\n";
 /// Call [`StreamWriter::push_frames`] with what the subscriber received,
 /// [`StreamWriter::handle_timeout`] when [`StreamWriter::poll_timeout`]
 /// passes, and [`StreamWriter::finish`] at the end; then write out the
-/// pending output ([`StreamWriter::chunks`] and [`StreamWriter::advance`],
+/// pending output ([`StreamWriter::chunks`] and [`StreamWriter::handle_written`],
 /// or [`StreamWriter::poll_chunk`]). The keep-alive clock restarts whenever
 /// output is produced.
 ///
@@ -239,7 +239,7 @@ const KEEP_ALIVE: &[u8] = b":\n";
 /// writer.push_frames([Bytes::from_static(b"data: a\n\n"), Bytes::from_static(b"data: b\n\n")], start);
 /// let wire: Vec<u8> = writer.chunks().flat_map(|c| c.as_ref().to_vec()).collect();
 /// assert_eq!(wire, b"c\r\nretry: 2000\n\r\n12\r\ndata: a\n\ndata: b\n\n\r\n");
-/// writer.advance(wire.len());
+/// writer.handle_written(wire.len());
 ///
 /// assert_eq!(writer.poll_timeout(), Some(start + Duration::from_secs(15)));
 /// writer.handle_timeout(start + Duration::from_secs(15));
@@ -397,7 +397,7 @@ where
 
     /// The pending output, in order; the first piece starts at its
     /// unwritten part. Give them to one vectored write, then report how
-    /// much was written with [`StreamWriter::advance`].
+    /// much was written with [`StreamWriter::handle_written`].
     pub fn chunks(&self) -> impl Iterator<Item = &[u8]> {
         self.out.iter().enumerate().map(|(i, chunk)| {
             let bytes = chunk.as_ref();
@@ -426,7 +426,7 @@ where
 
     /// Marks `n` bytes of the pending output as written (more than is
     /// pending counts as all of it).
-    pub fn advance(&mut self, mut n: usize) {
+    pub fn handle_written(&mut self, mut n: usize) {
         n = n.min(self.pending_bytes);
         self.pending_bytes -= n;
         while n > 0 {
@@ -453,7 +453,7 @@ where
 
     /// Takes the next pending piece whole, for a transport that takes
     /// owned buffers (an `http_body::Body`): `None` when nothing is
-    /// pending. Do not mix with a partial [`StreamWriter::advance`].
+    /// pending. Do not mix with a partial [`StreamWriter::handle_written`].
     pub fn poll_chunk(&mut self) -> Option<Bytes> {
         let chunk = self.out.pop_front()?;
         let offset = core::mem::take(&mut self.offset);
@@ -552,7 +552,7 @@ mod tests {
         for c in w.chunks() {
             v.extend_from_slice(c);
         }
-        w.advance(v.len());
+        w.handle_written(v.len());
         v
     }
 
@@ -599,13 +599,13 @@ mod tests {
         let mut w = StreamWriter::new(&config, BodyFraming::Raw, Encoding::Identity, T(0));
         let frames = [&b"data: a\n\n"[..], b"data: bb\n\n", b"data: ccc\n\n"];
         w.push_frames(frames.iter().map(|f| Bytes::from_static(f)), T(0));
-        w.advance(3);
+        w.handle_written(3);
         let mut two = [std::io::IoSlice::new(&[]); 2];
         let got: Vec<&[u8]> = w.io_slices(&mut two).iter().map(|s| &s[..]).collect();
         assert_eq!(got, [&b"a: a\n\n"[..], b"data: bb\n\n"]);
         let mut many = [std::io::IoSlice::new(&[]); 8];
         assert_eq!(w.io_slices(&mut many).len(), 3);
-        w.advance(usize::MAX);
+        w.handle_written(usize::MAX);
         let mut again = [std::io::IoSlice::new(&[]); 8];
         assert!(w.io_slices(&mut again).is_empty());
     }
@@ -628,7 +628,7 @@ mod tests {
         while !w.is_idle() {
             let first = w.chunks().next().unwrap().to_vec();
             got.push(first[0]);
-            w.advance(1);
+            w.handle_written(1);
         }
         assert_eq!(got, all);
         w.finish(None, T(0));
