@@ -164,7 +164,7 @@ struct Parser {
 /// from an odd offset on the way to the caller, which stalled every load
 /// (store-to-load forwarding fails on misaligned overlaps).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Parsed {
+enum Progress {
     Event,
     Retry(Duration),
     NeedMore,
@@ -367,9 +367,9 @@ impl Decoder {
     #[inline]
     pub fn poll_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
         Ok(match self.step()? {
-            Parsed::Event => Some(Frame::Event(self.take_ready())),
-            Parsed::Retry(retry) => Some(Frame::Retry(retry)),
-            Parsed::NeedMore => None,
+            Progress::Event => Some(Frame::Event(self.take_ready())),
+            Progress::Retry(retry) => Some(Frame::Retry(retry)),
+            Progress::NeedMore => None,
         })
     }
 
@@ -382,9 +382,9 @@ impl Decoder {
     pub fn poll_event(&mut self) -> Result<Option<Event>, DecodeError> {
         loop {
             match self.step()? {
-                Parsed::Event => return Ok(Some(self.take_ready())),
-                Parsed::Retry(_) => {}
-                Parsed::NeedMore => return Ok(None),
+                Progress::Event => return Ok(Some(self.take_ready())),
+                Progress::Retry(_) => {}
+                Progress::NeedMore => return Ok(None),
             }
         }
     }
@@ -399,7 +399,7 @@ impl Decoder {
 
     /// One parsing step, with the error state kept.
     #[inline]
-    fn step(&mut self) -> Result<Parsed, DecodeError> {
+    fn step(&mut self) -> Result<Progress, DecodeError> {
         if let Some(err) = self.parser.error {
             return Err(err);
         }
@@ -413,7 +413,7 @@ impl Decoder {
             // Everything held is known to end no line: nothing to parse.
             // (Checked here, before the parsing machinery is entered, so
             // that input trickling in costs little per call.)
-            return Ok(Parsed::NeedMore);
+            return Ok(Progress::NeedMore);
         }
         let result = self.next_frame();
         if let Err(err) = result {
@@ -454,10 +454,10 @@ impl Decoder {
     }
 
     #[inline]
-    fn next_frame(&mut self) -> Result<Parsed, DecodeError> {
+    fn next_frame(&mut self) -> Result<Progress, DecodeError> {
         if !self.carry.is_empty() {
             let parsed = self.parser.parse(&mut self.carry)?;
-            if parsed != Parsed::NeedMore {
+            if parsed != Progress::NeedMore {
                 return Ok(parsed);
             }
             if !self.carry.is_empty() && !self.cur.is_empty() {
@@ -469,7 +469,7 @@ impl Decoder {
         }
         if !self.cur.is_empty() {
             let parsed = self.parser.parse(&mut self.cur)?;
-            if parsed != Parsed::NeedMore {
+            if parsed != Progress::NeedMore {
                 return Ok(parsed);
             }
             self.flush_cur_to_carry();
@@ -477,7 +477,7 @@ impl Decoder {
         if self.parser.eof {
             self.discard_pending();
         }
-        Ok(Parsed::NeedMore)
+        Ok(Progress::NeedMore)
     }
 
     #[inline]
@@ -536,10 +536,10 @@ impl Parser {
     /// Parses whole lines from the front of `buf`, consuming them, until one
     /// yields a frame or no whole line is left.
     #[inline]
-    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Parsed, DecodeError> {
+    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Progress, DecodeError> {
         if self.skip_lf {
             match buf.first() {
-                None => return Ok(Parsed::NeedMore),
+                None => return Ok(Progress::NeedMore),
                 Some(b'\n') => buf.skip(1),
                 Some(_) => {}
             }
@@ -553,7 +553,7 @@ impl Parser {
                 self.scanned = self.scanned.saturating_sub(3);
             } else if BOM.starts_with(head) {
                 // Empty, or a partial BOM: wait for more bytes.
-                return Ok(Parsed::NeedMore);
+                return Ok(Progress::NeedMore);
             }
             self.bom_pending = false;
         }
@@ -596,7 +596,7 @@ impl Parser {
                 if pending > max_line {
                     return Err(DecodeError::LineTooLong { limit: max_line });
                 }
-                return Ok(Parsed::NeedMore);
+                return Ok(Progress::NeedMore);
             };
             self.scanned = 0;
             let end = end_at - pos;
@@ -629,9 +629,9 @@ impl Parser {
             let parsed = match line {
                 Line::Blank => {
                     if self.dispatch() {
-                        Parsed::Event
+                        Progress::Event
                     } else {
-                        Parsed::NeedMore
+                        Progress::NeedMore
                     }
                 }
                 Line::Data => {
@@ -657,11 +657,11 @@ impl Parser {
                         }
                         _ => self.push_data(window.get(..value_len).unwrap_or_default()),
                     }
-                    Parsed::NeedMore
+                    Progress::NeedMore
                 }
                 Line::Event => {
                     self.block.event_type.assign_window_lossy(window, value_len);
-                    Parsed::NeedMore
+                    Progress::NeedMore
                 }
                 Line::Id => {
                     let value = window.get(..value_len).unwrap_or_default();
@@ -669,7 +669,7 @@ impl Parser {
                         self.block.id.assign_window_lossy(window, value_len);
                         self.block.id_set = true;
                     }
-                    Parsed::NeedMore
+                    Progress::NeedMore
                 }
                 Line::Retry => match crate::http1::value::parse_decimal(
                     window.get(..value_len).unwrap_or_default(),
@@ -677,14 +677,14 @@ impl Parser {
                     Some(ms) => {
                         let retry = Duration::from_millis(ms);
                         self.retry = Some(retry);
-                        Parsed::Retry(retry)
+                        Progress::Retry(retry)
                     }
-                    None => Parsed::NeedMore,
+                    None => Progress::NeedMore,
                 },
-                Line::Ignored => Parsed::NeedMore,
+                Line::Ignored => Progress::NeedMore,
             };
             pos += consumed;
-            if parsed != Parsed::NeedMore {
+            if parsed != Progress::NeedMore {
                 buf.skip(pos);
                 return Ok(parsed);
             }
