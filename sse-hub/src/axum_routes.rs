@@ -38,6 +38,8 @@ impl Hub {
     where
         S: Clone + Send + Sync + 'static,
     {
+        // Serving starts now: follow the shared (Redis) stream.
+        self.shared.follow();
         Router::new()
             .route(HUB_PATH, any(mercure))
             .with_state(self.clone())

@@ -100,6 +100,17 @@ struct Shared {
     streams: tokio::runtime::Handle,
     /// The runtime that serves every other request (publishes above all).
     requests: tokio::runtime::Handle,
+    /// Whether the backend follows the shared stream yet.
+    following: std::sync::Once,
+}
+
+impl Shared {
+    /// Starts following the backend's shared stream (Redis), once: when
+    /// the hub starts serving, so that whoever runs it can say how it runs
+    /// first (the backend logs nothing until then).
+    fn follow(&self) {
+        self.following.call_once(|| self.backend.follow());
+    }
 }
 
 /// A running hub: its backend, its limits and its metrics. Cheap to clone
@@ -191,7 +202,6 @@ impl Hub {
             .await
             .map_err(Error::Backend)?;
         let auth = config.jwt_key.as_deref().map(Auth::new);
-        backend.follow();
         let (shutdown_tx, shutdown) = watch::channel(false);
         let shared = Shared {
             limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
@@ -206,6 +216,7 @@ impl Hub {
             shutdown_tx,
             streams: tokio::runtime::Handle::current(),
             requests,
+            following: std::sync::Once::new(),
         };
         Ok(Hub {
             shared: Arc::new(shared),

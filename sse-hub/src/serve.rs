@@ -15,12 +15,14 @@ use crate::{HUB_PATH, Hub, Shared};
 use crate::{cors, fds, http, limits, publish, redact, subscribe, trim};
 
 impl Hub {
-    /// Serves connections from `listener` until `shutdown` resolves, then
-    /// shuts down: stops accepting, ends every stream with a randomized
+    /// Serves connections from `listener` until `shutdown` resolves (the
+    /// backend starts following the shared Redis stream now), then shuts
+    /// down: stops accepting, ends every stream with a randomized
     /// `retry:` (1 to 5 s) so that subscribers come back spread out, stops
     /// the backend, and waits up to 4 s for open connections to finish.
     pub async fn serve(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let hub = &self.shared;
+        hub.follow();
         let trimmer = tokio::spawn(trim::run(hub.limits.clone()));
         tokio::pin!(shutdown);
         let mut guard = fds::AcceptGuard::new();
