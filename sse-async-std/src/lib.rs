@@ -70,6 +70,8 @@
 pub mod rt;
 pub mod server;
 
+pub use sse_driver::events::{Events, EventsError, ReadChunks, read_events};
+
 /// The `rustls` this crate speaks TLS with (feature `rustls`), to build a
 /// [`rustls::ClientConfig`] for
 /// [`EventSource::tls_config`](sse_driver::client::EventSource::tls_config).

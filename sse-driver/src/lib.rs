@@ -7,6 +7,9 @@
 //! * [`client::EventSource`]: the reconnecting client stream, a
 //!   [`Stream`](futures_core::Stream) of events over
 //!   [`sse_proto::client::Connection`];
+//! * [`events::Events`]: the events of any stream of byte chunks (the body
+//!   of a response from the HTTP client an application already has), and
+//!   [`events::read_events`] for a `futures-io` reader;
 //! * [`server`]: reading a request head and serving a
 //!   [`Subscriber`](sse_proto::server::Subscriber) as an event stream over
 //!   [`sse_proto::server::StreamFeed`].
@@ -80,6 +83,7 @@
 
 mod alarm;
 pub mod client;
+pub mod events;
 mod io;
 pub mod rt;
 pub mod server;

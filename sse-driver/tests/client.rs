@@ -120,8 +120,10 @@ async fn a_drop_mid_event_reconnects_with_last_event_id<R: Rt>(rt: R) {
     let (mut es, listener) = source(&rt, identity);
     let first = ok("id: 7\ndata: one\n\ndata: unfinish");
     let server = first_then(&rt, listener, first, ok("data: two\n\n"));
+    assert_eq!(es.last_event_id(), "");
     open(&mut es).await;
     assert_eq!(message(&mut es).await.data(), "one");
+    assert_eq!(es.last_event_id(), "7");
     let (delay, reason, _) = reconnecting(&mut es).await;
     assert_eq!((delay, reason), (ms(20), ReconnectReason::EndOfStream));
     open(&mut es).await;

@@ -66,8 +66,12 @@
 //! What is tokio's own here: [`rt`] (the binding) and, in [`server`], the
 //! hyper body and axum response ([`server::EventStream`]).
 
+#[cfg(feature = "codec")]
+pub mod codec;
 pub mod rt;
 pub mod server;
+
+pub use sse_driver::events::{Events, EventsError};
 
 pub use sse_driver::client::{
     BodyLimits, ClientConfig, CloseReason, Error, Event, HeadLimits, Item, Jitter, Limits,

@@ -176,6 +176,13 @@ impl<R: Runtime> EventSource<R> {
         self.conn.ready_state()
     }
 
+    /// The last event ID received so far (empty before any): what the
+    /// next reconnection sends as `Last-Event-ID`, and what to store to
+    /// resume after a restart of the application.
+    pub fn last_event_id(&self) -> &str {
+        self.conn.event_source().last_event_id()
+    }
+
     /// The next item, or `None` once the stream has ended (a convenience for
     /// `StreamExt::next`).
     pub async fn next(&mut self) -> Option<Item> {
