@@ -58,6 +58,7 @@ pub fn decoders() -> Vec<Contender> {
     vec![
         contender!("sse-proto", Kind::Ours, sse_proto_chunk),
         contender!("sse-proto_bytes", Kind::Ours, sse_proto_bytes),
+        contender!("sse-driver_events", Kind::Ours, sse_driver_events),
         contender!("sse-stream", Kind::Peer, sse_stream),
         contender!("sse-core", Kind::Peer, sse_core),
         contender!("eventsource-stream", Kind::Peer, eventsource_stream),
@@ -97,6 +98,22 @@ fn drain<S: Sink>(decoder: &mut sse_proto::Decoder, sink: &mut S) {
     while let Some(event) = decoder.poll_event().expect("within limits") {
         sink.event(event.event_type(), event.data().as_bytes(), event.id());
     }
+}
+
+/// `sse-driver`'s `Events` over a stream of `Bytes`: the adapter for a
+/// response body (reqwest's `bytes_stream()`, a hyper body), the same
+/// entry point as eventsource-stream's.
+pub fn sse_driver_events<S: Sink + Default>(chunks: &[Bytes]) -> S {
+    let mut sink = S::default();
+    let body = stream::iter(chunks.iter().cloned().map(Ok::<Bytes, Infallible>));
+    let mut events = sse_driver::events::Events::new(body);
+    block_on(async {
+        while let Some(event) = events.next().await {
+            let event = event.expect("sse-driver decode");
+            sink.event(event.event_type(), event.data().as_bytes(), event.id());
+        }
+    });
+    sink
 }
 
 /// `sse-stream` 0.3: `SseByteStream` over a stream of `Bytes` (the entry

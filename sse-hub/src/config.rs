@@ -106,6 +106,16 @@ pub(crate) struct Checked {
 }
 
 impl Config {
+    /// Checks the settings as [`Hub::start`](crate::Hub::start) will, to
+    /// report a mistake before opening anything.
+    ///
+    /// # Errors
+    /// [`Error::Config`](crate::Error::Config), saying which setting is
+    /// wrong and how (naming its `sse hub` flag).
+    pub fn validate(&self) -> Result<(), crate::Error> {
+        self.clone().check().map(drop).map_err(crate::Error::Config)
+    }
+
     /// Checks the settings, normalizing origins and hosts. The messages
     /// name the `sse hub` flag of each setting.
     pub(crate) fn check(mut self) -> Result<Checked, String> {

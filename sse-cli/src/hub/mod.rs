@@ -17,12 +17,27 @@ pub use sse_hub::Error;
 /// Runs the hub until SIGINT or SIGTERM.
 pub fn run(args: &HubArgs) -> Result<(), Error> {
     let config = args.to_config();
+    config.validate()?;
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(serve(config))
+    // Event streams run on `runtime`; every other request on a second
+    // one, with its own threads and event loop, so that a publish is taken
+    // as soon as it arrives, however many streams are busy writing: what
+    // is published while a stream waits for its turn then goes out in its
+    // next write (larger writes under load). Built (and dropped) outside
+    // the first one's async context.
+    let requests = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("sse-requests")
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let result = runtime.block_on(serve(config, requests.handle().clone()));
+    requests.shutdown_background();
+    result
 }
 
 fn init_logging() {
@@ -36,7 +51,7 @@ fn init_logging() {
         .try_init();
 }
 
-async fn serve(config: sse_hub::Config) -> Result<(), Error> {
+async fn serve(config: sse_hub::Config, requests: tokio::runtime::Handle) -> Result<(), Error> {
     // First, before the hub opens anything else.
     let fd_limit = sse_hub::raise_descriptor_limit();
     let given = config.max_connections.is_some();
@@ -48,20 +63,9 @@ async fn serve(config: sse_hub::Config) -> Result<(), Error> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Bind(config.listen, e))?;
-    // Event streams run on this runtime; every other request on a second
-    // one, with its own threads and event loop, so that a publish is taken
-    // as soon as it arrives, however many streams are busy writing: what
-    // is published while a stream waits for its turn then goes out in its
-    // next write (larger writes under load).
-    let requests = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("sse-requests")
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
     let (history, heartbeat) = (config.history, config.heartbeat);
     let (auth, anonymous) = (config.jwt_key.clone(), config.anonymous);
-    let hub = Hub::start_on(config, requests.handle().clone()).await?;
+    let hub = Hub::start_on(config, requests).await?;
     info!(
         "sse hub listening on http://{addr} (backend: {}, history: {history} events, auth: {}, heartbeat: {})",
         hub.backend(),
@@ -80,7 +84,6 @@ async fn serve(config: sse_hub::Config) -> Result<(), Error> {
         warn!("{warning}");
     }
     hub.serve(listener, shutdown_signal()).await;
-    requests.shutdown_background();
     Ok(())
 }
 
