@@ -67,6 +67,7 @@
 //! What is this crate's own: [`rt`], the binding; everything else is
 //! `sse-driver`'s loops and `sse-proto`'s machines.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 pub mod rt;
 pub mod server;
 

@@ -81,6 +81,7 @@
 //! binding's connector), `gzip` (compressed event streams), `tracing`
 //! (reconnects, warnings and socket errors logged).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 mod alarm;
 pub mod client;
 pub mod events;

@@ -33,6 +33,7 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 mod auth;
 #[cfg(feature = "axum")]
 mod axum_routes;

@@ -107,6 +107,7 @@
 //!
 //! Without the `std` feature the crate is `no_std` and needs only `alloc`,
 //! with or without `http1`.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![no_std]
 #![warn(
     missing_docs,

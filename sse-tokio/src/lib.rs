@@ -66,6 +66,7 @@
 //! What is tokio's own here: [`rt`] (the binding) and, in [`server`], the
 //! hyper body and axum response ([`server::EventStream`]).
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #[cfg(feature = "codec")]
 pub mod codec;
 pub mod rt;

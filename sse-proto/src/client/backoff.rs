@@ -51,7 +51,7 @@ fn doubled(d: Duration, n: u32) -> Duration {
 /// The delay before the next attempt.
 ///
 /// * `base`: the reconnection time (already clamped to the policy's floor and
-///   ceiling). The result is never below it (RECON-3).
+///   ceiling). The result is never below it.
 /// * `failures`: consecutive failed attempts so far. With 0 (the first
 ///   reconnect after a healthy connection) the result is exactly `base`.
 /// * `prev`: the previous delay, for decorrelated jitter.

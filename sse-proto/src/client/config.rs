@@ -12,7 +12,7 @@ use crate::str::Str;
 ///
 /// Every configured duration and every server-sent `retry` value is clamped
 /// to it, so adding a delay to an instant (which panics on overflow for
-/// `std::time::Instant`) cannot overflow (RECON-6: saturate, do not overflow).
+/// `std::time::Instant`) cannot overflow.
 pub const MAX_DELAY: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 
 /// How jitter spreads reconnect delays after failed attempts.
@@ -26,7 +26,7 @@ pub enum Jitter {
     None,
     /// Uniform in `[rt, min(cap, max(rt, 100 ms) * 2^n)]`, where `rt` is the
     /// reconnection time and `n` the number of consecutive failures. This is
-    /// "full jitter" with the reconnection time as the floor (RECON-3).
+    /// "full jitter" with the reconnection time as the floor.
     #[default]
     Full,
     /// "Decorrelated jitter": uniform in `[rt, min(cap, 3 * previous)]`.
@@ -34,7 +34,7 @@ pub enum Jitter {
 }
 
 /// Where reconnects go after the stream was reached through redirects
-/// (RECON-9: the specification is ambiguous).
+/// (the specification is ambiguous here).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum RedirectTarget {
@@ -53,7 +53,7 @@ pub enum RedirectTarget {
 
 /// How (and whether) the machine reconnects.
 ///
-/// Defaults: reconnection time 3 s (RECON-4), no floor, a 24 h ceiling,
+/// Defaults: reconnection time 3 s, no floor, a 24 h ceiling,
 /// exponential backoff capped at 30 s with [`Jitter::Full`], unlimited
 /// attempts, and a connection counts as healthy (which resets the backoff)
 /// once it delivered an event or stayed open for 30 s.
@@ -195,7 +195,7 @@ impl ClientConfig {
         &self.url
     }
 
-    /// The request method (default `GET`; REQ-7 allows others).
+    /// The request method (default `GET`; others may be set).
     pub fn method(mut self, method: impl Into<Str>) -> ClientConfig {
         self.method = method.into();
         self
@@ -205,7 +205,7 @@ impl ClientConfig {
     /// of the defaults (`Accept`, `Cache-Control`, `Pragma`) replaces it; a
     /// `Last-Event-ID` header is ignored (use
     /// [`last_event_id`](ClientConfig::last_event_id)). `Authorization` and
-    /// `Cookie` are only sent to the configured URL's origin (RECON-10).
+    /// `Cookie` are only sent to the configured URL's origin.
     pub fn header(mut self, name: impl Into<Str>, value: impl Into<Str>) -> ClientConfig {
         self.headers.push((name.into(), value.into()));
         self
@@ -238,8 +238,8 @@ impl ClientConfig {
     }
 
     /// Reconnect (instead of failing, as the spec requires) on a 5xx or 429
-    /// status, waiting at least the response's `Retry-After` (RESP-13,
-    /// off by default).
+    /// status, waiting at least the response's `Retry-After` (off by
+    /// default).
     pub fn retry_on_server_error(mut self, retry: bool) -> ClientConfig {
         self.retry_on_server_error = retry;
         self
@@ -254,13 +254,13 @@ impl ClientConfig {
     }
 
     /// The most redirects followed in one attempt (default 20, as Fetch).
-    /// One more is a network error (RESP-9).
+    /// One more is a network error.
     pub fn max_redirects(mut self, max: u32) -> ClientConfig {
         self.max_redirects = max;
         self
     }
 
-    /// Where reconnects go after redirects (RECON-9).
+    /// Where reconnects go after redirects.
     pub fn redirect_target(mut self, target: RedirectTarget) -> ClientConfig {
         self.redirect_target = target;
         self

@@ -21,7 +21,7 @@ pub struct Fetch {
     pub url: Str,
     /// Header names and values, in order: `Accept`, `Cache-Control`,
     /// `Pragma`, `Last-Event-ID` when there is one, then the configured
-    /// headers. Built afresh for every attempt (LEID-6).
+    /// headers. Built afresh for every attempt.
     pub headers: Vec<(Str, Str)>,
     /// The body to send, if any.
     pub body: Option<Bytes>,
@@ -106,7 +106,7 @@ impl Origin {
     }
 }
 
-/// Headers that carry credentials: never sent to another origin (RECON-10).
+/// Headers that carry credentials: never sent to another origin.
 pub(crate) fn is_credential_header(name: &str) -> bool {
     name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("cookie")
 }

@@ -116,15 +116,15 @@ pub enum Output {
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReconnectReason {
-    /// The body ended cleanly (RECON-1).
+    /// The body ended cleanly.
     EndOfStream,
-    /// A network error before or during the body (RESP-9, RECON-1).
+    /// A network error before or during the body.
     NetworkError,
     /// Nothing was received for the configured idle timeout.
     IdleTimeout,
     /// The body broke a decoder limit.
     Decode(DecodeError),
-    /// More redirects than allowed: a network error (REQ-6, RESP-9).
+    /// More redirects than allowed: a network error.
     TooManyRedirects,
     /// A redirect to a URL that is not absolute http(s): a network error.
     BadRedirect,
@@ -156,17 +156,17 @@ impl fmt::Display for ReconnectReason {
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CloseReason {
-    /// [`EventSource::close`] was called. Not an error (STATE-5).
+    /// [`EventSource::close`] was called. Not an error.
     User,
-    /// The server answered 204 No Content: "stop reconnecting" (RESP-6).
+    /// The server answered 204 No Content: "stop reconnecting".
     NoContent,
-    /// A status other than 200 (RESP-5), including a redirect without a
+    /// A status other than 200, including a redirect without a
     /// `Location`.
     BadStatus(u16),
-    /// A 200 whose `Content-Type` is not `text/event-stream` (RESP-4); the
+    /// A 200 whose `Content-Type` is not `text/event-stream`; the
     /// value received, if any.
     BadContentType(Option<Str>),
-    /// The configured URL is not an absolute `http` or `https` URL (RESP-10).
+    /// The configured URL is not an absolute `http` or `https` URL.
     UnsupportedUrl,
     /// The connection was lost and reconnecting is turned off.
     ReconnectDisabled(ReconnectReason),
@@ -208,7 +208,7 @@ impl core::error::Error for CloseReason {}
 pub enum Warning {
     /// The last event ID is not a valid HTTP header value (a control
     /// character, or leading/trailing whitespace), so no `Last-Event-ID`
-    /// was sent (LEID-7).
+    /// was sent.
     LastEventIdNotSent(Str),
 }
 
@@ -241,7 +241,7 @@ struct Attempt {
     method: Str,
     body: Option<Bytes>,
     redirects: u32,
-    /// Every URL so far has the configured URL's origin (RECON-10).
+    /// Every URL so far has the configured URL's origin.
     same_origin: bool,
     /// A redirect turned the request into a body-less GET.
     body_dropped: bool,
@@ -498,8 +498,7 @@ where
     }
 
     /// The body ended cleanly: events already complete are delivered, the
-    /// unfinished block is discarded, then the machine reconnects (RECON-1,
-    /// STATE-7).
+    /// unfinished block is discarded, then the machine reconnects.
     pub fn handle_eof(&mut self, now: I) {
         match &mut self.state {
             State::Open { decoder, .. } => {
@@ -517,7 +516,7 @@ where
     }
 
     /// The request failed: a network error before the response head or
-    /// while reading the body. The machine reconnects (RESP-9, RECON-1).
+    /// while reading the body. The machine reconnects.
     pub fn handle_error(&mut self, now: I) {
         if matches!(self.state, State::Connecting { .. } | State::Open { .. }) {
             self.reconnect(ReconnectReason::NetworkError, now, false, None);
@@ -526,7 +525,7 @@ where
 
     /// Closes the source for good, in any state: no more requests, and
     /// outputs not yet polled (events of the same chunk included) are
-    /// dropped (STATE-5, STATE-6). The only output is
+    /// dropped. The only output is
     /// `Closed(CloseReason::User)`; nothing happens if already closed.
     pub fn close(&mut self) {
         if !matches!(self.state, State::Closed) {
@@ -554,7 +553,7 @@ where
         &self.config.url
     }
 
-    /// The URL the next reconnect goes to (RECON-9).
+    /// The URL the next reconnect goes to.
     pub fn reconnect_url(&self) -> &str {
         &self.reconnect_url
     }
@@ -568,7 +567,7 @@ where
     }
 
     /// The origin of the open stream's final URL, as message events report
-    /// it (RESP-8), e.g. `https://example.com:8443`.
+    /// it, e.g. `https://example.com:8443`.
     pub fn origin(&self) -> Option<String> {
         self.response_url()
             .and_then(Origin::of)
@@ -750,7 +749,7 @@ where
     (deadline > now).then_some(deadline)
 }
 
-/// The request for one hop of an attempt: fresh headers every time (LEID-6).
+/// The request for one hop of an attempt: fresh headers every time.
 fn build_request(config: &ClientConfig, attempt: &Attempt) -> Fetch {
     let configured = |name: &str| {
         config

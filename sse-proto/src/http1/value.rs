@@ -8,7 +8,7 @@
 use core::time::Duration;
 
 /// Whether a `Content-Type` value's MIME type essence is
-/// `text/event-stream` (RESP-2, RESP-3): parameters ignored, ASCII
+/// `text/event-stream`: parameters ignored, ASCII
 /// case-insensitive, HTTP whitespace trimmed.
 pub fn is_event_stream(content_type: &str) -> bool {
     let ws: &[char] = &[' ', '\t', '\r', '\n'];
@@ -35,7 +35,7 @@ pub(crate) fn delay_seconds(value: &[u8]) -> Option<Duration> {
     ))
 }
 
-/// Whether `value` can be sent as an HTTP field value unchanged (LEID-7):
+/// Whether `value` can be sent as an HTTP field value unchanged:
 /// no control characters other than TAB, no DEL, and no leading or trailing
 /// SP/TAB (HTTP would trim them).
 pub(crate) fn is_header_value(value: &str) -> bool {
