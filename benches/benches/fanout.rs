@@ -177,7 +177,9 @@ impl Publisher {
     fn new(who: Contender, burst: usize) -> Publisher {
         let capacity = burst.next_power_of_two();
         match who {
-            Contender::Broker => Publisher::Broker(Broker::new(BrokerConfig::new())),
+            // Numbered ids, as the broadcast contenders write theirs: the
+            // same frames, the same bytes.
+            Contender::Broker => Publisher::Broker(Broker::new(BrokerConfig::new().id_prefix(""))),
             Contender::BroadcastFormat => Publisher::Format(broadcast::channel(capacity).0),
             Contender::BroadcastBytes => Publisher::Bytes(broadcast::channel(capacity).0),
         }

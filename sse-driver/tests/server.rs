@@ -39,6 +39,12 @@ on_every_runtime!(
     a_stream_ends_at_its_maximum_lifetime_with_the_given_retry,
 );
 
+/// A broker that numbers its ids `1`, `2`, ... (no run prefix), so that the
+/// tests can compare the wire with what they expect.
+fn numbered() -> BrokerConfig {
+    BrokerConfig::new().id_prefix("")
+}
+
 /// The topic a request asks for: `?topic=T`, every topic (`*`) without.
 fn topic_of(target: &str) -> String {
     target
@@ -305,7 +311,7 @@ fn publish(broker: &Broker, data: impl Into<Str>) -> Str {
 /// before any event exists; then the events of the topic follow, each as
 /// one chunk.
 async fn the_head_comes_before_any_event_and_events_follow<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     let mut client = Client::get(&rt, server.addr, "/events?topic=t", "").await;
     let head = client.head().await.clone();
@@ -359,7 +365,7 @@ async fn the_head_comes_before_any_event_and_events_follow<R: Rt>(rt: R) {
 /// `retry:` first, then a keep-alive comment after each 200 ms of
 /// idleness, and not before; an event restarts the idle clock.
 async fn retry_first_then_keep_alives_after_idleness<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let stream = StreamConfig::new()
         .heartbeat(Some(ms(200)))
         .retry(Some(ms(3000)));
@@ -405,7 +411,7 @@ async fn a_resume_while_publishing_has_no_gap_or_duplicate<R: Rt>(rt: R) {
     const BEFORE: u64 = 50;
     const TOTAL: u64 = 1000;
     const RESUME: u64 = 20;
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     for i in 1..=BEFORE {
         publish(&broker, i.to_string());
@@ -451,7 +457,7 @@ async fn a_resume_while_publishing_has_no_gap_or_duplicate<R: Rt>(rt: R) {
 /// A cursor the history does not hold: an event of the reserved "lost"
 /// type, then all retained history, then live events.
 async fn an_unknown_last_event_id_is_signalled_before_the_history<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     for i in 1..=5 {
         publish(&broker, format!("e{i}"));
@@ -481,7 +487,7 @@ async fn an_unknown_last_event_id_is_signalled_before_the_history<R: Rt>(rt: R) 
 async fn a_client_that_does_not_read_is_dropped_alone<R: Rt>(rt: R) {
     const MIN_EVENTS: u64 = 300;
     const MAX_EVENTS: u64 = 4000;
-    let broker = Broker::new(BrokerConfig::new().queue(16, 64 * 1024));
+    let broker = Broker::new(numbered().queue(16, 64 * 1024));
     let server = Server::start(&rt, &broker, ServeConfig::new());
 
     // Never reads, not even the head.
@@ -585,7 +591,7 @@ async fn a_client_that_does_not_read_is_dropped_alone<R: Rt>(rt: R) {
 /// gzip is negotiated, and each event is decompressible from what has
 /// arrived before the next one is published; keep-alives too.
 async fn gzip_streams_are_flushed_per_event<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new().gzip(true));
     let accept = "Accept-Encoding: br;q=1.0, gzip;q=0.8\r\n";
     let mut client = Client::get(&rt, server.addr, "/events?topic=t", accept).await;
@@ -646,7 +652,7 @@ async fn gzip_streams_are_flushed_per_event<R: Rt>(rt: R) {
 /// it ended, and nothing can be published any more.
 async fn shutdown_sends_a_spread_retry_and_ends_every_stream<R: Rt>(rt: R) {
     const CLIENTS: usize = 10;
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     let mut clients = Client::many(&rt, server.addr, "/events", CLIENTS).await;
     publish(&broker, "bye");
@@ -690,7 +696,7 @@ fn publish_fails(broker: &Broker) -> bool {
 /// `serve_stream` returns `ClientClosed`.
 async fn clients_go_away<R: Rt>(rt: R, while_publishing: bool) {
     const CLIENTS: usize = 50;
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     let clients = Client::many(&rt, server.addr, "/events?topic=t", CLIENTS).await;
     assert_eq!(broker.stats().subscribers, CLIENTS);
@@ -728,7 +734,7 @@ async fn clients_that_go_away_mid_stream_leave_nothing_behind<R: Rt>(rt: R) {
 /// An HTTP/1.0 client gets a close-delimited body, ended by closing the
 /// connection.
 async fn http_1_0_gets_a_close_delimited_body<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let server = Server::start(&rt, &broker, ServeConfig::new());
     let mut client = Client::open(&rt, server.addr, "GET /events HTTP/1.0\r\n\r\n").await;
     let head = client.head().await;
@@ -875,7 +881,7 @@ async fn a_request_head_and_what_follows_come_back<R: Rt>(rt: R) {
 /// enough that it is never cut off for lagging); a client that reads is
 /// not bothered by the timeout, however idle.
 async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new().queue(100_000, 1 << 30));
+    let broker = Broker::new(numbered().queue(100_000, 1 << 30));
     let config = ServeConfig::new().write_timeout(Some(ms(300)));
     let server = Server::start(&rt, &broker, config);
     let mut stalled = Client::get(&rt, server.addr, "/events?topic=t", "").await;
@@ -901,7 +907,7 @@ async fn a_socket_that_takes_nothing_is_closed_after_the_write_timeout<R: Rt>(rt
 /// A stream ends at its maximum lifetime, with the `retry:` it was given
 /// and the body's last chunk.
 async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry<R: Rt>(rt: R) {
-    let broker = Broker::new(BrokerConfig::new());
+    let broker = Broker::new(numbered());
     let config = ServeConfig::new()
         .max_lifetime(Some(ms(300)))
         .lifetime_retry(Some(ms(1234)));

@@ -190,10 +190,12 @@ fn a_full_queue_disconnects_only_that_subscriber() {
     let broker = Broker::new(BrokerConfig::new().queue(3, 1 << 20));
     let mut slow = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
     let mut fast = broker.subscribe(Subscription::new(["t"]), Cursor::Live, now());
+    let mut first = None;
     for i in 0..10 {
         let published = broker
             .publish(Update::new("t", format!("{i}")), now())
             .unwrap();
+        first.get_or_insert(published.id.clone());
         assert_eq!(published.subscribers, if i < 3 { 2 } else { 1 });
         assert_eq!(drain(&mut fast).len(), 1);
     }
@@ -203,7 +205,8 @@ fn a_full_queue_disconnects_only_that_subscriber() {
     let stats = broker.stats();
     assert_eq!((stats.lagged, stats.subscribers), (1, 1));
     // It comes back with its last id and catches up from history.
-    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After("1".into()), now());
+    let first = first.unwrap_or_default();
+    let mut back = broker.subscribe(Subscription::new(["t"]), Cursor::After(first), now());
     assert_eq!(back.replay(), Replay::Resumed { retained: 9 });
     assert_eq!(drain(&mut back).len(), 9);
 }
@@ -845,4 +848,19 @@ impl std::task::Wake for CountWakes {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+#[test]
+fn ids_of_an_earlier_run_are_unknown_not_resumed() {
+    // Two runs of a server: the second must not take the first one's ids
+    // for its own (it numbers from 1 again).
+    let earlier = Broker::new(BrokerConfig::new());
+    let id = earlier.publish(Update::new("t", "a"), now()).unwrap().id;
+    let later = Broker::new(BrokerConfig::new());
+    for data in ["x", "y", "z"] {
+        later.publish(Update::new("t", data), now()).unwrap();
+    }
+    assert_ne!(id, later.publish(Update::new("t", "w"), now()).unwrap().id);
+    let resumed = later.subscribe(Subscription::new(["t"]), Cursor::After(id), now());
+    assert_eq!(resumed.replay(), Replay::Unknown { retained: 4 });
 }

@@ -101,6 +101,8 @@ impl Wake for CountingWaker {
 fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let broker = Broker::new(
         BrokerConfig::new()
+            // Numbered ids (`id: {seq}`), as the model writes its frames.
+            .id_prefix("")
             .replay(ReplayConfig::new().max_events(6))
             .queue(MAX_FRAMES, MAX_BYTES),
     );

@@ -101,14 +101,17 @@ impl Default for BrokerConfig {
 
 impl BrokerConfig {
     /// History as [`ReplayConfig::new`] (10 000 events, 64 MiB), queues of
-    /// 4096 frames or 4 MiB per subscriber, ids without a prefix, at most
-    /// 1000 topics per update.
+    /// 4096 frames or 4 MiB per subscriber, at most 1000 topics per update,
+    /// and ids with a prefix of this run's own (eight random hex digits and
+    /// a `-`: `3fa9c2b1-1`, `3fa9c2b1-2`, ...), so that after a restart a
+    /// client resuming with an id of the earlier run is told that events
+    /// may have been lost (`sse-lost`), never resumed at the wrong place.
     pub fn new() -> BrokerConfig {
         BrokerConfig {
             replay: ReplayConfig::new(),
             queue_frames: 4096,
             queue_bytes: 4 << 20,
-            id_prefix: Str::new(),
+            id_prefix: run_prefix(),
             max_topics: 1000,
         }
     }
@@ -128,10 +131,12 @@ impl BrokerConfig {
     }
 
     /// The prefix of the ids the broker assigns (`{prefix}{n}`, with `n`
-    /// counting from 1). Give each run a different one (a start time, say)
-    /// so that a client holding an id from an earlier run is told that
-    /// events may have been lost instead of resuming at the wrong place.
-    /// A prefix holding CR, LF or NUL is ignored.
+    /// counting from 1), instead of the random one of [`BrokerConfig::new`].
+    /// Keep each run's different (a start time, say) so that a client
+    /// holding an id from an earlier run is told that events may have been
+    /// lost instead of resuming at the wrong place; an empty prefix (plain
+    /// numbers) is safe only for a history that outlives the process. A
+    /// prefix holding CR, LF or NUL is ignored.
     pub fn id_prefix(mut self, prefix: impl Into<Str>) -> BrokerConfig {
         let prefix = prefix.into();
         if EventId::new(prefix.clone()).is_ok() {
@@ -526,7 +531,9 @@ struct Shared {
 /// let mut frames = Vec::new();
 /// let mut cx = Context::from_waker(Waker::noop());
 /// assert_eq!(sub.poll_recv(&mut cx, &mut frames, now), Poll::Ready(Ok(())));
-/// assert_eq!(frames, [&b"id: 3\ndata: two\n\n"[..]]);
+/// // The third id of this run: `{run prefix}3`.
+/// let third = format!("id: {}3\ndata: two\n\n", first.id.strip_suffix('1').unwrap_or_default());
+/// assert_eq!(frames, [third.as_bytes()]);
 /// # Ok::<(), sse_proto::server::PublishError>(())
 /// ```
 #[derive(Clone)]
@@ -927,6 +934,18 @@ fn wake_all(shared: &Shared, mut wake: Vec<Waker>) {
             core.wake = wake;
         }
     }
+}
+
+/// A prefix of ids for this broker alone: eight hex digits from the
+/// operating system's randomness (through a fresh `RandomState`; no clock
+/// is read), then `-`.
+fn run_prefix() -> Str {
+    use core::fmt::Write as _;
+    use std::hash::BuildHasher;
+    let random = std::collections::hash_map::RandomState::new().hash_one(0x1d5_u64);
+    let mut prefix = alloc::string::String::with_capacity(9);
+    let _ = write!(prefix, "{:08x}-", random as u32);
+    Str::from(prefix)
 }
 
 fn assigned_id(prefix: &str, seq: u64) -> EventId {
