@@ -16,8 +16,8 @@ use bytes::BytesMut;
 use sse_proto::http1::{BodyDecoder, ResponseHead, ResponseParser};
 use sse_proto::{Decoder, Event};
 use sse_tokio::server::{
-    Broker, BrokerConfig, CACHE_CONTROL, Cursor, EventStream, ServeConfig, StreamConfig,
-    Subscription, Update,
+    Broker, BrokerConfig, CACHE_CONTROL, Cursor, EventStream, LastEventId, Message, ServeConfig,
+    StreamConfig, Subscription, Update,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -243,6 +243,94 @@ async fn axum_clients_that_go_away_are_unsubscribed() {
             i += 1;
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    })
+    .await;
+}
+
+/// A handler's own stream: `count` messages (ids from one past the
+/// client's `Last-Event-ID`), each after `gap`, then the end.
+struct Counted {
+    next: u32,
+    count: u32,
+    gap: Duration,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl futures_core::Stream for Counted {
+    type Item = Message;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Message>> {
+        if self.next > self.count {
+            return std::task::Poll::Ready(None);
+        }
+        let gap = self.gap;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(gap)));
+        std::task::ready!(sleep.as_mut().poll(cx));
+        self.sleep = None;
+        let n = self.next;
+        self.next += 1;
+        let id = sse_proto::EventId::new(n.to_string()).unwrap();
+        std::task::Poll::Ready(Some(Message::new(format!("event {n}")).id(id)))
+    }
+}
+
+/// Five events per client, 50 ms apart, resuming after `Last-Event-ID`.
+async fn counted(headers: HeaderMap, LastEventId(last): LastEventId) -> EventStream {
+    let after: u32 = last.and_then(|id| id.parse().ok()).unwrap_or(0);
+    let messages = Counted {
+        next: after + 1,
+        count: 5,
+        gap: Duration::from_millis(50),
+        sleep: None,
+    };
+    let config = ServeConfig::new().stream(
+        StreamConfig::new()
+            .retry(Some(Duration::from_millis(1500)))
+            .heartbeat(Some(Duration::from_millis(20))),
+    );
+    EventStream::from_stream(&headers, messages, &config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_streams_its_own_events_then_the_body_ends() {
+    bounded(async {
+        let app = axum::Router::new().route("/count", get(counted));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let mut reader = Reader::get(addr, "/count", &[]).await;
+        assert_eq!(reader.head.status(), 200);
+        assert!(reader.head.is_event_stream());
+        let mut ids = Vec::new();
+        for _ in 0..5 {
+            let event = reader.event().await;
+            assert_eq!(event.data(), format!("event {}", event.id()));
+            ids.push(event.id().to_owned());
+        }
+        assert_eq!(ids, ["1", "2", "3", "4", "5"]);
+        // The body ends after the last message.
+        while reader.pump().await {}
+        assert!(reader.ended, "the body ended");
+        assert_eq!(reader.decoder.poll_event().unwrap(), None);
+        let text = String::from_utf8_lossy(&reader.text).into_owned();
+        assert!(text.starts_with("retry: 1500\n"), "{text}");
+        // Keep-alives filled the 50 ms gaps (20 ms heartbeat).
+        assert!(text.contains(":\n"), "{text}");
+
+        // Resuming after 3 gives 4 and 5, gzip-compressed when asked.
+        let headers = [("Last-Event-ID", "3"), ("Accept-Encoding", "gzip")];
+        let mut reader = Reader::get(addr, "/count", &headers).await;
+        assert_eq!(reader.head.header_str("content-encoding"), Some("gzip"));
+        assert_eq!(reader.event().await.id(), "4");
+        assert_eq!(reader.event().await.id(), "5");
+        while reader.pump().await {}
+        assert!(reader.ended);
     })
     .await;
 }

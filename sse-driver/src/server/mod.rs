@@ -15,6 +15,7 @@
 //! writes, reads and waits on one timer.
 
 mod body;
+mod message;
 mod stream;
 
 use std::future::{Future as _, poll_fn};
@@ -34,6 +35,7 @@ use sse_proto::server::{StreamFeed, StreamWriter};
 use crate::io::{close, poll_read, write_all};
 use crate::rt::{Runtime, Timer, Transport};
 pub use body::BodyStream;
+pub use message::{Message, MessageBody};
 use stream::StreamLoop;
 
 /// Reads one request head from `io`. Returns the head and whatever was read

@@ -48,4 +48,6 @@ mod body;
 pub use crate::rt::{Tokio, TokioIo};
 #[cfg(feature = "hyper")]
 pub use body::EventStream;
+#[cfg(feature = "axum")]
+pub use body::LastEventId;
 pub use sse_driver::server::*;
