@@ -26,7 +26,8 @@
 //!   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
 //!   `https` URL without the `rustls` feature), after which the stream ends,
 //! * the end of the stream (`None`) without an error when the server
-//!   answers `204 No Content` or after [`EventSource::close`].
+//!   answers `204 No Content`, after [`EventSource::close`], or when a
+//!   one-shot stream (reconnecting off) ends cleanly.
 //!
 //! ```no_run
 //! use sse_async_std::{ClientConfig, Event, EventSource};

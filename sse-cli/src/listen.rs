@@ -284,16 +284,11 @@ async fn listen(args: &ListenArgs, mut source: EventSource) -> Result<(), Error>
                 );
             }
             Ok(_) => {}
-            // With --no-reconnect, the end of the one stream is the
-            // expected way out.
-            Err(sse_tokio::Error::Closed {
-                reason: CloseReason::ReconnectDisabled(ReconnectReason::EndOfStream),
-                ..
-            }) => return Ok(()),
             Err(err) => return Err(Error::Source(err)),
         }
     }
-    // 204 No Content: the server asked us to stop.
+    // 204 No Content (the server asked us to stop), or with --no-reconnect
+    // the clean end of the one stream.
     Ok(())
 }
 

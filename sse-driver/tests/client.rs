@@ -38,6 +38,7 @@ on_every_runtime!(
     an_unsupported_scheme_is_refused_up_front,
     close_ends_the_stream,
     reconnecting_disabled_reports_the_cause,
+    a_one_shot_stream_that_ends_cleanly_is_the_end_not_an_error,
     works_with_stream_combinators,
     a_server_in_the_same_task,
     a_flood_of_comments_does_not_stall,
@@ -352,6 +353,25 @@ async fn reconnecting_disabled_reports_the_cause<R: Rt>(rt: R) {
         other => panic!("{other:?}"),
     }
     ended(&mut es).await;
+}
+
+/// With reconnecting off, a body that ends cleanly (here after its
+/// `Content-Length`) ends the stream with `None`: a one-shot stream (a POST
+/// to a streaming API, say) has nothing to report.
+async fn a_one_shot_stream_that_ends_cleanly_is_the_end_not_an_error<R: Rt>(rt: R) {
+    let (mut es, listener) = source(&rt, ClientConfig::no_reconnect);
+    let body = "data: only\n\n";
+    let response = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let server = serve_once(&rt, listener, response);
+    open(&mut es).await;
+    assert_eq!(message(&mut es).await.data(), "only");
+    assert!(es.next().await.is_none(), "a clean end is no error");
+    ended(&mut es).await;
+    drop(es);
+    let _ = server.await;
 }
 
 /// The source is a plain `Stream` (`Send + Unpin`), usable with stream

@@ -25,7 +25,8 @@
 //!   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
 //!   `https` URL), after which the stream ends,
 //! * the end of the stream (`None`) without an error when the server
-//!   answers `204 No Content` or after [`EventSource::close`].
+//!   answers `204 No Content`, after [`EventSource::close`], or when a
+//!   one-shot stream (reconnecting off) ends cleanly.
 //!
 //! ```no_run
 //! use sse_tokio::{ClientConfig, Event, EventSource};

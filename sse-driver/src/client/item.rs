@@ -153,7 +153,14 @@ impl Reports {
                 reason,
                 error: self.last_error.take(),
             }),
-            ConnectionOutput::Closed(CloseReason::User | CloseReason::NoContent) => {
+            // Closed by the application, told to stop (204), or a one-shot
+            // stream (reconnecting off) that ended cleanly: the end, not
+            // an error.
+            ConnectionOutput::Closed(
+                CloseReason::User
+                | CloseReason::NoContent
+                | CloseReason::ReconnectDisabled(ReconnectReason::EndOfStream),
+            ) => {
                 self.last_error = None;
                 return Some(Report::End);
             }
@@ -289,8 +296,9 @@ mod tests {
     }
 
     #[test]
-    fn user_and_no_content_end_the_stream_without_an_error() {
-        for reason in [CloseReason::User, CloseReason::NoContent] {
+    fn user_no_content_and_a_clean_one_shot_end_end_the_stream_without_an_error() {
+        let one_shot = CloseReason::ReconnectDisabled(ReconnectReason::EndOfStream);
+        for reason in [CloseReason::User, CloseReason::NoContent, one_shot] {
             let mut reports = Reports::default();
             reports.socket_error(refused());
             assert!(matches!(
@@ -299,6 +307,18 @@ mod tests {
             ));
             assert!(reports.last_error.is_none());
         }
+        // A one-shot stream that broke is still an error.
+        let broken = CloseReason::ReconnectDisabled(ReconnectReason::NetworkError);
+        assert!(matches!(
+            reports_after_refusal().report(ConnectionOutput::Closed(broken)),
+            Some(Report::Item(Err(Error::Closed { .. })))
+        ));
+    }
+
+    fn reports_after_refusal() -> Reports {
+        let mut reports = Reports::default();
+        reports.socket_error(refused());
+        reports
     }
 
     #[test]

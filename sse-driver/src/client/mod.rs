@@ -63,7 +63,8 @@ enum Io<S> {
 ///   or 204, a wrong `Content-Type`, reconnecting disabled or given up, an
 ///   `https` URL on a binding without TLS), after which the stream ends,
 /// * the end of the stream (`None`) without an error when the server
-///   answers `204 No Content` or after [`EventSource::close`].
+///   answers `204 No Content`, after [`EventSource::close`], or when a
+///   one-shot stream (reconnecting off) ends cleanly.
 ///
 /// Nothing happens until it is polled. Dropping it (or calling
 /// [`close`](EventSource::close)) closes the connection. Polling allocates
