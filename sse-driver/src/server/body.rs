@@ -26,19 +26,47 @@ use crate::rt::Runtime;
 /// configured expiry), which tells the server to drop the connection
 /// rather than end the body cleanly.
 pub struct BodyStream<R: Runtime> {
-    runtime: R,
+    core: Core<R>,
     feed: StreamFeed<Instant>,
-    encoding: Encoding,
-    alarm: Alarm<R::Timer>,
+}
+
+/// What every body of chunks holds besides its source: the runtime, the
+/// chosen coding, the one timer, and whether the last chunk went out.
+pub(super) struct Core<R: Runtime> {
+    pub(super) runtime: R,
+    pub(super) encoding: Encoding,
+    pub(super) alarm: Alarm<R::Timer>,
     /// The last chunk went out (or the stream failed): nothing follows.
-    done: bool,
+    pub(super) done: bool,
+}
+
+impl<R: Runtime> Core<R> {
+    /// A body for a request that sent `accept_encoding`: its core and the
+    /// writer of its chunks (raw framing: the server frames them), started
+    /// now.
+    pub(super) fn start(
+        runtime: R,
+        accept_encoding: Option<&str>,
+        config: &ServeConfig,
+    ) -> (Core<R>, StreamWriter<Instant>) {
+        let encoding = Encoding::negotiate(accept_encoding, config.gzip_enabled());
+        let now = runtime.now();
+        let writer = StreamWriter::new(config.stream_config(), BodyFraming::Raw, encoding, now);
+        let core = Core {
+            runtime,
+            encoding,
+            alarm: Alarm::new(),
+            done: false,
+        };
+        (core, writer)
+    }
 }
 
 impl<R: Runtime> fmt::Debug for BodyStream<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BodyStream")
-            .field("encoding", &self.encoding)
-            .field("done", &self.done)
+            .field("encoding", &self.core.encoding)
+            .field("done", &self.core.done)
             .finish_non_exhaustive()
     }
 }
@@ -52,26 +80,20 @@ impl<R: Runtime> BodyStream<R> {
         subscriber: Subscriber,
         config: &ServeConfig,
     ) -> BodyStream<R> {
-        let encoding = Encoding::negotiate(accept_encoding, config.gzip_enabled());
-        let now = runtime.now();
-        let writer = StreamWriter::new(config.stream_config(), BodyFraming::Raw, encoding, now);
-        BodyStream {
-            feed: StreamFeed::new(subscriber, writer).with_limits(config, now),
-            runtime,
-            encoding,
-            alarm: Alarm::new(),
-            done: false,
-        }
+        let (core, writer) = Core::start(runtime, accept_encoding, config);
+        let now = core.runtime.now();
+        let feed = StreamFeed::new(subscriber, writer).with_limits(config, now);
+        BodyStream { core, feed }
     }
 
     /// The content coding chosen for the body.
     pub fn encoding(&self) -> Encoding {
-        self.encoding
+        self.core.encoding
     }
 
-    /// Whether the body has ended (its last chunk was taken).
+    /// Whether the body has ended (its last chunk was taken, or it failed).
     pub fn is_done(&self) -> bool {
-        self.done
+        self.core.done
     }
 
     /// The next chunk: `Ready(None)` once the stream has ended cleanly
@@ -79,7 +101,7 @@ impl<R: Runtime> BodyStream<R> {
     /// off (drop the connection).
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, StreamEnd>>> {
         loop {
-            if self.done {
+            if self.core.done {
                 return Poll::Ready(None);
             }
             if let Some(bytes) = self.feed.writer().poll_chunk() {
@@ -87,10 +109,10 @@ impl<R: Runtime> BodyStream<R> {
             }
             if self.feed.ending().is_some() {
                 // The end went out with the last chunk.
-                self.done = true;
+                self.core.done = true;
                 return Poll::Ready(None);
             }
-            let now = self.runtime.now();
+            let now = self.core.runtime.now();
             match self.feed.poll_feed(cx, now) {
                 Feed::Stop(end) => return Poll::Ready(Some(Err(self.cut_off(end)))),
                 Feed::Finishing => continue,
@@ -102,7 +124,7 @@ impl<R: Runtime> BodyStream<R> {
             let Some(deadline) = self.feed.poll_timeout() else {
                 return Poll::Pending;
             };
-            let now = std::task::ready!(self.alarm.poll_at(&self.runtime, deadline, cx));
+            let now = std::task::ready!(self.core.alarm.poll_at(&self.core.runtime, deadline, cx));
             if let Some(end) = self.feed.handle_timeout(now) {
                 return Poll::Ready(Some(Err(self.cut_off(end))));
             }
@@ -111,8 +133,8 @@ impl<R: Runtime> BodyStream<R> {
 
     /// Ends the body with `end`.
     fn cut_off(&mut self, end: StreamEnd) -> StreamEnd {
-        self.done = true;
-        self.alarm.clear();
+        self.core.done = true;
+        self.core.alarm.clear();
         end
     }
 }

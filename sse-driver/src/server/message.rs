@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use sse_proto::server::{BodyFraming, Encoding, ServeConfig, StreamWriter};
+use sse_proto::server::{Encoding, ServeConfig, StreamWriter};
 use sse_proto::{EventId, EventName, OutgoingEvent, encode_comment};
 
-use crate::alarm::Alarm;
+use super::body::Core;
 use crate::rt::Runtime;
 
 /// The most messages taken from the stream into one chunk.
@@ -119,20 +119,16 @@ impl Message {
 /// after idleness as configured, gzip (flushed per batch) when the request
 /// accepted it. The body ends after the stream does.
 pub struct MessageBody<R: Runtime, S> {
-    runtime: R,
+    core: Core<R>,
     messages: S,
     writer: StreamWriter<Instant>,
-    encoding: Encoding,
-    alarm: Alarm<R::Timer>,
-    /// The last chunk was taken.
-    done: bool,
 }
 
 impl<R: Runtime, S> fmt::Debug for MessageBody<R, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MessageBody")
-            .field("encoding", &self.encoding)
-            .field("done", &self.done)
+            .field("encoding", &self.core.encoding)
+            .field("done", &self.core.done)
             .finish_non_exhaustive()
     }
 }
@@ -151,27 +147,22 @@ where
         messages: S,
         config: &ServeConfig,
     ) -> MessageBody<R, S> {
-        let encoding = Encoding::negotiate(accept_encoding, config.gzip_enabled());
-        let now = runtime.now();
-        let writer = StreamWriter::new(config.stream_config(), BodyFraming::Raw, encoding, now);
+        let (core, writer) = Core::start(runtime, accept_encoding, config);
         MessageBody {
-            runtime,
+            core,
             messages,
             writer,
-            encoding,
-            alarm: Alarm::new(),
-            done: false,
         }
     }
 
     /// The content coding chosen for the body.
     pub fn encoding(&self) -> Encoding {
-        self.encoding
+        self.core.encoding
     }
 
     /// Whether the body has ended (its last chunk was taken).
     pub fn is_done(&self) -> bool {
-        self.done
+        self.core.done
     }
 
     /// The next chunk, or `None` once the messages have ended and
@@ -182,8 +173,8 @@ where
                 return Poll::Ready(Some(bytes));
             }
             if self.writer.is_finished() {
-                self.done = true;
-                self.alarm.clear();
+                self.core.done = true;
+                self.core.alarm.clear();
                 return Poll::Ready(None);
             }
             let mut batch = Vec::new();
@@ -198,7 +189,7 @@ where
                     Poll::Pending => break,
                 }
             }
-            let now = self.runtime.now();
+            let now = self.core.runtime.now();
             if !batch.is_empty() {
                 self.writer.push_frames(batch, now);
             }
@@ -211,7 +202,7 @@ where
             let Some(deadline) = self.writer.poll_timeout() else {
                 return Poll::Pending;
             };
-            let now = ready!(self.alarm.poll_at(&self.runtime, deadline, cx));
+            let now = ready!(self.core.alarm.poll_at(&self.core.runtime, deadline, cx));
             self.writer.handle_timeout(now);
         }
     }
