@@ -225,10 +225,9 @@ impl<R: futures_io::AsyncRead + Unpin> Stream for ReadChunks<R> {
         let read = loop {
             match Pin::new(&mut this.reader).poll_read(cx, &mut this.buf) {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Pending => {
-                    this.buf.clear();
-                    return Poll::Pending;
-                }
+                // The buffer stays zeroed and full length for the next
+                // poll: no second memset of it.
+                Poll::Pending => return Poll::Pending,
                 Poll::Ready(read) => break read,
             }
         };

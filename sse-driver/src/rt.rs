@@ -178,7 +178,7 @@ pub struct TlsConfig {
     #[cfg(feature = "rustls")]
     config: std::sync::Arc<rustls::ClientConfig>,
     #[cfg(not(feature = "rustls"))]
-    never: std::convert::Infallible,
+    _never: std::convert::Infallible,
 }
 
 #[cfg(feature = "rustls")]
@@ -219,13 +219,5 @@ impl TlsConfig {
     pub fn server_name(host: &str) -> io::Result<rustls::pki_types::ServerName<'static>> {
         rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
-    }
-}
-
-#[cfg(not(feature = "rustls"))]
-impl TlsConfig {
-    /// Unreachable: no value exists without feature `rustls`.
-    pub fn unreachable(&self) -> ! {
-        match self.never {}
     }
 }
