@@ -20,9 +20,9 @@ pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarge
 #[cfg(feature = "http1")]
 pub use conn::{Connection, ConnectionError, ConnectionOutput};
 pub use http::Fetch;
-#[cfg(feature = "http1")]
-pub use proxy::{Proxies, Proxy, ProxyError};
-pub use rejection::{ERROR_BODY_LIMIT, ErrorResponse, excerpt};
 pub use machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
 };
+#[cfg(feature = "http1")]
+pub use proxy::{Proxies, Proxy, ProxyError};
+pub use rejection::{ERROR_BODY_LIMIT, ErrorResponse, excerpt};

@@ -17,11 +17,11 @@ use core::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::config::ClientConfig;
-use super::proxy::{Proxies, Proxy, ProxyError, bracketed};
-use super::rejection::ErrorResponse;
 use super::machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
 };
+use super::proxy::{Proxies, Proxy, ProxyError, bracketed};
+use super::rejection::ErrorResponse;
 use crate::event::Event;
 use crate::http1::{
     self, BodyDecoder, BodyError, BodyLimits, BuildError, FramingError, HeadError, HeadLimits,
@@ -1301,9 +1301,13 @@ mod tests {
         );
         let mut conn = proxied("http://example.com/");
         conn.poll_output();
-        let request = String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
+        let request =
+            String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
         assert!(request.contains("\r\nHost: example.com\r\n"), "{request}");
-        assert!(request.contains("\r\nProxy-Authorization: Basic dTpw\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nProxy-Authorization: Basic dTpw\r\n"),
+            "{request}"
+        );
         // NO_PROXY hosts are reached directly.
         let mut conn = proxied("http://direct.test/");
         assert_eq!(drain(&mut conn)[0], "connect direct.test:80");
@@ -1313,7 +1317,8 @@ mod tests {
     fn https_goes_through_a_connect_tunnel() {
         let mut conn = proxied("https://example.com/events");
         conn.poll_output();
-        let connect = String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
+        let connect =
+            String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
         assert_eq!(
             connect,
             "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\
@@ -1346,7 +1351,10 @@ mod tests {
             "the proxy proxy.test:3128 refused a tunnel to example.com:443: 407 Proxy \
              Authentication Required (give its credentials as user:password@ in the proxy URL)"
         );
-        assert!(matches!(out[2], ConnectionOutput::Reconnecting { .. }), "{out:?}");
+        assert!(
+            matches!(out[2], ConnectionOutput::Reconnecting { .. }),
+            "{out:?}"
+        );
 
         let mut conn = proxied("https://example.com/");
         drain(&mut conn);
