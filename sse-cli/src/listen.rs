@@ -11,7 +11,7 @@ use clap::Args;
 use sse_proto::http1::reason_phrase;
 use sse_tokio::{ClientConfig, CloseReason, Event, EventSource, ReconnectReason};
 
-use crate::output::{write_event, write_pretty_event};
+use crate::output::{escape_controls, write_event, write_pretty_event};
 
 /// The long help of `sse listen` (`sse listen --help`).
 pub const LONG_ABOUT: &str = "Connect to URL as a browser's EventSource does and print every \
@@ -157,7 +157,7 @@ fn describe(err: &sse_tokio::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     if let sse_tokio::Error::Rejected(response) = err {
         closed(response.reason(), None, f)?;
         let body = response.body_text();
-        let body = body.trim_end();
+        let body = escape_controls(body.trim_end());
         if !body.is_empty() {
             write!(f, "\n{body}")?;
             if response.is_truncated() {

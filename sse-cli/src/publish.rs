@@ -80,7 +80,8 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "cannot reach the hub: {e}"),
             Error::Protocol(e) => write!(f, "the hub's answer is not valid HTTP: {e}"),
             Error::Refused(status, body) => {
-                write!(f, "the hub refused the update ({status}): {}", body.trim())
+                let body = crate::output::escape_controls(body.trim());
+                write!(f, "the hub refused the update ({status}): {body}")
             }
         }
     }
@@ -154,7 +155,7 @@ pub fn run(args: &PublishArgs) -> Result<(), Error> {
         .map_err(|_| Error::Io(io::ErrorKind::TimedOut.into()))?
     })?;
     if status == 200 {
-        println!("{}", answer.trim_end());
+        println!("{}", crate::output::escape_controls(answer.trim_end()));
         Ok(())
     } else {
         Err(Error::Refused(status, answer))
