@@ -18,7 +18,7 @@ mod rejection;
 pub use crate::http1::value::{is_event_stream, parse_retry_after};
 pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarget};
 #[cfg(feature = "http1")]
-pub use conn::{Connection, ConnectionError, ConnectionOutput};
+pub use conn::{Connection, ConnectionError, ConnectionOutput, ERROR_BODY_WAIT};
 pub use http::Fetch;
 pub use machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
