@@ -74,15 +74,15 @@ pub mod server;
 
 pub use sse_driver::events::{Events, EventsError, ReadChunks, read_events};
 
-/// The `rustls` this crate speaks TLS with (feature `rustls`), to build a
-/// [`rustls::ClientConfig`] for
-/// [`EventSource::tls_config`](sse_driver::client::EventSource::tls_config).
-#[cfg(feature = "rustls")]
-pub use futures_rustls::rustls;
 pub use sse_driver::client::{
     BodyLimits, ClientConfig, CloseReason, Error, Event, HeadLimits, Item, Jitter, Limits,
     ReadyState, ReconnectPolicy, ReconnectReason, RedirectTarget,
 };
+/// The `rustls` this crate speaks TLS with (feature `rustls`), to build a
+/// [`rustls::ClientConfig`] for
+/// [`EventSource::tls_config`](sse_driver::client::EventSource::tls_config).
+#[cfg(feature = "rustls")]
+pub use sse_driver::rustls;
 
 /// A reconnecting Server-Sent Events client on the `async-io` reactor: a
 /// [`Stream`](futures_core::Stream) of [`Result<Event, Error>`](Item) (see

@@ -88,6 +88,9 @@ pub mod events;
 mod io;
 pub mod rt;
 pub mod server;
+#[cfg(feature = "rustls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rustls")))]
+pub mod tls;
 
 #[cfg(feature = "rustls")]
 pub use rustls;

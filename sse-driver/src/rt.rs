@@ -6,8 +6,8 @@
 //! * a [`Timer`] that can be re-armed for a new deadline without being
 //!   rebuilt;
 //! * a [`Runtime`]: the clock those timers follow, the timers themselves,
-//!   and opening client sockets (plain TCP, and TLS where the binding has
-//!   it).
+//!   and opening client TCP sockets. TLS is the driver's own (feature
+//!   `rustls`), run over whatever socket the runtime opened.
 //!
 //! The traits take `&mut self` where the runtime's own traits take
 //! `Pin<&mut Self>`: every implementation is `Unpin` (a binding boxes what
@@ -137,7 +137,7 @@ pub type Connecting<S> = Pin<Box<dyn Future<Output = io::Result<S>> + Send>>;
 pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// The runtime's timer.
     type Timer: Timer + Send + 'static;
-    /// A client socket: plain TCP, or TLS over TCP.
+    /// A client TCP socket.
     type Socket: Transport + Send + 'static;
 
     /// The time now, on the clock the runtime's timers follow (a runtime
@@ -150,28 +150,9 @@ pub trait Runtime: Clone + Send + Sync + Unpin + 'static {
     /// Opens a TCP connection to `host`:`port` (a DNS name or an IP
     /// address without brackets), with `TCP_NODELAY` set.
     fn connect(&self, host: String, port: u16) -> Connecting<Self::Socket>;
-
-    /// Whether [`connect_tls`](Runtime::connect_tls) can open TLS
-    /// connections. `false` by default.
-    fn supports_tls(&self) -> bool {
-        false
-    }
-
-    /// Opens a TCP connection to `host`:`port` and starts TLS on it with
-    /// `tls`, `host` being the server name. A binding without TLS keeps
-    /// this default, which fails the attempt.
-    fn connect_tls(&self, host: String, port: u16, tls: &TlsConfig) -> Connecting<Self::Socket> {
-        let _ = tls;
-        let error = io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!("no TLS in this runtime binding (connecting to {host}:{port})"),
-        );
-        Box::pin(std::future::ready(Err(error)))
-    }
 }
 
-/// The client's TLS configuration, as handed to
-/// [`Runtime::connect_tls`]: a `rustls::ClientConfig` with feature
+/// The client's TLS configuration: a `rustls::ClientConfig` with feature
 /// `rustls` (without it no value of this type exists).
 #[derive(Clone, Debug)]
 pub struct TlsConfig {
@@ -188,16 +169,84 @@ impl TlsConfig {
         TlsConfig { config }
     }
 
-    /// The default one: the `ring` provider with its safe default
-    /// protocol versions, trusting the Mozilla roots of `webpki-roots`, no
+    /// The default: the operating system's trusted certificates
+    /// ([`native_roots`](TlsConfig::native_roots)), or, with feature
+    /// `webpki-roots`, the Mozilla roots when the system has none. Built
+    /// once per process and shared.
+    ///
+    /// # Errors
+    /// What [`native_roots`](TlsConfig::native_roots) says, when nothing
+    /// can stand in.
+    pub fn platform_default() -> io::Result<TlsConfig> {
+        static DEFAULT: std::sync::OnceLock<Result<TlsConfig, (io::ErrorKind, String)>> =
+            std::sync::OnceLock::new();
+        let built = DEFAULT.get_or_init(|| {
+            let native = TlsConfig::native_roots();
+            #[cfg(feature = "webpki-roots")]
+            let native = native.or_else(|_| TlsConfig::webpki_roots());
+            native.map_err(|e| (e.kind(), e.to_string()))
+        });
+        built
+            .clone()
+            .map_err(|(kind, message)| io::Error::new(kind, message))
+    }
+
+    /// Trusts the certificates of the operating system's store, read as
+    /// OpenSSL does: `SSL_CERT_FILE` (a PEM bundle) and `SSL_CERT_DIR`
+    /// replace the system's locations when set, so a private certificate
+    /// authority is trusted by pointing `SSL_CERT_FILE` at its PEM file.
+    /// The `ring` provider with its safe default protocol versions, no
     /// client certificate.
     ///
     /// # Errors
+    /// `NotFound` when no usable certificate was found, naming what was
+    /// tried (`SSL_CERT_FILE` or `SSL_CERT_DIR` when set).
+    pub fn native_roots() -> io::Result<TlsConfig> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        let (_added, _ignored) = roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            let place = match (
+                std::env::var_os("SSL_CERT_FILE"),
+                std::env::var_os("SSL_CERT_DIR"),
+            ) {
+                (Some(file), _) => format!("SSL_CERT_FILE ({})", file.to_string_lossy()),
+                (None, Some(dir)) => format!("SSL_CERT_DIR ({})", dir.to_string_lossy()),
+                (None, None) => "the operating system's certificate store".to_owned(),
+            };
+            let why = found
+                .errors
+                .first()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no trusted root certificate found in {place}{why}; point SSL_CERT_FILE at a \
+                     PEM bundle (or install the system's CA certificates)"
+                ),
+            ));
+        }
+        TlsConfig::with_roots(roots).map_err(io::Error::other)
+    }
+
+    /// Trusts the Mozilla roots of `webpki-roots` (compiled in), and
+    /// nothing else: for systems without a certificate store (feature
+    /// `webpki-roots`).
+    ///
+    /// # Errors
     /// What rustls says if the provider cannot be used.
-    pub fn webpki_roots() -> Result<TlsConfig, rustls::Error> {
+    #[cfg(feature = "webpki-roots")]
+    pub fn webpki_roots() -> io::Result<TlsConfig> {
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
+        TlsConfig::with_roots(roots).map_err(io::Error::other)
+    }
+
+    /// The `ring` provider, safe default versions, `roots`, no client
+    /// certificate.
+    fn with_roots(roots: rustls::RootCertStore) -> Result<TlsConfig, rustls::Error> {
         let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -206,7 +255,7 @@ impl TlsConfig {
         Ok(TlsConfig::new(std::sync::Arc::new(config)))
     }
 
-    /// The rustls configuration, for the binding's TLS connector.
+    /// The rustls configuration.
     pub fn rustls(&self) -> &std::sync::Arc<rustls::ClientConfig> {
         &self.config
     }

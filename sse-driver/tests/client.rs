@@ -8,9 +8,7 @@ use std::convert::identity;
 use std::time::{Duration, Instant};
 
 use common::source::{OK, config, message, next, ok, open, reconnecting};
-use common::{
-    Listener, Rt, Task, WAIT, WithoutTls, drain, ms, on_every_runtime, serve_once, write_all,
-};
+use common::{Listener, Rt, Task, WAIT, drain, ms, on_every_runtime, serve_once, write_all};
 use futures_lite::StreamExt;
 use sse_driver::client::{
     ClientConfig, CloseReason, Error, Event, EventSource, Jitter, Limits, ReconnectPolicy,
@@ -29,12 +27,10 @@ on_every_runtime!(
     retry_changes_the_reconnect_delay,
     connection_refused_then_accepted,
     a_307_redirect_is_followed,
-    a_redirect_to_https_without_tls_is_a_clear_error,
     a_response_dripped_byte_by_byte,
     a_chunked_body_split_inside_crlf,
     an_idle_connection_is_dropped_and_reopened,
     an_oversized_line_reconnects_without_panicking,
-    https_without_tls_is_refused_up_front,
     an_unsupported_scheme_is_refused_up_front,
     close_ends_the_stream,
     reconnecting_disabled_reports_the_cause,
@@ -144,10 +140,16 @@ async fn a_server_error_is_fatal_by_default<R: Rt>(rt: R) {
     let response = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\noops";
     let (mut es, _server) = answered(&rt, response);
     match es.next().await {
-        Some(Err(Error::Closed {
-            reason: CloseReason::BadStatus(500),
-            ..
-        })) => {}
+        Some(Err(Error::Rejected(response))) => {
+            assert_eq!(response.reason(), &CloseReason::BadStatus(500));
+            assert_eq!(response.status(), 500);
+            assert_eq!(response.body(), b"oops");
+            let err = Error::Rejected(response);
+            assert_eq!(
+                err.to_string(),
+                "the server answered 500 Internal Server Error: oops"
+            );
+        }
         other => panic!("{other:?}"),
     }
     ended(&mut es).await;
@@ -217,21 +219,6 @@ async fn a_307_redirect_is_followed<R: Rt>(rt: R) {
 
 /// On a binding without TLS (a build without the `rustls` feature); with
 /// TLS, see `tests/tls.rs`.
-async fn a_redirect_to_https_without_tls_is_a_clear_error<R: Rt>(rt: R) {
-    let listener = Listener::<R>::bind();
-    let mut es =
-        EventSource::<WithoutTls<R::Driver>>::new(config(&listener.url("/events"))).unwrap();
-    let redirect = "HTTP/1.1 302 Found\r\nLocation: https://127.0.0.1:1/x\r\n\r\n";
-    let _server = serve_once(&rt, listener, redirect);
-    match es.next().await {
-        Some(Err(err @ Error::TlsNotSupported { port: 1, .. })) => {
-            assert!(err.to_string().contains("`rustls` feature"), "{err}");
-        }
-        other => panic!("{other:?}"),
-    }
-    ended(&mut es).await;
-}
-
 async fn a_response_dripped_byte_by_byte<R: Rt>(rt: R) {
     let (mut es, listener) = source(&rt, identity);
     let clock = rt.clone();
@@ -314,14 +301,6 @@ async fn an_oversized_line_reconnects_without_panicking<R: Rt>(rt: R) {
 
 /// On a binding without TLS (a build without the `rustls` feature); with
 /// TLS, see `tests/tls.rs`.
-async fn https_without_tls_is_refused_up_front<R: Rt>(_: R) {
-    let https = ClientConfig::new("https://example.com/events");
-    match EventSource::<WithoutTls<R::Driver>>::new(https) {
-        Err(Error::TlsNotSupported { host, port: 443 }) => assert_eq!(host, "example.com"),
-        other => panic!("{other:?}"),
-    }
-}
-
 async fn an_unsupported_scheme_is_refused_up_front<R: Rt>(rt: R) {
     let err = rt.event_source(ClientConfig::new("ftp://x/")).unwrap_err();
     assert!(matches!(err, Error::Protocol(_)), "{err:?}");

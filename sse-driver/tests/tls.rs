@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use common::proxy::{Behaviour, Proxy};
 use common::source::{OK, config, message, next};
 use common::{Listener, Rt, WAIT, close, drain, ms, on_every_runtime, read_head, write_all};
-use sse_driver::client::{ClientConfig, CloseReason, Error, Event, ReconnectReason};
-use sse_driver::rt::{Runtime, TlsConfig, Transport};
+use sse_driver::client::{
+    ClientConfig, CloseReason, Error, Event, Proxies, Proxy as ProxySetting, ReconnectReason,
+};
+use sse_driver::rt::{BoxTransport, Runtime, TlsConfig, Transport};
 use sse_driver::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use sse_driver::rustls::{self, RootCertStore, ServerConfig};
 use sse_driver::server::{
@@ -28,6 +31,9 @@ on_every_runtime!(
     the_default_roots_do_not_trust_a_self_signed_certificate,
     https_urls_and_redirects_to_https_are_accepted,
     a_stream_served_over_tls_is_flushed_per_batch_and_ends_cleanly,
+    https_goes_through_a_connect_tunnel_end_to_end,
+    a_refusing_or_unreachable_proxy_is_named,
+    http_goes_to_the_proxy_with_the_absolute_url,
 );
 
 /// The crypto provider of both sides.
@@ -100,16 +106,30 @@ fn trusting(cert: CertificateDer<'static>) -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
-/// The `rustls::Error` inside an `Error::Io`, if that is what `error` is.
+/// The `rustls::Error` behind an `Error::Io`, if that is what `error` is.
 fn tls_error(error: &Error) -> Option<&rustls::Error> {
-    match error {
-        Error::Io(e) => e.get_ref()?.downcast_ref::<rustls::Error>(),
+    let mut source: Option<&(dyn std::error::Error + 'static)> = match error {
+        Error::Io(e) => e.get_ref().map(|e| e as _),
         _ => None,
+    };
+    while let Some(e) = source {
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        source = e.source();
     }
+    None
 }
 
-/// Whether `error` is a failed handshake for an untrusted certificate.
+/// Whether `error` is a failed handshake for an untrusted certificate,
+/// said in one sentence that names the server.
 fn is_untrusted(error: &Error) -> bool {
+    let said = error.to_string();
+    assert!(
+        said.contains("TLS with localhost failed: invalid peer certificate"),
+        "{said}"
+    );
+    assert!(said.contains("SSL_CERT_FILE"), "{said}");
     matches!(tls_error(error), Some(rustls::Error::InvalidCertificate(_)))
 }
 
@@ -357,9 +377,9 @@ async fn a_stream_served_over_tls_is_flushed_per_batch_and_ends_cleanly<R: Rt>(r
     }
 
     let tls_config = TlsConfig::new(trusting(cert));
-    let connecting = rt
-        .driver()
-        .connect_tls("localhost".into(), port, &tls_config);
+    let tcp = rt.driver().connect("localhost".into(), port);
+    let tcp: BoxTransport = Box::new(rt.timeout(WAIT, tcp).await.unwrap().unwrap());
+    let connecting = sse_driver::tls::handshake(tcp, "localhost".into(), &tls_config);
     let mut raw = rt.timeout(WAIT, connecting).await.unwrap().unwrap();
     write_all(&mut raw, b"GET /events HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -403,4 +423,98 @@ async fn a_stream_served_over_tls_is_flushed_per_batch_and_ends_cleanly<R: Rt>(r
         .await
         .expect("serve_stream did not return");
     assert_eq!(ends, vec![Ok(StreamEnd::Shutdown); 2]);
+}
+
+/// A configuration for `url` through the proxy at `proxy` (and not the
+/// environment's).
+fn via(url: &str, proxy: &str) -> ClientConfig {
+    let proxy = ProxySetting::parse(proxy).unwrap();
+    config(url).proxies(Proxies::all(proxy))
+}
+
+async fn https_goes_through_a_connect_tunnel_end_to_end<R: Rt>(rt: R) {
+    let tls = TlsServer::<R>::bind();
+    let proxy = Proxy::start(Behaviour::Tunnel);
+    let port = tls.listener.addr().port();
+    let mut es = rt
+        .event_source(via(&tls.url, &proxy.url()))
+        .unwrap()
+        .tls_config(trusting(tls.cert.clone()));
+    let _server = rt.spawn(async move {
+        let mut s = tls.accept().await;
+        let head = read_head(&mut s).await;
+        write_all(&mut s, format!("{OK}data: tunnelled\n\n").as_bytes())
+            .await
+            .unwrap();
+        drain(&mut s).await;
+        head
+    });
+    assert!(matches!(next(&mut es).await, Event::Open));
+    assert_eq!(message(&mut es).await.data(), "tunnelled");
+    let heads = proxy.heads();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert_eq!(
+        heads[0],
+        format!("CONNECT localhost:{port} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n")
+    );
+}
+
+async fn a_refusing_or_unreachable_proxy_is_named<R: Rt>(rt: R) {
+    let proxy = Proxy::start(Behaviour::Refuse(403));
+    let mut es = rt
+        .event_source(via("https://localhost:9/events", &proxy.url()).no_reconnect())
+        .unwrap();
+    match es.next().await {
+        Some(Err(Error::Closed {
+            cause: Some(cause), ..
+        })) => {
+            let proxy = proxy.url().replace("http://", "");
+            assert_eq!(
+                cause.to_string(),
+                format!("the proxy {proxy} refused a tunnel to localhost:9: 403 Forbidden")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing listens at the proxy's address.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = closed.local_addr().unwrap();
+    drop(closed);
+    let mut es = rt
+        .event_source(via("https://localhost:9/events", &format!("http://{gone}")).no_reconnect())
+        .unwrap();
+    match es.next().await {
+        Some(Err(Error::Closed {
+            cause: Some(cause), ..
+        })) => {
+            let said = cause.to_string();
+            assert!(
+                said.starts_with(&format!(
+                    "connection error: cannot connect to the proxy {gone}: "
+                )),
+                "{said}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+async fn http_goes_to_the_proxy_with_the_absolute_url<R: Rt>(rt: R) {
+    // The listener plays the proxy: it answers the request itself.
+    let proxy = Listener::<R>::bind();
+    let proxy_url = proxy.url("");
+    let mut es = rt
+        .event_source(via("http://example.invalid:8080/events?x=1", &proxy_url))
+        .unwrap();
+    let server = rt.spawn(async move { proxy.answer(&format!("{OK}data: proxied\n\n")).await });
+    assert!(matches!(next(&mut es).await, Event::Open));
+    assert_eq!(message(&mut es).await.data(), "proxied");
+    drop(es);
+    let head = server.await;
+    assert!(
+        head.starts_with(
+            "GET http://example.invalid:8080/events?x=1 HTTP/1.1\r\nHost: example.invalid:8080\r\n"
+        ),
+        "{head}"
+    );
 }

@@ -11,6 +11,9 @@ mod config;
 mod conn;
 mod http;
 mod machine;
+#[cfg(feature = "http1")]
+mod proxy;
+mod rejection;
 
 pub use crate::http1::value::{is_event_stream, parse_retry_after};
 pub use config::{ClientConfig, Jitter, MAX_DELAY, ReconnectPolicy, RedirectTarget};
@@ -20,3 +23,6 @@ pub use http::Fetch;
 pub use machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
 };
+#[cfg(feature = "http1")]
+pub use proxy::{Proxies, Proxy, ProxyError};
+pub use rejection::{ERROR_BODY_LIMIT, ErrorResponse, excerpt};

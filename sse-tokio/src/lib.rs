@@ -90,7 +90,7 @@ pub use sse_driver::client::{
 /// [`rustls::ClientConfig`] for
 /// [`EventSource::tls_config`](sse_driver::client::EventSource::tls_config).
 #[cfg(feature = "rustls")]
-pub use tokio_rustls::rustls;
+pub use sse_driver::rustls;
 
 /// A reconnecting Server-Sent Events client on tokio: a
 /// [`Stream`](futures_core::Stream) of [`Result<Event, Error>`](Item) (see

@@ -1,6 +1,6 @@
-//! The binding to tokio: [`Tokio`] (its clock, its timers, its sockets,
-//! and TLS through `tokio-rustls` with feature `rustls`) and [`TokioIo`],
-//! which makes any tokio socket a [`Transport`] for the server functions.
+//! The binding to tokio: [`Tokio`] (its clock, its timers and its TCP
+//! sockets; TLS is the driver's, over them) and [`TokioIo`], which makes
+//! any tokio socket a [`Transport`] for the server functions.
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -8,9 +8,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-#[cfg(feature = "rustls")]
-use sse_driver::rt::TlsConfig;
-use sse_driver::rt::{BoxTransport, Connecting, Runtime, Timer, Transport};
+use sse_driver::rt::{Connecting, Runtime, Timer, Transport};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
@@ -89,7 +87,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> Transport for TokioIo<T> {
 
 impl Runtime for Tokio {
     type Timer = TokioTimer;
-    type Socket = BoxTransport;
+    type Socket = TokioIo<TcpStream>;
 
     fn now(&self) -> Instant {
         tokio::time::Instant::now().into_std()
@@ -100,33 +98,13 @@ impl Runtime for Tokio {
         TokioTimer(Box::pin(tokio::time::sleep_until(deadline)))
     }
 
-    fn connect(&self, host: String, port: u16) -> Connecting<BoxTransport> {
+    /// A `TcpStream` with `TCP_NODELAY` (events are small writes that
+    /// must leave at once).
+    fn connect(&self, host: String, port: u16) -> Connecting<TokioIo<TcpStream>> {
         Box::pin(async move {
-            let tcp = open_tcp(host, port).await?;
-            Ok(Box::new(TokioIo(tcp)) as BoxTransport)
+            let tcp = TcpStream::connect((host.as_str(), port)).await?;
+            let _ = tcp.set_nodelay(true);
+            Ok(TokioIo(tcp))
         })
     }
-
-    fn supports_tls(&self) -> bool {
-        cfg!(feature = "rustls")
-    }
-
-    #[cfg(feature = "rustls")]
-    fn connect_tls(&self, host: String, port: u16, tls: &TlsConfig) -> Connecting<BoxTransport> {
-        let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::clone(tls.rustls()));
-        Box::pin(async move {
-            let name = TlsConfig::server_name(&host)?;
-            let tcp = open_tcp(host, port).await?;
-            let stream = connector.connect(name, tcp).await?;
-            Ok(Box::new(TokioIo(stream)) as BoxTransport)
-        })
-    }
-}
-
-/// Opens a TCP connection to `host`:`port` with `TCP_NODELAY` (events are
-/// small writes that must leave at once).
-async fn open_tcp(host: String, port: u16) -> io::Result<TcpStream> {
-    let tcp = TcpStream::connect((host.as_str(), port)).await?;
-    let _ = tcp.set_nodelay(true);
-    Ok(tcp)
 }

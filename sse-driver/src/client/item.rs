@@ -7,7 +7,10 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use sse_proto::client::{CloseReason, ConnectionError, ConnectionOutput, ReconnectReason};
+use sse_proto::client::{
+    CloseReason, ConnectionError, ConnectionOutput, ErrorResponse, ReconnectReason, excerpt,
+};
+
 /// What the client stream yields.
 #[non_exhaustive]
 #[derive(Debug)]
@@ -48,8 +51,15 @@ pub enum Error {
         /// Its port.
         port: u16,
     },
-    /// The source closed for good; `reason` says why (a bad status or
-    /// content type, reconnecting disabled, too many failed attempts).
+    /// The server answered with something other than an event stream (a
+    /// status other than 200, or a 200 that is not `text/event-stream`):
+    /// the source closed, and this is what the server said (its status,
+    /// headers and the first bytes of its body, such as an API's JSON
+    /// error). Its [`reason`](ErrorResponse::reason) is the
+    /// [`CloseReason`].
+    Rejected(Box<ErrorResponse>),
+    /// The source closed for good; `reason` says why (reconnecting
+    /// disabled, too many failed attempts, ...).
     Closed {
         /// Why.
         reason: CloseReason,
@@ -69,6 +79,19 @@ impl fmt::Display for Error {
                  adapter's `rustls` feature (sse-tokio or sse-async-std; `sse` itself: \
                  its `rustls` feature), or use an http URL"
             ),
+            Error::Rejected(response) => {
+                let status = response.status();
+                let phrase = sse_proto::http1::reason_phrase(status).unwrap_or("");
+                write!(f, "the server answered {status} {phrase}")?;
+                if let CloseReason::BadContentType(_) = response.reason() {
+                    write!(f, " ({})", response.reason())?;
+                }
+                let text = excerpt(&response.body_text(), 300);
+                if !text.is_empty() {
+                    write!(f, ": {text}")?;
+                }
+                Ok(())
+            }
             Error::Closed { reason, .. } => write!(f, "event source closed: {reason}"),
         }
     }
@@ -80,6 +103,7 @@ impl std::error::Error for Error {
             Error::Io(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::TlsNotSupported { .. } => None,
+            Error::Rejected(response) => Some(response.reason()),
             Error::Closed {
                 cause: Some(cause), ..
             } => Some(&**cause),
@@ -130,6 +154,8 @@ pub(crate) enum Report {
 pub(crate) struct Reports {
     /// The error behind the next `Reconnecting` or `Closed`.
     last_error: Option<Error>,
+    /// The response behind the next `Closed`.
+    rejected: Option<Box<ErrorResponse>>,
 }
 
 impl Reports {
@@ -145,7 +171,13 @@ impl Reports {
     /// remembered or dropped). Outputs must come in the connection's order.
     pub(crate) fn report(&mut self, output: ConnectionOutput) -> Option<Report> {
         let item = match output {
-            ConnectionOutput::Connect { .. } | ConnectionOutput::CloseSocket => return None,
+            ConnectionOutput::Connect { .. }
+            | ConnectionOutput::StartTls { .. }
+            | ConnectionOutput::CloseSocket => return None,
+            ConnectionOutput::Rejected(response) => {
+                self.rejected = Some(response);
+                return None;
+            }
             ConnectionOutput::Open => Ok(Event::Open),
             ConnectionOutput::Event(event) => Ok(Event::Message(event)),
             ConnectionOutput::Reconnecting { delay, reason } => Ok(Event::Reconnecting {
@@ -163,6 +195,16 @@ impl Reports {
             ) => {
                 self.last_error = None;
                 return Some(Report::End);
+            }
+            ConnectionOutput::Closed(reason) if self.rejected.is_some() => {
+                self.last_error = None;
+                match self.rejected.take() {
+                    Some(response) => Err(Error::Rejected(response)),
+                    None => Err(Error::Closed {
+                        reason,
+                        cause: None,
+                    }),
+                }
             }
             ConnectionOutput::Closed(reason) => Err(Error::Closed {
                 reason,
@@ -217,6 +259,7 @@ mod tests {
             host: "example.com".into(),
             port: 80,
             tls: false,
+            proxy: false,
         };
         for quiet in [
             ConnectionOutput::Retry(Duration::from_secs(1)),

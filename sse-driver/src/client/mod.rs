@@ -12,20 +12,21 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_core::Stream;
-use sse_proto::client::{Connection, ConnectionOutput};
+use sse_proto::client::{Connection, ConnectionError, ConnectionOutput};
 use sse_proto::http1::{Scheme, Url};
 
 pub use item::{Error, Event, Item};
 use item::{Report, Reports};
 pub use sse_proto::Limits;
 pub use sse_proto::client::{
-    ClientConfig, CloseReason, Jitter, ReadyState, ReconnectPolicy, ReconnectReason, RedirectTarget,
+    ClientConfig, CloseReason, ERROR_BODY_LIMIT, ErrorResponse, Jitter, Proxies, Proxy, ProxyError,
+    ReadyState, ReconnectPolicy, ReconnectReason, RedirectTarget,
 };
 pub use sse_proto::http1::{BodyLimits, HeadLimits};
 
 use crate::alarm::Alarm;
 use crate::io::{poll_flush, poll_read, poll_write};
-use crate::rt::{Connecting, Runtime, TlsConfig};
+use crate::rt::{BoxTransport, Connecting, Runtime, TlsConfig};
 
 /// How many socket steps one `poll_next` takes before yielding to the
 /// executor when none of them produced an item.
@@ -35,16 +36,16 @@ const READ_BUDGET: u32 = 64;
 const READ_BUFFER: usize = 16 * 1024;
 
 /// The socket side of the loop.
-enum Io<S> {
+enum Io {
     /// No socket: waiting for the timer, or closed.
     None,
-    /// Opening a socket.
-    Connecting(Connecting<S>),
+    /// Opening a socket (and starting TLS on it).
+    Connecting(Connecting<BoxTransport>),
     /// Open: the request (at the connection's `poll_transmit`) goes out
     /// first, then the response is read.
     Open {
         /// The socket.
-        socket: S,
+        socket: BoxTransport,
         /// Bytes were written since the last flush.
         unflushed: bool,
     },
@@ -74,7 +75,7 @@ enum Io<S> {
 pub struct EventSource<R: Runtime> {
     runtime: R,
     conn: Connection<Instant>,
-    io: Io<R::Socket>,
+    io: Io,
     /// The one timer, at the connection's deadline.
     alarm: Alarm<R::Timer>,
     /// The error behind the next `Reconnecting` or `Closed`.
@@ -138,13 +139,21 @@ impl<R: Runtime> EventSource<R> {
         body_limits: BodyLimits,
     ) -> Result<EventSource<R>, Error> {
         if let Ok(url) = Url::parse(config.url()) {
-            if url.scheme() == Scheme::Https && !runtime.supports_tls() {
+            if url.scheme() == Scheme::Https && !cfg!(feature = "rustls") {
                 return Err(Error::TlsNotSupported {
                     host: url.host().to_string(),
                     port: url.port(),
                 });
             }
         }
+        let config = match config.proxy_settings() {
+            Some(_) => config,
+            None => {
+                let proxies = Proxies::from_env(|name| std::env::var(name).ok())
+                    .map_err(ConnectionError::Proxy)?;
+                config.proxies(proxies)
+            }
+        };
         let now = runtime.now();
         let seed = item::jitter_seed();
         let conn = Connection::with_limits(config, head_limits, body_limits, now, seed)?;
@@ -161,10 +170,10 @@ impl<R: Runtime> EventSource<R> {
     }
 
     /// Uses `config` for `https` connections instead of the default (the
-    /// `ring` provider trusting the [`webpki-roots`](https://docs.rs/webpki-roots)):
-    /// for a private certificate authority, a self-signed certificate, or
-    /// client certificates. The server name is still the URL's host. Call it
-    /// before the first poll.
+    /// `ring` provider trusting the operating system's certificates, see
+    /// [`TlsConfig::platform_default`]): for a private certificate
+    /// authority, a self-signed certificate, or client certificates. The
+    /// server name is still the URL's host. Call it before the first poll.
     #[cfg(feature = "rustls")]
     #[must_use]
     pub fn tls_config(mut self, config: std::sync::Arc<rustls::ClientConfig>) -> EventSource<R> {
@@ -206,40 +215,64 @@ impl<R: Runtime> EventSource<R> {
         self.done = true;
     }
 
-    /// Starts opening `host`:`port`, with TLS when `tls`. `Err` when the
-    /// binding has no TLS for an `https` connection.
-    fn connect(&mut self, host: String, port: u16, tls: bool) -> Result<(), Error> {
+    /// Starts opening `host`:`port`, and TLS on it when `tls`. `Err`
+    /// when the driver was built without TLS.
+    fn connect(&mut self, host: String, port: u16, tls: bool, proxy: bool) -> Result<(), Error> {
+        let tcp = self.runtime.connect(host.clone(), port);
+        let what = if proxy { "the proxy " } else { "" };
+        let name = host.clone();
+        let opening = async move {
+            match tcp.await {
+                Ok(socket) => Ok(Box::new(socket) as BoxTransport),
+                Err(e) => Err(context(e, format!("cannot connect to {what}{name}:{port}"))),
+            }
+        };
         if !tls {
-            self.io = Io::Connecting(self.runtime.connect(host, port));
+            self.io = Io::Connecting(Box::pin(opening));
             return Ok(());
         }
-        if !self.runtime.supports_tls() {
-            return Err(Error::TlsNotSupported { host, port });
-        }
-        match self.tls_or_default() {
-            Ok(config) => {
-                self.io = Io::Connecting(self.runtime.connect_tls(host, port, &config));
-            }
-            Err(e) => self.socket_error(e),
-        }
+        let config = self.tls_or_default(&host, port)?;
+        self.io = Io::Connecting(Box::pin(async move {
+            let socket = opening.await?;
+            start_tls(socket, host, config).await
+        }));
         Ok(())
     }
 
-    /// The configured TLS configuration, or the default one (built once).
-    fn tls_or_default(&mut self) -> io::Result<TlsConfig> {
+    /// Starts TLS with `server_name` on the open socket (a proxy's
+    /// tunnel).
+    fn start_tls(&mut self, server_name: String) -> Result<(), Error> {
+        let Io::Open { socket, .. } = std::mem::replace(&mut self.io, Io::None) else {
+            return Ok(());
+        };
+        let config = self.tls_or_default(&server_name, 443)?;
+        self.io = Io::Connecting(start_tls(socket, server_name, config));
+        Ok(())
+    }
+
+    /// The configured TLS configuration, or the default one (built once);
+    /// `Err` when the driver has no TLS. A default that cannot be built
+    /// (no trusted certificates) is a socket error.
+    fn tls_or_default(&mut self, host: &str, port: u16) -> Result<Option<TlsConfig>, Error> {
         if let Some(config) = &self.tls {
-            return Ok(config.clone());
+            return Ok(Some(config.clone()));
         }
         #[cfg(feature = "rustls")]
         {
-            let config = TlsConfig::webpki_roots().map_err(io::Error::other)?;
-            Ok(self.tls.insert(config).clone())
+            let _ = (host, port);
+            match TlsConfig::platform_default() {
+                Ok(config) => Ok(Some(self.tls.insert(config).clone())),
+                Err(e) => {
+                    self.socket_error(e);
+                    Ok(None)
+                }
+            }
         }
         #[cfg(not(feature = "rustls"))]
-        Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            "no TLS configuration (the `rustls` feature is off)",
-        ))
+        Err(Error::TlsNotSupported {
+            host: host.to_owned(),
+            port,
+        })
     }
 
     /// Records a socket error for the connection.
@@ -309,8 +342,20 @@ impl<R: Runtime> EventSource<R> {
     /// (or ends) with it.
     fn act(&mut self, output: ConnectionOutput) -> Option<Option<Item>> {
         match output {
-            ConnectionOutput::Connect { host, port, tls } => {
-                if let Err(error) = self.connect(host, port, tls) {
+            ConnectionOutput::Connect {
+                host,
+                port,
+                tls,
+                proxy,
+            } => {
+                if let Err(error) = self.connect(host, port, tls, proxy) {
+                    self.finish();
+                    return Some(Some(Err(error)));
+                }
+                None
+            }
+            ConnectionOutput::StartTls { server_name } => {
+                if let Err(error) = self.start_tls(server_name) {
                     self.finish();
                     return Some(Some(Err(error)));
                 }
@@ -337,6 +382,46 @@ impl<R: Runtime> EventSource<R> {
             }
         }
     }
+}
+
+/// `e` with `what` said first (`cannot connect to host:port: …`), its kind
+/// and source kept.
+fn context(e: io::Error, what: String) -> io::Error {
+    #[derive(Debug)]
+    struct Context {
+        what: String,
+        source: io::Error,
+    }
+    impl fmt::Display for Context {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{}: {}", self.what, self.source)
+        }
+    }
+    impl std::error::Error for Context {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+    io::Error::new(e.kind(), Context { what, source: e })
+}
+
+/// Starts TLS with `server_name` over `socket` when there is a
+/// configuration (`None`: the error is recorded already, and the attempt
+/// fails).
+fn start_tls(
+    socket: BoxTransport,
+    server_name: String,
+    config: Option<TlsConfig>,
+) -> Connecting<BoxTransport> {
+    #[cfg(feature = "rustls")]
+    if let Some(config) = config {
+        return crate::tls::handshake(socket, server_name, &config);
+    }
+    let _ = (socket, server_name, config);
+    Box::pin(std::future::ready(Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no TLS configuration",
+    ))))
 }
 
 /// Writes what the connection holds for the socket, then flushes it.

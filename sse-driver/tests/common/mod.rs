@@ -7,6 +7,7 @@
 //! Each test binary uses a part of it.
 #![allow(dead_code)]
 
+pub mod proxy;
 mod runtimes;
 pub mod source;
 
@@ -324,28 +325,4 @@ pub async fn read_head<T: Transport + ?Sized>(io: &mut T) -> String {
 pub async fn drain<T: Transport + ?Sized>(io: &mut T) {
     let mut buf = [0u8; 1024];
     while let Ok(1..) = read(io, &mut buf).await {}
-}
-
-/// A binding without TLS: `D` with the default
-/// [`Runtime::supports_tls`] (`false`) and
-/// [`Runtime::connect_tls`] (which fails), as a build without the `rustls`
-/// feature has.
-#[derive(Clone, Default)]
-pub struct WithoutTls<D>(D);
-
-impl<D: Runtime> Runtime for WithoutTls<D> {
-    type Timer = D::Timer;
-    type Socket = D::Socket;
-
-    fn now(&self) -> Instant {
-        self.0.now()
-    }
-
-    fn timer(&self, deadline: Instant) -> D::Timer {
-        self.0.timer(deadline)
-    }
-
-    fn connect(&self, host: String, port: u16) -> Connecting<D::Socket> {
-        self.0.connect(host, port)
-    }
 }

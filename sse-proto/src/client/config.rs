@@ -167,6 +167,8 @@ pub struct ClientConfig {
     pub(crate) max_redirects: u32,
     pub(crate) redirect_target: RedirectTarget,
     pub(crate) limits: Limits,
+    #[cfg(feature = "http1")]
+    pub(crate) proxies: Option<super::Proxies>,
 }
 
 impl ClientConfig {
@@ -187,6 +189,8 @@ impl ClientConfig {
             max_redirects: 20,
             redirect_target: RedirectTarget::default(),
             limits: Limits::default(),
+            #[cfg(feature = "http1")]
+            proxies: None,
         }
     }
 
@@ -264,6 +268,23 @@ impl ClientConfig {
     pub fn redirect_target(mut self, target: RedirectTarget) -> ClientConfig {
         self.redirect_target = target;
         self
+    }
+
+    /// The forward proxies to go through ([`Proxies::none`](super::Proxies::none) to connect
+    /// directly). Unset, a driver reads them from the environment
+    /// (`HTTPS_PROXY`, `HTTP_PROXY`, `NO_PROXY`; see
+    /// [`Proxies::from_env`](super::Proxies::from_env)).
+    #[cfg(feature = "http1")]
+    pub fn proxies(mut self, proxies: super::Proxies) -> ClientConfig {
+        self.proxies = Some(proxies);
+        self
+    }
+
+    /// The proxies set with [`proxies`](ClientConfig::proxies), or `None`
+    /// when the driver is to read them from the environment.
+    #[cfg(feature = "http1")]
+    pub fn proxy_settings(&self) -> Option<&super::Proxies> {
+        self.proxies.as_ref()
     }
 
     /// Limits for each connection's [`Decoder`](crate::Decoder).

@@ -5,8 +5,11 @@
 //! (async over any runtime, or a blocking one) only opens sockets, writes
 //! what [`Connection::poll_transmit`] holds, reads and sleeps.
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::format;
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 use core::ops::Add;
 use core::time::Duration;
@@ -17,6 +20,8 @@ use super::config::ClientConfig;
 use super::machine::{
     CloseReason, EventSource, Output, ReadyState, ReconnectReason, ResponseSummary, Warning,
 };
+use super::proxy::{Proxies, Proxy, ProxyError, bracketed};
+use super::rejection::ErrorResponse;
 use crate::event::Event;
 use crate::http1::{
     self, BodyDecoder, BodyError, BodyLimits, BuildError, FramingError, HeadError, HeadLimits,
@@ -55,6 +60,23 @@ pub enum ConnectionError {
     /// The adapter reported a socket error
     /// ([`Connection::handle_socket_error`]); the adapter has the details.
     Socket,
+    /// The proxy setting cannot be used.
+    Proxy(ProxyError),
+    /// The proxy answered `CONNECT` with a status other than 2xx (407:
+    /// it wants credentials, given as `user:password@` in its URL).
+    ProxyRefused {
+        /// The proxy's `host:port`.
+        proxy: String,
+        /// The target's `host:port`.
+        target: String,
+        /// The proxy's status.
+        status: u16,
+    },
+    /// The proxy closed the connection before answering `CONNECT`.
+    ProxyClosed {
+        /// The proxy's `host:port`.
+        proxy: String,
+    },
 }
 
 impl fmt::Display for ConnectionError {
@@ -72,6 +94,26 @@ impl fmt::Display for ConnectionError {
                 "the server switched protocols (101) instead of sending an event stream",
             ),
             ConnectionError::Socket => f.write_str("socket error"),
+            ConnectionError::Proxy(e) => write!(f, "{e}"),
+            ConnectionError::ProxyRefused {
+                proxy,
+                target,
+                status,
+            } => {
+                let reason = http1::reason_phrase(*status).unwrap_or("");
+                write!(
+                    f,
+                    "the proxy {proxy} refused a tunnel to {target}: {status} {reason}"
+                )?;
+                if *status == 407 {
+                    f.write_str(" (give its credentials as user:password@ in the proxy URL)")?;
+                }
+                Ok(())
+            }
+            ConnectionError::ProxyClosed { proxy } => write!(
+                f,
+                "the proxy {proxy} closed the connection before answering CONNECT"
+            ),
         }
     }
 }
@@ -84,6 +126,7 @@ impl core::error::Error for ConnectionError {
             ConnectionError::Head(e) => Some(e),
             ConnectionError::Framing(e) => Some(e),
             ConnectionError::Body(e) => Some(e),
+            ConnectionError::Proxy(e) => Some(e),
             _ => None,
         }
     }
@@ -97,8 +140,8 @@ impl core::error::Error for ConnectionError {
 /// added later fails to compile there instead of being dropped.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnectionOutput {
-    /// Open a TCP connection to `host`:`port` (with TLS when `tls`; the
-    /// server name is `host`), then write the request that
+    /// Open a TCP connection to `host`:`port` (and start TLS on it when
+    /// `tls`, the server name being `host`), then write what
     /// [`Connection::poll_transmit`] holds. Any previous socket has been
     /// closed with [`CloseSocket`](ConnectionOutput::CloseSocket) already.
     /// If the connection cannot be opened, call
@@ -109,8 +152,21 @@ pub enum ConnectionOutput {
         host: String,
         /// The TCP port.
         port: u16,
-        /// Whether the URL is `https`.
+        /// Whether to start TLS on the new connection: the URL is `https`
+        /// (or, through a proxy, the proxy's is).
         tls: bool,
+        /// Whether `host`:`port` is a forward proxy (for messages: a
+        /// failure to connect is the proxy's).
+        proxy: bool,
+    },
+    /// The proxy opened the tunnel: start TLS with `server_name` over the
+    /// open socket, then go on writing what
+    /// [`Connection::poll_transmit`] holds. A failed handshake is a
+    /// [`Connection::handle_socket_error`].
+    StartTls {
+        /// The server name to ask for (SNI) and to check the certificate
+        /// against: the URL's host.
+        server_name: String,
     },
     /// Close the socket and feed nothing more from it.
     CloseSocket,
@@ -129,6 +185,11 @@ pub enum ConnectionOutput {
         /// Why the connection was lost.
         reason: ReconnectReason,
     },
+    /// The response that closes the source (a status other than 200, or
+    /// no event stream): its status, headers and the first bytes of its
+    /// body. Just before the [`Closed`](ConnectionOutput::Closed) it
+    /// explains.
+    Rejected(Box<ErrorResponse>),
     /// Closed for good ([`Output::Closed`]); nothing follows.
     Closed(CloseReason),
     /// Something worth logging ([`Output::Warning`]).
@@ -139,11 +200,25 @@ pub enum ConnectionOutput {
     Error(ConnectionError),
 }
 
+/// How long the body of a response that closes the source is read for
+/// ([`ConnectionOutput::Rejected`]), at most.
+pub const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
+
 /// Where the current socket is in its exchange.
 #[derive(Debug)]
-enum Socket {
+enum Socket<I> {
     /// No socket (waiting, closed, or the machine dropped the request).
     None,
+    /// `CONNECT` sent to the proxy (or being sent); reading its answer.
+    Tunnel {
+        url: Url,
+        method: String,
+        /// The request to send once the tunnel is up.
+        request: Bytes,
+        /// The proxy's `host:port`.
+        proxy: String,
+        parser: ResponseParser,
+    },
     /// Request sent (or being sent); reading the response head.
     Head {
         url: Url,
@@ -152,6 +227,14 @@ enum Socket {
     },
     /// Reading the body of an open stream.
     Body { decoder: BodyDecoder },
+    /// Reading the first bytes of a response that closes the source, the
+    /// machine's outputs held until then.
+    Rejected {
+        decoder: BodyDecoder,
+        response: ErrorResponse,
+        held: Vec<Output>,
+        deadline: I,
+    },
 }
 
 /// The reconnecting `EventSource` client over HTTP/1.1, sans-IO: an
@@ -183,7 +266,12 @@ enum Socket {
 /// let mut conn = Connection::new(ClientConfig::new("http://localhost:8080/events"), t0, 1)?;
 /// assert_eq!(
 ///     conn.poll_output(),
-///     Some(ConnectionOutput::Connect { host: "localhost".into(), port: 8080, tls: false })
+///     Some(ConnectionOutput::Connect {
+///         host: "localhost".into(),
+///         port: 8080,
+///         tls: false,
+///         proxy: false,
+///     })
 /// );
 /// let request = conn.poll_transmit().unwrap_or_default();
 /// assert!(request.starts_with(b"GET /events HTTP/1.1\r\nHost: localhost:8080\r\n"));
@@ -201,7 +289,8 @@ enum Socket {
 pub struct Connection<I> {
     es: EventSource<I>,
     out: VecDeque<ConnectionOutput>,
-    socket: Socket,
+    socket: Socket<I>,
+    proxies: Proxies,
     /// The request still to write to the current socket.
     transmit: Bytes,
     buf: BytesMut,
@@ -246,13 +335,14 @@ where
         seed: u64,
     ) -> Result<Connection<I>, ConnectionError> {
         Url::parse(config.url()).map_err(ConnectionError::Url)?;
+        let proxies = config.proxies.clone().unwrap_or_default();
         let mut es = EventSource::new(config, now, seed);
         let mut early = VecDeque::new();
         // The first request shows whether the configuration can be written:
         // every later request has the same method and headers (or fewer).
         while let Some(output) = es.poll_output() {
             if let Output::Connect(request) = &output {
-                encode_request(request)?;
+                encode_request(request, None)?;
             }
             early.push_back(output);
         }
@@ -260,6 +350,7 @@ where
             es,
             out: VecDeque::new(),
             socket: Socket::None,
+            proxies,
             transmit: Bytes::new(),
             buf: BytesMut::new(),
             head_limits,
@@ -295,12 +386,26 @@ where
     /// When [`handle_timeout`](Connection::handle_timeout) is due: the end
     /// of a reconnect wait or the idle deadline. `None`: no timer.
     pub fn poll_timeout(&self) -> Option<I> {
-        self.es.poll_timeout()
+        let machine = self.es.poll_timeout();
+        match (&self.socket, machine) {
+            (Socket::Rejected { deadline, .. }, Some(t)) => Some(t.min(*deadline)),
+            (Socket::Rejected { deadline, .. }, None) => Some(*deadline),
+            (_, t) => t,
+        }
     }
 
     /// The time is `now`: starts the next attempt after a wait, or gives up
     /// on an idle connection. Early calls do nothing.
     pub fn handle_timeout(&mut self, now: I) {
+        if let Socket::Rejected {
+            deadline, response, ..
+        } = &mut self.socket
+        {
+            if now >= *deadline {
+                response.set_truncated();
+                self.finish_rejected();
+            }
+        }
         self.es.handle_timeout(now);
         self.pump();
     }
@@ -318,7 +423,19 @@ where
     pub fn handle_socket_eof(&mut self, now: I) {
         match &mut self.socket {
             Socket::None => {}
+            Socket::Tunnel { proxy, .. } => {
+                let proxy = core::mem::take(proxy);
+                self.fail(ConnectionError::ProxyClosed { proxy }, now);
+            }
             Socket::Head { .. } => self.fail(ConnectionError::ClosedBeforeResponse, now),
+            Socket::Rejected {
+                decoder, response, ..
+            } => {
+                if decoder.handle_eof().is_err() {
+                    response.set_truncated();
+                }
+                self.finish_rejected();
+            }
             Socket::Body { decoder } => match decoder.handle_eof() {
                 Ok(()) => {
                     self.drop_socket();
@@ -335,8 +452,13 @@ where
     pub fn handle_socket_error(&mut self, now: I) {
         // The request for a socket that never opened is moot.
         self.transmit = Bytes::new();
-        if !matches!(self.socket, Socket::None) {
-            self.fail(ConnectionError::Socket, now);
+        match &mut self.socket {
+            Socket::None => {}
+            Socket::Rejected { response, .. } => {
+                response.set_truncated();
+                self.finish_rejected();
+            }
+            _ => self.fail(ConnectionError::Socket, now),
         }
     }
 
@@ -372,11 +494,36 @@ where
                     self.buf.clear();
                     return;
                 }
+                Socket::Tunnel { parser, .. } => match parser.parse_buf(&mut self.buf) {
+                    Ok(None) => return,
+                    Ok(Some(head)) => self.handle_tunnel(&head, now),
+                    Err(e) => return self.fail(ConnectionError::Head(e), now),
+                },
                 Socket::Head { parser, .. } => match parser.parse_buf(&mut self.buf) {
                     Ok(None) => return,
                     Ok(Some(head)) => self.handle_head(head, now),
                     Err(e) => return self.fail(ConnectionError::Head(e), now),
                 },
+                Socket::Rejected {
+                    decoder, response, ..
+                } => {
+                    let more = match decoder.decode(&mut self.buf) {
+                        Ok(Some(piece)) => response.push_body(&piece),
+                        Ok(None) => {
+                            if !decoder.is_done() {
+                                return;
+                            }
+                            false
+                        }
+                        Err(_) => {
+                            response.set_truncated();
+                            false
+                        }
+                    };
+                    if !more {
+                        return self.finish_rejected();
+                    }
+                }
                 Socket::Body { decoder } => match decoder.decode(&mut self.buf) {
                     Ok(Some(piece)) => {
                         self.es.handle_chunk(piece, now);
@@ -391,6 +538,72 @@ where
                     Err(e) => return self.fail(ConnectionError::Body(e), now),
                 },
             }
+        }
+    }
+
+    /// The proxy's answer to `CONNECT`: on a 2xx the tunnel is up, and
+    /// TLS with the server starts in it.
+    fn handle_tunnel(&mut self, head: &http1::ResponseHead, now: I) {
+        if head.is_informational() {
+            return;
+        }
+        let socket = core::mem::replace(&mut self.socket, Socket::None);
+        let Socket::Tunnel {
+            url,
+            method,
+            request,
+            proxy,
+            ..
+        } = socket
+        else {
+            return;
+        };
+        if !(200..300).contains(&head.status()) {
+            self.socket = Socket::Head {
+                url: url.clone(),
+                method,
+                parser: ResponseParser::with_limits(self.head_limits),
+            };
+            let target = format!("{}:{}", bracketed(url.host()), url.port());
+            let status = head.status();
+            return self.fail(
+                ConnectionError::ProxyRefused {
+                    proxy,
+                    target,
+                    status,
+                },
+                now,
+            );
+        }
+        // What follows the proxy's head is the tunnel's: the server speaks
+        // only after the TLS client hello, so nothing is lost.
+        self.buf.clear();
+        self.out.push_back(ConnectionOutput::StartTls {
+            server_name: String::from(url.host()),
+        });
+        self.transmit = request;
+        self.socket = Socket::Head {
+            url,
+            method,
+            parser: ResponseParser::with_limits(self.head_limits),
+        };
+    }
+
+    /// The end of a response that closed the source: the socket closes,
+    /// the response is told, then the machine's held outputs.
+    fn finish_rejected(&mut self) {
+        let socket = core::mem::replace(&mut self.socket, Socket::None);
+        let Socket::Rejected { response, held, .. } = socket else {
+            self.socket = socket;
+            return;
+        };
+        self.buf.clear();
+        self.transmit = Bytes::new();
+        self.out.push_back(ConnectionOutput::CloseSocket);
+        self.out
+            .push_back(ConnectionOutput::Rejected(Box::new(response)));
+        for output in held {
+            self.translate(output);
         }
     }
 
@@ -436,10 +649,40 @@ where
             machine_head = machine_head.retry_after(delay);
         }
         self.es.handle_response(machine_head, now);
-        if self.es.ready_state() == ReadyState::Open {
-            self.socket = Socket::Body {
-                decoder: BodyDecoder::with_limits(kind, self.body_limits),
-            };
+        match self.es.ready_state() {
+            ReadyState::Open => {
+                self.socket = Socket::Body {
+                    decoder: BodyDecoder::with_limits(kind, self.body_limits),
+                };
+            }
+            ReadyState::Closed => {
+                let held: Vec<Output> = core::iter::from_fn(|| self.es.poll_output()).collect();
+                let reason = held.iter().find_map(|output| match output {
+                    Output::Closed(
+                        reason @ (CloseReason::BadStatus(_) | CloseReason::BadContentType(_)),
+                    ) => Some(reason.clone()),
+                    _ => None,
+                });
+                let Some(reason) = reason else {
+                    for output in held {
+                        self.translate(output);
+                    }
+                    return;
+                };
+                // Read what the server said, up to a bound, before telling.
+                let mut response = ErrorResponse::new(reason, head.status());
+                for header in head.headers() {
+                    response.push_header(header.name(), header.value());
+                }
+                self.socket = Socket::Rejected {
+                    decoder: BodyDecoder::with_limits(kind, self.body_limits),
+                    response,
+                    held,
+                    deadline: now + ERROR_BODY_WAIT,
+                };
+                return;
+            }
+            ReadyState::Connecting => {}
         }
         self.pump();
     }
@@ -475,7 +718,10 @@ where
         let translated = match output {
             Output::Connect(request) => {
                 self.drop_socket();
-                let (url, bytes) = match encode_request(&request) {
+                let proxy = Url::parse(&request.url)
+                    .ok()
+                    .and_then(|url| self.proxies.for_url(&url).cloned());
+                let (url, bytes) = match encode_request(&request, proxy.as_ref()) {
                     Ok(encoded) => encoded,
                     Err(e) => {
                         // Unreachable for requests the machine builds from a
@@ -487,18 +733,50 @@ where
                         return;
                     }
                 };
-                let connect = ConnectionOutput::Connect {
-                    host: String::from(url.host()),
-                    port: url.port(),
-                    tls: url.scheme() == Scheme::Https,
-                };
-                self.socket = Socket::Head {
-                    url,
-                    method: String::from(request.method.as_str()),
-                    parser: ResponseParser::with_limits(self.head_limits),
-                };
-                self.transmit = bytes;
-                connect
+                let https = url.scheme() == Scheme::Https;
+                let method = String::from(request.method.as_str());
+                let parser = ResponseParser::with_limits(self.head_limits);
+                match proxy {
+                    None => {
+                        self.socket = Socket::Head {
+                            url: url.clone(),
+                            method,
+                            parser,
+                        };
+                        self.transmit = bytes;
+                        ConnectionOutput::Connect {
+                            host: String::from(url.host()),
+                            port: url.port(),
+                            tls: https,
+                            proxy: false,
+                        }
+                    }
+                    Some(proxy) => {
+                        if https {
+                            self.transmit = connect_request(&url, &proxy);
+                            self.socket = Socket::Tunnel {
+                                url,
+                                method,
+                                request: bytes,
+                                proxy: proxy.authority(),
+                                parser,
+                            };
+                        } else {
+                            self.transmit = bytes;
+                            self.socket = Socket::Head {
+                                url,
+                                method,
+                                parser,
+                            };
+                        }
+                        ConnectionOutput::Connect {
+                            host: String::from(proxy.host()),
+                            port: proxy.port(),
+                            tls: proxy.is_https(),
+                            proxy: true,
+                        }
+                    }
+                }
             }
             Output::Disconnect(_) => {
                 self.drop_socket();
@@ -521,11 +799,39 @@ where
     }
 }
 
-/// The URL to connect to and the bytes to write for a machine request.
-fn encode_request(request: &super::Fetch) -> Result<(Url, Bytes), ConnectionError> {
+/// The `CONNECT` request that asks `proxy` for a tunnel to `url`'s host
+/// and port.
+fn connect_request(url: &Url, proxy: &Proxy) -> Bytes {
+    // The host is a checked URL host and the credentials base64: neither
+    // can hold a line break.
+    let target = format!("{}:{}", bracketed(url.host()), url.port());
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(credentials) = proxy.authorization() {
+        head.push_str("Proxy-Authorization: ");
+        head.push_str(credentials);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    Bytes::from(head)
+}
+
+/// The URL to connect to and the bytes to write for a machine request;
+/// through a plain-http `proxy`, with the absolute URL as the target and
+/// the proxy's credentials.
+fn encode_request(
+    request: &super::Fetch,
+    proxy: Option<&Proxy>,
+) -> Result<(Url, Bytes), ConnectionError> {
     let url = Url::parse(&request.url).map_err(ConnectionError::Url)?;
     let mut head =
         http1::Request::new(&request.method, url.clone()).map_err(ConnectionError::Request)?;
+    if let Some(proxy) = proxy.filter(|_| url.scheme() == Scheme::Http) {
+        head.absolute_form(true);
+        if let Some(credentials) = proxy.authorization() {
+            head.header("Proxy-Authorization", credentials)
+                .map_err(ConnectionError::Request)?;
+        }
+    }
     for (name, value) in &request.headers {
         head.header(name, value.as_bytes())
             .map_err(ConnectionError::Request)?;
@@ -567,8 +873,19 @@ mod tests {
     fn drain(conn: &mut Conn) -> Vec<String> {
         let mut out: Vec<String> = core::iter::from_fn(|| conn.poll_output())
             .map(|o| match o {
-                ConnectionOutput::Connect { host, port, tls } => {
-                    format!("connect {host}:{port}{}", if tls { " tls" } else { "" })
+                ConnectionOutput::Connect {
+                    host,
+                    port,
+                    tls,
+                    proxy,
+                } => format!(
+                    "connect {host}:{port}{}{}",
+                    if tls { " tls" } else { "" },
+                    if proxy { " proxy" } else { "" }
+                ),
+                ConnectionOutput::StartTls { server_name } => format!("start tls {server_name}"),
+                ConnectionOutput::Rejected(r) => {
+                    format!("rejected {} {:?}", r.status(), r.body_text())
                 }
                 ConnectionOutput::CloseSocket => "close".into(),
                 ConnectionOutput::Open => "open".into(),
@@ -634,7 +951,8 @@ mod tests {
             Some(ConnectionOutput::Connect {
                 host: "::1".into(),
                 port: 9,
-                tls: false
+                tls: false,
+                proxy: false,
             })
         );
         assert_eq!(conn.poll_output(), None);
@@ -855,16 +1173,197 @@ mod tests {
     fn bad_status_and_content_type_are_fatal() {
         let mut conn = started(config());
         conn.handle_socket_bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", T0);
-        assert_eq!(drain(&mut conn), ["close", "closed BadStatus(500)"]);
+        assert_eq!(
+            drain(&mut conn),
+            ["close", "rejected 500 \"\"", "closed BadStatus(500)"]
+        );
 
+        // A close-delimited body is read until the end of the stream.
         let mut conn = started(config());
         conn.handle_socket_bytes(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>",
             T0,
         );
+        assert!(drain(&mut conn).is_empty());
+        conn.handle_socket_eof(T0);
         assert_eq!(
             drain(&mut conn),
-            ["close", "closed BadContentType(Some(\"text/html\"))"]
+            [
+                "close",
+                "rejected 200 \"<html>\"",
+                "closed BadContentType(Some(\"text/html\"))"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_rejection_carries_the_head_and_the_first_bytes_of_the_body() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(
+            b"HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\n\
+              Transfer-Encoding: chunked\r\n\r\n5\r\n{\"err\r\n",
+            T0,
+        );
+        assert!(drain(&mut conn).is_empty());
+        assert_eq!(conn.poll_timeout(), Some(ERROR_BODY_WAIT));
+        conn.handle_socket_bytes(b"4\r\nor\"}\r\n0\r\n\r\n", T0);
+        let mut outputs = core::iter::from_fn(|| conn.poll_output());
+        assert_eq!(outputs.next(), Some(ConnectionOutput::CloseSocket));
+        let Some(ConnectionOutput::Rejected(response)) = outputs.next() else {
+            panic!("no rejection");
+        };
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.body(), b"{\"error\"}");
+        assert!(!response.is_truncated());
+        assert_eq!(response.reason(), &CloseReason::BadStatus(401));
+        assert_eq!(
+            outputs.next(),
+            Some(ConnectionOutput::Closed(CloseReason::BadStatus(401)))
+        );
+        assert_eq!(outputs.next(), None);
+    }
+
+    #[test]
+    fn an_error_body_is_read_up_to_its_bound_never_whole() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n", T0);
+        let chunk = [b'x'; 4096];
+        let mut fed = 0;
+        while drain(&mut conn).is_empty() {
+            conn.handle_socket_bytes(&chunk, T0);
+            fed += chunk.len();
+            assert!(fed <= 3 * chunk.len(), "read past the bound");
+        }
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 500 Oops\r\nContent-Length: 100000\r\n\r\n", T0);
+        conn.handle_socket_bytes(&[b'y'; 20_000], T0);
+        let Some(ConnectionOutput::Rejected(response)) = conn.poll_output().and(conn.poll_output())
+        else {
+            panic!("no rejection");
+        };
+        assert_eq!(response.body().len(), crate::client::ERROR_BODY_LIMIT);
+        assert!(response.is_truncated());
+    }
+
+    #[test]
+    fn a_slow_or_broken_error_body_is_cut_short() {
+        // The deadline.
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 403 No\r\nContent-Length: 10\r\n\r\nab", T0);
+        conn.handle_timeout(ERROR_BODY_WAIT - ms(1));
+        assert!(drain(&mut conn).is_empty());
+        conn.handle_timeout(ERROR_BODY_WAIT);
+        assert_eq!(
+            drain(&mut conn),
+            ["close", "rejected 403 \"ab\"", "closed BadStatus(403)"]
+        );
+        // A socket error, and an end of stream short of the length.
+        for end in [Conn::handle_socket_error, Conn::handle_socket_eof] {
+            let mut conn = started(config());
+            conn.handle_socket_bytes(b"HTTP/1.1 403 No\r\nContent-Length: 10\r\n\r\nab", T0);
+            end(&mut conn, T0);
+            let out: Vec<_> = core::iter::from_fn(|| conn.poll_output()).collect();
+            let ConnectionOutput::Rejected(response) = &out[1] else {
+                panic!("{out:?}");
+            };
+            assert!(response.is_truncated());
+            assert_eq!(response.body(), b"ab");
+        }
+    }
+
+    #[test]
+    fn redirects_and_retried_statuses_are_not_rejections() {
+        let mut conn = started(config().retry_on_server_error(true));
+        conn.handle_socket_bytes(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", T0);
+        let out = drain(&mut conn);
+        assert!(out.iter().all(|o| !o.starts_with("rejected")), "{out:?}");
+        assert!(out.iter().any(|o| o.starts_with("reconnecting")), "{out:?}");
+    }
+
+    fn proxied(url: &str) -> Conn {
+        let proxy = Proxy::parse("http://u:p@proxy.test:3128").unwrap();
+        let config = ClientConfig::new(url)
+            .reconnect(ReconnectPolicy::default().initial_delay(ms(50)))
+            .proxies(Proxies::all(proxy).no_proxy("direct.test"));
+        Conn::new(config, T0, 1).unwrap()
+    }
+
+    #[test]
+    fn http_goes_to_the_proxy_in_absolute_form() {
+        let mut conn = proxied("http://example.com:8080/events?a=1");
+        assert_eq!(
+            drain(&mut conn),
+            [
+                "connect proxy.test:3128 proxy",
+                "write GET http://example.com:8080/events?a=1 HTTP/1.1"
+            ]
+        );
+        let mut conn = proxied("http://example.com/");
+        conn.poll_output();
+        let request =
+            String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
+        assert!(request.contains("\r\nHost: example.com\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nProxy-Authorization: Basic dTpw\r\n"),
+            "{request}"
+        );
+        // NO_PROXY hosts are reached directly.
+        let mut conn = proxied("http://direct.test/");
+        assert_eq!(drain(&mut conn)[0], "connect direct.test:80");
+    }
+
+    #[test]
+    fn https_goes_through_a_connect_tunnel() {
+        let mut conn = proxied("https://example.com/events");
+        conn.poll_output();
+        let connect =
+            String::from_utf8_lossy(conn.poll_transmit().unwrap_or_default()).into_owned();
+        assert_eq!(
+            connect,
+            "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\
+             Proxy-Authorization: Basic dTpw\r\n\r\n"
+        );
+        conn.handle_written(connect.len());
+        conn.handle_socket_bytes(b"HTTP/1.1 200 Connection established\r\n\r\n", T0);
+        // Credentials for the proxy stay out of the tunnel.
+        let request = {
+            let out = drain(&mut conn);
+            assert_eq!(out, ["start tls example.com", "write GET /events HTTP/1.1"]);
+            conn.poll_transmit()
+        };
+        assert_eq!(request, None);
+        conn.handle_socket_bytes(&response("", "data: through\n\n"), T0);
+        assert_eq!(drain(&mut conn), ["open", "event through"]);
+    }
+
+    #[test]
+    fn a_refused_or_closed_tunnel_is_a_reconnect_that_names_the_proxy() {
+        let mut conn = proxied("https://example.com/");
+        drain(&mut conn);
+        conn.handle_socket_bytes(b"HTTP/1.1 407 Proxy Authentication Required\r\n\r\n", T0);
+        let out: Vec<_> = core::iter::from_fn(|| conn.poll_output()).collect();
+        let ConnectionOutput::Error(error) = &out[0] else {
+            panic!("{out:?}");
+        };
+        assert_eq!(
+            error.to_string(),
+            "the proxy proxy.test:3128 refused a tunnel to example.com:443: 407 Proxy \
+             Authentication Required (give its credentials as user:password@ in the proxy URL)"
+        );
+        assert!(
+            matches!(out[2], ConnectionOutput::Reconnecting { .. }),
+            "{out:?}"
+        );
+
+        let mut conn = proxied("https://example.com/");
+        drain(&mut conn);
+        conn.handle_socket_eof(T0);
+        assert_eq!(
+            conn.poll_output(),
+            Some(ConnectionOutput::Error(ConnectionError::ProxyClosed {
+                proxy: "proxy.test:3128".into()
+            }))
         );
     }
 

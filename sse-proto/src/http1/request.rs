@@ -41,6 +41,8 @@ pub struct Request {
     url: Url,
     headers: Vec<Header>,
     content_length: Option<u64>,
+    /// The request line carries the absolute URL (to a forward proxy).
+    absolute_form: bool,
 }
 
 impl Request {
@@ -57,6 +59,7 @@ impl Request {
             url,
             headers: Vec::new(),
             content_length: None,
+            absolute_form: false,
         })
     }
 
@@ -67,6 +70,7 @@ impl Request {
             url,
             headers: Vec::new(),
             content_length: None,
+            absolute_form: false,
         }
     }
 
@@ -109,6 +113,15 @@ impl Request {
     /// default: no body and no `Content-Length`).
     pub fn content_length(&mut self, len: Option<u64>) -> &mut Request {
         self.content_length = len;
+        self
+    }
+
+    /// Writes the whole URL as the request target (`GET http://host/path
+    /// HTTP/1.1`, RFC 9112 3.2.2), as a request to a forward proxy must,
+    /// instead of the origin-form `/path` (`false`, the default). `Host`
+    /// stays the URL's authority.
+    pub fn absolute_form(&mut self, absolute: bool) -> &mut Request {
+        self.absolute_form = absolute;
         self
     }
 
@@ -163,6 +176,11 @@ impl Request {
         );
         dst.put_slice(self.method.as_bytes());
         dst.put_u8(b' ');
+        if self.absolute_form {
+            dst.put_slice(self.url.scheme().as_str().as_bytes());
+            dst.put_slice(b"://");
+            dst.put_slice(self.url.authority().as_bytes());
+        }
         dst.put_slice(self.url.target().as_bytes());
         dst.put_slice(b" HTTP/1.1\r\nHost: ");
         dst.put_slice(self.url.authority().as_bytes());
@@ -192,6 +210,19 @@ mod tests {
         assert_eq!(
             &buf[..],
             b"POST /p HTTP/1.1\r\nHost: [::1]\r\nContent-Length: 5\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn writes_the_absolute_form_for_a_proxy() {
+        let url = Url::parse("http://example.com:8080/a?b=1").unwrap();
+        let mut r = Request::get(url);
+        r.absolute_form(true);
+        let mut buf = BytesMut::new();
+        r.encode(&mut buf);
+        assert_eq!(
+            &buf[..],
+            b"GET http://example.com:8080/a?b=1 HTTP/1.1\r\nHost: example.com:8080\r\n\r\n"
         );
     }
 

@@ -287,6 +287,7 @@ pub fn reason_phrase(status: u16) -> Option<&'static str> {
         404 => "Not Found",
         405 => "Method Not Allowed",
         406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
         408 => "Request Timeout",
         409 => "Conflict",
         410 => "Gone",
