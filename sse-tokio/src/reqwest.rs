@@ -1,4 +1,4 @@
-//! The reconnecting client over your own [`reqwest::Client`](::reqwest::Client)
+//! The reconnecting client over your own [`reqwest::Client`]
 //! (feature `reqwest`): [`EventSource`] yields the same
 //! [`Result<Event, Error>`](crate::Item) items as the built-in
 //! [`crate::EventSource`], so code moves between the two unchanged, but
@@ -62,18 +62,25 @@
 //!   that reaches it (with redirects turned off in the client) is a status
 //!   other than 200, which fails the source; reconnects always go to the
 //!   configured URL.
+//! * Proxies are the client's too: [`ClientConfig::proxies`] is not used.
 //! * Transport errors (connecting, TLS, reading the body, a timeout set on
 //!   the client or the request) are [`Error::Io`] whose inner error is the
-//!   [`reqwest::Error`](::reqwest::Error) (`io::Error::other`), behind the
-//!   next [`Event::Reconnecting`] or as the `cause` of [`Error::Closed`].
+//!   [`reqwest::Error`] (`io::Error::other`), behind the next
+//!   [`Event::Reconnecting`] or as the `cause` of [`Error::Closed`].
 //! * A `timeout` set on the request builder bounds each whole attempt,
 //!   body included: the stream is cut (and reconnects) when it runs out.
 //!   Prefer the client's `read_timeout`, or
-//!   [`ClientConfig::idle_timeout`](sse_proto::client::ClientConfig::idle_timeout).
+//!   [`ClientConfig::idle_timeout`].
 //!
 //! The end of the stream follows the same rules: `None` after
 //! `204 No Content`, [`EventSource::close`], or the clean end of a one-shot
-//! stream; a single `Err` when the source fails for good.
+//! stream; a single `Err` when the source fails for good. A response that
+//! is not an event stream (a status other than 200 or 204, or a 200 whose
+//! `Content-Type` is not `text/event-stream`) ends it with
+//! [`Error::Rejected`]: its status, headers and the first
+//! [`ERROR_BODY_LIMIT`](sse_proto::client::ERROR_BODY_LIMIT) bytes of its
+//! body (read chunk by chunk for at most 5 s, never the whole of a long
+//! body), such as an API's JSON error.
 
 use std::fmt;
 use std::future::Future;
@@ -84,12 +91,12 @@ use std::time::Duration;
 
 use ::reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ::reqwest::{Body, Client, Method, Request, RequestBuilder, Response, Url, Version};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
 use http_body::Body as _;
 use sse_proto::client::{
-    ClientConfig, CloseReason, EventSource as Machine, Fetch, Output, ReadyState, ReconnectReason,
-    ResponseSummary,
+    ClientConfig, CloseReason, ErrorResponse, EventSource as Machine, Fetch, Output, ReadyState,
+    ReconnectReason, ResponseSummary,
 };
 use sse_proto::http1::BuildError;
 use tokio::time::{Instant, Sleep};
@@ -97,9 +104,9 @@ use tokio::time::{Instant, Sleep};
 use crate::{Error, Event, Item};
 
 /// A reconnecting Server-Sent Events client that sends its requests with a
-/// [`reqwest::Client`](::reqwest::Client): a
-/// [`Stream`] of [`Result<Event, Error>`](Item), yielding exactly what
-/// [`crate::EventSource`] yields (see the [crate docs](crate)).
+/// [`reqwest::Client`]: a [`Stream`] of [`Result<Event, Error>`](Item),
+/// yielding exactly what [`crate::EventSource`] yields (see the
+/// [crate docs](crate)).
 ///
 /// Nothing happens until it is polled (inside a tokio runtime with the
 /// `time` driver, as reqwest needs anyway). Dropping it, or calling
@@ -109,8 +116,7 @@ use crate::{Error, Event, Item};
 /// Polling allocates nothing per event: the stream is a hand-written state
 /// machine over the response body, whose chunks go to the decoder as they
 /// are, and one re-armed [`Sleep`]. Each attempt builds its
-/// [`reqwest::Request`](::reqwest::Request) and boxes reqwest's response
-/// future.
+/// [`reqwest::Request`] and boxes reqwest's response future.
 pub struct EventSource {
     client: Client,
     /// The configuration the machine was built from, for
@@ -126,8 +132,8 @@ pub struct EventSource {
     done: bool,
 }
 
-/// The parts of a [`reqwest::Request`](::reqwest::Request) that are not
-/// in a [`ClientConfig`], carried over to every attempt.
+/// The parts of a [`reqwest::Request`] that are not in a [`ClientConfig`],
+/// carried over to every attempt.
 #[derive(Clone, Copy, Debug, Default)]
 struct RequestOptions {
     timeout: Option<Duration>,
@@ -147,30 +153,29 @@ enum Io {
     Reading(Body),
     /// A response the machine did not open a stream for, kept until its
     /// outputs say whether its body is wanted (a rejection) or not.
-    Answered(Box<Rejection>),
+    Answered(Box<Answered>),
     /// Reading the first bytes of a rejected response's body.
-    Rejecting(Box<Rejection>),
+    Rejecting(Box<Rejecting>),
 }
 
-/// A response that fails the source: its head and the start of its body.
-struct Rejection {
+/// A response that opened no stream.
+struct Answered {
     status: u16,
     headers: HeaderMap,
     body: Body,
-    /// The first [`ERROR_BODY_LIMIT`] bytes of the body, at most.
-    read: BytesMut,
-    /// The body went on past the limit, or the wait ran out first.
-    truncated: bool,
-    /// Why the machine closed.
-    reason: CloseReason,
+}
+
+/// A response that fails the source, and the rest of its body.
+struct Rejecting {
+    /// What the stream ends with: the head, and the body so far.
+    response: ErrorResponse,
+    body: Body,
     /// When to stop waiting for the body.
     deadline: Instant,
 }
 
-/// The most of a rejected response's body that is read.
-const ERROR_BODY_LIMIT: usize = 8 * 1024;
-
-/// How long a rejected response's body may take.
+/// How long a rejected response's body may take to arrive (up to
+/// [`ERROR_BODY_LIMIT`](sse_proto::client::ERROR_BODY_LIMIT)).
 const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 
 /// How many steps (chunks, responses) one `poll_next` takes before yielding
@@ -201,10 +206,9 @@ impl EventSource {
     ///
     /// # Errors
     /// [`Error::Io`] when the builder does not build (its
-    /// [`reqwest::Error`](::reqwest::Error) inside, as with any reqwest
-    /// error), and of kind [`InvalidInput`](io::ErrorKind::InvalidInput)
-    /// when the body is a stream (it could not be sent again) or a header
-    /// value is not UTF-8.
+    /// [`reqwest::Error`] inside, as with any reqwest error), and of kind
+    /// [`InvalidInput`](io::ErrorKind::InvalidInput) when the body is a
+    /// stream (it could not be sent again) or a header value is not UTF-8.
     pub fn new(request: RequestBuilder) -> Result<EventSource, Error> {
         let (client, request) = request.build_split();
         let request = request.map_err(transport)?;
@@ -238,8 +242,8 @@ impl EventSource {
 
     /// A client for `config` (URL, method, headers, body, reconnect policy,
     /// last event ID, idle timeout, decoder limits) that sends its requests
-    /// with `client`. Redirect settings in `config` are not used: redirects
-    /// are the client's.
+    /// with `client`. Redirect and proxy settings in `config` are not used:
+    /// those are the client's.
     ///
     /// A method, header or URL that reqwest cannot send is the stream's
     /// first item: `Err(`[`Error::Protocol`]`)` for the method and headers,
@@ -363,21 +367,17 @@ impl EventSource {
                 self.finish();
                 Some(None)
             }
-            Output::Closed(reason) => {
-                if let Io::Answered(rejection) = std::mem::replace(&mut self.io, Io::Idle) {
-                    if matches!(
-                        reason,
-                        CloseReason::BadStatus(_) | CloseReason::BadContentType(_)
-                    ) {
-                        // The error is yielded once the start of the body
-                        // is in.
-                        let mut rejection = rejection;
-                        rejection.reason = reason;
-                        rejection.deadline = Instant::now() + ERROR_BODY_WAIT;
-                        self.io = Io::Rejecting(rejection);
-                        return None;
-                    }
+            Output::Closed(
+                reason @ (CloseReason::BadStatus(_) | CloseReason::BadContentType(_)),
+            ) if matches!(self.io, Io::Answered(_)) => {
+                // The stream ends with the response once the start of its
+                // body is in.
+                if let Io::Answered(answered) = std::mem::replace(&mut self.io, Io::Idle) {
+                    self.io = Io::Rejecting(Box::new(Rejecting::new(reason, *answered)));
                 }
+                None
+            }
+            Output::Closed(reason) => {
                 let cause = self.last_error.take().map(Box::new);
                 self.fail(Error::Closed { reason, cause })
             }
@@ -441,14 +441,10 @@ impl EventSource {
         self.io = if self.machine.ready_state() == ReadyState::Open {
             Io::Reading(body)
         } else {
-            Io::Answered(Box::new(Rejection {
+            Io::Answered(Box::new(Answered {
                 status,
                 headers,
                 body,
-                read: BytesMut::new(),
-                truncated: false,
-                reason: CloseReason::BadStatus(status),
-                deadline: Instant::now(),
             }))
         };
     }
@@ -494,16 +490,15 @@ impl EventSource {
                     Step::Progress
                 }
             },
-            Io::Rejecting(rejection) => match rejection.poll_body(&mut self.timer, cx) {
+            Io::Rejecting(rejecting) => match rejecting.poll_body(&mut self.timer, cx) {
                 Poll::Pending => Step::Pending,
                 Poll::Ready(false) => Step::Progress,
                 Poll::Ready(true) => {
-                    let Io::Rejecting(rejection) = std::mem::replace(&mut self.io, Io::Idle) else {
+                    let Io::Rejecting(rejecting) = std::mem::replace(&mut self.io, Io::Idle) else {
                         return Step::Progress;
                     };
-                    let error = rejection.into_error();
                     self.finish();
-                    Step::Yield(Some(Err(error)))
+                    Step::Yield(Some(Err(Error::Rejected(Box::new(rejecting.response)))))
                 }
             },
         }
@@ -521,44 +516,43 @@ impl EventSource {
     }
 }
 
-impl Rejection {
+impl Rejecting {
+    /// Starts reading the body of `answered`, which closed the source for
+    /// `reason`.
+    fn new(reason: CloseReason, answered: Answered) -> Rejecting {
+        let mut response = ErrorResponse::new(reason, answered.status);
+        for (name, value) in &answered.headers {
+            response.push_header(name.as_str(), value.as_bytes());
+        }
+        Rejecting {
+            response,
+            body: answered.body,
+            deadline: Instant::now() + ERROR_BODY_WAIT,
+        }
+    }
+
     /// Reads one more piece of the body: `Ready(true)` once done (the end
     /// of the body, the limit, an error or the deadline), `Ready(false)`
     /// after a chunk that leaves room for more.
     fn poll_body(&mut self, timer: &mut Timer, cx: &mut Context<'_>) -> Poll<bool> {
         match Pin::new(&mut self.body).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let Ok(chunk) = frame.into_data() else {
-                    return Poll::Ready(false);
-                };
-                let room = ERROR_BODY_LIMIT - self.read.len();
-                if chunk.len() > room {
-                    self.read
-                        .extend_from_slice(chunk.get(..room).unwrap_or_default());
-                    self.truncated = true;
-                    return Poll::Ready(true);
-                }
-                self.read.extend_from_slice(&chunk);
-                Poll::Ready(false)
+            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
+                Ok(chunk) => Poll::Ready(!self.response.push_body(&chunk)),
+                Err(_trailers) => Poll::Ready(false),
+            },
+            Poll::Ready(None) => Poll::Ready(true),
+            // What arrived before the body broke is still its start.
+            Poll::Ready(Some(Err(_))) => {
+                self.response.set_truncated();
+                Poll::Ready(true)
             }
-            // What arrived before the body broke is still the start of it.
-            Poll::Ready(Some(Err(_)) | None) => Poll::Ready(true),
             Poll::Pending => match timer.poll_at(self.deadline, cx) {
                 Poll::Pending => Poll::Pending,
                 Poll::Ready(_) => {
-                    self.truncated = true;
+                    self.response.set_truncated();
                     Poll::Ready(true)
                 }
             },
-        }
-    }
-
-    /// The error the stream ends with.
-    fn into_error(self) -> Error {
-        let _ = (self.status, self.headers, self.read, self.truncated);
-        Error::Closed {
-            reason: self.reason,
-            cause: None,
         }
     }
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use sse_proto::client::ERROR_BODY_LIMIT;
 use sse_tokio::reqwest::EventSource;
 use sse_tokio::{CloseReason, Error, Event, Item, ReadyState, ReconnectPolicy, ReconnectReason};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -286,7 +287,7 @@ async fn the_body_is_sent_again_on_every_reconnect() {
 }
 
 #[tokio::test]
-async fn a_401_with_a_json_body_fails_with_its_status() {
+async fn a_401_with_a_json_body_is_rejected_with_its_status_headers_and_body() {
     bounded(async {
         let json =
             r#"{"error":{"message":"Incorrect API key provided","type":"invalid_request_error"}}"#;
@@ -294,18 +295,20 @@ async fn a_401_with_a_json_body_fails_with_its_status() {
             server(vec![response("401 Unauthorized", "application/json", json)]).await;
         let mut events = EventSource::new(client().get(format!("http://{addr}/s"))).unwrap();
         let all = items(&mut events).await;
-        let [Err(error)] = &all[..] else {
+        let [Err(Error::Rejected(response))] = &all[..] else {
             panic!("{all:?}")
         };
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.reason(), &CloseReason::BadStatus(401));
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.body(), json.as_bytes());
+        assert!(!response.is_truncated());
         assert!(
-            matches!(
-                error,
-                Error::Closed {
-                    reason: CloseReason::BadStatus(401),
-                    ..
-                }
-            ),
-            "{error:?}"
+            all[0]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("Incorrect API key provided")
         );
         assert_eq!(events.ready_state(), ReadyState::Closed);
     })
@@ -313,25 +316,114 @@ async fn a_401_with_a_json_body_fails_with_its_status() {
 }
 
 #[tokio::test]
-async fn a_200_that_is_not_an_event_stream_fails() {
+async fn a_200_that_is_not_an_event_stream_is_rejected() {
     bounded(async {
         let (addr, _requests) =
             server(vec![response("200 OK", "text/html", "<html></html>")]).await;
         let mut events = EventSource::new(client().get(format!("http://{addr}/s"))).unwrap();
         let all = items(&mut events).await;
-        let [Err(error)] = &all[..] else {
+        let [Err(Error::Rejected(response))] = &all[..] else {
             panic!("{all:?}")
         };
         assert!(
             matches!(
-                error,
-                Error::Closed {
-                    reason: CloseReason::BadContentType(Some(ct)),
-                    ..
-                } if ct.as_str() == "text/html"
+                response.reason(),
+                CloseReason::BadContentType(Some(ct)) if ct.as_str() == "text/html"
             ),
-            "{error:?}"
+            "{response:?}"
         );
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.body_text(), "<html></html>");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_long_error_body_is_cut_at_the_limit() {
+    bounded(async {
+        let body = "x".repeat(3 * ERROR_BODY_LIMIT);
+        let (addr, _requests) = server(vec![response(
+            "500 Internal Server Error",
+            "text/plain",
+            &body,
+        )])
+        .await;
+        let mut events = EventSource::new(client().get(format!("http://{addr}/s"))).unwrap();
+        let all = items(&mut events).await;
+        let [Err(Error::Rejected(response))] = &all[..] else {
+            panic!("{all:?}")
+        };
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.body(), &body.as_bytes()[..ERROR_BODY_LIMIT]);
+        assert!(response.is_truncated());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_error_body_that_stalls_is_told_as_far_as_it_came() {
+    bounded(async {
+        // Says 100 bytes, sends 15, then holds the connection: the stream
+        // ends once the wait for the rest (5 s) runs out.
+        let head = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n\
+                    Content-Length: 100\r\n\r\nnot allowed to ";
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 4096];
+            let _ = socket.read(&mut buf).await;
+            socket.write_all(head.as_bytes()).await.unwrap();
+            while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        });
+        let mut events = EventSource::new(client().get(format!("http://{addr}/s"))).unwrap();
+        let all = items(&mut events).await;
+        let [Err(Error::Rejected(response))] = &all[..] else {
+            panic!("{all:?}")
+        };
+        assert_eq!(response.status(), 403);
+        assert_eq!(response.body_text(), "not allowed to ");
+        assert!(response.is_truncated());
+        drop(events);
+        server.await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_error_with_retry_on_server_error_reconnects_instead() {
+    bounded(async {
+        let (addr, mut requests) = server(vec![
+            response("503 Service Unavailable", "text/plain", "busy"),
+            stream("data: back\n\n"),
+        ])
+        .await;
+        let mut events = EventSource::new(client().get(format!("http://{addr}/s")))
+            .unwrap()
+            .configure(|c| {
+                c.retry_on_server_error(true)
+                    .reconnect(ReconnectPolicy::default().initial_delay(Duration::from_millis(1)))
+            });
+        let first = events.next().await;
+        assert!(
+            matches!(
+                first,
+                Some(Ok(Event::Reconnecting {
+                    reason: ReconnectReason::ServerError { status: 503 },
+                    ..
+                }))
+            ),
+            "{first:?}"
+        );
+        assert!(matches!(events.next().await, Some(Ok(Event::Open))));
+        let message = events.next().await;
+        assert!(
+            matches!(&message, Some(Ok(Event::Message(m))) if m.data() == "back"),
+            "{message:?}"
+        );
+        events.close();
+        assert_eq!(requests.recv().await.unwrap().line, "GET /s HTTP/1.1");
+        assert_eq!(requests.recv().await.unwrap().line, "GET /s HTTP/1.1");
     })
     .await;
 }
@@ -508,6 +600,12 @@ async fn close_ends_the_stream() {
 }
 
 #[test]
+fn the_source_is_send_and_unpin() {
+    fn send_unpin<T: Send + Unpin>() {}
+    send_unpin::<EventSource>();
+}
+
+#[test]
 fn a_header_that_is_not_utf8_is_refused_up_front() {
     let value = HeaderValue::from_bytes(b"caf\xe9").unwrap();
     let request = client().get("http://127.0.0.1:1/s").header("x-name", value);
@@ -515,6 +613,25 @@ fn a_header_that_is_not_utf8_is_refused_up_front() {
         Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_streaming_body_is_refused_up_front() {
+    bounded(async {
+        // A response is a body that can only be read once.
+        let (addr, _requests) = server(vec![response("200 OK", "text/plain", "once")]).await;
+        let once = client()
+            .get(format!("http://{addr}/"))
+            .send()
+            .await
+            .unwrap();
+        let request = client().post(format!("http://{addr}/s")).body(once);
+        match EventSource::new(request) {
+            Err(Error::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+            other => panic!("{other:?}"),
+        }
+    })
+    .await;
 }
 
 #[tokio::test]
