@@ -19,8 +19,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = reqwest::Client::new();
-//! let request = client.get("http://127.0.0.1:8080/events").bearer_auth("secret");
-//! let mut events = EventSource::new(request)?;
+//! let mut events = EventSource::new(client.get("http://127.0.0.1:8080/events").bearer_auth("secret"))?;
 //! while let Some(item) = events.next().await {
 //!     match item? {
 //!         Event::Open => println!("connected"),
