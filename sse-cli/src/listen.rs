@@ -11,7 +11,7 @@ use clap::Args;
 use sse_proto::http1::reason_phrase;
 use sse_tokio::{ClientConfig, CloseReason, Event, EventSource, ReconnectReason};
 
-use crate::output::{write_event, write_pretty_event};
+use crate::output::{escape_controls, write_event, write_pretty_event};
 
 /// The long help of `sse listen` (`sse listen --help`).
 pub const LONG_ABOUT: &str = "Connect to URL as a browser's EventSource does and print every \
@@ -27,13 +27,18 @@ last event ID as `Last-Event-ID`. Each reconnection is reported on stderr.
 
 Exit status: 0 when the server answers 204 No Content, after --max-events events, or when the \
 stream ends with --no-reconnect; 1 on a response that is not a usable event stream (a status \
-other than 200, a Content-Type other than text/event-stream) or any other error, which is \
-reported on stderr. Only plain http URLs are supported.";
+other than 200, a Content-Type other than text/event-stream: the first 8 KiB of what the server \
+said are printed after the reason) or any other error, which is reported on stderr.
+
+https: certificates are checked against the system's trusted ones; SSL_CERT_FILE (a PEM bundle) \
+or SSL_CERT_DIR replace them, to trust a private certificate authority. Proxies: HTTPS_PROXY, \
+HTTP_PROXY (also in lower case), ALL_PROXY and NO_PROXY are honoured as curl does (https through \
+a CONNECT tunnel; user:password@ in the proxy URL for Basic credentials).";
 
 /// Arguments of `sse listen`.
 #[derive(Debug, Args)]
 pub struct ListenArgs {
-    /// The event stream's URL, such as http://host:port/path (the port may be left out).
+    /// The event stream's URL, such as https://host:port/path (the port may be left out).
     #[arg(value_name = "URL")]
     url: String,
 
@@ -145,11 +150,38 @@ impl Error {
 
 impl std::error::Error for Error {}
 
-/// One sentence on why the source stopped.
+/// One sentence on why the source stopped; for a response that was not
+/// an event stream, what the server said follows on the next lines (the
+/// first 8 KiB of its body).
 fn describe(err: &sse_tokio::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if let sse_tokio::Error::Rejected(response) = err {
+        closed(response.reason(), None, f)?;
+        let body = response.body_text();
+        let body = escape_controls(body.trim_end());
+        if !body.is_empty() {
+            write!(f, "\n{body}")?;
+            if response.is_truncated() {
+                write!(
+                    f,
+                    "\n[the rest of the body is left out: only its first {} bytes are read]",
+                    sse_tokio::ERROR_BODY_LIMIT
+                )?;
+            }
+        }
+        return Ok(());
+    }
     let sse_tokio::Error::Closed { reason, cause } = err else {
         return write!(f, "{err}");
     };
+    closed(reason, cause.as_deref(), f)
+}
+
+/// Why the source closed, in one sentence.
+fn closed(
+    reason: &CloseReason,
+    cause: Option<&sse_tokio::Error>,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
     match reason {
         CloseReason::BadStatus(status) => match reason_phrase(*status) {
             Some(phrase) => write!(f, "the server answered {status} {phrase}; not retrying"),
@@ -164,13 +196,13 @@ fn describe(err: &sse_tokio::Error, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         ),
         CloseReason::UnsupportedUrl => f.write_str("the URL is not an absolute http:// URL"),
         CloseReason::ReconnectDisabled(why) => {
-            write!(f, "{}", Lost(why, cause.as_deref()))?;
+            write!(f, "{}", Lost(why, cause))?;
             f.write_str("; not reconnecting (--no-reconnect)")
         }
         CloseReason::GaveUp { reason, attempts } => write!(
             f,
             "{}; gave up after {attempts} failed reconnects",
-            Lost(reason, cause.as_deref())
+            Lost(reason, cause)
         ),
         other => write!(f, "the event source closed: {other}"),
     }

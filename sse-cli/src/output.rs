@@ -1,6 +1,8 @@
 //! How events are printed: the JSON lines shared by `sse decode` and
 //! `sse listen`, and the human-readable form of `sse listen --pretty`.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{self, Write};
 
 use sse_proto::Event;
@@ -20,18 +22,68 @@ pub fn write_event(event: &Event, out: &mut impl Write) -> io::Result<()> {
 /// ID is empty), then each line of its data indented by two spaces, then an
 /// empty line.
 pub fn write_pretty_event(event: &Event, out: &mut impl Write) -> io::Result<()> {
-    write!(out, "[{}]", event.event_type())?;
+    write!(out, "[{}]", escape_controls(event.event_type()))?;
     if !event.id().is_empty() {
-        write!(out, " id={}", event.id())?;
+        write!(out, " id={}", escape_controls(event.id()))?;
     }
     out.write_all(b"\n")?;
     for line in event.data().split('\n') {
-        writeln!(out, "  {line}")?;
+        writeln!(out, "  {}", escape_controls(line))?;
     }
     out.write_all(b"\n")
+}
+
+/// `text` fit for a terminal: every control character other than line
+/// feed and tab (an escape sequence's ESC, a carriage return, a bell) as
+/// `\u{..}`, so bytes from a server cannot move the cursor, recolour or
+/// retitle the terminal.
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// Writes `s` as a JSON string (quoted and escaped by serde_json).
 pub fn write_json_str(s: &str, out: &mut impl Write) -> io::Result<()> {
     serde_json::to_writer(out, s).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_are_escaped_for_the_terminal() {
+        assert_eq!(escape_controls("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            escape_controls("\u{1b}[31mred\r\u{7}\u{9b}"),
+            "\\u{1b}[31mred\\u{d}\\u{7}\\u{9b}"
+        );
+    }
+
+    #[test]
+    fn pretty_output_escapes_what_the_server_sent() {
+        let mut decoder = sse_proto::Decoder::new();
+        decoder.handle_bytes(b"event: a\x1b]0;t\x07\nid: \x1b[2J\ndata: x\x1b[31m\n\n");
+        let event = decoder.poll_event().unwrap().unwrap();
+        let mut out = Vec::new();
+        write_pretty_event(&event, &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+        assert_eq!(
+            out,
+            "[a\\u{1b}]0;t\\u{7}] id=\\u{1b}[2J\n  x\\u{1b}[31m\n\n"
+        );
+    }
 }

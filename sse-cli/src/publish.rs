@@ -2,14 +2,15 @@
 //! Mercure hub (this project's `sse hub` or any other) and prints its id.
 
 use std::fmt;
-use std::io::{self, Read};
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Args;
+use sse_driver::rt::{BoxTransport, Runtime, Transport};
 use sse_proto::http1::{BodyDecoder, Request, ResponseParser, Scheme, Url};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use sse_tokio::rt::Tokio;
 
 /// The long help of `sse publish`.
 pub const LONG_ABOUT: &str = "Publish one update to a Mercure hub and print the id it was given. \
@@ -18,12 +19,15 @@ HUB_URL is the hub's address (`http://127.0.0.1:8080`) or its full publish URL \
 private), with the token, if any, as `Authorization: Bearer`.
 
 Exit status: 0 when the hub accepted the update (its id is printed); 1 otherwise, with the hub's \
-status and answer on stderr.";
+status and answer on stderr.
+
+https: certificates are checked against the system's trusted ones; SSL_CERT_FILE (a PEM bundle) \
+or SSL_CERT_DIR replace them, to trust a private certificate authority.";
 
 /// Arguments of `sse publish`.
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// The hub: its base URL or its publish URL (http only).
+    /// The hub: its base URL or its publish URL (http or https).
     #[arg(value_name = "HUB_URL")]
     hub: String,
 
@@ -76,7 +80,8 @@ impl fmt::Display for Error {
             Error::Io(e) => write!(f, "cannot reach the hub: {e}"),
             Error::Protocol(e) => write!(f, "the hub's answer is not valid HTTP: {e}"),
             Error::Refused(status, body) => {
-                write!(f, "the hub refused the update ({status}): {}", body.trim())
+                let body = crate::output::escape_controls(body.trim());
+                write!(f, "the hub refused the update ({status}): {body}")
             }
         }
     }
@@ -86,8 +91,10 @@ impl fmt::Display for Error {
 pub fn run(args: &PublishArgs) -> Result<(), Error> {
     let mut url =
         Url::parse(&args.hub).map_err(|e| Error::Usage(format!("{:?}: {e}", args.hub)))?;
-    if url.scheme() != Scheme::Http {
-        return Err(Error::Usage("only http hub URLs are supported".into()));
+    if url.scheme() == Scheme::Https && !cfg!(feature = "rustls") {
+        return Err(Error::Usage(
+            "https needs TLS, which this build of sse leaves out (its `rustls` feature)".into(),
+        ));
     }
     if url.path() == "/" || url.path().is_empty() {
         url = url
@@ -148,24 +155,64 @@ pub fn run(args: &PublishArgs) -> Result<(), Error> {
         .map_err(|_| Error::Io(io::ErrorKind::TimedOut.into()))?
     })?;
     if status == 200 {
-        println!("{}", answer.trim_end());
+        println!("{}", crate::output::escape_controls(answer.trim_end()));
         Ok(())
     } else {
         Err(Error::Refused(status, answer))
     }
 }
 
+/// Opens a connection to the hub: TCP, and TLS on it for https.
+async fn open(url: &Url) -> Result<BoxTransport, Error> {
+    let host = url.host().to_owned();
+    let tcp = Tokio.connect(host.clone(), url.port()).await;
+    let tcp = tcp.map_err(Error::Io)?;
+    let socket: BoxTransport = Box::new(tcp);
+    if url.scheme() == Scheme::Http {
+        return Ok(socket);
+    }
+    #[cfg(feature = "rustls")]
+    {
+        let config = sse_driver::rt::TlsConfig::platform_default().map_err(Error::Io)?;
+        sse_driver::tls::handshake(socket, host, &config)
+            .await
+            .map_err(Error::Io)
+    }
+    #[cfg(not(feature = "rustls"))]
+    Err(Error::Usage(format!(
+        "https ({host}) needs the `rustls` feature"
+    )))
+}
+
+/// Writes all of `bytes`.
+async fn write_all(socket: &mut BoxTransport, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let n = poll_fn(|cx| socket.poll_write_vectored(cx, &[IoSlice::new(bytes)])).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        bytes = bytes.get(n..).unwrap_or_default();
+    }
+    poll_fn(|cx| socket.poll_flush(cx)).await
+}
+
+/// Reads what comes next onto `buf`: how many bytes, `0` at the end.
+async fn read_buf(socket: &mut BoxTransport, buf: &mut BytesMut) -> io::Result<usize> {
+    let mut chunk = [0u8; 4096];
+    let n = poll_fn(|cx| socket.poll_read(cx, &mut chunk)).await?;
+    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    Ok(n)
+}
+
 /// Sends the request; the status and the body of the answer.
 async fn exchange(url: &Url, head: &[u8], body: &[u8]) -> Result<(u16, String), Error> {
-    let mut socket = TcpStream::connect((url.host(), url.port()))
-        .await
-        .map_err(Error::Io)?;
-    socket.write_all(head).await.map_err(Error::Io)?;
-    socket.write_all(body).await.map_err(Error::Io)?;
+    let mut socket = open(url).await?;
+    write_all(&mut socket, head).await.map_err(Error::Io)?;
+    write_all(&mut socket, body).await.map_err(Error::Io)?;
     let mut buf = BytesMut::with_capacity(4096);
     let mut parser = ResponseParser::new();
     let response = loop {
-        if socket.read_buf(&mut buf).await.map_err(Error::Io)? == 0 {
+        if read_buf(&mut socket, &mut buf).await.map_err(Error::Io)? == 0 {
             return Err(Error::Protocol(
                 "the connection closed before a response".into(),
             ));
@@ -195,7 +242,7 @@ async fn exchange(url: &Url, head: &[u8], body: &[u8]) -> Result<(u16, String), 
         if decoder.is_done() {
             break;
         }
-        if socket.read_buf(&mut buf).await.map_err(Error::Io)? == 0 {
+        if read_buf(&mut socket, &mut buf).await.map_err(Error::Io)? == 0 {
             decoder
                 .handle_eof()
                 .map_err(|e| Error::Protocol(e.to_string()))?;

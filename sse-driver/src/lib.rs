@@ -15,7 +15,10 @@
 //!   [`sse_proto::server::StreamFeed`].
 //!
 //! Both are generic over [`rt::Runtime`] (a clock, re-armable timers, and
-//! opening client sockets) and [`rt::Transport`] (a connected byte stream).
+//! opening TCP sockets) and [`rt::Transport`] (a connected byte stream).
+//! TLS (feature `rustls`) and forward proxies are this crate's own, run
+//! over whatever socket the runtime opened: [`tls::handshake`] starts TLS
+//! over any transport, a proxy's `CONNECT` tunnel included.
 //! The runtime crates are bindings of these traits: `sse-tokio` for tokio,
 //! `sse-async-std` for smol and async-std (futures-io). Use one of them;
 //! this crate is for writing another binding, or for code generic over the
@@ -58,14 +61,10 @@
 //!     }
 //! }
 //!
-//! let config = sse_proto::ClientConfig::new("http://127.0.0.1:8080/events");
+//! // Proxies set here, or read from the environment (`HTTPS_PROXY`, ...).
+//! let config = sse_proto::ClientConfig::new("http://127.0.0.1:8080/events")
+//!     .proxies(sse_proto::client::Proxies::none());
 //! let source = sse_driver::client::EventSource::<Inert>::new(config)?;
-//! // No TLS in this binding: https is refused up front.
-//! let https = sse_proto::ClientConfig::new("https://example.com/events");
-//! assert!(matches!(
-//!     sse_driver::client::EventSource::<Inert>::new(https),
-//!     Err(sse_driver::client::Error::TlsNotSupported { .. })
-//! ));
 //! # drop(source);
 //! # Ok::<(), sse_driver::client::Error>(())
 //! ```
@@ -77,8 +76,9 @@
 //! gracefully within a bounded grace unless its socket stopped taking
 //! bytes.
 //!
-//! Features: `rustls` (the client's TLS configuration type, handed to the
-//! binding's connector), `gzip` (compressed event streams), `tracing`
+//! Features: `rustls` (https for the client, trusting the system's
+//! certificates), `webpki-roots` (the Mozilla roots compiled in), `gzip`
+//! (compressed event streams), `json` (`server::Message::json`), `tracing`
 //! (reconnects, warnings and socket errors logged).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]

@@ -37,6 +37,7 @@ on_every_runtime!(
     a_request_head_and_what_follows_come_back,
     a_socket_that_takes_nothing_is_closed_after_the_write_timeout,
     a_stream_ends_at_its_maximum_lifetime_with_the_given_retry,
+    a_message_body_is_a_stream_of_byte_chunks_for_any_framework,
 );
 
 /// A broker that numbers its ids `1`, `2`, ... (no run prefix), so that the
@@ -932,4 +933,26 @@ async fn a_stream_ends_at_its_maximum_lifetime_with_the_given_retry<R: Rt>(rt: R
         server.ends().contains(&Ok(StreamEnd::MaxLifetime))
     })
     .await;
+}
+
+async fn a_message_body_is_a_stream_of_byte_chunks_for_any_framework<R: Rt>(rt: R) {
+    use futures_lite::StreamExt;
+    use sse_driver::server::{Message, MessageBody};
+    let messages = futures_lite::stream::iter([Message::new("a"), Message::new("b\nc")]);
+    let config = ServeConfig::new().stream(StreamConfig::new().retry(Some(ms(1500))));
+    let mut body = MessageBody::new(rt.driver(), None, messages, &config);
+    let mut wire = Vec::new();
+    while let Some(chunk) = rt
+        .timeout(WAIT, body.next())
+        .await
+        .expect("a chunk in time")
+    {
+        let Ok(chunk) = chunk;
+        wire.extend_from_slice(&chunk);
+    }
+    assert_eq!(
+        String::from_utf8(wire).unwrap(),
+        "retry: 1500\ndata: a\n\ndata: b\ndata: c\n\n"
+    );
+    assert!(body.is_done());
 }

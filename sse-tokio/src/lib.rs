@@ -83,8 +83,9 @@ pub mod server;
 pub use sse_driver::events::{Events, EventsError};
 
 pub use sse_driver::client::{
-    BodyLimits, ClientConfig, CloseReason, Error, Event, HeadLimits, Item, Jitter, Limits,
-    ReadyState, ReconnectPolicy, ReconnectReason, RedirectTarget,
+    BodyLimits, ClientConfig, CloseReason, ERROR_BODY_LIMIT, Error, ErrorResponse, Event,
+    HeadLimits, Item, Jitter, Limits, Proxies, Proxy, ProxyError, ReadyState, ReconnectPolicy,
+    ReconnectReason, RedirectTarget,
 };
 /// The `rustls` this crate speaks TLS with (feature `rustls`), to build a
 /// [`rustls::ClientConfig`] for

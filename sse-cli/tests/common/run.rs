@@ -14,10 +14,25 @@ pub const RUN_LIMIT: Duration = Duration::from_secs(20);
 /// The longest installing a client's packages (`npm ci`, `pip`) may take.
 pub const INSTALL_LIMIT: Duration = Duration::from_secs(240);
 
-/// `sse ARGS`, to run.
+/// `sse ARGS`, to run. Proxy and certificate settings of the environment
+/// the tests run in are left out: each test sets its own.
 pub fn sse(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sse"));
     command.args(args);
+    for name in [
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+        "no_proxy",
+        "NO_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+    ] {
+        command.env_remove(name);
+    }
     command
 }
 

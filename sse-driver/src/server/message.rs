@@ -118,6 +118,13 @@ impl Message {
 /// ready messages in one chunk, `retry:` first and keep-alive comments
 /// after idleness as configured, gzip (flushed per batch) when the request
 /// accepted it. The body ends after the stream does.
+///
+/// It is a [`Stream`] of `Result<Bytes, Infallible>`, the body type of
+/// actix-web's `HttpResponseBuilder::streaming`, poem's
+/// `Body::from_bytes_stream`, warp's `Body::wrap_stream` and axum's
+/// `Body::from_stream`. Send `Content-Type: text/event-stream`,
+/// `Cache-Control: no-cache`, and `Content-Encoding` when
+/// [`encoding`](MessageBody::encoding) has one.
 pub struct MessageBody<R: Runtime, S> {
     core: Core<R>,
     messages: S,
@@ -205,6 +212,18 @@ where
             let now = ready!(self.core.alarm.poll_at(&self.core.runtime, deadline, cx));
             self.writer.handle_timeout(now);
         }
+    }
+}
+
+impl<R, S> Stream for MessageBody<R, S>
+where
+    R: Runtime,
+    S: Stream<Item = Message> + Unpin,
+{
+    type Item = Result<Bytes, std::convert::Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_chunk(cx).map(|chunk| chunk.map(Ok))
     }
 }
 
