@@ -2,6 +2,9 @@
 //! client (`sse-tokio`) delivers to its caller, against the peer Rust clients
 //! a user would pick (`reqwest-eventsource` over `reqwest`, LaunchDarkly's
 //! `eventsource-client` over its hyper transport), plus a raw-socket limit.
+//! Our client over the user's `reqwest::Client` (`sse_tokio::reqwest`, the
+//! same reqwest build as `reqwest-eventsource`) runs beside them, and is
+//! also compared with `reqwest-eventsource` alone.
 //!
 //! The server is a plain `std` `TcpListener` on `127.0.0.1:0` (its own
 //! thread, one thread per connection) that answers any request with a
@@ -36,22 +39,28 @@ const GROUP: &str = "client-small";
 /// of the fastest peer.
 const TARGET: f64 = 2.0;
 
+/// Target for our client over reqwest: at least this many times the
+/// events/s of `reqwest-eventsource` over the same reqwest client.
+const REQWEST_TARGET: f64 = 1.5;
+
 /// A verification run that takes longer than this counts as a failure (a
 /// client that hangs instead of delivering the last event).
 const VERIFY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The three clients and the raw-socket limit.
+/// The clients and the raw-socket limit.
 #[derive(Clone, Copy, Debug)]
 enum Contender {
     SseTokio,
+    SseTokioReqwest,
     ReqwestEventsource,
     EventsourceClient,
     LimitTcpRead,
 }
 
 impl Contender {
-    const ALL: [Contender; 4] = [
+    const ALL: [Contender; 5] = [
         Contender::SseTokio,
+        Contender::SseTokioReqwest,
         Contender::ReqwestEventsource,
         Contender::EventsourceClient,
         Contender::LimitTcpRead,
@@ -60,6 +69,7 @@ impl Contender {
     fn name(self) -> &'static str {
         match self {
             Contender::SseTokio => "sse-tokio",
+            Contender::SseTokioReqwest => "sse-tokio-reqwest",
             Contender::ReqwestEventsource => "reqwest-eventsource",
             Contender::EventsourceClient => "eventsource-client",
             Contender::LimitTcpRead => "limit_tcp_read",
@@ -68,7 +78,7 @@ impl Contender {
 
     fn kind(self) -> Kind {
         match self {
-            Contender::SseTokio => Kind::Ours,
+            Contender::SseTokio | Contender::SseTokioReqwest => Kind::Ours,
             Contender::ReqwestEventsource | Contender::EventsourceClient => Kind::Peer,
             Contender::LimitTcpRead => Kind::Limit,
         }
@@ -80,6 +90,7 @@ impl Contender {
     async fn receive<S: Sink>(self, url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
         match self {
             Contender::SseTokio => sse_tokio_receive(url, n, sink).await,
+            Contender::SseTokioReqwest => sse_tokio_reqwest_receive(url, n, sink).await,
             Contender::ReqwestEventsource => reqwest_receive(url, n, sink).await,
             Contender::EventsourceClient => ld_receive(url, n, sink).await,
             Contender::LimitTcpRead => tcp_read(url).await.map(|_| n),
@@ -110,6 +121,31 @@ async fn take_events<T>(
 async fn sse_tokio_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
     let config = sse_tokio::ClientConfig::new(url.to_owned()).no_reconnect();
     let source = sse_tokio::EventSource::new(config).map_err(|e| e.to_string())?;
+    let mut source = source.map(|item| item.map_err(|e| e.to_string()));
+    take_events(&mut source, n, |item| match item {
+        sse_tokio::Event::Message(m) => {
+            sink.event(m.event_type(), m.data().as_bytes(), m.id());
+            true
+        }
+        _ => false,
+    })
+    .await
+}
+
+/// Our client over a `reqwest::Client` built exactly as for
+/// `reqwest-eventsource`.
+async fn sse_tokio_reqwest_receive<S: Sink>(
+    url: &str,
+    n: u64,
+    sink: &mut S,
+) -> Result<u64, String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let source = sse_tokio::reqwest::EventSource::new(client.get(url))
+        .map_err(|e| e.to_string())?
+        .configure(|config| config.no_reconnect());
     let mut source = source.map(|item| item.map_err(|e| e.to_string()));
     take_events(&mut source, n, |item| match item {
         sse_tokio::Event::Message(m) => {
@@ -273,6 +309,35 @@ fn thread_cpu_per_run(
     Some(cpu)
 }
 
+/// The line that compares our client over reqwest with
+/// `reqwest-eventsource` (the same reqwest build) against
+/// [`REQWEST_TARGET`].
+fn reqwest_verdict(rows: &[Row]) -> String {
+    let median = |who: Contender| {
+        rows.iter()
+            .find(|r| r.name == who.name())
+            .and_then(|r| r.median_ns)
+    };
+    match (
+        median(Contender::SseTokioReqwest),
+        median(Contender::ReqwestEventsource),
+    ) {
+        (Some(ours), Some(peer)) => {
+            let ratio = peer / ours;
+            let verdict = if ratio >= REQWEST_TARGET {
+                "MET"
+            } else {
+                "MISSED"
+            };
+            format!(
+                "\nsse-tokio-reqwest / reqwest-eventsource (same reqwest client): \
+                 **{ratio:.2}x** (target {REQWEST_TARGET}x: {verdict})\n"
+            )
+        }
+        _ => String::from("\nsse-tokio-reqwest / reqwest-eventsource: n/a\n"),
+    }
+}
+
 /// Whether criterion was asked for a smoke run (`--test`) or a profile
 /// (`--profile-time`), where no estimates are written.
 fn criterion_test_mode() -> bool {
@@ -386,7 +451,7 @@ fn main() {
             _ => None,
         });
     }
-    let out = report::client_table(
+    let mut out = report::client_table(
         "client receive small over loopback",
         corpus.len(),
         corpus.event_count(),
@@ -394,6 +459,7 @@ fn main() {
         &cpu,
         TARGET,
     );
+    out.push_str(&reqwest_verdict(&rows));
     if criterion_test_mode() {
         // Nothing was measured: print, but keep the last real table.
         println!("{out}");

@@ -64,12 +64,19 @@
 //! [`tokio::time::Sleep`]. Only opening a connection boxes its (DNS lookup
 //! and) connect future.
 //!
+//! With feature `reqwest`, [`reqwest::EventSource`] is the same client
+//! stream (the same items, the same machine deciding) over your own
+//! `reqwest::Client`: its proxies, TLS, HTTP/2, cookie store, default
+//! headers, timeouts and connector layers apply to every attempt.
+//!
 //! What is tokio's own here: [`rt`] (the binding) and, in [`server`], the
 //! hyper body and axum response ([`server::EventStream`]).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(feature = "reqwest")]
+pub mod reqwest;
 pub mod rt;
 pub mod server;
 
