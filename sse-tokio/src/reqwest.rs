@@ -94,8 +94,8 @@ use bytes::Bytes;
 use futures_core::Stream;
 use http_body::Body as _;
 use sse_proto::client::{
-    ClientConfig, CloseReason, ErrorResponse, EventSource as Machine, Fetch, Output, ReadyState,
-    ReconnectReason, ResponseSummary,
+    ClientConfig, CloseReason, ERROR_BODY_WAIT, ErrorResponse, EventSource as Machine, Fetch,
+    Output, ReadyState, ReconnectReason, ResponseSummary,
 };
 use sse_proto::http1::BuildError;
 use tokio::time::{Instant, Sleep};
@@ -172,10 +172,6 @@ struct Rejecting {
     /// When to stop waiting for the body.
     deadline: Instant,
 }
-
-/// How long a rejected response's body may take to arrive (up to
-/// [`ERROR_BODY_LIMIT`](sse_proto::client::ERROR_BODY_LIMIT)).
-const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 
 /// How many steps (chunks, responses) one `poll_next` takes before yielding
 /// to the executor when none of them produced an item.
