@@ -22,7 +22,7 @@
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use criterion::{Criterion, SamplingMode, Throughput};
@@ -32,8 +32,9 @@ use sse_bench::report::{self, Row};
 use sse_bench::{Fingerprint, Sink, Tally};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The group name, as criterion stores it under `target/criterion/`.
+/// The group names, as criterion stores them under `target/criterion/`.
 const GROUP: &str = "client-small";
+const TLS_GROUP: &str = "client-small-https";
 
 /// Target from the issue: our client at least this many times the events/s
 /// of the fastest peer.
@@ -55,6 +56,44 @@ enum Contender {
     ReqwestEventsource,
     EventsourceClient,
     LimitTcpRead,
+    /// Over https (rustls on both): our built-in client.
+    SseTokioHttps,
+    /// Over https: our client over a rustls reqwest.
+    SseTokioReqwestHttps,
+    /// Over https: `reqwest-eventsource` on the same rustls reqwest.
+    ReqwestEventsourceHttps,
+}
+
+/// The certificate the https server presents, which the https contenders
+/// (and only they) trust.
+static SERVER_CERT: OnceLock<rustls::pki_types::CertificateDer<'static>> = OnceLock::new();
+
+/// A rustls client configuration trusting [`SERVER_CERT`] only.
+fn trusting_server() -> Result<Arc<rustls::ClientConfig>, String> {
+    let cert = SERVER_CERT.get().ok_or("no server certificate")?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.clone()).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The reqwest client of the https contenders: rustls, trusting
+/// [`SERVER_CERT`] only, no proxy (as the plain one).
+fn https_reqwest() -> Result<reqwest::Client, String> {
+    let cert = SERVER_CERT.get().ok_or("no server certificate")?;
+    let cert = reqwest::Certificate::from_der(cert).map_err(|e| e.to_string())?;
+    reqwest::Client::builder()
+        .no_proxy()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(cert)
+        .build()
+        .map_err(|e| e.to_string())
 }
 
 impl Contender {
@@ -66,6 +105,13 @@ impl Contender {
         Contender::LimitTcpRead,
     ];
 
+    /// The https group.
+    const HTTPS: [Contender; 3] = [
+        Contender::SseTokioHttps,
+        Contender::SseTokioReqwestHttps,
+        Contender::ReqwestEventsourceHttps,
+    ];
+
     fn name(self) -> &'static str {
         match self {
             Contender::SseTokio => "sse-tokio",
@@ -73,13 +119,21 @@ impl Contender {
             Contender::ReqwestEventsource => "reqwest-eventsource",
             Contender::EventsourceClient => "eventsource-client",
             Contender::LimitTcpRead => "limit_tcp_read",
+            Contender::SseTokioHttps => "sse-tokio (https)",
+            Contender::SseTokioReqwestHttps => "sse-tokio-reqwest (https)",
+            Contender::ReqwestEventsourceHttps => "reqwest-eventsource (https)",
         }
     }
 
     fn kind(self) -> Kind {
         match self {
-            Contender::SseTokio | Contender::SseTokioReqwest => Kind::Ours,
-            Contender::ReqwestEventsource | Contender::EventsourceClient => Kind::Peer,
+            Contender::SseTokio
+            | Contender::SseTokioReqwest
+            | Contender::SseTokioHttps
+            | Contender::SseTokioReqwestHttps => Kind::Ours,
+            Contender::ReqwestEventsource
+            | Contender::EventsourceClient
+            | Contender::ReqwestEventsourceHttps => Kind::Peer,
             Contender::LimitTcpRead => Kind::Limit,
         }
     }
@@ -94,6 +148,14 @@ impl Contender {
             Contender::ReqwestEventsource => reqwest_receive(url, n, sink).await,
             Contender::EventsourceClient => ld_receive(url, n, sink).await,
             Contender::LimitTcpRead => tcp_read(url).await.map(|_| n),
+            Contender::SseTokioHttps => sse_tokio_https_receive(url, n, sink).await,
+            Contender::SseTokioReqwestHttps => {
+                let client = https_reqwest()?;
+                sse_tokio_reqwest_over(client, url, n, sink).await
+            }
+            Contender::ReqwestEventsourceHttps => {
+                reqwest_over(https_reqwest()?, url, n, sink).await
+            }
         }
     }
 }
@@ -132,6 +194,25 @@ async fn sse_tokio_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u
     .await
 }
 
+/// Our built-in client over https, trusting the bench's certificate.
+async fn sse_tokio_https_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
+    let config = sse_tokio::ClientConfig::new(url.to_owned())
+        .no_reconnect()
+        .proxies(sse_tokio::Proxies::none());
+    let source = sse_tokio::EventSource::new(config)
+        .map_err(|e| e.to_string())?
+        .tls_config(trusting_server()?);
+    let mut source = source.map(|item| item.map_err(|e| e.to_string()));
+    take_events(&mut source, n, |item| match item {
+        sse_tokio::Event::Message(m) => {
+            sink.event(m.event_type(), m.data().as_bytes(), m.id());
+            true
+        }
+        _ => false,
+    })
+    .await
+}
+
 /// Our client over a `reqwest::Client` built exactly as for
 /// `reqwest-eventsource`.
 async fn sse_tokio_reqwest_receive<S: Sink>(
@@ -143,6 +224,16 @@ async fn sse_tokio_reqwest_receive<S: Sink>(
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
+    sse_tokio_reqwest_over(client, url, n, sink).await
+}
+
+/// Our client over `client`.
+async fn sse_tokio_reqwest_over<S: Sink>(
+    client: reqwest::Client,
+    url: &str,
+    n: u64,
+    sink: &mut S,
+) -> Result<u64, String> {
     let source = sse_tokio::reqwest::EventSource::new(client.get(url))
         .map_err(|e| e.to_string())?
         .configure(|config| config.no_reconnect());
@@ -158,11 +249,21 @@ async fn sse_tokio_reqwest_receive<S: Sink>(
 }
 
 async fn reqwest_receive<S: Sink>(url: &str, n: u64, sink: &mut S) -> Result<u64, String> {
-    use reqwest_eventsource::{Event, EventSource, retry::Never};
     let client = reqwest::Client::builder()
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
+    reqwest_over(client, url, n, sink).await
+}
+
+/// `reqwest-eventsource` over `client`.
+async fn reqwest_over<S: Sink>(
+    client: reqwest::Client,
+    url: &str,
+    n: u64,
+    sink: &mut S,
+) -> Result<u64, String> {
+    use reqwest_eventsource::{Event, EventSource, retry::Never};
     let mut source = EventSource::new(client.get(url)).map_err(|e| e.to_string())?;
     source.set_retry_policy(Box::new(Never));
     let mut items = (&mut source).map(|item| item.map_err(|e| e.to_string()));
@@ -227,26 +328,74 @@ async fn tcp_read(url: &str) -> Result<usize, String> {
     }
 }
 
-/// Starts the server thread; returns its address. The listener lives for
-/// the whole process.
-fn start_server(response: Arc<Vec<u8>>) -> SocketAddr {
+/// Starts the server thread (https with `tls`); returns its address. The
+/// listener lives for the whole process.
+fn start_server(response: Arc<Vec<u8>>, tls: Option<Arc<rustls::ServerConfig>>) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local_addr");
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { continue };
             let response = Arc::clone(&response);
-            std::thread::spawn(move || serve(conn, &response));
+            let tls = tls.clone();
+            std::thread::spawn(move || {
+                let _ = conn.set_nodelay(true);
+                let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+                match tls {
+                    None => serve(conn, &response),
+                    Some(config) => {
+                        let Ok(session) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        serve(rustls::StreamOwned::new(session, conn), &response);
+                    }
+                }
+            });
         }
     });
     addr
 }
 
+/// A certificate for `localhost` and a server configuration presenting it.
+fn https_server_config() -> Arc<rustls::ServerConfig> {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .expect("a certificate");
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
+    let cert = certified.cert.der().clone();
+    let _ = SERVER_CERT.set(cert.clone());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key.into())
+        .expect("the certificate");
+    Arc::new(config)
+}
+
+/// The end of a served response: the write side closes (a TLS
+/// `close_notify` first).
+trait CloseWrite: Read + Write {
+    fn close_write(&mut self);
+}
+
+impl CloseWrite for TcpStream {
+    fn close_write(&mut self) {
+        let _ = self.shutdown(Shutdown::Write);
+    }
+}
+
+impl CloseWrite for rustls::StreamOwned<rustls::ServerConnection, TcpStream> {
+    fn close_write(&mut self) {
+        self.conn.send_close_notify();
+        let _ = self.flush();
+        let _ = self.sock.shutdown(Shutdown::Write);
+    }
+}
+
 /// Reads one request head, writes the response, closes the write side and
 /// drains until the client hangs up (so the close never turns into a reset).
-fn serve(mut conn: TcpStream, response: &[u8]) {
-    let _ = conn.set_nodelay(true);
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(30)));
+fn serve(mut conn: impl CloseWrite, response: &[u8]) {
     let mut head = Vec::with_capacity(1024);
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -258,10 +407,10 @@ fn serve(mut conn: TcpStream, response: &[u8]) {
             return;
         }
     }
-    if conn.write_all(response).is_err() {
+    if conn.write_all(response).and_then(|()| conn.flush()).is_err() {
         return;
     }
-    let _ = conn.shutdown(Shutdown::Write);
+    conn.close_write();
     while let Ok(k) = conn.read(&mut buf) {
         if k == 0 {
             break;
@@ -282,6 +431,7 @@ fn thread_cpu_ns() -> Option<u64> {
 /// (after one warm-up run).
 fn thread_cpu_per_run(
     rt: &tokio::runtime::Runtime,
+    group: &str,
     who: Contender,
     url: &str,
     n: u64,
@@ -300,7 +450,7 @@ fn thread_cpu_per_run(
     let cpu = (end - start) as f64 / f64::from(CPU_RUNS);
     // The same runs' wall time: how much of a run the client thread waits.
     eprintln!(
-        "{GROUP}: {}: client thread CPU {:.3} ms of {:.3} ms wall per run ({:.0}% busy)",
+        "{group}: {}: client thread CPU {:.3} ms of {:.3} ms wall per run ({:.0}% busy)",
         who.name(),
         cpu / 1e6,
         wall / 1e6,
@@ -351,28 +501,31 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-fn main() {
-    let mut c = Criterion::default().configure_from_args();
+/// One group: every contender of `contenders` verified, then timed, then
+/// its CPU per run; the table (with `target`) as markdown.
+struct Group<'a> {
+    name: &'static str,
+    title: &'static str,
+    url: String,
+    contenders: &'a [Contender],
+    target: f64,
+}
 
-    let corpus = sse_bench::small();
+fn run_group(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    g: &Group<'_>,
+    corpus: &sse_bench::Corpus,
+    head_len: usize,
+) -> (String, Vec<Row>) {
     let n = corpus.event_count() as u64;
     let expected = corpus.fingerprint();
-    let mut response = b"HTTP/1.1 200 OK\r\n\
-        Content-Type: text/event-stream\r\n\
-        Cache-Control: no-cache\r\n\
-        Connection: close\r\n\r\n"
-        .to_vec();
-    let head_len = response.len();
-    response.extend_from_slice(&corpus.wire);
-    let addr = start_server(Arc::new(response));
-    let url = format!("http://{addr}/events");
-    let rt = runtime();
-
+    let url = &g.url;
     let mut rows = Vec::new();
     let mut timed = Vec::new();
-    for who in Contender::ALL {
-        let note = if matches!(who.kind(), Kind::Limit) {
-            match rt.block_on(tcp_read(&url)) {
+    for &who in g.contenders {
+        let note = if matches!(who, Contender::LimitTcpRead) {
+            match rt.block_on(tcp_read(url)) {
                 Ok(len) if len == head_len + corpus.len() => None,
                 Ok(len) => Some(format!(
                     "read {len} bytes, expected {}",
@@ -383,7 +536,7 @@ fn main() {
         } else {
             let mut got = Fingerprint::default();
             let run = rt.block_on(async {
-                tokio::time::timeout(VERIFY_TIMEOUT, who.receive(&url, n, &mut got)).await
+                tokio::time::timeout(VERIFY_TIMEOUT, who.receive(url, n, &mut got)).await
             });
             match run {
                 Err(_) => Some(format!(
@@ -402,7 +555,7 @@ fn main() {
             }
         };
         if let Some(why) = &note {
-            eprintln!("{GROUP}: {}: {why}", who.name());
+            eprintln!("{}: {}: {why}", g.name, who.name());
         } else {
             timed.push(who);
         }
@@ -414,7 +567,7 @@ fn main() {
         });
     }
 
-    let mut group = c.benchmark_group(GROUP);
+    let mut group = c.benchmark_group(g.name);
     group
         .sample_size(10)
         .sampling_mode(SamplingMode::Flat)
@@ -426,7 +579,7 @@ fn main() {
             b.iter(|| {
                 let mut tally = Tally::default();
                 let got = rt
-                    .block_on(who.receive(black_box(&url), n, &mut tally))
+                    .block_on(who.receive(black_box(url), n, &mut tally))
                     .expect("client failed during timing");
                 assert_eq!(got, n, "{} lost events during timing", who.name());
                 black_box(tally)
@@ -441,25 +594,64 @@ fn main() {
     // machine. Skipped where `/proc/thread-self/schedstat` is missing.
     let mut cpu = Vec::new();
     for row in &mut rows {
-        let who = Contender::ALL.iter().find(|c| c.name() == row.name);
+        let who = g.contenders.iter().find(|c| c.name() == row.name);
         let timed_here = who.is_some_and(|w| timed.iter().any(|t| t.name() == w.name()));
         cpu.push(match who {
             Some(&who) if timed_here && !criterion_test_mode() => {
-                row.median_ns = report::median_ns(GROUP, &row.name);
-                thread_cpu_per_run(&rt, who, &url, n)
+                row.median_ns = report::median_ns(g.name, &row.name);
+                thread_cpu_per_run(rt, g.name, who, url, n)
             }
             _ => None,
         });
     }
-    let mut out = report::client_table(
-        "client receive small over loopback",
+    let out = report::client_table(
+        g.title,
         corpus.len(),
         corpus.event_count(),
         &rows,
         &cpu,
-        TARGET,
+        g.target,
     );
+    (out, rows)
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+
+    let corpus = sse_bench::small();
+    let mut response = b"HTTP/1.1 200 OK\r\n\
+        Content-Type: text/event-stream\r\n\
+        Cache-Control: no-cache\r\n\
+        Connection: close\r\n\r\n"
+        .to_vec();
+    let head_len = response.len();
+    response.extend_from_slice(&corpus.wire);
+    let response = Arc::new(response);
+    let addr = start_server(Arc::clone(&response), None);
+    let tls_addr = start_server(response, Some(https_server_config()));
+    let rt = runtime();
+
+    let plain = Group {
+        name: GROUP,
+        title: "client receive small over loopback",
+        url: format!("http://{addr}/events"),
+        contenders: &Contender::ALL,
+        target: TARGET,
+    };
+    let (mut out, rows) = run_group(&mut c, &rt, &plain, &corpus, head_len);
     out.push_str(&reqwest_verdict(&rows));
+    // Over https nothing is targeted: measured against reqwest-eventsource
+    // on a rustls reqwest (the "target" line only says where we stand).
+    let https = Group {
+        name: TLS_GROUP,
+        title: "client receive small over https loopback (rustls on every side)",
+        url: format!("https://localhost:{}/events", tls_addr.port()),
+        contenders: &Contender::HTTPS,
+        target: 1.0,
+    };
+    let (tls_out, _) = run_group(&mut c, &rt, &https, &corpus, head_len);
+    out.push('\n');
+    out.push_str(&tls_out);
     if criterion_test_mode() {
         // Nothing was measured: print, but keep the last real table.
         println!("{out}");
