@@ -484,6 +484,14 @@ impl<R: Runtime> Stream for EventSource<R> {
             // Outputs are acted on in order (the request waits for the
             // socket being opened).
             if let Some(output) = this.conn.poll_output() {
+                // The hot path: an event is handed on as it is (no error
+                // to remember, nothing to log).
+                let output = match output {
+                    ConnectionOutput::Event(event) => {
+                        return Poll::Ready(Some(Ok(Event::Message(event))));
+                    }
+                    output => output,
+                };
                 if let Some(item) = this.act(output) {
                     return Poll::Ready(item);
                 }
