@@ -358,8 +358,8 @@ fn start_server(response: Arc<Vec<u8>>, tls: Option<Arc<rustls::ServerConfig>>) 
 
 /// A certificate for `localhost` and a server configuration presenting it.
 fn https_server_config() -> Arc<rustls::ServerConfig> {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
-        .expect("a certificate");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
     let key = rustls::pki_types::PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der());
     let cert = certified.cert.der().clone();
     let _ = SERVER_CERT.set(cert.clone());
@@ -407,7 +407,11 @@ fn serve(mut conn: impl CloseWrite, response: &[u8]) {
             return;
         }
     }
-    if conn.write_all(response).and_then(|()| conn.flush()).is_err() {
+    if conn
+        .write_all(response)
+        .and_then(|()| conn.flush())
+        .is_err()
+    {
         return;
     }
     conn.close_write();
