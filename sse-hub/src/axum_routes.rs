@@ -46,6 +46,15 @@ impl Hub {
     }
 }
 
+impl Hub {
+    /// Every route of the hub's own server (`/`, `/healthz`, `/metrics`
+    /// and the hub's URL), for its HTTP/2 connections.
+    #[cfg(feature = "tls")]
+    pub(crate) fn all_routes(&self) -> Router {
+        Router::new().fallback(mercure).with_state(self.clone())
+    }
+}
+
 /// Handles a request to the hub's URL.
 async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     let shared = &hub.shared;

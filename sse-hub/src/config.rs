@@ -67,6 +67,12 @@ pub struct Config {
     pub allowed_hosts: Vec<String>,
     /// The page `GET /` serves; `None`: 404.
     pub page: Option<&'static str>,
+    /// Serve https with this PEM certificate chain (`--tls-cert`; with
+    /// [`tls_key`](Config::tls_key)), ALPN `h2` and `http/1.1` (feature
+    /// `tls`). `None`: plain HTTP/1.1.
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of [`tls_cert`](Config::tls_cert) (`--tls-key`).
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 impl Default for Config {
@@ -93,6 +99,8 @@ impl Default for Config {
             publish_origins: Vec::new(),
             allowed_hosts: Vec::new(),
             page: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -113,7 +121,16 @@ impl Config {
     /// [`Error::Config`](crate::Error::Config), saying which setting is
     /// wrong and how (naming its `sse hub` flag).
     pub fn validate(&self) -> Result<(), crate::Error> {
-        self.clone().check().map(drop).map_err(crate::Error::Config)
+        self.clone()
+            .check()
+            .map(drop)
+            .map_err(crate::Error::Config)?;
+        // The certificate and key are read (and matched) now too.
+        #[cfg(feature = "tls")]
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            crate::tls::server_config(cert, key).map_err(crate::Error::Config)?;
+        }
+        Ok(())
     }
 
     /// Checks the settings, normalizing origins and hosts. The messages
@@ -133,6 +150,22 @@ impl Config {
         }
         if self.queue == 0 {
             return Err("--queue must be at least 1".into());
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => {
+                return Err(
+                    "--tls-cert needs --tls-key (the certificate's private key, PEM)".into(),
+                );
+            }
+            (None, Some(_)) => {
+                return Err("--tls-key needs --tls-cert (the certificate chain, PEM)".into());
+            }
+            (Some(_), Some(_)) if !cfg!(feature = "tls") => {
+                return Err(
+                    "https needs the hub's `tls` feature, which this build leaves out".into(),
+                );
+            }
+            _ => {}
         }
         self.redis = self.redis.filter(|r| !r.is_empty());
         self.heartbeat = self.heartbeat.filter(|d| !d.is_zero());

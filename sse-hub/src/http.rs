@@ -7,7 +7,7 @@ use sse_proto::http1::{
     BodyDecoder, BodyKind, Framing, HeadError, HeadLimits, RequestHead, RequestParser, Version,
 };
 use sse_tokio::server::{ServeError, TokioIo, read_request};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
@@ -140,8 +140,8 @@ impl Response {
 }
 
 /// Writes `response`; the connection stays usable when `keep_alive`.
-pub async fn write(
-    socket: &mut TcpStream,
+pub async fn write<S: AsyncWrite + Unpin>(
+    socket: &mut S,
     response: &Response,
     keep_alive: bool,
 ) -> std::io::Result<()> {
@@ -169,8 +169,8 @@ enum HeadRead {
 /// to `memory`. `Ok(None)`: the client closed the connection between
 /// requests. `Err(response)`: answer this and close (400, 408, 413, 431,
 /// 503).
-pub async fn read(
-    socket: &mut TcpStream,
+pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
+    socket: &mut S,
     buf: &mut BytesMut,
     config: &Config,
     memory: &Arc<RequestMemory>,
@@ -255,8 +255,8 @@ pub fn head_limits() -> HeadLimits {
 
 /// Reads until `buf` holds a whole request head, which is taken out of it;
 /// bytes after the head (a body, a pipelined request) stay in `buf`.
-async fn read_head(
-    socket: &mut TcpStream,
+async fn read_head<S: AsyncRead + Unpin>(
+    socket: &mut S,
     buf: &mut BytesMut,
     charge: &mut Charge,
 ) -> Result<RequestHead, HeadRead> {
@@ -281,8 +281,8 @@ async fn read_head(
     }
 }
 
-async fn read_body(
-    socket: &mut TcpStream,
+async fn read_body<S: AsyncRead + Unpin>(
+    socket: &mut S,
     buf: &mut BytesMut,
     kind: BodyKind,
     max: usize,

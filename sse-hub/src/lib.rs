@@ -40,10 +40,13 @@ mod axum_routes;
 mod backend;
 mod budget;
 mod config;
+mod conn;
 mod cors;
 mod fds;
 #[doc(hidden)]
 pub mod fuzz;
+#[cfg(feature = "tls")]
+mod h2;
 mod host;
 mod http;
 mod limits;
@@ -55,9 +58,11 @@ mod redact;
 mod redis;
 mod serve;
 mod subscribe;
+#[cfg(feature = "tls")]
+mod tls;
 mod trim;
 
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
 
@@ -103,6 +108,9 @@ struct Shared {
     requests: tokio::runtime::Handle,
     /// Whether the backend follows the shared stream yet.
     following: std::sync::Once,
+    /// The TLS handshake of every connection, with `--tls-cert`.
+    #[cfg(feature = "tls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Shared {
@@ -195,6 +203,13 @@ impl Hub {
     pub async fn start_on(config: Config, requests: tokio::runtime::Handle) -> Result<Hub, Error> {
         let checked = config.check().map_err(Error::Config)?;
         let config = checked.config;
+        #[cfg(feature = "tls")]
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tokio_rustls::TlsAcceptor::from(
+                tls::server_config(cert, key).map_err(Error::Config)?,
+            )),
+            _ => None,
+        };
         let max_connections = config
             .max_connections
             .unwrap_or_else(|| fds::derived_max_connections(fds::raise_limit()));
@@ -218,6 +233,8 @@ impl Hub {
             streams: tokio::runtime::Handle::current(),
             requests,
             following: std::sync::Once::new(),
+            #[cfg(feature = "tls")]
+            tls,
         };
         Ok(Hub {
             shared: Arc::new(shared),

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info};
 
+use crate::conn::Conn;
 use crate::{HUB_PATH, Hub, Shared};
 use crate::{cors, fds, http, limits, publish, redact, subscribe, trim};
 
@@ -119,19 +120,55 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
     }
     let Some(slot) = hub.limits.enter(peer.ip()) else {
         hub.metrics.rejected();
+        #[cfg(feature = "tls")]
+        if hub.tls.is_some() {
+            // No plaintext answer to a TLS client: the handshake fails.
+            return;
+        }
         http::reject_busy(&mut socket, hub.config.header_timeout).await;
         return;
     };
     // Bytes read past a request (a pipelined one) stay here for the next.
     let buf = bytes::BytesMut::new();
-    serve_at(hub, socket, buf, peer, slot, Place::Streams, None).await;
+    #[cfg(feature = "tls")]
+    if let Some(acceptor) = hub.tls.clone() {
+        let handshake = tokio::time::timeout(hub.config.header_timeout, acceptor.accept(socket));
+        let tls = match handshake.await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                debug!("{peer}: TLS handshake failed: {e}");
+                return;
+            }
+            Err(_) => {
+                debug!("{peer}: TLS handshake took too long");
+                return;
+            }
+        };
+        if tls.get_ref().1.alpn_protocol() == Some(crate::tls::H2) {
+            crate::h2::serve(hub, tls, peer, slot).await;
+            return;
+        }
+        let conn = Conn::Tls(Box::new(tls));
+        serve_at(hub, conn, buf, peer, slot, Place::Streams, None).await;
+        return;
+    }
+    serve_at(
+        hub,
+        Conn::Plain(socket),
+        buf,
+        peer,
+        slot,
+        Place::Streams,
+        None,
+    )
+    .await;
 }
 
 /// The connection's requests from `first` (already read) on, at `place`.
 /// (Boxed: a connection that moves goes on as a new task of this kind.)
 fn serve_at(
     hub: Arc<Shared>,
-    socket: TcpStream,
+    socket: Conn,
     buf: bytes::BytesMut,
     peer: SocketAddr,
     slot: limits::Slot,
@@ -143,7 +180,7 @@ fn serve_at(
 
 async fn requests(
     hub: Arc<Shared>,
-    mut socket: TcpStream,
+    mut socket: Conn,
     mut buf: bytes::BytesMut,
     peer: SocketAddr,
     slot: limits::Slot,
@@ -181,8 +218,12 @@ async fn requests(
         } else {
             Place::Requests
         };
-        if wanted != place {
-            // The other runtime's event loop takes the socket over.
+        if wanted != place && socket.is_plain() {
+            // The other runtime's event loop takes the socket over (a TLS
+            // connection stays where it is: its session cannot move).
+            let Ok(socket) = socket.into_plain() else {
+                return;
+            };
             let Ok(socket) = socket.into_std() else {
                 return;
             };
@@ -193,6 +234,7 @@ async fn requests(
             let hub = hub.clone();
             runtime.spawn(async move {
                 if let Ok(socket) = TcpStream::from_std(socket) {
+                    let socket = Conn::Plain(socket);
                     serve_at(hub, socket, buf, peer, slot, wanted, Some(request)).await;
                 }
             });

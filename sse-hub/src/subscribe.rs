@@ -9,8 +9,7 @@ use sse_tokio::server::{
     BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, StreamEnd, Subscriber,
     Subscription, Tokio, TokioIo, serve_body, stream_response,
 };
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
 use super::auth::{Auth, AuthError};
@@ -154,9 +153,9 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
 /// Subscribes and writes the stream's response head on `socket`, or says
 /// what to answer instead. `Ok(None)`: the client went away before the
 /// head was written.
-pub async fn open(
+pub async fn open<S: AsyncWrite + Unpin>(
     hub: &Shared,
-    socket: &mut TcpStream,
+    socket: &mut S,
     request: WholeRequest,
     cors: &[(&'static str, String)],
 ) -> Result<Option<Stream>, Response> {
@@ -193,7 +192,7 @@ pub async fn open(
 impl Stream {
     /// Serves the body until it ends (the client goes away, the token
     /// expires, a lag, the shutdown).
-    pub async fn run(self, socket: &mut TcpStream) {
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) {
         let end = serve_body(
             &Tokio,
             &mut TokioIo::new(socket),

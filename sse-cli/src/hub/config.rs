@@ -152,6 +152,26 @@ pub struct HubArgs {
     )]
     allowed_host: Vec<String>,
 
+    /// Serve https with this certificate chain (PEM, the server's certificate first; with
+    /// --tls-key). ALPN offers h2 and http/1.1: browsers multiplex every EventSource of a
+    /// page over one HTTP/2 connection. [default: plain HTTP/1.1]
+    #[arg(
+        long,
+        env = "SSE_HUB_TLS_CERT",
+        value_name = "FILE",
+        requires = "tls_key"
+    )]
+    tls_cert: Option<std::path::PathBuf>,
+
+    /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(
+        long,
+        env = "SSE_HUB_TLS_KEY",
+        value_name = "FILE",
+        requires = "tls_cert"
+    )]
+    tls_key: Option<std::path::PathBuf>,
+
     // Hostile clients: streams that hold resources.
     /// Close a stream whose client takes no byte for this long while events wait for it (it
     /// stopped reading; it resumes from history when it comes back), e.g. 30s, 2m (0 disables).
@@ -241,6 +261,8 @@ impl HubArgs {
         config.publish_origins = self.publish_origin.clone();
         config.allowed_hosts = self.allowed_host.clone();
         config.page = Some(super::page::PAGE);
+        config.tls_cert = self.tls_cert.clone();
+        config.tls_key = self.tls_key.clone();
         config
     }
 }

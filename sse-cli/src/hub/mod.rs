@@ -65,9 +65,14 @@ async fn serve(config: sse_hub::Config, requests: tokio::runtime::Handle) -> Res
         .map_err(|e| Error::Bind(config.listen, e))?;
     let (history, heartbeat) = (config.history, config.heartbeat);
     let (auth, anonymous) = (config.jwt_key.clone(), config.anonymous);
+    let scheme = if config.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let hub = Hub::start_on(config, requests).await?;
     info!(
-        "sse hub listening on http://{addr} (backend: {}, history: {history} events, auth: {}, heartbeat: {})",
+        "sse hub listening on {scheme}://{addr} (backend: {}, history: {history} events, auth: {}, heartbeat: {})",
         hub.backend(),
         match (&auth, anonymous) {
             (None, _) => "off, anyone may publish and subscribe",

@@ -103,6 +103,7 @@ impl Hub {
         let addr = first_line
             .split("listening on http://")
             .nth(1)
+            .or_else(|| first_line.split("listening on https://").nth(1))
             .and_then(|rest| {
                 let text: String = rest
                     .chars()

@@ -11,6 +11,7 @@
 pub mod gzip;
 pub mod http;
 pub mod hub;
+pub mod pki;
 pub mod run;
 pub mod stream;
 pub mod token;

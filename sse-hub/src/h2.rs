@@ -1,0 +1,83 @@
+//! HTTP/2 connections (feature `tls`, ALPN `h2`): served by hyper's
+//! HTTP/2 server over the hub's routes, each subscription one stream of
+//! the shared connection. Flow control is hyper's: a stream whose window
+//! stays closed stops taking events, its subscriber's queue fills, and it
+//! is cut off like any slow subscriber. On shutdown every stream ends with
+//! the randomized `retry:` and the connection says `GOAWAY`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tracing::debug;
+
+use crate::{Hub, Shared, limits};
+
+/// The most streams a client may have open on one connection (advertised
+/// in `SETTINGS_MAX_CONCURRENT_STREAMS`): more than a browser page opens,
+/// few enough that a connection cannot hold the hub's memory.
+pub(crate) const MAX_CONCURRENT_STREAMS: u32 = 128;
+
+/// Streams a client may reset before the server has answered them, at
+/// once: more is the "rapid reset" attack, and the connection is closed.
+const MAX_PENDING_RESETS: usize = 32;
+
+/// Streams the server itself may reset for a client's errors before it
+/// closes the connection.
+const MAX_LOCAL_RESETS: usize = 64;
+
+/// The largest header block a client may send (HPACK-decoded): the same
+/// bound as an HTTP/1.1 request head.
+const MAX_HEADER_LIST: u32 = 128 * 1024;
+
+/// How much a stream or the connection may have buffered for sending
+/// before its body is no longer polled (per stream).
+const MAX_SEND_BUFFER: usize = 64 * 1024;
+
+/// A PING after this much silence; no answer within the same time closes
+/// the connection (a peer that vanished).
+const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
+/// Serves one HTTP/2 connection until it ends, or until the hub shuts
+/// down (then `GOAWAY`, and the open streams finish with their last
+/// `retry:`).
+pub(crate) async fn serve<S>(hub: Arc<Shared>, io: S, peer: SocketAddr, slot: limits::Slot)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let router = Hub {
+        shared: Arc::clone(&hub),
+    }
+    .all_routes();
+    let service = TowerToHyperService::new(router);
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_pending_accept_reset_streams(Some(MAX_PENDING_RESETS))
+        .max_local_error_reset_streams(Some(MAX_LOCAL_RESETS))
+        .max_header_list_size(MAX_HEADER_LIST)
+        .max_send_buf_size(MAX_SEND_BUFFER)
+        .keep_alive_interval(Some(KEEP_ALIVE))
+        .keep_alive_timeout(KEEP_ALIVE);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let mut shutdown = hub.shutdown.clone();
+    let shutting_down = async move {
+        // The guard of the watched value is dropped at once.
+        let _ = shutdown.wait_for(|down| *down).await.is_ok();
+    };
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutting_down => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        debug!("{peer}: HTTP/2 connection ended: {e}");
+    }
+    drop(slot);
+}
