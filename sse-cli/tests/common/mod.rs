@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test crate uses its own part of this module.
 
 pub mod gzip;
+pub mod h2raw;
 pub mod http;
 pub mod hub;
 pub mod pki;
