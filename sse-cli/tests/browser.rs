@@ -15,7 +15,8 @@ use std::time::Duration;
 mod common;
 
 use common::hub::Hub;
-use common::run::{npm_ci, require, run_client};
+use common::pki::Pki;
+use common::run::{npm_ci, require, run_bounded, run_client};
 
 #[test]
 fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
@@ -37,5 +38,44 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
         &hub,
         Duration::from_secs(90),
         "exactly once",
+    );
+}
+
+#[test]
+fn twelve_event_sources_of_one_page_all_receive_over_https_and_http2() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "Chromium not found at {chromium}: install Debian's `chromium` package (or set CHROMIUM)"
+    );
+    require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
+    npm_ci(&dir, "playwright-core");
+
+    let pki = Pki::new();
+    let hub = Hub::start(&[
+        "--tls-cert",
+        pki.cert_file.to_str().unwrap(),
+        "--tls-key",
+        pki.key_file.to_str().unwrap(),
+    ]);
+    let origin = format!("https://localhost:{}", hub.addr.port());
+    let limit = Duration::from_secs(90);
+    let (status, output) = run_bounded(
+        Command::new("node")
+            .arg("h2.mjs")
+            .current_dir(&dir)
+            .env("CHROMIUM", &chromium)
+            .env("HTTPS_HUB_URL", &origin),
+        limit,
+    );
+    assert!(
+        status.success(),
+        "h2.mjs failed ({status}):\n{output}\nhub log:\n{}",
+        hub.log_text()
+    );
+    assert!(
+        output.contains("12 of 12 EventSources received over h2"),
+        "{output}"
     );
 }
