@@ -189,7 +189,8 @@ fn closed(
         },
         CloseReason::BadContentType(Some(ct)) => write!(
             f,
-            "the server sent Content-Type {ct}, not text/event-stream; not retrying"
+            "the server sent Content-Type {}, not text/event-stream; not retrying",
+            escape_controls(ct)
         ),
         CloseReason::BadContentType(None) => f.write_str(
             "the server sent no Content-Type, where text/event-stream is required; not retrying",

@@ -54,14 +54,39 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Writes `s` as a JSON string (quoted and escaped by serde_json).
+/// Writes `s` as a JSON string (quoted and escaped by serde_json), with
+/// DEL and the C1 controls (U+007F to U+009F, which JSON allows raw but a
+/// terminal may act on) escaped too.
 pub fn write_json_str(s: &str, out: &mut impl Write) -> io::Result<()> {
-    serde_json::to_writer(out, s).map_err(io::Error::from)
+    let json = serde_json::to_string(s).map_err(io::Error::from)?;
+    if !json.chars().any(|c| ('\u{7f}'..='\u{9f}').contains(&c)) {
+        return out.write_all(json.as_bytes());
+    }
+    let mut escaped = String::with_capacity(json.len() + 12);
+    for c in json.chars() {
+        if ('\u{7f}'..='\u{9f}').contains(&c) {
+            // Writing to a String cannot fail.
+            let _ = write!(escaped, "\\u{:04x}", u32::from(c));
+        } else {
+            escaped.push(c);
+        }
+    }
+    out.write_all(escaped.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_escape_c1_controls_and_stay_json() {
+        let mut out = Vec::new();
+        write_json_str("a\u{9b}31m\u{7f}é\n", &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, "\"a\\u009b31m\\u007fé\\n\"");
+        let back: String = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, "a\u{9b}31m\u{7f}é\n");
+    }
 
     #[test]
     fn controls_are_escaped_for_the_terminal() {

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_core::Stream;
-use sse_proto::client::{Connection, ConnectionError, ConnectionOutput};
+use sse_proto::client::{Connection, ConnectionOutput};
 use sse_proto::http1::{Scheme, Url};
 
 pub use item::{Error, Event, Item};
@@ -153,11 +153,7 @@ impl<R: Runtime> EventSource<R> {
         }
         let config = match config.proxy_settings() {
             Some(_) => config,
-            None => {
-                let proxies = Proxies::from_env(|name| std::env::var(name).ok())
-                    .map_err(ConnectionError::Proxy)?;
-                config.proxies(proxies)
-            }
+            None => config.proxies(Proxies::from_env(|name| std::env::var(name).ok())),
         };
         let now = runtime.now();
         let seed = item::jitter_seed();

@@ -205,7 +205,6 @@ pub enum ConnectionOutput {
 pub const ERROR_BODY_WAIT: Duration = Duration::from_secs(5);
 
 /// Where the current socket is in its exchange.
-#[derive(Debug)]
 enum Socket<I> {
     /// No socket (waiting, closed, or the machine dropped the request).
     None,
@@ -285,7 +284,6 @@ enum Socket<I> {
 /// assert_eq!(event.data(), "hi");
 /// # Ok::<(), sse_proto::client::ConnectionError>(())
 /// ```
-#[derive(Debug)]
 pub struct Connection<I> {
     es: EventSource<I>,
     out: VecDeque<ConnectionOutput>,
@@ -296,6 +294,30 @@ pub struct Connection<I> {
     buf: BytesMut,
     head_limits: HeadLimits,
     body_limits: BodyLimits,
+}
+
+impl<I> fmt::Debug for Connection<I>
+where
+    I: Copy + Ord + Add<Duration, Output = I>,
+{
+    /// Only states and sizes: the pending request may hold credentials
+    /// (`Authorization`, a proxy's `Proxy-Authorization`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let socket = match &self.socket {
+            Socket::None => "none",
+            Socket::Tunnel { .. } => "tunnel",
+            Socket::Head { .. } => "head",
+            Socket::Body { .. } => "body",
+            Socket::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("Connection")
+            .field("ready_state", &self.es.ready_state())
+            .field("socket", &socket)
+            .field("outputs", &self.out.len())
+            .field("transmit", &self.transmit.len())
+            .field("buffered", &self.buf.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<I> Connection<I>
@@ -334,8 +356,9 @@ where
         now: I,
         seed: u64,
     ) -> Result<Connection<I>, ConnectionError> {
-        Url::parse(config.url()).map_err(ConnectionError::Url)?;
+        let url = Url::parse(config.url()).map_err(ConnectionError::Url)?;
         let proxies = config.proxies.clone().unwrap_or_default();
+        proxies.check(&url).map_err(ConnectionError::Proxy)?;
         let mut es = EventSource::new(config, now, seed);
         let mut early = VecDeque::new();
         // The first request shows whether the configuration can be written:
@@ -466,6 +489,15 @@ where
     /// if a socket is open, then `Closed(CloseReason::User)`; outputs not
     /// yet polled are dropped.
     pub fn close(&mut self) {
+        if matches!(self.socket, Socket::Rejected { .. }) {
+            // Closed already, still reading what the server said: that
+            // and the held outputs are dropped.
+            self.out.clear();
+            self.drop_socket();
+            self.out
+                .push_back(ConnectionOutput::Closed(CloseReason::User));
+            return;
+        }
         if self.es.ready_state() == ReadyState::Closed {
             return;
         }
@@ -508,7 +540,21 @@ where
                     decoder, response, ..
                 } => {
                     let more = match decoder.decode(&mut self.buf) {
-                        Ok(Some(piece)) => response.push_body(&piece),
+                        Ok(Some(piece)) => {
+                            let room = response.push_body(&piece);
+                            let whole = decoder.is_done() && self.buf.is_empty();
+                            if !room && !whole {
+                                // Full, and the body goes on (or may: a
+                                // close-delimited one, or bytes not yet
+                                // decoded).
+                                let ended = matches!(decoder.decode(&mut self.buf), Ok(None))
+                                    && decoder.is_done();
+                                if !ended {
+                                    response.set_truncated();
+                                }
+                            }
+                            room
+                        }
                         Ok(None) => {
                             if !decoder.is_done() {
                                 return;
@@ -718,9 +764,18 @@ where
         let translated = match output {
             Output::Connect(request) => {
                 self.drop_socket();
-                let proxy = Url::parse(&request.url)
-                    .ok()
-                    .and_then(|url| self.proxies.for_url(&url).cloned());
+                let url = Url::parse(&request.url).ok();
+                if let Some(Err(e)) = url.as_ref().map(|url| self.proxies.check(url)) {
+                    // A redirect to a URL whose proxy is unusable: going
+                    // around the proxy is not an option, retrying cannot
+                    // help.
+                    self.out
+                        .push_back(ConnectionOutput::Error(ConnectionError::Proxy(e)));
+                    self.es.close();
+                    self.pump();
+                    return;
+                }
+                let proxy = url.and_then(|url| self.proxies.for_url(&url).cloned());
                 let (url, bytes) = match encode_request(&request, proxy.as_ref()) {
                     Ok(encoded) => encoded,
                     Err(e) => {
@@ -1244,6 +1299,87 @@ mod tests {
         };
         assert_eq!(response.body().len(), crate::client::ERROR_BODY_LIMIT);
         assert!(response.is_truncated());
+    }
+
+    #[test]
+    fn a_body_cut_at_exactly_the_limit_is_marked_truncated() {
+        let limit = crate::client::ERROR_BODY_LIMIT;
+        let mut conn = started(config());
+        let head = format!(
+            "HTTP/1.1 500 Oops\r\nContent-Length: {}\r\n\r\n",
+            limit + 100
+        );
+        conn.handle_socket_bytes(head.as_bytes(), T0);
+        conn.handle_socket_bytes(&alloc::vec![b'x'; limit], T0);
+        let Some(ConnectionOutput::Rejected(response)) = conn.poll_output().and(conn.poll_output())
+        else {
+            panic!("no rejection");
+        };
+        assert_eq!(response.body().len(), limit);
+        assert!(response.is_truncated(), "100 bytes were left out");
+        // A body of exactly the limit is whole.
+        let mut conn = started(config());
+        let head = format!("HTTP/1.1 500 Oops\r\nContent-Length: {limit}\r\n\r\n");
+        conn.handle_socket_bytes(head.as_bytes(), T0);
+        conn.handle_socket_bytes(&alloc::vec![b'x'; limit], T0);
+        let Some(ConnectionOutput::Rejected(response)) = conn.poll_output().and(conn.poll_output())
+        else {
+            panic!("no rejection");
+        };
+        assert!(!response.is_truncated());
+    }
+
+    #[test]
+    fn close_while_reading_an_error_body_is_the_end() {
+        let mut conn = started(config());
+        conn.handle_socket_bytes(b"HTTP/1.1 403 No\r\nContent-Length: 10\r\n\r\nab", T0);
+        assert!(drain(&mut conn).is_empty());
+        conn.close();
+        assert_eq!(drain(&mut conn), ["close", "closed User"]);
+        conn.handle_socket_bytes(b"cdefghij", T0);
+        conn.handle_socket_eof(T0);
+        conn.handle_timeout(ERROR_BODY_WAIT);
+        assert!(drain(&mut conn).is_empty(), "nothing follows Closed");
+    }
+
+    #[test]
+    fn debug_output_holds_no_credentials() {
+        let proxy = Proxy::parse("http://user:secret@proxy.test:3128").unwrap();
+        let config = ClientConfig::new("https://example.com/")
+            .header("Authorization", "Bearer sk-123")
+            .proxies(Proxies::all(proxy));
+        let conn = Conn::new(config, T0, 0).unwrap();
+        let shown = format!("{conn:?}");
+        assert!(
+            !shown.contains("dXNlcjpzZWNyZXQ") && !shown.contains("sk-123"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn an_unusable_proxy_is_an_error_for_the_urls_that_use_it() {
+        let env = |name: &str| (name == "HTTPS_PROXY").then(|| String::from("socks5://h:1"));
+        let proxies = Proxies::from_env(env);
+        let https = ClientConfig::new("https://example.com/").proxies(proxies.clone());
+        assert!(matches!(
+            Conn::new(https, T0, 0).err(),
+            Some(ConnectionError::Proxy(ProxyError::UnsupportedScheme { .. }))
+        ));
+        // Plain http does not use it; a redirect to https would, and stops.
+        let http = ClientConfig::new("http://example.com/").proxies(proxies);
+        let mut conn = Conn::new(http, T0, 0).unwrap();
+        drain(&mut conn);
+        conn.handle_socket_bytes(
+            b"HTTP/1.1 302 Found\r\nLocation: https://example.com/\r\n\r\n",
+            T0,
+        );
+        let out = drain(&mut conn);
+        assert!(out.iter().any(|o| o.starts_with("error Proxy(")), "{out:?}");
+        assert_eq!(
+            out.last().map(String::as_str),
+            Some("closed User"),
+            "{out:?}"
+        );
     }
 
     #[test]

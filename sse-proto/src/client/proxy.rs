@@ -223,18 +223,19 @@ type Cow<'a> = alloc::borrow::Cow<'a, str>;
 ///     "NO_PROXY" => Some("internal.example, 10.0.0.0/8".to_owned()),
 ///     _ => None,
 /// };
-/// let proxies = Proxies::from_env(env)?;
+/// let proxies = Proxies::from_env(env);
 /// let via = |url: &str| proxies.for_url(&Url::parse(url).unwrap()).map(|p| p.authority());
 /// assert_eq!(via("https://api.example.com/"), Some("proxy.internal:3128".to_owned()));
 /// assert_eq!(via("http://api.example.com/"), None); // no HTTP_PROXY
 /// assert_eq!(via("https://a.internal.example/"), None);
 /// assert_eq!(via("https://10.1.2.3/"), None);
-/// # Ok::<(), sse_proto::client::ProxyError>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Proxies {
-    http: Option<Proxy>,
-    https: Option<Proxy>,
+    /// The setting for `http` URLs: a proxy, or why the one named is
+    /// unusable (told only when a URL would go through it).
+    http: Option<Result<Proxy, ProxyError>>,
+    https: Option<Result<Proxy, ProxyError>>,
     no_proxy: Vec<Exception>,
 }
 
@@ -258,8 +259,8 @@ impl Proxies {
     /// `proxy` for both `http` and `https` URLs.
     pub fn all(proxy: Proxy) -> Proxies {
         Proxies {
-            http: Some(proxy.clone()),
-            https: Some(proxy),
+            http: Some(Ok(proxy.clone())),
+            https: Some(Ok(proxy)),
             no_proxy: Vec::new(),
         }
     }
@@ -267,14 +268,14 @@ impl Proxies {
     /// The proxy for `http` URLs.
     #[must_use]
     pub fn http(mut self, proxy: Proxy) -> Proxies {
-        self.http = Some(proxy);
+        self.http = Some(Ok(proxy));
         self
     }
 
     /// The proxy for `https` URLs.
     #[must_use]
     pub fn https(mut self, proxy: Proxy) -> Proxies {
-        self.https = Some(proxy);
+        self.https = Some(Ok(proxy));
         self
     }
 
@@ -294,21 +295,23 @@ impl Proxies {
     }
 
     /// Reads the environment as curl does, through `var` (a lookup such as
-    /// `|name| std::env::var(name).ok()`): `http_proxy` (or `HTTP_PROXY`,
-    /// except in a CGI script, where a request could set it), `https_proxy`
-    /// (or `HTTPS_PROXY`), `all_proxy` (or `ALL_PROXY`) for a scheme
-    /// without its own, and `no_proxy` (or `NO_PROXY`). Empty values count
-    /// as unset.
+    /// `|name| std::env::var(name).ok()`): `https_proxy` (or
+    /// `HTTPS_PROXY`), `http_proxy` (or `HTTP_PROXY` as Go and Python read
+    /// it, except in a CGI script, where a request could set it), and
+    /// `all_proxy` (or `ALL_PROXY`) for a scheme without its own; then
+    /// `no_proxy` (or `NO_PROXY`). The lower-case name wins, and a variable
+    /// set to nothing means "no proxy" for its scheme.
     ///
-    /// # Errors
-    /// A [`ProxyError`] naming the variable whose value is unusable.
-    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Proxies, ProxyError> {
+    /// A value that is not a usable proxy URL (a SOCKS proxy, say) is not
+    /// an error here: it is one for the URLs that would go through it
+    /// ([`check`](Proxies::check)), so that a setting meant for other
+    /// programs does not stop a client whose URLs never use it.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Proxies {
+        // The first variable of `names` that is set, even to nothing.
         let get = |names: &[&'static str]| {
-            names.iter().find_map(|&name| {
-                var(name)
-                    .filter(|v| !v.trim().is_empty())
-                    .map(|v| (name, v))
-            })
+            names
+                .iter()
+                .find_map(|&name| var(name).map(|value| (name, value)))
         };
         let cgi = var("REQUEST_METHOD").is_some();
         let http_names: &[&'static str] = if cgi {
@@ -316,14 +319,14 @@ impl Proxies {
         } else {
             &["http_proxy", "HTTP_PROXY"]
         };
-        let parse = |found: Option<(&'static str, String)>| {
-            found
-                .map(|(name, value)| Proxy::parse_from(&value, Str::from_static(name)))
-                .transpose()
+        let setting = |found: Option<(&'static str, String)>| match found {
+            None => None,
+            Some((_, value)) if value.trim().is_empty() => Some(None),
+            Some((name, value)) => Some(Some(Proxy::parse_from(&value, Str::from_static(name)))),
         };
-        let all = parse(get(&["all_proxy", "ALL_PROXY"]))?;
-        let http = parse(get(http_names))?.or_else(|| all.clone());
-        let https = parse(get(&["https_proxy", "HTTPS_PROXY"]))?.or(all);
+        let all = || setting(get(&["all_proxy", "ALL_PROXY"])).flatten();
+        let http = setting(get(http_names)).unwrap_or_else(all);
+        let https = setting(get(&["https_proxy", "HTTPS_PROXY"])).unwrap_or_else(all);
         let mut proxies = Proxies {
             http,
             https,
@@ -332,16 +335,17 @@ impl Proxies {
         if let Some((_, list)) = get(&["no_proxy", "NO_PROXY"]) {
             proxies = proxies.no_proxy(&list);
         }
-        Ok(proxies)
+        proxies
     }
 
-    /// The proxy to reach `url` through, or `None` to connect directly.
-    pub fn for_url(&self, url: &Url) -> Option<&Proxy> {
-        let proxy = match url.scheme() {
+    /// The setting `url` goes by: `None` to connect directly (no proxy for
+    /// its scheme, or `NO_PROXY` names its host).
+    fn setting_for(&self, url: &Url) -> Option<&Result<Proxy, ProxyError>> {
+        let setting = match url.scheme() {
             Scheme::Http => self.http.as_ref()?,
             Scheme::Https => self.https.as_ref()?,
         };
-        let host = url.host();
+        let host = url.host().trim_end_matches('.');
         let ip = host.parse::<IpAddr>().ok();
         let excepted = self.no_proxy.iter().any(|rule| match (rule, ip) {
             (Exception::Any, _) => true,
@@ -354,12 +358,31 @@ impl Proxies {
             (Exception::Net(net, bits), Some(ip)) => in_block(ip, *net, *bits),
             _ => false,
         });
-        (!excepted).then_some(proxy)
+        (!excepted).then_some(setting)
+    }
+
+    /// The proxy to reach `url` through, or `None` to connect directly.
+    /// `None` too when the proxy named for it is unusable: see
+    /// [`check`](Proxies::check), which a client calls first.
+    pub fn for_url(&self, url: &Url) -> Option<&Proxy> {
+        self.setting_for(url)?.as_ref().ok()
+    }
+
+    /// Whether `url` can be fetched as configured.
+    ///
+    /// # Errors
+    /// The [`ProxyError`] of the proxy setting `url` would go through,
+    /// naming the variable it came from.
+    pub fn check(&self, url: &Url) -> Result<(), ProxyError> {
+        match self.setting_for(url) {
+            Some(Err(e)) => Err(e.clone()),
+            _ => Ok(()),
+        }
     }
 
     /// Whether any proxy is set.
     pub fn is_empty(&self) -> bool {
-        self.http.is_none() && self.https.is_none()
+        !matches!(self.http, Some(Ok(_))) && !matches!(self.https, Some(Ok(_)))
     }
 }
 
@@ -392,7 +415,10 @@ fn parse_exception(entry: &str) -> Option<Exception> {
     if bits.is_some() {
         return None;
     }
-    let domain = bare.trim_start_matches(['.', '*']).to_ascii_lowercase();
+    let domain = bare
+        .trim_start_matches(['.', '*'])
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     // A domain name is checked as a URL host would be.
     Origin::of(&format!("http://{domain}/"))?;
     Some(Exception::Domain(Str::from(domain)))
@@ -514,32 +540,50 @@ mod tests {
                     .map(|(_, v)| (*v).to_owned())
             }
         };
-        let p = Proxies::from_env(env(&[("HTTP_PROXY", "h1:1"), ("ALL_PROXY", "a:3")])).unwrap();
+        let p = Proxies::from_env(env(&[("HTTP_PROXY", "h1:1"), ("ALL_PROXY", "a:3")]));
         assert_eq!(p.for_url(&url("http://x/")).map(Proxy::port), Some(1));
         assert_eq!(p.for_url(&url("https://x/")).map(Proxy::port), Some(3));
         // Lower case first.
-        let p = Proxies::from_env(env(&[("https_proxy", "a:1"), ("HTTPS_PROXY", "b:2")])).unwrap();
+        let p = Proxies::from_env(env(&[("https_proxy", "a:1"), ("HTTPS_PROXY", "b:2")]));
         assert_eq!(p.for_url(&url("https://x/")).map(Proxy::port), Some(1));
         // An upper-case HTTP_PROXY is ignored in a CGI script.
-        let p =
-            Proxies::from_env(env(&[("HTTP_PROXY", "h:1"), ("REQUEST_METHOD", "GET")])).unwrap();
+        let p = Proxies::from_env(env(&[("HTTP_PROXY", "h:1"), ("REQUEST_METHOD", "GET")]));
         assert!(p.is_empty());
-        // Empty is unset.
-        let p = Proxies::from_env(env(&[("https_proxy", " "), ("HTTPS_PROXY", "b:2")])).unwrap();
-        assert_eq!(p.for_url(&url("https://x/")).map(Proxy::port), Some(2));
-        // Errors name the variable.
-        let e = Proxies::from_env(env(&[("HTTPS_PROXY", "socks5://h")])).unwrap_err();
+        // Set to nothing: no proxy for that scheme (the upper-case one
+        // and ALL_PROXY are not read).
+        let p = Proxies::from_env(env(&[
+            ("https_proxy", " "),
+            ("HTTPS_PROXY", "b:2"),
+            ("ALL_PROXY", "c:3"),
+        ]));
+        assert_eq!(p.for_url(&url("https://x/")), None);
+        assert_eq!(p.for_url(&url("http://x/")).map(Proxy::port), Some(3));
+        // Errors name the variable, for the URLs that would use it only.
+        let p = Proxies::from_env(env(&[("HTTPS_PROXY", "socks5://h")]));
+        let e = p.check(&url("https://x/")).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("HTTPS_PROXY names a \"socks5\" proxy"),
             "{e}"
         );
-        let e = Proxies::from_env(env(&[("http_proxy", "http://h:0")])).unwrap_err();
+        assert_eq!(p.check(&url("http://x/")), Ok(()));
+        let p = Proxies::from_env(env(&[("http_proxy", "http://h:0")]));
+        let e = p.check(&url("http://x/")).unwrap_err();
         assert!(
             e.to_string()
                 .starts_with("http_proxy is not a usable proxy URL"),
             "{e}"
         );
+        // A SOCKS ALL_PROXY meant for other programs does not stop a URL
+        // that NO_PROXY names, nor one whose scheme has its own proxy.
+        let p = Proxies::from_env(env(&[
+            ("ALL_PROXY", "socks5h://127.0.0.1:1080"),
+            ("HTTPS_PROXY", "p:1"),
+            ("NO_PROXY", "localhost"),
+        ]));
+        assert_eq!(p.check(&url("http://localhost/")), Ok(()));
+        assert_eq!(p.check(&url("https://x/")), Ok(()));
+        assert!(p.check(&url("http://x/")).is_err());
     }
 
     #[test]
@@ -559,6 +603,8 @@ mod tests {
         assert!(direct("http://[fd12::1]/"));
         assert!(!direct("http://[fe80::1]/"));
         assert!(direct("http://192.168.1.5:9/"));
+        // A trailing dot is the same name.
+        assert!(direct("http://a.example.com./"));
         assert!(!direct("http://127.0.0.1/"));
         let all = Proxies::all(Proxy::parse("p:1").unwrap()).no_proxy("*");
         assert!(all.for_url(&url("http://anything/")).is_none());
