@@ -19,6 +19,8 @@ struct Cli {
 }
 
 /// The subcommands of `sse`.
+// Parsed once at start: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the publish/subscribe hub (Mercure protocol): in memory by default, or over Redis.

@@ -73,6 +73,11 @@ pub struct Config {
     pub tls_cert: Option<std::path::PathBuf>,
     /// The PEM private key of [`tls_cert`](Config::tls_cert) (`--tls-key`).
     pub tls_key: Option<std::path::PathBuf>,
+    /// Proxies in front of the hub, as addresses or CIDR blocks
+    /// (`--trusted-proxy`): from them only, the client address comes from
+    /// the PROXY protocol or `Forwarded`/`X-Forwarded-For`, for per-IP
+    /// limits and logs.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for Config {
@@ -101,6 +106,7 @@ impl Default for Config {
             page: None,
             tls_cert: None,
             tls_key: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -111,6 +117,7 @@ pub(crate) struct Checked {
     pub(crate) config: Config,
     pub(crate) publish_origins: Vec<String>,
     pub(crate) hosts: HostCheck,
+    pub(crate) trusted: crate::forwarded::TrustedProxies,
 }
 
 impl Config {
@@ -185,10 +192,12 @@ impl Config {
             .map(|h| crate::host::normalize(h))
             .collect::<Result<Vec<_>, _>>()?;
         let hosts = HostCheck::new(self.listen, &allowed_hosts);
+        let trusted = crate::forwarded::TrustedProxies::parse(&self.trusted_proxies)?;
         Ok(Checked {
             config: self,
             publish_origins,
             hosts,
+            trusted,
         })
     }
 }

@@ -338,3 +338,53 @@ fn check_publication(p: &Publication) {
         assert!(!id.starts_with('#') && id != "earliest", "{id:?}");
     }
 }
+
+/// The client address of a connection behind a trusted proxy, from
+/// arbitrary bytes, for the `client_address` fuzz target: the bytes as the
+/// start of a connection (the PROXY protocol parser), then as the values
+/// of `Forwarded` and `X-Forwarded-For` from a trusted peer.
+///
+/// Checked beyond "no panic": a PROXY header is never longer than the
+/// input nor than its 1 KiB bound, and the client found in headers is the
+/// peer or an address written in them that is not a trusted proxy (or,
+/// when every hop is trusted, the leftmost).
+pub fn client_address(bytes: &[u8]) {
+    use super::forwarded::TrustedProxies;
+    use super::proxy_protocol::{Parsed, parse};
+    use std::net::IpAddr;
+
+    if let Parsed::Done { len, .. } = parse(bytes) {
+        assert!(len <= bytes.len() && len <= 1024, "a header of {len} bytes");
+    }
+    let Ok(value) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    if value.contains(['\r', '\n']) {
+        return;
+    }
+    let trusted = TrustedProxies::parse(&["10.0.0.0/8".to_owned(), "fd00::/8".to_owned()])
+        .unwrap_or_default();
+    let peer: IpAddr = IpAddr::from([10, 0, 0, 1]);
+    for name in ["Forwarded", "X-Forwarded-For"] {
+        let mut head = BytesMut::from(
+            format!("GET / HTTP/1.1\r\nHost: h\r\n{name}: {value}\r\n\r\n").as_str(),
+        );
+        let Ok(Some(head)) = RequestParser::new().parse_buf(&mut head) else {
+            continue;
+        };
+        let client = trusted.client(peer, &head);
+        // Every address written in the value, however it is spelled.
+        let written = value
+            .split(|c: char| !(c.is_ascii_hexdigit() || c == '.' || c == ':'))
+            .flat_map(|piece| {
+                let without_port = piece.rsplit_once(':').map_or(piece, |(host, _)| host);
+                [
+                    piece.parse::<IpAddr>().ok(),
+                    without_port.parse::<IpAddr>().ok(),
+                ]
+            })
+            .flatten()
+            .any(|ip| ip == client || ip.to_canonical() == client);
+        assert!(client == peer || written, "{client} from {value:?}");
+    }
+}

@@ -43,6 +43,7 @@ mod config;
 mod conn;
 mod cors;
 mod fds;
+mod forwarded;
 #[doc(hidden)]
 pub mod fuzz;
 #[cfg(feature = "tls")]
@@ -52,6 +53,7 @@ mod http;
 mod limits;
 mod metrics;
 mod origin;
+mod proxy_protocol;
 mod publish;
 mod query;
 mod redact;
@@ -93,6 +95,8 @@ struct Shared {
     publish_origins: Vec<String>,
     /// Which `Host` values are answered.
     hosts: host::HostCheck,
+    /// The proxies whose word on the client's address is taken.
+    trusted: forwarded::TrustedProxies,
     backend: Backend,
     auth: Option<Auth>,
     limits: Arc<Limits>,
@@ -224,6 +228,7 @@ impl Hub {
             request_memory: budget::RequestMemory::new(config.request_memory),
             publish_origins: checked.publish_origins,
             hosts: checked.hosts,
+            trusted: checked.trusted,
             config,
             backend,
             auth,

@@ -71,6 +71,48 @@ impl Limits {
     }
 }
 
+impl Limits {
+    /// Takes a place in all but for no address yet: a connection from a
+    /// trusted proxy, whose clients are known only from what it forwards
+    /// ([`Slot::bind`]).
+    pub fn enter_unbound(&self) -> Option<Slot> {
+        let shared = &self.shared;
+        if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.max {
+            shared.open.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot {
+            shared: shared.clone(),
+            ip: None,
+        })
+    }
+}
+
+impl Slot {
+    /// Counts the connection under `ip` from now on (once: a slot already
+    /// counted under an address keeps it). `false` when `ip` is at its
+    /// limit.
+    pub fn bind(&mut self, ip: IpAddr) -> bool {
+        let Some(max) = self.shared.max_per_ip else {
+            return true;
+        };
+        if self.ip.is_some() {
+            return true;
+        }
+        let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let count = per_ip.entry(ip).or_insert(0);
+        if *count >= max {
+            if *count == 0 {
+                per_ip.remove(&ip);
+            }
+            return false;
+        }
+        *count += 1;
+        self.ip = Some(ip);
+        true
+    }
+}
+
 impl Drop for Slot {
     fn drop(&mut self) {
         self.shared.open.fetch_sub(1, Ordering::SeqCst);
@@ -106,5 +148,22 @@ mod tests {
         drop((s2, s3));
         assert_eq!(limits.open(), 1);
         assert_eq!(limits.shared.per_ip.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn an_unbound_slot_is_counted_under_its_client_once_bound() {
+        let limits = Limits::new(10, Some(1));
+        let client: IpAddr = "198.51.100.4".parse().unwrap();
+        let mut a = limits.enter_unbound().unwrap();
+        let mut b = limits.enter_unbound().unwrap();
+        assert!(a.bind(client));
+        assert!(a.bind(client), "binding again changes nothing");
+        assert!(!b.bind(client), "the client's one place is taken");
+        assert_eq!(limits.open(), 2);
+        drop(a);
+        assert!(b.bind(client));
+        drop(b);
+        assert_eq!(limits.open(), 0);
+        assert!(limits.shared.per_ip.lock().unwrap().is_empty());
     }
 }

@@ -13,7 +13,7 @@ use tracing::{debug, info};
 
 use crate::conn::Conn;
 use crate::{HUB_PATH, Hub, Shared};
-use crate::{cors, fds, http, limits, publish, redact, subscribe, trim};
+use crate::{cors, fds, http, limits, proxy_protocol, publish, redact, subscribe, trim};
 
 impl Hub {
     /// Serves connections from `listener` until `shutdown` resolves (the
@@ -118,16 +118,38 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
     if !cfg!(target_os = "linux") {
         let _ = socket.set_nodelay(true);
     }
-    let Some(slot) = hub.limits.enter(peer.ip()) else {
-        hub.metrics.rejected();
-        #[cfg(feature = "tls")]
-        if hub.tls.is_some() {
-            // No plaintext answer to a TLS client: the handshake fails.
-            return;
-        }
-        http::reject_busy(&mut socket, hub.config.header_timeout).await;
-        return;
+    // A trusted proxy's connection counts under its clients' addresses,
+    // known from the PROXY protocol now or from each request's forwarded
+    // hops later; anyone else's under its own.
+    let via_proxy = hub.trusted.trusts(peer.ip());
+    let entered = if via_proxy {
+        hub.limits.enter_unbound()
+    } else {
+        hub.limits.enter(peer.ip())
     };
+    let Some(mut slot) = entered else {
+        return busy(&hub, socket).await;
+    };
+    let mut peer = peer;
+    if via_proxy {
+        let header = proxy_protocol::read(&mut socket);
+        match tokio::time::timeout(hub.config.header_timeout, header).await {
+            Ok(Ok(Some(client))) => {
+                debug!("{peer}: PROXY protocol: client {client}");
+                peer = client;
+                if !slot.bind(client.ip()) {
+                    drop(slot);
+                    return busy(&hub, socket).await;
+                }
+            }
+            Ok(Ok(None)) => {}
+            Ok(Err(e)) => {
+                debug!("{peer}: bad PROXY protocol header: {e}");
+                return;
+            }
+            Err(_) => return,
+        }
+    }
     // Bytes read past a request (a pipelined one) stay here for the next.
     let buf = bytes::BytesMut::new();
     #[cfg(feature = "tls")]
@@ -164,6 +186,17 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
     .await;
 }
 
+/// Turns a connection over the limits away: 429 over plain HTTP; a TLS
+/// client just sees its handshake fail.
+async fn busy(hub: &Shared, mut socket: TcpStream) {
+    hub.metrics.rejected();
+    #[cfg(feature = "tls")]
+    if hub.tls.is_some() {
+        return;
+    }
+    http::reject_busy(&mut socket, hub.config.header_timeout).await;
+}
+
 /// The connection's requests from `first` (already read) on, at `place`.
 /// (Boxed: a connection that moves goes on as a new task of this kind.)
 fn serve_at(
@@ -183,7 +216,7 @@ async fn requests(
     mut socket: Conn,
     mut buf: bytes::BytesMut,
     peer: SocketAddr,
-    slot: limits::Slot,
+    mut slot: limits::Slot,
     place: Place,
     mut first: Option<http::WholeRequest>,
 ) {
@@ -208,8 +241,10 @@ async fn requests(
                 }
             },
         };
+        // Behind a trusted proxy, the client it forwards for.
+        let client = hub.trusted.client(peer.ip(), &request.head);
         debug!(
-            "{peer} {} {}",
+            "{client} {} {}",
             request.head.method(),
             redact::target(request.head.target())
         );
@@ -259,6 +294,17 @@ async fn requests(
             }
             Outcome::Subscribe(request, cors) => {
                 let head_only = request.head.method() == "HEAD";
+                // A stream through a trusted proxy holds its connection
+                // for a long time: it counts under the client's address.
+                if !slot.bind(client) {
+                    hub.metrics.rejected();
+                    let response =
+                        http::Response::text(429, "too many connections, try again later")
+                            .header("Retry-After", "5")
+                            .headers(cors);
+                    let _ = http::write(&mut socket, &response, false).await;
+                    return;
+                }
                 match Box::pin(subscribe::open(&hub, &mut socket, request, &cors)).await {
                     Ok(Some(stream)) => {
                         // A stream never reads another request: free the

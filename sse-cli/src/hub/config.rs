@@ -163,6 +163,19 @@ pub struct HubArgs {
     )]
     tls_cert: Option<std::path::PathBuf>,
 
+    /// A proxy or load balancer in front of the hub, as an address or CIDR block (repeatable,
+    /// e.g. 10.0.0.0/8): from these peers only, the client's address is taken from the PROXY
+    /// protocol (v1 or v2, when the connection starts with it) or from Forwarded /
+    /// X-Forwarded-For (the rightmost hop that is not a trusted proxy), for per-IP limits and
+    /// logs. From anyone else those headers are ignored.
+    #[arg(
+        long = "trusted-proxy",
+        env = "SSE_HUB_TRUSTED_PROXY",
+        value_name = "CIDR",
+        value_delimiter = ','
+    )]
+    trusted_proxy: Vec<String>,
+
     /// The private key of --tls-cert (PEM: PKCS#8, PKCS#1 or SEC1).
     #[arg(
         long,
@@ -263,6 +276,7 @@ impl HubArgs {
         config.page = Some(super::page::PAGE);
         config.tls_cert = self.tls_cert.clone();
         config.tls_key = self.tls_key.clone();
+        config.trusted_proxies = self.trusted_proxy.clone();
         config
     }
 }
