@@ -5,12 +5,17 @@
 //! is cut off like any slow subscriber. On shutdown every stream ends with
 //! the randomized `retry:` and the connection says `GOAWAY`.
 
+use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
+use tower_service::Service as _;
 use tracing::debug;
 
 use crate::{Hub, Shared, limits};
@@ -47,11 +52,12 @@ pub(crate) async fn serve<S>(hub: Arc<Shared>, io: S, peer: SocketAddr, slot: li
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let router = Hub {
-        shared: Arc::clone(&hub),
-    }
-    .all_routes();
-    let service = TowerToHyperService::new(router);
+    let service = Routes(
+        Hub {
+            shared: Arc::clone(&hub),
+        }
+        .all_routes(),
+    );
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
@@ -80,4 +86,22 @@ where
         debug!("{peer}: HTTP/2 connection ended: {e}");
     }
     drop(slot);
+}
+
+/// The hub's routes as hyper's service. Each request's routing is a boxed
+/// future, freed once the response is ready: the task of a stream that
+/// stays open (a subscription) holds only its body.
+#[derive(Clone)]
+struct Routes(axum::Router);
+
+impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
+    type Response = hyper::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+        // An axum router is always ready: no `poll_ready` first.
+        let mut router = self.0.clone();
+        Box::pin(router.call(request))
+    }
 }

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info};
 
@@ -114,7 +115,7 @@ enum Place {
 
 /// Serves one connection: requests one after another (keep-alive) until a
 /// stream takes it over or it closes.
-async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
+async fn connection(hub: Arc<Shared>, socket: TcpStream, peer: SocketAddr) {
     if !cfg!(target_os = "linux") {
         let _ = socket.set_nodelay(true);
     }
@@ -127,10 +128,67 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
     } else {
         hub.limits.enter(peer.ip())
     };
-    let Some(mut slot) = entered else {
-        return busy(&hub, socket).await;
+    let Some(slot) = entered else {
+        return Box::pin(busy(&hub, socket)).await;
     };
-    let mut peer = peer;
+    // Every path but the plain one starts with a boxed step of its own,
+    // over before serving begins: a connection's task holds none of its
+    // state (the handshake, the PROXY header) afterwards.
+    #[cfg(feature = "tls")]
+    let tls = hub.tls.is_some();
+    #[cfg(not(feature = "tls"))]
+    let tls = false;
+    if via_proxy || tls {
+        let started = Box::pin(start_other(&hub, socket, peer, slot, via_proxy)).await;
+        return match started {
+            Started::Http1(conn, peer, slot) => {
+                serve_at(hub, conn, BytesMut::new(), peer, slot, Place::Streams, None).await;
+            }
+            #[cfg(feature = "tls")]
+            Started::H2(tls, peer, slot) => Box::pin(crate::h2::serve(hub, *tls, peer, slot)).await,
+            Started::Busy(socket) => Box::pin(busy(&hub, socket)).await,
+            Started::Closed => {}
+        };
+    }
+    serve_at(
+        hub,
+        Conn::Plain(socket),
+        BytesMut::new(),
+        peer,
+        slot,
+        Place::Streams,
+        None,
+    )
+    .await;
+}
+
+/// What the first step of a proxied or TLS connection leaves to serve.
+enum Started {
+    /// HTTP/1.1 (plain, or over TLS), for this client.
+    Http1(Conn, SocketAddr, limits::Slot),
+    /// HTTP/2 over TLS (ALPN `h2`), for this client.
+    #[cfg(feature = "tls")]
+    H2(
+        Box<tokio_rustls::server::TlsStream<TcpStream>>,
+        SocketAddr,
+        limits::Slot,
+    ),
+    /// Over the client's limit, once its address was known.
+    Busy(TcpStream),
+    /// Nothing: the header or the handshake failed.
+    Closed,
+}
+
+/// The first step of a connection from a trusted proxy (a PROXY protocol
+/// header, if any), or over TLS (the handshake; then HTTP/2 or HTTP/1.1
+/// by ALPN).
+async fn start_other(
+    hub: &Shared,
+    mut socket: TcpStream,
+    mut peer: SocketAddr,
+    mut slot: limits::Slot,
+    via_proxy: bool,
+) -> Started {
     if via_proxy {
         let header = proxy_protocol::read(&mut socket);
         match tokio::time::timeout(hub.config.header_timeout, header).await {
@@ -138,20 +196,17 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
                 debug!("{peer}: PROXY protocol: client {client}");
                 peer = client;
                 if !slot.bind(client.ip()) {
-                    drop(slot);
-                    return busy(&hub, socket).await;
+                    return Started::Busy(socket);
                 }
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => {
                 debug!("{peer}: bad PROXY protocol header: {e}");
-                return;
+                return Started::Closed;
             }
-            Err(_) => return,
+            Err(_) => return Started::Closed,
         }
     }
-    // Bytes read past a request (a pipelined one) stay here for the next.
-    let buf = bytes::BytesMut::new();
     #[cfg(feature = "tls")]
     if let Some(acceptor) = hub.tls.clone() {
         let handshake = tokio::time::timeout(hub.config.header_timeout, acceptor.accept(socket));
@@ -159,31 +214,19 @@ async fn connection(hub: Arc<Shared>, mut socket: TcpStream, peer: SocketAddr) {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 debug!("{peer}: TLS handshake failed: {e}");
-                return;
+                return Started::Closed;
             }
             Err(_) => {
                 debug!("{peer}: TLS handshake took too long");
-                return;
+                return Started::Closed;
             }
         };
         if tls.get_ref().1.alpn_protocol() == Some(crate::tls::H2) {
-            crate::h2::serve(hub, tls, peer, slot).await;
-            return;
+            return Started::H2(Box::new(tls), peer, slot);
         }
-        let conn = Conn::Tls(Box::new(tls));
-        serve_at(hub, conn, buf, peer, slot, Place::Streams, None).await;
-        return;
+        return Started::Http1(Conn::Tls(Box::new(tls)), peer, slot);
     }
-    serve_at(
-        hub,
-        Conn::Plain(socket),
-        buf,
-        peer,
-        slot,
-        Place::Streams,
-        None,
-    )
-    .await;
+    Started::Http1(Conn::Plain(socket), peer, slot)
 }
 
 /// Turns a connection over the limits away: 429 over plain HTTP; a TLS
@@ -197,29 +240,53 @@ async fn busy(hub: &Shared, mut socket: TcpStream) {
     http::reject_busy(&mut socket, hub.config.header_timeout).await;
 }
 
-/// The connection's requests from `first` (already read) on, at `place`.
-/// (Boxed: a connection that moves goes on as a new task of this kind.)
+/// The connection's requests from `first` (already read) on, at `place`,
+/// then the event stream one of them opened, if any. (Boxed: a connection
+/// that moves goes on as a new task of this kind.)
 fn serve_at(
     hub: Arc<Shared>,
     socket: Conn,
-    buf: bytes::BytesMut,
+    buf: BytesMut,
     peer: SocketAddr,
     slot: limits::Slot,
     place: Place,
     first: Option<http::WholeRequest>,
 ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(requests(hub, socket, buf, peer, slot, place, first))
+    Box::pin(async move {
+        // The request loop's state (parsing, routing, responses) is
+        // freed before the stream runs: a stream holds only its own.
+        let opened = Box::pin(requests(hub, socket, buf, peer, slot, place, first)).await;
+        if let Some(Opened {
+            mut socket,
+            stream,
+            slot,
+        }) = opened
+        {
+            stream.run(&mut socket).await;
+            drop(slot);
+        }
+    })
 }
 
+/// An event stream a connection's request opened (its head written),
+/// with the connection and its place under the limits.
+struct Opened {
+    socket: Conn,
+    stream: subscribe::Stream,
+    slot: limits::Slot,
+}
+
+/// Serves the connection's requests until it closes, moves to the other
+/// runtime, or opens an event stream (handed back to run).
 async fn requests(
     hub: Arc<Shared>,
     mut socket: Conn,
-    mut buf: bytes::BytesMut,
+    mut buf: BytesMut,
     peer: SocketAddr,
     mut slot: limits::Slot,
     place: Place,
     mut first: Option<http::WholeRequest>,
-) {
+) -> Option<Opened> {
     loop {
         let request = match first.take() {
             Some(request) => request,
@@ -234,10 +301,10 @@ async fn requests(
             .await
             {
                 Ok(Some(request)) => request,
-                Ok(None) => return,
+                Ok(None) => return None,
                 Err(response) => {
                     let _ = http::write(&mut socket, &response, false).await;
-                    return;
+                    return None;
                 }
             },
         };
@@ -257,10 +324,10 @@ async fn requests(
             // The other runtime's event loop takes the socket over (a TLS
             // connection stays where it is: its session cannot move).
             let Ok(socket) = socket.into_plain() else {
-                return;
+                return None;
             };
             let Ok(socket) = socket.into_std() else {
-                return;
+                return None;
             };
             let runtime = match wanted {
                 Place::Streams => &hub.streams,
@@ -273,12 +340,12 @@ async fn requests(
                     serve_at(hub, socket, buf, peer, slot, wanted, Some(request)).await;
                 }
             });
-            return;
+            return None;
         }
         if let Err(response) = hub.hosts.check(&request.head) {
             // Refused for its Host (DNS rebinding) or malformed: closed.
             let _ = http::write(&mut socket, &response, false).await;
-            return;
+            return None;
         }
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
         let outcome = route(&hub, request).await;
@@ -289,7 +356,7 @@ async fn requests(
                     .is_err()
                     || !keep_alive
                 {
-                    return;
+                    return None;
                 }
             }
             Outcome::Subscribe(request, cors) => {
@@ -303,7 +370,7 @@ async fn requests(
                             .header("Retry-After", "5")
                             .headers(cors);
                     let _ = http::write(&mut socket, &response, false).await;
-                    return;
+                    return None;
                 }
                 match Box::pin(subscribe::open(&hub, &mut socket, request, &cors)).await {
                     Ok(Some(stream)) => {
@@ -311,10 +378,13 @@ async fn requests(
                         // buffer (a refused subscription keeps it, with
                         // the requests read ahead).
                         drop(buf);
-                        stream.run(&mut socket).await;
-                        return;
+                        return Some(Opened {
+                            socket,
+                            stream,
+                            slot,
+                        });
                     }
-                    Ok(None) => return,
+                    Ok(None) => return None,
                     Err(response) => {
                         let mut response = response.headers(cors);
                         if head_only {
@@ -325,7 +395,7 @@ async fn requests(
                             .is_err()
                             || !keep_alive
                         {
-                            return;
+                            return None;
                         }
                     }
                 }

@@ -255,7 +255,8 @@ pub struct StreamWriter<I> {
     offset: usize,
     pending_bytes: usize,
     #[cfg(feature = "gzip")]
-    gzip: Option<super::gzip::GzipState>,
+    // Boxed: an identity stream (most of them) pays one pointer for it.
+    gzip: Option<alloc::boxed::Box<super::gzip::GzipState>>,
     finished: bool,
 }
 
@@ -284,7 +285,7 @@ where
             pending_bytes: 0,
             #[cfg(feature = "gzip")]
             gzip: match encoding {
-                Encoding::Gzip => Some(super::gzip::GzipState::new()),
+                Encoding::Gzip => Some(alloc::boxed::Box::new(super::gzip::GzipState::new())),
                 Encoding::Identity => None,
             },
             finished: false,
