@@ -17,6 +17,7 @@ pub const RST_STREAM: u8 = 0x3;
 pub const SETTINGS: u8 = 0x4;
 pub const PING: u8 = 0x6;
 pub const GOAWAY: u8 = 0x7;
+pub const WINDOW_UPDATE: u8 = 0x8;
 pub const CONTINUATION: u8 = 0x9;
 
 /// Flags.
@@ -88,13 +89,22 @@ impl H2 {
 
     /// A `GET path` header block (HPACK literals, no Huffman).
     pub fn get_headers(&self, path: &str) -> Vec<u8> {
+        self.headers("GET", path, &[])
+    }
+
+    /// A header block for `method path` with `extra` fields (HPACK
+    /// literals, no Huffman).
+    pub fn headers(&self, method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
         let mut block = Vec::new();
         for (name, value) in [
-            (":method", "GET"),
+            (":method", method),
             (":scheme", "https"),
             (":path", path),
             (":authority", self.authority.as_str()),
-        ] {
+        ]
+        .iter()
+        .chain(extra)
+        {
             literal(&mut block, name, value);
         }
         block
