@@ -303,3 +303,39 @@ fn shutdown_ends_http2_streams_with_a_retry_and_goaway() {
     });
     assert!(hub.wait_exit(WAIT).is_some_and(|s| s.success()));
 }
+
+#[test]
+fn http2_requests_through_a_trusted_proxy_are_logged_under_their_client() {
+    let pki = Pki::new();
+    let cert = pki.cert_file.to_str().unwrap();
+    let key = pki.key_file.to_str().unwrap();
+    let hub = Hub::start_env(
+        &[
+            "--tls-cert",
+            cert,
+            "--tls-key",
+            key,
+            "--trusted-proxy",
+            "127.0.0.1/32",
+        ],
+        &[("SSE_HUB_LOG", "debug")],
+    );
+    let url = format!("{}/healthz?from=proxy", base(&hub));
+    let out = run_with_input(
+        Command::new("curl").args([
+            "-sS",
+            "--http2",
+            "--cacert",
+            pki.ca_file.to_str().unwrap(),
+            "-H",
+            "X-Forwarded-For: 203.0.113.9",
+            "-w",
+            " %{http_version}",
+            &url,
+        ]),
+        b"",
+        RUN_LIMIT,
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok 2");
+    hub.wait_for_log("203.0.113.9 GET /healthz?from=proxy");
+}

@@ -55,6 +55,17 @@ impl Hub {
     }
 }
 
+/// The address a request of the hub's own HTTP/2 server came from (the
+/// peer, or the client a PROXY protocol header named), for its log line.
+#[cfg(feature = "tls")]
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub(crate) std::net::SocketAddr);
+
+/// Without HTTP/2 there is no such request.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Copy, Debug)]
+struct Peer(std::net::SocketAddr);
+
 /// Handles a request to the hub's URL.
 async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     let shared = &hub.shared;
@@ -63,6 +74,15 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
         Ok(head) => head,
         Err(response) => return respond(response),
     };
+    if let Some(Peer(peer)) = parts.extensions.get::<Peer>() {
+        // Behind a trusted proxy, the client it forwards for.
+        let client = shared.trusted.client(peer.ip(), &head);
+        tracing::debug!(
+            "{client} {} {}",
+            head.method(),
+            crate::redact::target(head.target())
+        );
+    }
     if let Err(response) = shared.hosts.check(&head) {
         return respond(response);
     }

@@ -18,6 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower_service::Service as _;
 use tracing::debug;
 
+use crate::axum_routes::Peer;
 use crate::{Hub, Shared, limits};
 
 /// The most streams a client may have open on one connection (advertised
@@ -52,12 +53,13 @@ pub(crate) async fn serve<S>(hub: Arc<Shared>, io: S, peer: SocketAddr, slot: li
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let service = Routes(
-        Hub {
+    let service = Routes {
+        router: Hub {
             shared: Arc::clone(&hub),
         }
         .all_routes(),
-    );
+        peer,
+    };
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
@@ -92,16 +94,21 @@ where
 /// future, freed once the response is ready: the task of a stream that
 /// stays open (a subscription) holds only its body.
 #[derive(Clone)]
-struct Routes(axum::Router);
+struct Routes {
+    router: axum::Router,
+    /// Where the connection comes from (for each request's log line).
+    peer: SocketAddr,
+}
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
     type Response = hyper::Response<Body>;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, request: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: hyper::Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(Peer(self.peer));
         // An axum router is always ready: no `poll_ready` first.
-        let mut router = self.0.clone();
+        let mut router = self.router.clone();
         Box::pin(router.call(request))
     }
 }
