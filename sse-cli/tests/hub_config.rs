@@ -201,3 +201,31 @@ fn cors_for_the_allowed_origin_only() {
     let s = hub.subscribe("topic=c", &[("Origin", "https://app.example.evil")]);
     assert_eq!(s.header("access-control-allow-origin"), None);
 }
+
+#[test]
+fn runtime_threads_follow_the_cores_or_the_flags() {
+    // Defaults: one stream thread per available core.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let hub = Hub::start(&[]);
+    hub.wait_for_log(&format!(
+        "threads: {cores} for event streams, {} for other requests ({cores} cores available)",
+        (cores / 2).clamp(2, 8)
+    ));
+    hub.assert_healthy();
+    drop(hub);
+    // Flags, and the environment, override them.
+    let hub = Hub::start(&["--stream-threads", "3", "--request-threads", "1"]);
+    hub.wait_for_log("threads: 3 for event streams, 1 for other requests");
+    let mut s = hub.subscribe("topic=t", &[]);
+    hub.assert_delivers(&mut s, "t", "on three threads");
+    drop(hub);
+    let hub = Hub::start_env(&[], &[("SSE_HUB_REQUEST_THREADS", "5")]);
+    hub.wait_for_log(&format!("threads: {cores} for event streams, 5 for other"));
+    drop(hub);
+    // Zero threads is refused at start.
+    let out = common::run::sse(&["hub", "--stream-threads", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--stream-threads"));
+}

@@ -103,6 +103,19 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     max_connections_per_ip: Option<usize>,
 
+    /// Threads serving event streams [default: one per core available to the process, as
+    /// `taskset` and cgroup quotas allow].
+    #[arg(long, env = "SSE_HUB_STREAM_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) stream_threads: Option<u16>,
+
+    /// Threads serving every other request (publishes above all), apart from the streams so
+    /// that a publish is taken at once however busy the streams are [default: half the
+    /// available cores, at least 2 and at most 8].
+    #[arg(long, env = "SSE_HUB_REQUEST_THREADS", value_name = "N",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(super) request_threads: Option<u16>,
+
     /// The largest publish request body accepted (413 above it), in bytes.
     #[arg(long, env = "SSE_HUB_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
     max_body: usize,

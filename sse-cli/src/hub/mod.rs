@@ -19,7 +19,14 @@ pub fn run(args: &HubArgs) -> Result<(), Error> {
     let config = args.to_config();
     config.validate()?;
     init_logging();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let derived = Threads::for_cores(cores);
+    let threads = Threads {
+        streams: args.stream_threads.map_or(derived.streams, usize::from),
+        requests: args.request_threads.map_or(derived.requests, usize::from),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.streams)
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
@@ -30,12 +37,12 @@ pub fn run(args: &HubArgs) -> Result<(), Error> {
     // next write (larger writes under load). Built (and dropped) outside
     // the first one's async context.
     let requests = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(threads.requests)
         .thread_name("sse-requests")
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    let result = runtime.block_on(serve(config, requests.handle().clone()));
+    let result = runtime.block_on(serve(config, requests.handle().clone(), threads, cores));
     requests.shutdown_background();
     result
 }
@@ -51,7 +58,34 @@ fn init_logging() {
         .try_init();
 }
 
-async fn serve(config: sse_hub::Config, requests: tokio::runtime::Handle) -> Result<(), Error> {
+/// How many threads each of the hub's two runtimes has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Threads {
+    /// The event streams' runtime.
+    streams: usize,
+    /// Every other request's runtime.
+    requests: usize,
+}
+
+impl Threads {
+    /// The defaults for `cores` available cores: a stream thread per core,
+    /// and half as many request threads, at least 2 (a publish must not
+    /// wait for another one's work) and at most 8 (publishes are short;
+    /// more threads only contend for the broker).
+    fn for_cores(cores: usize) -> Threads {
+        Threads {
+            streams: cores.max(1),
+            requests: (cores / 2).clamp(2, 8),
+        }
+    }
+}
+
+async fn serve(
+    config: sse_hub::Config,
+    requests: tokio::runtime::Handle,
+    threads: Threads,
+    cores: usize,
+) -> Result<(), Error> {
     // First, before the hub opens anything else.
     let fd_limit = sse_hub::raise_descriptor_limit();
     let given = config.max_connections.is_some();
@@ -84,6 +118,10 @@ async fn serve(config: sse_hub::Config, requests: tokio::runtime::Handle) -> Res
             .map_or("off".to_owned(), |d| format!("{d:?}")),
     );
     log_descriptors(fd_limit, max_connections, given);
+    info!(
+        "threads: {} for event streams, {} for other requests ({cores} cores available)",
+        threads.streams, threads.requests
+    );
     // After the first line, which says where the hub listens.
     if let Some(warning) = auth.as_deref().and_then(sse_hub::weak_key_warning) {
         warn!("{warning}");
@@ -145,5 +183,25 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Threads;
+
+    #[test]
+    fn threads_follow_the_cores() {
+        let t = |cores| {
+            let Threads { streams, requests } = Threads::for_cores(cores);
+            (streams, requests)
+        };
+        assert_eq!(t(0), (1, 2));
+        assert_eq!(t(1), (1, 2));
+        // The machine the defaults were tuned on: as before.
+        assert_eq!(t(2), (2, 2));
+        assert_eq!(t(4), (4, 2));
+        assert_eq!(t(8), (8, 4));
+        assert_eq!(t(64), (64, 8));
     }
 }
