@@ -4,13 +4,15 @@
 # (benches/src/bin/sse-load.rs). Prints a Markdown table comparing the two;
 # raw results (JSON lines) and hub logs go to $OUT (default target/load).
 #
-#   bash benches/load.sh            # about 3 minutes on 2 cores, plus the build
+#   bash benches/load.sh            # about 3.5 minutes on 2 cores, plus the build
 #
 # Scenarios, on each hub in turn (a fresh process per hub):
 #   idle 1000 and 10000 subscribers, 3 connect/close rounds each
 #   fan-out of a 1000-event burst to 10000 subscribers
 #   fan-out at 100 events/s for 5 s to 10000 subscribers
 #   fan-out of a 2000-event burst to 1000 subscribers
+#   publish throughput: 16 pipelined publishers (4 in flight each) for 10 s,
+#   one subscriber
 # and once more the baseline with a deep listen backlog (idle 10000 only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -80,6 +82,7 @@ scenarios() {
     load "$label" fanout --subscribers 10000 --events 1000
     load "$label" fanout --subscribers 10000 --events 500 --rate 100
     load "$label" fanout --subscribers 1000 --events 2000
+    load "$label" throughput --publishers 16 --window 4 --seconds 10
 }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(rustc --version)"

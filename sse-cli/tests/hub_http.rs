@@ -116,6 +116,35 @@ fn pipelined_requests_are_all_answered() {
     assert_eq!(stream.datas(2), ["one", "two"]);
 }
 
+/// Answers to pipelined requests may be written together, but never out of
+/// order, never lost when the connection ends, and never after an error
+/// answer to a later request.
+#[test]
+fn pipelined_answers_come_in_order_before_a_later_error() {
+    let hub = Hub::start(&[]);
+    let mut conn = hub.connect();
+    let post = |data: &str| {
+        let body = form(&[("topic", "q"), ("data", data)]);
+        keep_alive_request("POST", HUB_PATH, &with_form_type(&[]), body.as_bytes())
+    };
+    let mut bytes = [post("1"), post("2"), post("3")].concat();
+    bytes.extend_from_slice(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n");
+    conn.send(&bytes);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let answer = conn.response("POST");
+        assert_eq!(answer.status, 200, "{}", answer.text());
+        ids.push(answer.text());
+    }
+    assert_eq!(conn.response("GET").status, 400);
+    let mut stream = hub.subscribe("topic=q&lastEventID=earliest", &[]);
+    assert_eq!(stream.datas(3), ["1", "2", "3"]);
+    let mut sorted = ids.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 3, "three distinct ids: {ids:?}");
+}
+
 /// One keep-alive connection that publishes, is refused a subscription,
 /// asks for the health check, then subscribes: each request is answered in
 /// order (the hub serves streams and other requests on different event

@@ -106,7 +106,8 @@ impl Response {
         (self.status, self.headers, body)
     }
 
-    fn encode(&self, keep_alive: bool) -> Bytes {
+    /// The response as bytes on the wire.
+    pub fn encode(&self, keep_alive: bool) -> Bytes {
         let mut response = match sse_proto::http1::Response::new(self.status) {
             Ok(r) => r,
             Err(_) => {

@@ -34,6 +34,7 @@
 //! ```
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
+mod answers;
 mod auth;
 #[cfg(feature = "axum")]
 mod axum_routes;

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, info};
 
+use crate::answers::{self, Flushing};
 use crate::conn::Conn;
 use crate::{HUB_PATH, Hub, Shared};
 use crate::{cors, fds, http, limits, proxy_protocol, publish, redact, subscribe, trim};
@@ -287,13 +288,16 @@ async fn requests(
     place: Place,
     mut first: Option<http::WholeRequest>,
 ) -> Option<Opened> {
+    // Keep-alive answers wait here while the next request is already read
+    // (pipelining); they go out before the socket is read or written again.
+    let mut outbox = Vec::new();
     loop {
         let request = match first.take() {
             Some(request) => request,
             // Boxed: the reading state is large and not needed while a
             // stream runs, so it must not stay in every connection's task.
             None => match Box::pin(http::read(
-                &mut socket,
+                &mut Flushing::new(&mut socket, &mut outbox),
                 &mut buf,
                 &hub.config,
                 &hub.request_memory,
@@ -301,8 +305,12 @@ async fn requests(
             .await
             {
                 Ok(Some(request)) => request,
-                Ok(None) => return None,
+                Ok(None) => {
+                    let _ = answers::flush(&mut socket, &mut outbox).await;
+                    return None;
+                }
                 Err(response) => {
+                    let mut socket = Flushing::new(&mut socket, &mut outbox);
                     let _ = http::write(&mut socket, &response, false).await;
                     return None;
                 }
@@ -322,7 +330,11 @@ async fn requests(
         };
         if wanted != place && socket.is_plain() {
             // The other runtime's event loop takes the socket over (a TLS
-            // connection stays where it is: its session cannot move).
+            // connection stays where it is: its session cannot move), after
+            // the answers that wait.
+            if answers::flush(&mut socket, &mut outbox).await.is_err() {
+                return None;
+            }
             let Ok(socket) = socket.into_plain() else {
                 return None;
             };
@@ -344,25 +356,34 @@ async fn requests(
         }
         if let Err(response) = hub.hosts.check(&request.head) {
             // Refused for its Host (DNS rebinding) or malformed: closed.
+            let mut socket = Flushing::new(&mut socket, &mut outbox);
             let _ = http::write(&mut socket, &response, false).await;
             return None;
         }
         let keep_alive = request.head.keep_alive() && !*hub.shutdown.borrow();
         let outcome = route(&hub, request).await;
         match outcome {
-            Outcome::Respond(response) => {
-                if http::write(&mut socket, &response, keep_alive)
-                    .await
-                    .is_err()
-                    || !keep_alive
+            Outcome::Respond(response) if keep_alive => {
+                // Written with the next answers, or before the next read.
+                outbox.extend_from_slice(&response.encode(true));
+                if outbox.len() >= answers::OUTBOX_LIMIT
+                    && answers::flush(&mut socket, &mut outbox).await.is_err()
                 {
                     return None;
                 }
+            }
+            Outcome::Respond(response) => {
+                let mut socket = Flushing::new(&mut socket, &mut outbox);
+                let _ = http::write(&mut socket, &response, false).await;
+                return None;
             }
             Outcome::Subscribe(request, cors) => {
                 let head_only = request.head.method() == "HEAD";
                 // A stream through a trusted proxy holds its connection
                 // for a long time: it counts under the client's address.
+                if answers::flush(&mut socket, &mut outbox).await.is_err() {
+                    return None;
+                }
                 if !slot.bind(client) {
                     hub.metrics.rejected();
                     let response =

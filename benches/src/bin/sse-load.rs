@@ -9,6 +9,10 @@
 //!   fast as the hub takes them or at a fixed rate; each event's data is
 //!   `{seq} {unix_nanos}`, so every subscriber checks loss, duplicates and
 //!   order and measures the delivery latency.
+//! * `throughput`: one subscriber, P publisher connections with W pipelined
+//!   POSTs each, for S seconds: publishes accepted and delivered per
+//!   second, the publish latency (request written to answer read), the hub's
+//!   CPU per publish, and loss, duplicates and order per publisher.
 //! * `report`: the Markdown table comparing two result files.
 //!
 //! Every scenario appends one JSON object per line to `--out`. See
@@ -94,6 +98,20 @@ enum Command {
         #[arg(long, default_value_t = 120)]
         timeout: u64,
     },
+    /// Publish throughput: one subscriber, many pipelined publishers.
+    Throughput {
+        #[command(flatten)]
+        target: Target,
+        /// Publisher connections.
+        #[arg(long, default_value_t = 16)]
+        publishers: usize,
+        /// Publish requests in flight at once on each publisher connection.
+        #[arg(long, default_value_t = 4)]
+        window: usize,
+        /// How long to publish, in seconds.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+    },
     /// Prints the Markdown comparison of two result files.
     Report {
         /// Results of `sse hub`.
@@ -166,6 +184,17 @@ fn main() {
                 idle_timeout: Duration::from_secs(idle_timeout),
                 timeout: Duration::from_secs(timeout),
             },
+        )),
+        Command::Throughput {
+            target,
+            publishers,
+            window,
+            seconds,
+        } => runtime.block_on(throughput(
+            &target,
+            publishers.max(1),
+            window.max(1),
+            Duration::from_secs_f64(seconds.max(0.1)),
         )),
         Command::Report { ours, baseline } => report(&ours, &baseline),
     };
@@ -571,6 +600,264 @@ async fn publish(
     })
 }
 
+/// What one publisher connection of the throughput scenario saw.
+#[derive(Default)]
+struct PublisherRun {
+    ok: u64,
+    rejected: u64,
+    /// Request written to answer read, per answered publish, in µs.
+    latencies_us: Vec<u64>,
+}
+
+/// Publishes `{publisher}-{seq}` to `topic` on one pipelined connection
+/// (`window` requests in flight) until `stop`, then waits for the answers.
+async fn publish_until(
+    url: HubUrl,
+    topic: String,
+    publisher: usize,
+    window: usize,
+    stop: Instant,
+) -> io::Result<PublisherRun> {
+    let stream = TcpStream::connect(url.addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut rd, mut wr) = stream.into_split();
+    let permits = Arc::new(Semaphore::new(window));
+    let sent_at = Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+    let written = Arc::new(AtomicU64::new(0));
+    let done_writing = Arc::new(Notify::new());
+    let writer_done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let writer_done = writer_done.clone();
+        let (permits, sent_at, written, done_writing) = (
+            permits.clone(),
+            sent_at.clone(),
+            written.clone(),
+            done_writing.clone(),
+        );
+        tokio::spawn(async move {
+            let mut run = PublisherRun::default();
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                while let Some(end) = head_end(&buf) {
+                    let head =
+                        parse_head(buf.get(..end).unwrap_or_default()).map_err(io::Error::other)?;
+                    let Some(len) = head.content_length else {
+                        return Err(io::Error::other("publish answer without Content-Length"));
+                    };
+                    if buf.len() < end + len {
+                        break;
+                    }
+                    buf.drain(..end + len);
+                    let at = sent_at.lock().ok().and_then(|mut q| q.pop_front());
+                    if let Some(at) = at {
+                        let us =
+                            u64::try_from(Instant::elapsed(&at).as_micros()).unwrap_or(u64::MAX);
+                        run.latencies_us.push(us);
+                    }
+                    if head.status == 200 {
+                        run.ok += 1;
+                    } else {
+                        run.rejected += 1;
+                    }
+                    permits.add_permits(1);
+                }
+                let answered = run.ok + run.rejected;
+                let notified = done_writing.notified();
+                if writer_done.load(Ordering::Acquire)
+                    && answered >= written.load(Ordering::Acquire)
+                {
+                    return io::Result::Ok(run);
+                }
+                tokio::select! {
+                    read = rd.read_buf(&mut buf) => {
+                        if read? == 0 {
+                            return Err(io::ErrorKind::UnexpectedEof.into());
+                        }
+                    }
+                    () = notified => {}
+                }
+            }
+        })
+    };
+    let topic = url_encode(&topic);
+    let mut request = Vec::with_capacity(256);
+    let mut seq = 0u64;
+    while Instant::now() < stop {
+        let Ok(Ok(permit)) = timeout(
+            stop.saturating_duration_since(Instant::now()),
+            permits.acquire(),
+        )
+        .await
+        else {
+            break;
+        };
+        permit.forget();
+        let body = format!("topic={topic}&data={publisher}-{seq}");
+        request.clear();
+        let _ = write!(
+            request,
+            "POST /.well-known/mercure HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            url.host,
+            body.len()
+        );
+        if let Ok(mut q) = sent_at.lock() {
+            q.push_back(Instant::now());
+        }
+        wr.write_all(&request).await?;
+        seq += 1;
+        written.store(seq, Ordering::Release);
+    }
+    writer_done.store(true, Ordering::Release);
+    done_writing.notify_one();
+    timeout(Duration::from_secs(10), reader)
+        .await
+        .map_err(|_| io::Error::other("publish answers did not come within 10 s"))?
+        .map_err(io::Error::other)?
+}
+
+/// One subscriber; `publishers` pipelined publishers for `length`.
+async fn throughput(
+    target: &Target,
+    publishers: usize,
+    window: usize,
+    length: Duration,
+) -> Result<(), String> {
+    let url = HubUrl::parse(&target.url)?;
+    let topic = format!("throughput-{}-{}", std::process::id(), unix_nanos());
+    let (mut socket, mut scanner, first) = timeout(CONNECT_TIMEOUT, subscribe(&url, &topic))
+        .await
+        .map_err(|_| "the subscriber did not connect in time".to_owned())?
+        .map_err(|e| format!("subscribe: {e}"))?;
+    // Per publisher: the next sequence number expected, and what arrived.
+    let expected = Arc::new(std::sync::Mutex::new(vec![0u64; publishers]));
+    let counts = Arc::new([(); 4].map(|()| AtomicU64::new(0)));
+    const RECEIVED: usize = 0;
+    const LOST: usize = 1;
+    const DUPLICATED: usize = 2;
+    const MALFORMED: usize = 3;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let subscriber = {
+        let (expected, counts) = (expected.clone(), counts.clone());
+        tokio::spawn(async move {
+            let mut on_data = |data: &[u8]| {
+                let parsed = std::str::from_utf8(data).ok().and_then(|d| {
+                    let (p, seq) = d.split_once('-')?;
+                    Some((p.parse::<usize>().ok()?, seq.parse::<u64>().ok()?))
+                });
+                let Some((p, seq)) = parsed else {
+                    counts[MALFORMED].fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                let Ok(mut expected) = expected.lock() else {
+                    return;
+                };
+                let Some(next) = expected.get_mut(p) else {
+                    counts[MALFORMED].fetch_add(1, Ordering::Relaxed);
+                    return;
+                };
+                counts[RECEIVED].fetch_add(1, Ordering::Relaxed);
+                if seq < *next {
+                    counts[DUPLICATED].fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counts[LOST].fetch_add(seq - *next, Ordering::Relaxed);
+                    *next = seq + 1;
+                }
+            };
+            let _ = scanner.feed(&first, &mut on_data);
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                tokio::select! {
+                    read = socket.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            if scanner.feed(buf.get(..n).unwrap_or_default(), &mut on_data).is_err() {
+                                return;
+                            }
+                        }
+                    },
+                    _ = stop_rx.changed() => return,
+                }
+            }
+        })
+    };
+    let cpu_before = cpu_seconds(target.pid);
+    let start = Instant::now();
+    let stop = start + length;
+    let runs: Vec<_> = (0..publishers)
+        .map(|p| tokio::spawn(publish_until(url.clone(), topic.clone(), p, window, stop)))
+        .collect();
+    let mut total = PublisherRun::default();
+    let mut sent = vec![0u64; publishers];
+    for (p, run) in runs.into_iter().enumerate() {
+        let run = run
+            .await
+            .map_err(|e| format!("publisher {p}: {e}"))?
+            .map_err(|e| format!("publisher {p}: {e}"))?;
+        sent[p] = run.ok;
+        total.ok += run.ok;
+        total.rejected += run.rejected;
+        total.latencies_us.extend(run.latencies_us);
+    }
+    let answered_at = start.elapsed();
+    // Every accepted publish should arrive: wait (bounded) until it has.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while counts[RECEIVED].load(Ordering::Relaxed) < total.ok && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cpu = cpu_seconds(target.pid) - cpu_before;
+    let _ = stop_tx.send(true);
+    let _ = subscriber.await;
+    // Accepted but never delivered, beyond the gaps seen.
+    let tail_lost: u64 = expected
+        .lock()
+        .map(|e| {
+            e.iter()
+                .zip(&sent)
+                .map(|(&next, &ok)| ok.saturating_sub(next))
+                .sum()
+        })
+        .unwrap_or(0);
+    total.latencies_us.sort_unstable();
+    let q = |f: f64| {
+        let v = &total.latencies_us;
+        let i = ((v.len() as f64 - 1.0) * f).round() as usize;
+        v.get(i).map_or(0.0, |&us| us as f64 / 1000.0)
+    };
+    let secs = answered_at.as_secs_f64();
+    let received = counts[RECEIVED].load(Ordering::Relaxed);
+    let record = json!({
+        "scenario": format!("throughput-{publishers}x{window}"),
+        "label": target.label,
+        "publishers": publishers,
+        "window": window,
+        "seconds": secs,
+        "accepted": total.ok,
+        "rejected": total.rejected,
+        "accepted_per_s": total.ok as f64 / secs,
+        "delivered": received,
+        "delivered_per_s": received as f64 / secs,
+        "publish_p50_ms": q(0.50),
+        "publish_p99_ms": q(0.99),
+        "publish_max_ms": q(1.0),
+        "lost": counts[LOST].load(Ordering::Relaxed) + tail_lost,
+        "duplicated": counts[DUPLICATED].load(Ordering::Relaxed),
+        "malformed": counts[MALFORMED].load(Ordering::Relaxed),
+        "hub_cpu_s": cpu,
+        "hub_cpu_us_per_publish": if total.ok > 0 { cpu * 1e6 / total.ok as f64 } else { 0.0 },
+    });
+    println!(
+        "[{}] throughput {publishers}x{window}: {} accepted ({:.0}/s), {} delivered, p99 {:.2} ms, hub CPU {:.2} s",
+        target.label,
+        total.ok,
+        total.ok as f64 / secs,
+        received,
+        q(0.99),
+        cpu
+    );
+    emit(target, &record)
+}
+
 async fn fanout(target: &Target, plan: FanoutPlan) -> Result<(), String> {
     let url = HubUrl::parse(&target.url)?;
     let n = plan.subscribers;
@@ -840,6 +1127,8 @@ enum Unit {
     Seconds,
     Millis,
     PerSecond,
+    KPerSecond,
+    Micros,
     Count,
 }
 
@@ -852,6 +1141,8 @@ fn show(value: Option<f64>, unit: Unit) -> String {
         Unit::Seconds => format!("{v:.3} s"),
         Unit::Millis => format!("{v:.2} ms"),
         Unit::PerSecond => format!("{:.2} M/s", v / 1e6),
+        Unit::KPerSecond => format!("{:.1} k/s", v / 1e3),
+        Unit::Micros => format!("{v:.1} µs"),
         Unit::Count => format!("{v:.0}"),
     }
 }
@@ -980,6 +1271,57 @@ fn report(ours: &Path, baseline: &Path) -> Result<(), String> {
                 "0",
                 Some(|o, _| o == 0.0),
             );
+        } else if scenario.starts_with("throughput-") {
+            row(
+                &mut rows,
+                "publishes accepted/s",
+                "accepted_per_s",
+                Unit::KPerSecond,
+                ">= 1.5x baseline",
+                Some(|o: f64, b: f64| o >= 1.5 * b),
+            );
+            row(
+                &mut rows,
+                "delivered/s",
+                "delivered_per_s",
+                Unit::KPerSecond,
+                "",
+                None,
+            );
+            row(
+                &mut rows,
+                "publish p50",
+                "publish_p50_ms",
+                Unit::Millis,
+                "",
+                None,
+            );
+            row(
+                &mut rows,
+                "publish p99",
+                "publish_p99_ms",
+                Unit::Millis,
+                "<= baseline",
+                Some(|o: f64, b: f64| o <= b),
+            );
+            row(
+                &mut rows,
+                "hub CPU per publish",
+                "hub_cpu_us_per_publish",
+                Unit::Micros,
+                "",
+                None,
+            );
+            for (metric, field) in [("lost", "lost"), ("duplicated", "duplicated")] {
+                row(
+                    &mut rows,
+                    metric,
+                    field,
+                    Unit::Count,
+                    "0",
+                    Some(|o, _| o == 0.0),
+                );
+            }
         } else {
             let burst = scenario.contains("-burst-");
             let big = scenario.starts_with("fanout-10000-");
