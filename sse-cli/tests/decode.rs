@@ -153,7 +153,9 @@ fn control_characters_are_escaped() {
     let out = decode_ok(&[], b"data: a\0b\x01\t\"\\\x7f\n\n");
     assert_eq!(
         out,
-        "{\"type\":\"message\",\"data\":\"a\\u0000b\\u0001\\t\\\"\\\\\u{7f}\",\"id\":\"\"}\n"
+        // DEL is escaped too (as C1 controls are): a terminal shows the
+        // line as it is.
+        "{\"type\":\"message\",\"data\":\"a\\u0000b\\u0001\\t\\\"\\\\\\u007f\",\"id\":\"\"}\n"
     );
     let event: Value = serde_json::from_str(out.trim_end()).unwrap();
     assert_eq!(event["data"], "a\0b\u{1}\t\"\\\u{7f}");
