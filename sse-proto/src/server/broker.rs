@@ -1024,14 +1024,19 @@ fn start_replay(
     let pending = filter
         .filter(|_| start <= end || lost.is_some())
         .map(|subscription| {
-            // A `*` subscription wants (almost) every entry: read them in
-            // order. Others look their selectors up in the topic index.
-            let plan = match subscription.selectors().first() {
-                Some(Selector::Any) => Plan::Scan,
-                _ => Plan::Gather {
+            // A `*` subscription wants (almost) every entry, and a
+            // pattern's topics are not in the index: read them in order.
+            // Others look their selectors up in the topic index.
+            let selectors = subscription.selectors();
+            let scan = matches!(selectors.first(), Some(Selector::Any))
+                || matches!(selectors.last(), Some(Selector::Pattern(_)));
+            let plan = if scan {
+                Plan::Scan
+            } else {
+                Plan::Gather {
                     selector: 0,
                     from: start,
-                },
+                }
             };
             Box::new(PendingReplay {
                 subscription,
@@ -1054,7 +1059,8 @@ const REPLAY_LOCKED_WORK: usize = 256;
 /// How a replay finds its entries.
 #[derive(Clone, Copy, Debug)]
 enum Plan {
-    /// Every entry of the range, in order (a subscription with `*`).
+    /// Every entry of the range, in order (a subscription with `*` or a
+    /// pattern), each checked against the selectors outside the lock.
     Scan,
     /// Marking the range's entries that carry one of the selectors, from
     /// the topic index: `selector` is the next to look up, `from` the first
