@@ -867,6 +867,13 @@ impl Broker {
         self.lock().subscribers
     }
 
+    /// Whether the history holds an event with this id: a subscription
+    /// with it as its cursor resumes after it (rather than receiving a
+    /// [`LOST_EVENT_TYPE`] event and every retained event).
+    pub fn has_event(&self, id: &str) -> bool {
+        matches!(self.lock().log.seek(id), Seek::Found { .. })
+    }
+
     /// The id of the newest event published (`None` before the first).
     pub fn last_id(&self) -> Option<Str> {
         self.lock().log.last_id().map(Str::from)
