@@ -541,6 +541,13 @@ mod tests {
         // Back-references are not in the `regex` crate's syntax.
         let backref = Selector::url_pattern("https://example.com/:id((a)\\1)").unwrap_err();
         assert!(matches!(backref, SelectorError::UrlPattern(_)), "{backref}");
+        // A `]` with no `[` in the hostname: the parser's own panic (in
+        // builds with overflow checks) is caught, the pattern refused.
+        let unopened = Selector::url_pattern("https://exam]ple.com/{[").unwrap_err();
+        assert!(
+            matches!(unopened, SelectorError::UrlPattern(_)),
+            "{unopened}"
+        );
         // A huge repetition is refused, not compiled.
         let huge = Selector::url_pattern("https://example.com/:id((a{1000}){1000})").unwrap_err();
         assert!(matches!(huge, SelectorError::UrlPattern(_)), "{huge}");

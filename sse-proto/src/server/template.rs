@@ -697,7 +697,8 @@ fn parse_varspec(spec: &[u8], at: usize) -> Result<VarSpec, SelectorError> {
                 && digits.iter().all(u8::is_ascii_digit)
                 && digits.first() != Some(&b'0');
             let n = digits.iter().fold(0u16, |n, &d| {
-                n.saturating_mul(10).saturating_add(u16::from(d - b'0'))
+                n.saturating_mul(10)
+                    .saturating_add(u16::from(d.wrapping_sub(b'0')))
             });
             if !valid || n > MAX_PREFIX {
                 return Err(SelectorError::BadPrefix { at: at + name_len });
@@ -1038,6 +1039,8 @@ mod tests {
             ("/{a:10000}", E::BadPrefix { at: 3 }),
             ("/{a:}", E::BadPrefix { at: 3 }),
             ("/{a:x}", E::BadPrefix { at: 3 }),
+            ("/{a:-1}", E::BadPrefix { at: 3 }),
+            ("/{a:3 }", E::BadPrefix { at: 3 }),
             ("/{a*:3}", E::BadModifier { at: 3 }),
             ("/{a**}", E::BadModifier { at: 3 }),
         ];

@@ -58,12 +58,28 @@ pub(crate) type Parsed = MatchInput;
 
 impl UrlPatternMatcher {
     /// Compiles an absolute URL pattern (`https://example.com/books/:id`).
+    ///
+    /// The `urlpattern` crate's parser panics on some malformed patterns
+    /// in builds with overflow checks (a `]` with no `[` in the hostname
+    /// underflows a counter; without the checks the counter wraps and
+    /// the parse goes on): such a panic is caught and the pattern refused
+    /// like any invalid one, so that no subscriber can take a request
+    /// down with it.
     pub(crate) fn parse(source: &str) -> Result<UrlPatternMatcher, SelectorError> {
-        let init = UrlPatternInit::parse_constructor_string::<Limited>(source, None)
-            .map_err(|e| url_pattern_error(&e))?;
-        let pattern = UrlPattern::<Limited>::parse(init, UrlPatternOptions::default())
-            .map_err(|e| url_pattern_error(&e))?;
-        Ok(UrlPatternMatcher { pattern })
+        let parse = || {
+            let init = UrlPatternInit::parse_constructor_string::<Limited>(source, None)
+                .map_err(|e| url_pattern_error(&e))?;
+            let pattern = UrlPattern::<Limited>::parse(init, UrlPatternOptions::default())
+                .map_err(|e| url_pattern_error(&e))?;
+            Ok(UrlPatternMatcher { pattern })
+        };
+        // Nothing outlives the closure but its result.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).unwrap_or_else(|_| {
+            Err(SelectorError::UrlPattern(String::from(
+                "its text could not be parsed (check its brackets: a `]` closes a `[` of an \
+                 IPv6 hostname)",
+            )))
+        })
     }
 
     /// Parses a topic as an absolute URL; `None` when it is not one (no
