@@ -16,11 +16,11 @@
 //! [`Router`] is the subscriber table, indexed by topic, that applies the
 //! rule on the fan-out path: routing an update costs one map lookup per topic
 //! plus the subscribers actually reached (and those holding `*`), with no
-//! allocation in the steady state for exact and `*` selectors; each distinct pattern any subscriber
-//! holds is matched against the update's topics once (in time linear in a
-//! topic's length), however many subscribers share it. Subscribers are named by
-//! [`SubscriberKey`]s, which never match a later subscriber once theirs is
-//! removed.
+//! allocation in the steady state for exact and `*` selectors; each
+//! distinct pattern any subscriber holds is matched against the update's
+//! topics once (in time linear in a topic's length), however many
+//! subscribers share it. Subscribers are named by [`SubscriberKey`]s, which
+//! never match a later subscriber once theirs is removed.
 //!
 //! ```
 //! use sse_proto::server::{Router, Subscription};
