@@ -7,13 +7,16 @@
 //! into and replaying from an in-memory broker with small limits
 //! (`sse_hub::fuzz::handle_request_bytes`, no sockets, no runtime).
 //!
-//! Checked: nothing panics; no subscription or update holds more than 1000
+//! Checked: nothing panics (but the `urlpattern` crate's parser, whose
+//! panics the hub catches: see `tolerate`); no subscription or update holds more than 1000
 //! topics; every accepted field obeys the contract; a replay comes in
 //! bounded batches and is never longer than the history (asserted inside
 //! the entry point); memory stays bounded (`-rss_limit_mb` and
 //! `-malloc_limit_mb` in `fuzz/smoke.sh`). Pipelined requests make one
 //! input publish, then resume after the ids it published.
 #![no_main]
+
+mod tolerate;
 
 use libfuzzer_sys::fuzz_target;
 use sse_hub::fuzz::handle_request_bytes;
@@ -23,6 +26,7 @@ use sse_hub::fuzz::handle_request_bytes;
 const MAX_REQUESTS: usize = 16;
 
 fuzz_target!(|data: &[u8]| {
+    tolerate::urlpattern_panics();
     let answers = handle_request_bytes(data);
     assert!(answers.len() <= MAX_REQUESTS, "{} answers", answers.len());
     for answer in &answers {

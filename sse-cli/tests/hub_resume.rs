@@ -66,8 +66,9 @@ fn resumes_from_header_and_query_parameters() {
         assert_eq!(
             s.header("last-event-id"),
             Some(cursor),
-            "the cursor is echoed"
+            "the cursor resumed from"
         );
+        assert_eq!(s.header("mercure-last-event-id"), Some(cursor));
         let want: Vec<String> = (from..5).map(|i| i.to_string()).collect();
         let got = s.datas(want.len());
         assert_eq!(got, want, "resumed after {cursor}");
@@ -129,6 +130,7 @@ fn resumes_from_header_and_query_parameters() {
     // No cursor: live only, no header.
     let live = hub.subscribe("topic=r", &[]);
     assert_eq!(live.header("last-event-id"), None);
+    assert_eq!(live.header("mercure-last-event-id"), None);
 
     // Everybody continues live, with nothing replayed twice.
     let id = hub.publish_ok(&[("topic", "r"), ("data", "live")]);
@@ -189,7 +191,9 @@ fn unknown_cursor_sends_lost_event_then_all_history() {
     let hub = Hub::start(&[]);
     let ids = publish_numbered(&hub, 3);
     let mut s = hub.subscribe("topic=r", &[("Last-Event-ID", "no-such-id")]);
-    assert_eq!(s.header("last-event-id"), Some("no-such-id"));
+    // The stream resumes from the start of the history, and says so.
+    assert_eq!(s.header("last-event-id"), Some("earliest"));
+    assert_eq!(s.header("mercure-last-event-id"), Some("earliest"));
     let lost = s.event();
     assert_eq!(lost.event_type(), LOST);
     assert_eq!(lost.data(), "no-such-id");
@@ -217,11 +221,14 @@ fn history_is_trimmed_to_its_size() {
     let ids = publish_numbered(&hub, 10);
     // An evicted id: lost, then the five retained.
     let mut s = hub.subscribe("topic=r", &[("Last-Event-ID", &ids[1])]);
+    assert_eq!(s.header("last-event-id"), Some("earliest"));
+    assert_eq!(s.header("mercure-last-event-id"), Some("earliest"));
     let lost = s.event();
     assert_eq!((lost.event_type(), lost.data()), (LOST, ids[1].as_str()));
     assert_eq!(s.datas(5), ["5", "6", "7", "8", "9"]);
     // A retained id: no loss.
     let mut t = hub.subscribe("topic=r", &[("Last-Event-ID", &ids[6])]);
+    assert_eq!(t.header("last-event-id"), Some(ids[6].as_str()));
     assert_eq!(t.datas(3), ["7", "8", "9"]);
     // `earliest`: the five.
     let mut e = hub.subscribe("topic=r", &[("Last-Event-ID", "earliest")]);

@@ -1,8 +1,13 @@
 //! Authorization with `--jwt-key`: Mercure's JSON Web Tokens (HS256) and
-//! their `mercure.publish` / `mercure.subscribe` topic selectors.
+//! their `mercure.publish` / `mercure.subscribe` topic selectors (`*`,
+//! exact topics and URI templates, matched as `topic=` selectors are). A
+//! token whose claims hold a malformed template is refused (401) with a
+//! sentence saying which claim and what is wrong: it grants nothing that
+//! could be guessed.
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -10,11 +15,14 @@ use sse_proto::http1::RequestHead;
 use sse_tokio::server::Selector;
 
 use super::query;
+use super::selectors::{Kind, SelectorCache};
 
 /// Verifies tokens signed with the hub's key.
 pub struct Auth {
     key: DecodingKey,
     validation: Validation,
+    /// Where the claims' selectors are compiled.
+    selectors: Arc<SelectorCache>,
 }
 
 /// What a valid token grants.
@@ -99,8 +107,9 @@ struct MercureClaim {
 }
 
 impl Auth {
-    /// Verifies HS256 tokens signed with `key`.
-    pub fn new(key: &str) -> Auth {
+    /// Verifies HS256 tokens signed with `key`, compiling their selectors
+    /// through `selectors`.
+    pub fn new(key: &str, selectors: Arc<SelectorCache>) -> Auth {
         let mut validation = Validation::new(Algorithm::HS256);
         // Mercure tokens need no `exp`, `aud` or `iss`; an `exp` or `nbf`
         // that is there is checked, with no leeway.
@@ -112,6 +121,7 @@ impl Auth {
         Auth {
             key: DecodingKey::from_secret(key.as_bytes()),
             validation,
+            selectors,
         }
     }
 
@@ -121,14 +131,23 @@ impl Auth {
         let data = jsonwebtoken::decode::<RawClaims>(token, &self.key, &self.validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let mercure = data.claims.mercure;
-        let selectors = |list: Option<Vec<String>>| -> Vec<Selector> {
+        let selectors = |claim: &str, list: Option<Vec<String>>| {
             list.unwrap_or_default()
                 .iter()
-                .map(|s| Selector::new(s))
-                .collect()
+                .map(|s| {
+                    self.selectors.get(Kind::Topic, s).map_err(|e| {
+                        AuthError::Invalid(format!(
+                            "the `mercure.{claim}` claim holds an invalid selector: {e}"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<Selector>, AuthError>>()
         };
         let (publish, subscribe) = match mercure {
-            Some(m) => (selectors(m.publish), selectors(m.subscribe)),
+            Some(m) => (
+                selectors("publish", m.publish)?,
+                selectors("subscribe", m.subscribe)?,
+            ),
             None => (Vec::new(), Vec::new()),
         };
         Ok(Claims {
@@ -221,7 +240,7 @@ mod tests {
 
     #[test]
     fn verifies_and_reads_mercure_claims() {
-        let auth = Auth::new("k");
+        let auth = Auth::new("k", Arc::default());
         let token = sign(
             json!({"mercure": {"publish": ["*"], "subscribe": ["a", "b"]}}),
             "k",
@@ -235,8 +254,45 @@ mod tests {
     }
 
     #[test]
+    fn claims_hold_templates() {
+        let auth = Auth::new("k", Arc::default());
+        let token = sign(
+            json!({"mercure": {
+                "publish": ["https://example.com/books/{id}"],
+                "subscribe": ["https://example.com/{+any}", "/exact"],
+            }}),
+            "k",
+            Algorithm::HS256,
+        );
+        let claims = auth.verify(&token).unwrap();
+        let book = "https://example.com/books/1".to_owned();
+        assert!(covers(&claims.publish, std::slice::from_ref(&book)));
+        assert!(!covers(
+            &claims.publish,
+            &["https://example.com/books/1/x".into()]
+        ));
+        assert!(covers(&claims.subscribe, &[book, "/exact".into()]));
+        assert!(!covers(&claims.subscribe, &["/exact/1".into()]));
+
+        let bad = sign(
+            json!({"mercure": {"subscribe": ["https://example.com/{id"]}}),
+            "k",
+            Algorithm::HS256,
+        );
+        let Err(AuthError::Invalid(why)) = auth.verify(&bad) else {
+            panic!("a token with a malformed template was accepted");
+        };
+        assert!(
+            why.starts_with(
+                "the `mercure.subscribe` claim holds an invalid selector: the `{` at byte 20"
+            ),
+            "{why}"
+        );
+    }
+
+    #[test]
     fn refuses_forged_expired_and_other_algorithms() {
-        let auth = Auth::new("k");
+        let auth = Auth::new("k", Arc::default());
         let forged = sign(
             json!({"mercure": {"publish": ["*"]}}),
             "other",
@@ -268,7 +324,7 @@ mod tests {
 
     #[test]
     fn a_token_is_refused_before_its_nbf() {
-        let auth = Auth::new("k");
+        let auth = Auth::new("k", Arc::default());
         let later = sign(
             json!({"mercure": {"publish": ["*"]}, "nbf": now() + 3600}),
             "k",

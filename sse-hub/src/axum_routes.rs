@@ -123,7 +123,9 @@ fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String
     } = subscribed;
     let mut response = EventStream::new(&parts.headers, subscriber, &config).into_http();
     let headers = response.headers_mut();
-    let cursor = cursor.map(|c| ("Last-Event-ID", c));
+    let cursor = cursor
+        .into_iter()
+        .flat_map(|c| [("Last-Event-ID", c.clone()), ("Mercure-Last-Event-ID", c)]);
     for (name, value) in cors.into_iter().chain(cursor) {
         if let (Ok(name), Ok(value)) = (
             HeaderName::from_bytes(name.as_bytes()),

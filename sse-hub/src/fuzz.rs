@@ -47,6 +47,7 @@ use super::backend::{Backend, Publication};
 use super::host::HostCheck;
 use super::http::{self, Response, WholeRequest};
 use super::publish::{self, MAX_TOPICS};
+use super::selectors::SelectorCache;
 use super::serve::is_subscription;
 use super::{HUB_PATH, cors, origin, query, redact, subscribe};
 
@@ -86,7 +87,8 @@ pub struct Answer {
 /// listed in the module's documentation: that is a bug.
 #[doc(hidden)]
 pub fn handle_request_bytes(bytes: &[u8]) -> Vec<Answer> {
-    let auth = Auth::new(KEY);
+    let selectors = std::sync::Arc::new(SelectorCache::default());
+    let auth = Auth::new(KEY, selectors.clone());
     let backend = Backend::Memory(Broker::new(
         BrokerConfig::new()
             .replay(
@@ -147,7 +149,7 @@ pub fn handle_request_bytes(bytes: &[u8]) -> Vec<Answer> {
         }
         let _ = origin::check_publish(&publish_origins, head);
         if is_subscription(&request) {
-            let (answer, stream) = subscribe(&auth, &backend, request);
+            let (answer, stream) = subscribe(&auth, &selectors, &backend, request);
             answers.push(answer);
             if stream || !keep_alive {
                 // A stream takes the connection over.
@@ -228,10 +230,15 @@ fn check_cors(cors: &[(&'static str, String)]) {
 /// The steps of `subscribe::open` before the socket (its own checks,
 /// [`subscribe::prepare`], then the broker): the answer, and whether a
 /// stream opened.
-fn subscribe(auth: &Auth, backend: &Backend, request: WholeRequest) -> (Answer, bool) {
+fn subscribe(
+    auth: &Auth,
+    selectors: &SelectorCache,
+    backend: &Backend,
+    request: WholeRequest,
+) -> (Answer, bool) {
     let head = &request.head;
     // Anonymous subscribers are allowed.
-    let asked = match subscribe::prepare(Some(auth), true, head) {
+    let asked = match subscribe::prepare(Some(auth), true, selectors, backend.broker(), head) {
         Ok(asked) => asked,
         Err(response) => return (answer(response.status()), false),
     };
@@ -254,8 +261,13 @@ fn subscribe(auth: &Auth, backend: &Backend, request: WholeRequest) -> (Answer, 
     let now = Instant::now();
     let mut subscriber = backend.broker().subscribe(subscription, cursor_kind, now);
     let (mut response, _, _) = stream_response(head, true);
-    if let Some(cursor) = &cursor {
-        let _ = response.header("Last-Event-ID", cursor);
+    let resumed = subscribe::resumed_from(cursor.clone(), subscriber.replay());
+    // A cursor asked for gets an answer: itself, or `earliest`.
+    assert_eq!(resumed.is_some(), cursor.is_some());
+    if let Some(resumed) = &resumed {
+        assert!(Some(resumed) == cursor.as_ref() || resumed == "earliest");
+        let _ = response.header("Last-Event-ID", resumed);
+        let _ = response.header("Mercure-Last-Event-ID", resumed);
     }
     let mut encoded = BytesMut::new();
     response.encode(&mut encoded);

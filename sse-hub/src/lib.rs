@@ -59,6 +59,7 @@ mod publish;
 mod query;
 mod redact;
 mod redis;
+mod selectors;
 mod serve;
 mod subscribe;
 #[cfg(feature = "tls")]
@@ -100,6 +101,9 @@ struct Shared {
     trusted: forwarded::TrustedProxies,
     backend: Backend,
     auth: Option<Auth>,
+    /// Compiled selectors (URI templates, URL patterns), shared by every
+    /// subscription and token.
+    selectors: Arc<selectors::SelectorCache>,
     limits: Arc<Limits>,
     /// The memory requests being received may take, all together.
     request_memory: Arc<budget::RequestMemory>,
@@ -222,7 +226,11 @@ impl Hub {
         let backend = Backend::start(&config, metrics.clone())
             .await
             .map_err(Error::Backend)?;
-        let auth = config.jwt_key.as_deref().map(Auth::new);
+        let selectors = Arc::new(selectors::SelectorCache::default());
+        let auth = config
+            .jwt_key
+            .as_deref()
+            .map(|key| Auth::new(key, selectors.clone()));
         let (shutdown_tx, shutdown) = watch::channel(false);
         let shared = Shared {
             limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
@@ -233,6 +241,7 @@ impl Hub {
             config,
             backend,
             auth,
+            selectors,
             metrics,
             shutdown,
             shutdown_tx,

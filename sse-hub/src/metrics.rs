@@ -110,6 +110,19 @@ impl Metrics {
             "Publish requests refused (400, 401, 413, 503).",
             self.inner.publish_rejected.load(Ordering::Relaxed),
         );
+        let (cached, compiled) = hub.selectors.counts();
+        metric(
+            "selector_cache_entries",
+            "gauge",
+            "Compiled selectors (URI templates, URL patterns) kept for reuse.",
+            cached as u64,
+        );
+        metric(
+            "selectors_compiled_total",
+            "counter",
+            "URI templates and URL patterns compiled (a cached one is compiled once).",
+            compiled,
+        );
         metric(
             "backend_up",
             "gauge",

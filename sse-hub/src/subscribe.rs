@@ -1,13 +1,14 @@
-//! `GET /.well-known/mercure?topic=...`: authorize, resolve the cursor,
-//! answer with the stream's head ([`open`]), then serve the event stream
-//! ([`Stream::run`], on a task of its own).
+//! `GET /.well-known/mercure?topic=...`: parse the selectors (`topic`,
+//! `match`, `match_exact`, `match_urlpattern`), authorize, resolve the
+//! cursor, answer with the stream's head ([`open`]), then serve the event
+//! stream ([`Stream::run`], on a task of its own).
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_proto::http1::{Framing, RequestHead};
 use sse_tokio::server::{
-    BodyFraming, CACHE_CONTROL, Cursor, Encoding, ServeConfig, StreamConfig, StreamEnd, Subscriber,
-    Subscription, Tokio, TokioIo, serve_body, stream_response,
+    BodyFraming, Broker, CACHE_CONTROL, Cursor, Encoding, Replay, ServeConfig, StreamConfig,
+    StreamEnd, Subscriber, Subscription, Tokio, TokioIo, serve_body, stream_response,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
@@ -16,6 +17,7 @@ use super::auth::{Auth, AuthError};
 use super::http::{Response, WholeRequest};
 use super::publish::MAX_TOPICS;
 use super::query;
+use super::selectors::{Kind, SelectorCache};
 use crate::Shared;
 
 /// A subscription whose response head is written: what serving its body
@@ -40,26 +42,47 @@ pub struct Asked {
 }
 
 /// Parses, bounds and authorizes a subscription request: what it asks
-/// for, or the answer to give instead (400, 401, or the stream's head
-/// alone for `HEAD`).
+/// for, or the answer to give instead (400, 401, or, for `HEAD`, the
+/// stream's head alone, its `Last-Event-ID` resolved in `broker`).
+/// Selectors are compiled through `selectors`.
 pub fn prepare(
     auth: Option<&Auth>,
     anonymous: bool,
+    selectors: &SelectorCache,
+    broker: &Broker,
     head: &RequestHead,
 ) -> Result<Asked, Response> {
     let params = query::pairs(head.query().unwrap_or("").as_bytes());
-    let topics: Vec<&str> = query::all(&params, "topic").collect();
-    if topics.is_empty() {
+    let mut asked = Vec::new();
+    for (name, value) in &params {
+        match Kind::of_parameter(name) {
+            Ok(Some(kind)) => asked.push((name.as_str(), kind, value.as_str())),
+            Ok(None) => {}
+            Err(why) => return Err(Response::text(400, why)),
+        }
+    }
+    if asked.is_empty() {
         return Err(Response::text(
             400,
-            "missing `topic`: subscribe to at least one topic selector",
+            "missing `topic`: subscribe to at least one topic selector (`topic`, `match`, \
+             `match_exact` or `match_urlpattern`)",
         ));
     }
-    if topics.len() > MAX_TOPICS {
+    if asked.len() > MAX_TOPICS {
         return Err(Response::text(
             400,
-            format!("too many topics: at most {MAX_TOPICS}"),
+            format!(
+                "too many topics: at most {MAX_TOPICS} selectors (`topic` and `match*` \
+                 parameters together)"
+            ),
         ));
+    }
+    let mut topics = Vec::with_capacity(asked.len());
+    for (name, kind, value) in asked {
+        let selector = selectors
+            .get(kind, value)
+            .map_err(|e| Response::text(400, format!("invalid selector in `{name}`: {e}")))?;
+        topics.push(selector);
     }
     let mut private_access = Vec::new();
     let mut expires = None;
@@ -94,12 +117,18 @@ pub fn prepare(
             .header("X-Accel-Buffering", "no")
             .framing(Framing::for_stream(head));
         if let Some(cursor) = &cursor {
-            response = response.header("Last-Event-ID", cursor.as_str());
+            let resumed = if broker.has_event(cursor) {
+                cursor.as_str()
+            } else {
+                "earliest"
+            };
+            response = response
+                .header("Last-Event-ID", resumed)
+                .header("Mercure-Last-Event-ID", resumed);
         }
         return Err(response);
     }
-    let subscription =
-        Subscription::new(topics.iter().copied()).with_private_access(private_access);
+    let subscription = Subscription::new(topics).with_private_access(private_access);
     Ok(Asked {
         subscription,
         cursor,
@@ -107,12 +136,14 @@ pub fn prepare(
     })
 }
 
-/// An accepted subscription: the subscriber, the cursor it asked for and
-/// how its stream is to be served.
+/// An accepted subscription: the subscriber, the cursor it resumed from
+/// and how its stream is to be served.
 pub struct Subscribed {
     /// The broker's subscriber (the replay, then live updates).
     pub subscriber: Subscriber,
-    /// The cursor, echoed as `Last-Event-ID` in the response.
+    /// With a cursor asked for: the one the stream resumes from, for the
+    /// response's `Last-Event-ID` and `Mercure-Last-Event-ID` (see
+    /// [`resumed_from`]).
     pub cursor: Option<String>,
     /// Heartbeat, retry, write timeout, lifetime and token expiry.
     pub config: ServeConfig,
@@ -125,12 +156,19 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
         subscription,
         cursor,
         expires,
-    } = prepare(hub.auth.as_ref(), hub.config.anonymous, head)?;
+    } = prepare(
+        hub.auth.as_ref(),
+        hub.config.anonymous,
+        &hub.selectors,
+        hub.backend.broker(),
+        head,
+    )?;
     let subscriber = hub.backend.broker().subscribe(
         subscription,
         Cursor::from_last_event_id(cursor.as_deref()),
         Instant::now(),
     );
+    let cursor = resumed_from(cursor, subscriber.replay());
     // The token expires: the stream ends then, at once.
     let config = ServeConfig::new()
         .gzip(true)
@@ -148,6 +186,19 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
         cursor,
         config,
     })
+}
+
+/// The cursor a stream resumes from, for its response's `Last-Event-ID`
+/// and `Mercure-Last-Event-ID`: the id asked for when the history holds
+/// it, `earliest` when it does not (unknown or evicted; the stream then
+/// starts with an `sse-lost` event and every retained one) or when
+/// `earliest` was asked for; `None` when no cursor was asked for.
+pub fn resumed_from(asked: Option<String>, replay: Replay) -> Option<String> {
+    match replay {
+        Replay::Resumed { .. } => asked,
+        Replay::Unknown { .. } | Replay::Earliest { .. } => Some("earliest".to_owned()),
+        Replay::Live => None,
+    }
 }
 
 /// Subscribes and writes the stream's response head on `socket`, or says
@@ -169,6 +220,7 @@ pub async fn open<S: AsyncWrite + Unpin>(
     if let Some(cursor) = &cursor {
         // A cursor that cannot be a header value cannot be an id either.
         let _ = response.header("Last-Event-ID", cursor);
+        let _ = response.header("Mercure-Last-Event-ID", cursor);
     }
     for (name, value) in cors {
         let _ = response.header(name, value);

@@ -47,6 +47,14 @@ fn expected(name: &str) -> Option<Vec<Answer>> {
         "subscribe-token-earliest" => vec![stream(3)],
         "subscribe-bad-scheme" => vec![status(401)],
         "subscribe-no-topic" => vec![status(400)],
+        // Both public books updates (the template matches them).
+        "subscribe-template-earliest" => vec![stream(2)],
+        // After fuzz-1: books/2 by the URL pattern (the private update
+        // needs a token).
+        "subscribe-match-kinds" => vec![stream(1)],
+        // An unknown `match*` parameter, a malformed template, a relative
+        // URL pattern.
+        "subscribe-bad-selectors" => vec![status(400); 3],
         // The update just published, after fuzz-3.
         "publish-then-resume" => vec![status(200), stream(1)],
         "publish-1000-topics" => vec![status(200)],

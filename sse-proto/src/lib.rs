@@ -80,7 +80,9 @@
 //!
 //! [`server`] holds what an SSE server needs besides the encoder: the
 //! [`server::ReplayLog`] of pre-encoded frames for `Last-Event-ID` resumption,
-//! the topic [`server::Router`], and the [`server::StreamWriter`] that turns
+//! the topic [`server::Selector`]s (exact, `*`, URI templates, and with
+//! feature `urlpattern` URL patterns) and the [`server::Router`] of
+//! subscribers, and the [`server::StreamWriter`] that turns
 //! batches of frames into the body of a response (chunked, keep-alive,
 //! `retry:`, gzip with feature `gzip`). With feature `broker`,
 //! [`server::Broker`] ties them into a publish/subscribe hub shared by the

@@ -864,3 +864,45 @@ fn ids_of_an_earlier_run_are_unknown_not_resumed() {
     let resumed = later.subscribe(Subscription::new(["t"]), Cursor::After(id), now());
     assert_eq!(resumed.replay(), Replay::Unknown { retained: 4 });
 }
+
+#[test]
+fn pattern_selectors_route_replay_and_grant_private_access_alike() {
+    use sse_proto::server::Selector;
+    let broker = Broker::new(BrokerConfig::new());
+    let book = |s: &str| Selector::topic(s).unwrap();
+    let sub = || {
+        Subscription::new([book("/books/{id}"), book("/other")])
+            .with_private_access([book("/books/{id}")])
+    };
+    let mut public_only = broker.subscribe(
+        Subscription::new([book("/books/{id}")]),
+        Cursor::Live,
+        now(),
+    );
+    let mut live = broker.subscribe(sub(), Cursor::Live, now());
+    let mut all = broker.subscribe(
+        Subscription::new(["*"]).with_private_access([book("/books/{id}")]),
+        Cursor::Live,
+        now(),
+    );
+    for (topic, data, private) in [
+        ("/books/1", "b1", false),
+        ("/authors/1", "a1", false),
+        ("/books/2", "b2 private", true),
+        ("/books/2/reviews", "r2 private", true),
+        ("/other", "o", false),
+    ] {
+        broker
+            .publish(Update::new(topic, data).private(private), now())
+            .unwrap();
+    }
+    let mut replayed = broker.subscribe(sub(), Cursor::Earliest, now());
+    assert_eq!(data(&drain(&mut public_only)), ["b1"]);
+    assert_eq!(data(&drain(&mut live)), ["b1", "b2 private", "o"]);
+    assert_eq!(data(&drain(&mut replayed)), ["b1", "b2 private", "o"]);
+    assert_eq!(
+        data(&drain(&mut all)),
+        ["b1", "a1", "b2 private", "o"],
+        "`*` with private access by template"
+    );
+}

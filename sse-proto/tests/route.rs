@@ -2,14 +2,17 @@
 //! checked with `Subscription::accepts`. Arbitrary sequences of inserts,
 //! removals (of live and stale keys) and routed updates (whose delivery may
 //! unsubscribe) must agree with it on who receives what, who is removed, the
-//! number of subscribers and the number of indexed topics.
+//! number of subscribers and the number of indexed topics and patterns.
+//! The model decides who receives what with `Selector::matches`, one
+//! selector and one topic at a time.
 
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use sse_proto::server::{Router, Selector, SubscriberKey, Subscription};
 
-/// Selectors are drawn from here (`*` included).
+/// Selectors are drawn from here (`*` and URI templates included), parsed
+/// as Mercure's `topic` parameter.
 const SELECTORS: &[&str] = &[
     "a",
     "b",
@@ -17,6 +20,9 @@ const SELECTORS: &[&str] = &[
     "",
     "/a/long/topic/name/past/the/inline/limit",
     "*",
+    "{x}",
+    "/a/{+rest}",
+    "{/path*}",
 ];
 /// Update topics: the selectors' topics plus one nobody selects exactly, and
 /// a literal `*` (which only `*` selects).
@@ -28,6 +34,8 @@ const TOPICS: &[&str] = &[
     "/a/long/topic/name/past/the/inline/limit",
     "d",
     "*",
+    "/a/b/c",
+    "/a",
 ];
 
 #[derive(Clone, Debug)]
@@ -68,9 +76,23 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn selector(i: usize) -> Selector {
+    Selector::topic(SELECTORS[i]).unwrap()
+}
+
 fn subscription(selectors: &[usize], private_access: &[usize]) -> Subscription {
-    Subscription::new(selectors.iter().map(|&i| SELECTORS[i]))
-        .with_private_access(private_access.iter().map(|&i| SELECTORS[i]))
+    Subscription::new(selectors.iter().map(|&i| selector(i)))
+        .with_private_access(private_access.iter().map(|&i| selector(i)))
+}
+
+/// The routing rule, one selector and one topic at a time.
+fn model_accepts(sub: &Subscription, topics: &[&str], private: bool) -> bool {
+    let any = |selectors: &[Selector]| {
+        selectors
+            .iter()
+            .any(|s| topics.iter().any(|t| s.matches(t)))
+    };
+    any(sub.selectors()) && (!private || any(sub.private_access()))
 }
 
 /// Distinct exact topics the live subscribers select.
@@ -79,9 +101,19 @@ fn model_topics(model: &[(SubscriberKey, Subscription, u32)]) -> usize {
         .iter()
         .flat_map(|(_, s, _)| s.selectors())
         .filter_map(|sel| match sel {
-            Selector::Any => None,
             Selector::Exact(t) => Some(t.as_str()),
+            _ => None,
         })
+        .collect::<BTreeSet<_>>()
+        .len()
+}
+
+/// Distinct patterns the live subscribers select.
+fn model_patterns(model: &[(SubscriberKey, Subscription, u32)]) -> usize {
+    model
+        .iter()
+        .flat_map(|(_, s, _)| s.selectors())
+        .filter_map(Selector::pattern)
         .collect::<BTreeSet<_>>()
         .len()
 }
@@ -124,12 +156,12 @@ proptest! {
                     let dropped = |id: u32| drop_mask >> (id % 64) & 1 == 1;
                     let want: BTreeSet<u32> = model
                         .iter()
-                        .filter(|(_, s, _)| s.accepts(&topics, private))
+                        .filter(|(_, s, _)| model_accepts(s, &topics, private))
                         .map(|(_, _, v)| *v)
                         .collect();
                     let want_removed: Vec<(SubscriberKey, Subscription, u32)> = model
                         .iter()
-                        .filter(|(_, s, v)| s.accepts(&topics, private) && dropped(*v))
+                        .filter(|(_, s, v)| model_accepts(s, &topics, private) && dropped(*v))
                         .cloned()
                         .collect();
 
@@ -145,6 +177,9 @@ proptest! {
                         |key, sub, value| removed.push((key, sub, value)),
                     );
                     prop_assert_eq!(n, got.len());
+                    for (_, s, _) in &model {
+                        prop_assert_eq!(s.accepts(&topics, private), model_accepts(s, &topics, private));
+                    }
                     // Each delivery came with the subscriber's own key.
                     for (key, value) in &got {
                         prop_assert!(model.iter().any(|(k, _, v)| k == key && v == value));
@@ -165,6 +200,7 @@ proptest! {
             prop_assert_eq!(router.len(), model.len());
             prop_assert_eq!(router.is_empty(), model.is_empty());
             prop_assert_eq!(router.topic_count(), model_topics(&model));
+            prop_assert_eq!(router.pattern_count(), model_patterns(&model));
             for &key in &issued {
                 let live = model.iter().find(|(k, _, _)| *k == key);
                 prop_assert_eq!(router.get(key), live.map(|(_, _, v)| v));
@@ -178,6 +214,7 @@ proptest! {
         }
         prop_assert!(router.is_empty());
         prop_assert_eq!(router.topic_count(), 0);
+        prop_assert_eq!(router.pattern_count(), 0);
         prop_assert_eq!(router.iter_mut().count(), 0);
     }
 }

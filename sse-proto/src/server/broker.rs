@@ -867,6 +867,13 @@ impl Broker {
         self.lock().subscribers
     }
 
+    /// Whether the history holds an event with this id: a subscription
+    /// with it as its cursor resumes after it (rather than receiving a
+    /// [`LOST_EVENT_TYPE`] event and every retained event).
+    pub fn has_event(&self, id: &str) -> bool {
+        matches!(self.lock().log.seek(id), Seek::Found { .. })
+    }
+
     /// The id of the newest event published (`None` before the first).
     pub fn last_id(&self) -> Option<Str> {
         self.lock().log.last_id().map(Str::from)
@@ -1024,14 +1031,19 @@ fn start_replay(
     let pending = filter
         .filter(|_| start <= end || lost.is_some())
         .map(|subscription| {
-            // A `*` subscription wants (almost) every entry: read them in
-            // order. Others look their selectors up in the topic index.
-            let plan = match subscription.selectors().first() {
-                Some(Selector::Any) => Plan::Scan,
-                _ => Plan::Gather {
+            // A `*` subscription wants (almost) every entry, and a
+            // pattern's topics are not in the index: read them in order.
+            // Others look their selectors up in the topic index.
+            let selectors = subscription.selectors();
+            let scan = matches!(selectors.first(), Some(Selector::Any))
+                || matches!(selectors.last(), Some(Selector::Pattern(_)));
+            let plan = if scan {
+                Plan::Scan
+            } else {
+                Plan::Gather {
                     selector: 0,
                     from: start,
-                },
+                }
             };
             Box::new(PendingReplay {
                 subscription,
@@ -1054,7 +1066,8 @@ const REPLAY_LOCKED_WORK: usize = 256;
 /// How a replay finds its entries.
 #[derive(Clone, Copy, Debug)]
 enum Plan {
-    /// Every entry of the range, in order (a subscription with `*`).
+    /// Every entry of the range, in order (a subscription with `*` or a
+    /// pattern), each checked against the selectors outside the lock.
     Scan,
     /// Marking the range's entries that carry one of the selectors, from
     /// the topic index: `selector` is the next to look up, `from` the first

@@ -2,8 +2,10 @@
 //!
 //! * [`ReplayLog`]: the bounded history of pre-encoded frames that lets a
 //!   client resume with `Last-Event-ID`, with an index from id to position.
-//! * [`Router`]: topic selectors (exact and `*`) and the table of
-//!   subscribers an update is delivered to.
+//! * [`Selector`]: what a subscriber selects: `*`, an exact topic, an
+//!   RFC 6570 URI template, or (feature `urlpattern`) a WHATWG URL Pattern.
+//! * [`Router`]: the table of subscribers an update is delivered to,
+//!   indexed by their selectors.
 //! * [`StreamWriter`]: the body of one event-stream response: chunk
 //!   framing, coalesced batches, keep-alive comments, `retry:`, gzip with a
 //!   sync flush per batch (feature `gzip`), and the end of the stream.
@@ -27,9 +29,13 @@ mod gzip;
 mod head;
 mod replay;
 mod route;
+mod selector;
 #[cfg(feature = "broker")]
 mod serve;
 mod stream;
+mod template;
+#[cfg(feature = "urlpattern")]
+mod url_pattern;
 
 #[cfg(feature = "broker")]
 pub use broker::{
@@ -39,7 +45,8 @@ pub use broker::{
 #[cfg(feature = "http1")]
 pub use head::stream_response;
 pub use replay::{Entry, ReplayConfig, ReplayLog, Seek};
-pub use route::{Router, Selector, SubscriberKey, Subscription};
+pub use route::{Router, SubscriberKey, Subscription};
+pub use selector::{MAX_PATTERN_LEN, Pattern, PatternKind, Selector, SelectorError};
 #[cfg(feature = "broker")]
 pub use serve::{
     Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd, StreamFeed,

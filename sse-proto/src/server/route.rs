@@ -1,8 +1,8 @@
 //! Topic routing for a publish/subscribe hub (Mercure style).
 //!
 //! An update carries one or more topics and a `private` flag. A subscriber
-//! holds a [`Subscription`]: topic [`Selector`]s (an exact topic, or `*` for
-//! every topic) and, separately, the selectors its authorization grants
+//! holds a [`Subscription`]: topic [`Selector`]s (an exact topic, `*` for
+//! every topic, or a pattern: a URI template or URL pattern) and, separately, the selectors its authorization grants
 //! private access to. The rule ([`Subscription::accepts`]) is:
 //!
 //! * a public update goes to a subscriber when one of its selectors matches
@@ -16,9 +16,11 @@
 //! [`Router`] is the subscriber table, indexed by topic, that applies the
 //! rule on the fan-out path: routing an update costs one map lookup per topic
 //! plus the subscribers actually reached (and those holding `*`), with no
-//! allocation in the steady state. Subscribers are named by
-//! [`SubscriberKey`]s, which never match a later subscriber once theirs is
-//! removed.
+//! allocation in the steady state for exact and `*` selectors; each
+//! distinct pattern any subscriber holds is matched against the update's
+//! topics once (in time linear in a topic's length), however many
+//! subscribers share it. Subscribers are named by [`SubscriberKey`]s, which
+//! never match a later subscriber once theirs is removed.
 //!
 //! ```
 //! use sse_proto::server::{Router, Subscription};
@@ -61,82 +63,12 @@
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+pub use super::selector::Selector;
+use super::selector::{Pattern, Topic};
 use crate::Str;
-
-/// What a subscriber listens to: one exact topic, or every topic.
-///
-/// Selectors order with [`Selector::Any`] first, then exact topics by their
-/// text.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Selector {
-    /// `*`: every topic.
-    Any,
-    /// Exactly this topic (compared byte for byte).
-    Exact(Str),
-}
-
-impl Selector {
-    /// Parses a selector: `*` is [`Selector::Any`], anything else an exact
-    /// topic.
-    pub fn new(s: &str) -> Selector {
-        if s == "*" {
-            Selector::Any
-        } else {
-            Selector::Exact(Str::from(s))
-        }
-    }
-
-    /// Whether the selector matches `topic`.
-    #[inline]
-    pub fn matches(&self, topic: &str) -> bool {
-        match self {
-            Selector::Any => true,
-            Selector::Exact(exact) => exact.as_str() == topic,
-        }
-    }
-
-    /// The selector as written: `*` or the topic.
-    pub fn as_str(&self) -> &str {
-        match self {
-            Selector::Any => "*",
-            Selector::Exact(exact) => exact.as_str(),
-        }
-    }
-}
-
-impl From<&str> for Selector {
-    fn from(s: &str) -> Selector {
-        Selector::new(s)
-    }
-}
-
-impl From<String> for Selector {
-    fn from(s: String) -> Selector {
-        Selector::from(Str::from(s))
-    }
-}
-
-impl From<Str> for Selector {
-    /// `*` is [`Selector::Any`]; any other string is kept (without a copy)
-    /// as an exact topic.
-    fn from(s: Str) -> Selector {
-        if s == "*" {
-            Selector::Any
-        } else {
-            Selector::Exact(s)
-        }
-    }
-}
-
-impl fmt::Display for Selector {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// What one subscriber receives: its topic selectors and the selectors it
 /// has private access to.
@@ -227,24 +159,35 @@ fn normalize<S: Into<Selector>>(selectors: impl IntoIterator<Item = S>) -> Vec<S
 }
 
 /// Whether one of the sorted `selectors` matches one of `topics`: a binary
-/// search per topic, so `O(topics × log selectors)` string comparisons
-/// (never the product of the two counts).
+/// search per topic among the exact selectors, so `O(topics × log
+/// selectors)` string comparisons (never the product of the two counts),
+/// then each pattern against each topic (patterns sort last).
 #[inline]
 fn any_matches<T: AsRef<str>>(selectors: &[Selector], topics: &[T]) -> bool {
     match selectors {
         // `Any` sorts first and matches whatever topic there is.
         [Selector::Any, ..] => !topics.is_empty(),
         [] => false,
-        // A few selectors: a scan beats the search.
-        [_] | [_, _] | [_, _, _] => topics
+        // A few exact selectors: a scan beats the search.
+        [Selector::Exact(_)]
+        | [Selector::Exact(_), Selector::Exact(_)]
+        | [Selector::Exact(_), Selector::Exact(_), Selector::Exact(_)] => topics
             .iter()
             .any(|t| selectors.iter().any(|s| s.matches(t.as_ref()))),
-        // Every selector is exact, sorted by its text.
-        _ => topics.iter().any(|t| {
-            selectors
-                .binary_search_by(|s| s.as_str().cmp(t.as_ref()))
-                .is_ok()
-        }),
+        _ => {
+            let patterns = selectors.partition_point(|s| !matches!(s, Selector::Pattern(_)));
+            let (exact, patterns) = selectors.split_at(patterns);
+            // Exact selectors, sorted by their text.
+            topics.iter().any(|t| {
+                exact
+                    .binary_search_by(|s| s.as_str().cmp(t.as_ref()))
+                    .is_ok()
+            }) || (!patterns.is_empty()
+                && topics.iter().any(|t| {
+                    let topic = Topic::new(t.as_ref());
+                    patterns.iter().any(|p| p.matches_topic(&topic))
+                }))
+        }
     }
 }
 
@@ -295,8 +238,10 @@ struct Occupant<T> {
 /// Costs, for `k` selectors per subscriber and `t` distinct topics indexed:
 /// inserting and removing a subscriber take `O(k log t)`, routing an update
 /// takes `O(log t)` per update topic plus constant time per subscriber
-/// reached and per `*` subscriber, and allocates nothing once the router has
-/// warmed up. Memory is proportional to the live subscribers and their
+/// reached and per `*` subscriber, plus one match per distinct pattern and
+/// topic (see [`Router::pattern_count`]); with exact and `*` selectors
+/// only, it allocates nothing once the router has warmed up (a pattern's
+/// match takes a small state set). Memory is proportional to the live subscribers and their
 /// selectors; topics nobody selects any more are dropped from the index.
 pub struct Router<T> {
     slots: Vec<Slot<T>>,
@@ -306,6 +251,9 @@ pub struct Router<T> {
     topics: BTreeMap<Str, Vec<u32>>,
     /// The slots selecting `*`.
     any: Vec<u32>,
+    /// Pattern → the slots selecting it (matched against each update's
+    /// topics). Lists are never empty.
+    patterns: BTreeMap<Pattern, Vec<u32>>,
     len: usize,
     /// Counts the `route` calls, for the per-slot marks.
     epoch: u64,
@@ -334,6 +282,7 @@ impl<T> Router<T> {
             free: Vec::new(),
             topics: BTreeMap::new(),
             any: Vec::new(),
+            patterns: BTreeMap::new(),
             len: 0,
             epoch: 0,
             doomed: Vec::new(),
@@ -428,6 +377,7 @@ impl<T> Router<T> {
             let list = match selector {
                 Selector::Any => &mut self.any,
                 Selector::Exact(topic) => self.topics.entry(topic.clone()).or_default(),
+                Selector::Pattern(pattern) => self.patterns.entry(pattern.clone()).or_default(),
             };
             // A list holds each slot at most once, and slot indices fit in
             // a `u32`, so its length does too.
@@ -500,6 +450,14 @@ impl<T> Router<T> {
                     }
                 }
             }
+            Selector::Pattern(pattern) => {
+                if let Some(list) = self.patterns.get_mut(pattern) {
+                    unlink(&mut self.slots, list, position, &selector);
+                    if list.is_empty() {
+                        self.patterns.remove(pattern);
+                    }
+                }
+            }
         }
     }
 
@@ -563,6 +521,13 @@ impl<T> Router<T> {
         self.topics.len()
     }
 
+    /// The number of distinct patterns (templates, URL patterns) some
+    /// subscriber selects: each is matched against every routed update's
+    /// topics.
+    pub fn pattern_count(&self) -> usize {
+        self.patterns.len()
+    }
+
     /// The subscribers and their values.
     pub fn iter(&self) -> impl Iterator<Item = (SubscriberKey, &T)> {
         self.slots.iter().zip(0u32..).filter_map(|(slot, index)| {
@@ -614,7 +579,10 @@ impl<T> Router<T> {
             [] => return 0,
             [topic] => {
                 let list = self.topics.get(topic.as_ref());
-                (list, list.is_some() && !self.any.is_empty())
+                let lists = usize::from(list.is_some())
+                    + usize::from(!self.any.is_empty())
+                    + self.patterns.len();
+                (list, lists > 1)
             }
             _ => (None, true),
         };
@@ -641,6 +609,23 @@ impl<T> Router<T> {
             }
         }
         walk.list(&self.any);
+        // Each pattern against the topics, each topic parsed (as a URL)
+        // at most once.
+        if let [topic] = topics {
+            let topic = Topic::new(topic.as_ref());
+            for (pattern, list) in &self.patterns {
+                if pattern.matches_topic(&topic) {
+                    walk.list(list);
+                }
+            }
+        } else if !self.patterns.is_empty() {
+            let prepared: Vec<Topic<'_>> = topics.iter().map(|t| Topic::new(t.as_ref())).collect();
+            for (pattern, list) in &self.patterns {
+                if prepared.iter().any(|t| pattern.matches_topic(t)) {
+                    walk.list(list);
+                }
+            }
+        }
         let delivered = walk.delivered;
 
         if !self.doomed.is_empty() {
@@ -752,6 +737,7 @@ impl<T, Top: AsRef<str>, D: FnMut(SubscriberKey, &mut T) -> bool> Walk<'_, T, To
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::String;
     use alloc::vec;
 
     /// Routes and returns the sorted values delivered to.
@@ -782,14 +768,18 @@ mod tests {
                 let list = match sel {
                     Selector::Any => &router.any,
                     Selector::Exact(t) => &router.topics[t.as_str()],
+                    Selector::Pattern(p) => &router.patterns[p],
                 };
                 assert_eq!(list[p as usize] as usize, i);
                 entries += 1;
             }
         }
-        let indexed: usize = router.topics.values().map(Vec::len).sum::<usize>() + router.any.len();
+        let indexed: usize = router.topics.values().map(Vec::len).sum::<usize>()
+            + router.patterns.values().map(Vec::len).sum::<usize>()
+            + router.any.len();
         assert_eq!(indexed, entries);
         assert!(router.topics.values().all(|l| !l.is_empty()));
+        assert!(router.patterns.values().all(|l| !l.is_empty()));
     }
 
     #[test]
