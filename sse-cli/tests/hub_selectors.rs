@@ -213,3 +213,33 @@ fn resuming_from_an_unknown_id_answers_earliest() {
     assert_eq!(found.header("last-event-id"), Some(id.as_str()));
     assert_eq!(found.header("mercure-last-event-id"), Some(id.as_str()));
 }
+
+#[test]
+fn distinct_patterns_are_bounded_hub_wide() {
+    let hub = Hub::start(&["--max-patterns", "2"]);
+    let _books = hub.subscribe(&form(&[("topic", "https://example.com/books/{id}")]), &[]);
+    let _authors = hub.subscribe(
+        &form(&[("match_urlpattern", "https://example.com/authors/:id")]),
+        &[],
+    );
+    // A third distinct pattern: 503, naming the flag.
+    let refused = hub
+        .open(&form(&[("topic", "https://example.com/shelves/{id}")]), &[])
+        .err()
+        .expect("refused");
+    assert_eq!(refused.status, 503);
+    assert!(
+        refused.text().contains("--max-patterns"),
+        "{}",
+        refused.text()
+    );
+    // A pattern in use, and exact topics, still subscribe and receive.
+    let mut same = hub.subscribe(
+        &form(&[
+            ("topic", "https://example.com/books/{id}"),
+            ("topic", "https://example.com/shelves/1"),
+        ]),
+        &[],
+    );
+    hub.assert_delivers(&mut same, BOOK, "book");
+}

@@ -156,6 +156,7 @@ pub fn broker_config(config: &Config) -> BrokerConfig {
                 .max_bytes(config.history_bytes),
         )
         .queue(config.queue, 16 << 20)
+        .max_patterns(config.max_patterns)
         .id_prefix(format!("{start}-"))
 }
 

@@ -42,6 +42,12 @@ pub struct Config {
     /// The most connections from one IP address
     /// (`--max-connections-per-ip`).
     pub max_connections_per_ip: Option<usize>,
+    /// The most distinct URI templates and URL patterns subscribers may
+    /// hold at once (`--max-patterns`): each is matched against every
+    /// published topic, so this bounds what a publish costs, whatever
+    /// subscribers ask for. A subscription that would add one more gets
+    /// 503. Exact topics and `*` are not counted.
+    pub max_patterns: usize,
     /// The largest publish body, in bytes (`--max-body`).
     pub max_body: usize,
     /// How long a client may take to send a request (`--header-timeout`).
@@ -94,6 +100,7 @@ impl Default for Config {
             cors_origins: Vec::new(),
             max_connections: None,
             max_connections_per_ip: None,
+            max_patterns: sse_proto::server::DEFAULT_MAX_PATTERNS,
             max_body: 1 << 20,
             header_timeout: Duration::from_secs(10),
             queue: 4096,

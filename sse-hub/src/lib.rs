@@ -81,6 +81,8 @@ pub use auth::weak_key_warning;
 pub use config::Config;
 pub use fds::{FdLimit, derived_max_connections, raise_limit as raise_descriptor_limit};
 pub use serve::listen;
+/// The default of [`Config::max_patterns`] (`--max-patterns`).
+pub use sse_proto::server::DEFAULT_MAX_PATTERNS;
 
 use auth::Auth;
 use backend::Backend;

@@ -163,11 +163,17 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
         hub.backend.broker(),
         head,
     )?;
-    let subscriber = hub.backend.broker().subscribe(
-        subscription,
-        Cursor::from_last_event_id(cursor.as_deref()),
-        Instant::now(),
-    );
+    let subscriber = hub
+        .backend
+        .broker()
+        .try_subscribe(
+            subscription,
+            Cursor::from_last_event_id(cursor.as_deref()),
+            Instant::now(),
+        )
+        .map_err(|e| {
+            Response::text(503, format!("{e} (--max-patterns)")).header("Retry-After", "5")
+        })?;
     let cursor = resumed_from(cursor, subscriber.replay());
     // The token expires: the stream ends then, at once.
     let config = ServeConfig::new()

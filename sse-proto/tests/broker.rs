@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sse_proto::server::{
     Broker, BrokerConfig, Cursor, Ended, LOST_EVENT_TYPE, PublishError, Replay, ReplayConfig,
-    Subscriber, Subscription, Update,
+    Selector, SubscribeError, Subscriber, Subscription, Update,
 };
 use sse_proto::{Decoder, Event, Str};
 
@@ -905,4 +905,38 @@ fn pattern_selectors_route_replay_and_grant_private_access_alike() {
         ["b1", "a1", "b2 private", "o"],
         "`*` with private access by template"
     );
+}
+
+#[test]
+fn a_subscription_past_the_pattern_bound_is_refused() {
+    let broker = Broker::new(BrokerConfig::new().max_patterns(1));
+    let template = |t: &str| Selector::template(t).unwrap();
+    let mut books = broker
+        .try_subscribe(
+            Subscription::new([template("/books/{id}")]),
+            Cursor::Live,
+            now(),
+        )
+        .unwrap();
+    assert_eq!(
+        broker
+            .try_subscribe(
+                Subscription::new([template("/authors/{id}")]),
+                Cursor::Live,
+                now(),
+            )
+            .err(),
+        Some(SubscribeError::TooManyPatterns)
+    );
+    // `subscribe` gives a subscriber that ends at once, as a lagging one.
+    let mut refused = broker.subscribe(
+        Subscription::new([template("/authors/{id}")]),
+        Cursor::Live,
+        now(),
+    );
+    let mut frames = Vec::new();
+    assert_eq!(refused.try_recv(&mut frames, now()), Err(Ended::Lagged));
+    // The refused ones left nothing behind: the first still receives.
+    assert_eq!(broker.subscribers(), 1);
+    assert_receives_live(&broker, &mut books, "/books/1");
 }

@@ -341,3 +341,43 @@ fn removing_everything_empties_the_topic_index() {
     assert!(!keys.contains(&key));
     assert_eq!(router.topic_count(), 1);
 }
+
+#[test]
+fn distinct_patterns_are_bounded_and_shared_ones_are_free() {
+    let template = |t: &str| Selector::template(t).unwrap();
+    let mut router: Router<()> = Router::new();
+    router.set_max_patterns(2);
+    let books = Subscription::new([template("/books/{id}"), template("/authors/{id}")]);
+    let first = router.insert_inactive(books.clone(), ());
+    assert!(router.index_some(first, 100));
+    assert_eq!(router.pattern_count(), 2);
+    // The same patterns again (and exact topics) cost no room.
+    let again = Subscription::new([
+        template("/books/{id}"),
+        Selector::exact("/exact"),
+        Selector::Any,
+    ]);
+    let second = router.insert_inactive(again, ());
+    assert!(router.index_some(second, 100));
+    assert!(!router.is_refused(second));
+    // A third distinct pattern is refused, and indexes nothing past it.
+    let more = Subscription::new([Selector::exact("/a"), template("/shelves/{id}")]);
+    let third = router.insert_inactive(more.clone(), ());
+    assert!(!router.index_some(third, 100));
+    assert!(router.is_refused(third));
+    assert!(
+        !router.index_some(third, 100),
+        "a refused subscriber stays so"
+    );
+    assert_eq!(router.pattern_count(), 2);
+    while !router.unindex_some(third, 100) {}
+    router.remove(third);
+    // Room again once the first subscriber's patterns are gone: the
+    // second still holds `/books/{id}`.
+    while !router.unindex_some(first, 100) {}
+    router.remove(first);
+    assert_eq!(router.pattern_count(), 1);
+    let fourth = router.insert_inactive(more, ());
+    assert!(router.index_some(fourth, 100));
+    assert_eq!(router.pattern_count(), 2);
+}

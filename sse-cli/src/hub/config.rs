@@ -103,6 +103,13 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     max_connections_per_ip: Option<usize>,
 
+    /// The most distinct URI templates and URL patterns subscribers may hold at once; a
+    /// subscription that would add one more gets 503. Each is matched against every published
+    /// topic, so this bounds what a publish costs. Exact topics and `*` are not counted.
+    #[arg(long, env = "SSE_HUB_MAX_PATTERNS", value_name = "N",
+          default_value_t = sse_hub::DEFAULT_MAX_PATTERNS)]
+    max_patterns: usize,
+
     /// Threads serving event streams [default: one per core available to the process, as
     /// `taskset` and cgroup quotas allow].
     #[arg(long, env = "SSE_HUB_STREAM_THREADS", value_name = "N",
@@ -278,6 +285,7 @@ impl HubArgs {
         config.max_connections = self.max_connections;
         config.max_connections_per_ip = self.max_connections_per_ip;
         config.max_body = self.max_body;
+        config.max_patterns = self.max_patterns;
         config.header_timeout = self.header_timeout;
         config.queue = self.queue;
         config.publish_backlog = self.publish_backlog;

@@ -28,7 +28,8 @@ pub use sse_proto::http1::{HeadError, HeadLimits, RequestHead, Response};
 pub use sse_proto::server::{
     BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Cursor, Encoding, Ended, LOST_EVENT_TYPE,
     PublishError, Published, Replay, ReplayConfig, SHUTDOWN_GRACE, Selector, ServeConfig,
-    ServeError, Stats, StreamConfig, StreamEnd, Subscriber, Subscription, Update, stream_response,
+    ServeError, Stats, StreamConfig, StreamEnd, SubscribeError, Subscriber, Subscription, Update,
+    stream_response,
 };
 use sse_proto::server::{StreamFeed, StreamWriter};
 

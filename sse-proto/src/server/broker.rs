@@ -91,6 +91,7 @@ pub struct BrokerConfig {
     queue_bytes: usize,
     id_prefix: Str,
     max_topics: usize,
+    max_patterns: usize,
 }
 
 impl Default for BrokerConfig {
@@ -113,6 +114,7 @@ impl BrokerConfig {
             queue_bytes: 4 << 20,
             id_prefix: run_prefix(),
             max_topics: 1000,
+            max_patterns: DEFAULT_MAX_PATTERNS,
         }
     }
 
@@ -148,6 +150,17 @@ impl BrokerConfig {
     /// The most topics one update may have.
     pub fn max_topics(mut self, n: usize) -> BrokerConfig {
         self.max_topics = n;
+        self
+    }
+
+    /// The most distinct patterns (URI templates, URL patterns) that
+    /// subscribers may hold at once (default [`DEFAULT_MAX_PATTERNS`]). Each
+    /// is matched against every published topic under the broker's lock,
+    /// so this bounds what one publish costs whatever subscribers ask
+    /// for; a subscription that would add one more is refused
+    /// ([`Broker::try_subscribe`]). Exact topics and `*` are not counted.
+    pub fn max_patterns(mut self, n: usize) -> BrokerConfig {
+        self.max_patterns = n;
         self
     }
 
@@ -246,6 +259,33 @@ pub struct Published {
     /// How many subscribers it was queued for.
     pub subscribers: usize,
 }
+
+/// The default of [`BrokerConfig::max_patterns`]: about 50 µs of matching
+/// per published topic at worst (at about 50 ns per pattern), and far more
+/// distinct templates than an application uses (subscribers that use the
+/// same template share it).
+pub const DEFAULT_MAX_PATTERNS: usize = 1024;
+
+/// Why a subscription was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SubscribeError {
+    /// It would add a distinct pattern past [`BrokerConfig::max_patterns`].
+    TooManyPatterns,
+}
+
+impl fmt::Display for SubscribeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SubscribeError::TooManyPatterns => {
+                "subscribers already hold as many distinct URI templates and URL patterns as \
+                 the broker allows; subscribe with exact topics or a template already in use"
+            }
+        })
+    }
+}
+
+impl core::error::Error for SubscribeError {}
 
 /// Why a publish was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -557,7 +597,11 @@ impl Broker {
                 core: Mutex::new(Core {
                     log: ReplayLog::new(config.replay).with_seq_ids(config.id_prefix.clone()),
                     by_topic: HashMap::new(),
-                    router: Router::new(),
+                    router: {
+                        let mut router = Router::new();
+                        router.set_max_patterns(config.max_patterns);
+                        router
+                    },
                     channels: HashMap::new(),
                     subscribers: 0,
                     shutdown: None,
@@ -684,12 +728,32 @@ impl Broker {
     ///
     /// The history that is [`ReplayConfig::max_age`] old at `now` is
     /// evicted before the replay's range is noted.
+    ///
+    /// A subscription refused for [`BrokerConfig::max_patterns`] ends at
+    /// once, as a subscriber that fell behind does: use
+    /// [`Broker::try_subscribe`] to tell the client why.
     pub fn subscribe(
         &self,
         subscription: Subscription,
         cursor: Cursor,
         now: Instant,
     ) -> Subscriber {
+        let key = self.shared.next_key.load(Ordering::Relaxed);
+        self.try_subscribe(subscription, cursor, now)
+            .unwrap_or_else(|_| self.refused_subscriber(key))
+    }
+
+    /// [`Broker::subscribe`], or why the subscription is refused.
+    ///
+    /// # Errors
+    /// [`SubscribeError::TooManyPatterns`]: it would add a distinct
+    /// pattern past [`BrokerConfig::max_patterns`].
+    pub fn try_subscribe(
+        &self,
+        subscription: Subscription,
+        cursor: Cursor,
+        now: Instant,
+    ) -> Result<Subscriber, SubscribeError> {
         let key = self.shared.next_key.fetch_add(1, Ordering::Relaxed);
         let hash = self.shared.hasher.hash_one(&subscription);
         // The replay's filter (cloned outside the lock).
@@ -697,7 +761,7 @@ impl Broker {
         let mut core = self.lock();
         if let Some(shutdown) = core.shutdown {
             drop(core);
-            return self.ended_subscriber(key, shutdown);
+            return Ok(self.ended_subscriber(key, shutdown));
         }
         let shared = core
             .channels
@@ -713,13 +777,18 @@ impl Broker {
                     .router
                     .insert_inactive(subscription, Arc::new(Channel::new()));
                 while !core.router.index_some(router_key, INDEX_CHUNK) {
+                    if core.router.is_refused(router_key) {
+                        drop(core);
+                        self.retire(router_key);
+                        return Err(SubscribeError::TooManyPatterns);
+                    }
                     // Hands the lock to whoever waits for it (a publish,
                     // say) before the next chunk.
                     MutexGuard::bump(&mut core);
                     if let Some(shutdown) = core.shutdown {
                         drop(core);
                         self.retire(router_key);
-                        return self.ended_subscriber(key, shutdown);
+                        return Ok(self.ended_subscriber(key, shutdown));
                     }
                 }
                 core.channels.entry(hash).or_insert(router_key);
@@ -743,7 +812,7 @@ impl Broker {
         if matches!(replay, Replay::Unknown { .. }) {
             self.shared.replay_misses.fetch_add(1, Ordering::Relaxed);
         }
-        Subscriber {
+        Ok(Subscriber {
             broker: self.clone(),
             router_key: Some(router_key),
             hash,
@@ -751,14 +820,25 @@ impl Broker {
             member,
             replay,
             pending,
-        }
+        })
     }
 
     /// A subscriber of a shut-down broker: a channel of its own, outside
     /// the router, already ended.
     fn ended_subscriber(&self, key: u64, shutdown: Shutdown) -> Subscriber {
+        self.subscriber_ended_as(key, shutdown.ended(key))
+    }
+
+    /// A subscriber refused by [`Broker::subscribe`]: it ends at once, as
+    /// one that fell behind.
+    fn refused_subscriber(&self, key: u64) -> Subscriber {
+        self.subscriber_ended_as(key, Ended::Lagged)
+    }
+
+    /// A subscriber that is not routed to and ends at once with `end`.
+    fn subscriber_ended_as(&self, key: u64, end: Ended) -> Subscriber {
         let channel = Arc::new(Channel::new());
-        let (member, _) = channel.join(key, Some(shutdown.ended(key)));
+        let (member, _) = channel.join(key, Some(end));
         Subscriber {
             broker: self.clone(),
             router_key: None,

@@ -39,8 +39,9 @@ mod url_pattern;
 
 #[cfg(feature = "broker")]
 pub use broker::{
-    Broker, BrokerConfig, Cursor, Ended, INDEX_CHUNK, LOST_EVENT_TYPE, PublishError, Published,
-    REPLAY_BATCH_BYTES, REPLAY_PIECE, Replay, Stats, Subscriber, Update,
+    Broker, BrokerConfig, Cursor, DEFAULT_MAX_PATTERNS, Ended, INDEX_CHUNK, LOST_EVENT_TYPE,
+    PublishError, Published, REPLAY_BATCH_BYTES, REPLAY_PIECE, Replay, Stats, SubscribeError,
+    Subscriber, Update,
 };
 #[cfg(feature = "http1")]
 pub use head::stream_response;

@@ -226,6 +226,9 @@ struct Occupant<T> {
     active: bool,
     /// Whether its removal has begun ([`Router::deactivate`]).
     removing: bool,
+    /// Whether indexing stopped at a new pattern that the router had no
+    /// room for ([`Router::set_max_patterns`]).
+    refused: bool,
     value: T,
 }
 
@@ -254,6 +257,8 @@ pub struct Router<T> {
     /// Pattern → the slots selecting it (matched against each update's
     /// topics). Lists are never empty.
     patterns: BTreeMap<Pattern, Vec<u32>>,
+    /// The most distinct patterns at once ([`Router::set_max_patterns`]).
+    max_patterns: usize,
     len: usize,
     /// Counts the `route` calls, for the per-slot marks.
     epoch: u64,
@@ -283,6 +288,7 @@ impl<T> Router<T> {
             topics: BTreeMap::new(),
             any: Vec::new(),
             patterns: BTreeMap::new(),
+            max_patterns: usize::MAX,
             len: 0,
             epoch: 0,
             doomed: Vec::new(),
@@ -336,6 +342,7 @@ impl<T> Router<T> {
                 indexed: 0,
                 active: false,
                 removing: false,
+                refused: false,
                 value,
             });
             generation = slot.generation;
@@ -362,7 +369,7 @@ impl<T> Router<T> {
         if occupant.active {
             return true;
         }
-        if occupant.removing {
+        if occupant.removing || occupant.refused {
             return false;
         }
         let total = occupant.subscription.selectors.len();
@@ -377,7 +384,19 @@ impl<T> Router<T> {
             let list = match selector {
                 Selector::Any => &mut self.any,
                 Selector::Exact(topic) => self.topics.entry(topic.clone()).or_default(),
-                Selector::Pattern(pattern) => self.patterns.entry(pattern.clone()).or_default(),
+                Selector::Pattern(pattern) => {
+                    if self.patterns.len() >= self.max_patterns
+                        && !self.patterns.contains_key(pattern)
+                    {
+                        // No room for another distinct pattern: indexing
+                        // stops here (what is indexed stays, to be taken
+                        // out as for any removal).
+                        occupant.indexed = i;
+                        occupant.refused = true;
+                        return false;
+                    }
+                    self.patterns.entry(pattern.clone()).or_default()
+                }
             };
             // A list holds each slot at most once, and slot indices fit in
             // a `u32`, so its length does too.
@@ -519,6 +538,26 @@ impl<T> Router<T> {
     /// counted).
     pub fn topic_count(&self) -> usize {
         self.topics.len()
+    }
+
+    /// Bounds the distinct patterns (templates, URL patterns) indexed at
+    /// once: each is matched against every routed update's topics, so
+    /// their number bounds what routing an update costs. A subscriber
+    /// whose selectors would add a pattern past the bound is refused
+    /// ([`Router::is_refused`]); patterns already indexed cost nothing more.
+    /// Without a call, there is no bound.
+    pub fn set_max_patterns(&mut self, max: usize) {
+        self.max_patterns = max;
+    }
+
+    /// Whether indexing `key` stopped because a new pattern found no room
+    /// ([`Router::set_max_patterns`]): remove it as any other subscriber.
+    pub fn is_refused(&self, key: SubscriberKey) -> bool {
+        self.slots
+            .get(key.index as usize)
+            .filter(|slot| slot.generation == key.generation)
+            .and_then(|slot| slot.entry.as_ref())
+            .is_some_and(|occupant| occupant.refused)
     }
 
     /// The number of distinct patterns (templates, URL patterns) some
