@@ -49,9 +49,14 @@ fn publish_validates_the_form() {
         ("type with CR", b"topic=p&data=x&type=a%0Db"),
         ("type with LF", b"topic=p&data=x&type=a%0Ab"),
         ("type with NUL", b"topic=p&data=x&type=a%00b"),
+        ("type with a tab", b"topic=p&data=x&type=a%09b"),
+        ("type with DEL", b"topic=p&data=x&type=a%7Fb"),
+        ("type with a C1 control", b"topic=p&data=x&type=a%C2%85b"),
+        ("reserved type", b"topic=p&data=x&type=mercure"),
         ("id with CR", b"topic=p&data=x&id=a%0Db"),
         ("id with LF", b"topic=p&data=x&id=a%0A"),
         ("id with NUL", b"topic=p&data=x&id=%00"),
+        ("id with a tab", b"topic=p&data=x&id=a%09"),
         ("id with a leading #", b"topic=p&data=x&id=%23frag"),
         ("non-numeric retry", b"topic=p&data=x&retry=abc"),
         ("fractional retry", b"topic=p&data=x&retry=1.5"),
@@ -80,6 +85,16 @@ fn publish_validates_the_form() {
         200,
         "1000 topics"
     );
+
+    // Topics under the hub's URL are the hub's own.
+    for body in [
+        &b"topic=/.well-known/mercure/subscriptions/a/b&data=x"[..],
+        b"topic=p&topic=https%3A%2F%2Fexample.com%2F.well-known%2Fmercure%2Fsubscriptions&data=x",
+    ] {
+        let resp = hub.post(body, &[]);
+        assert_eq!(resp.status, 403, "{}", resp.text());
+        assert!(resp.text().contains("reserved"), "{}", resp.text());
+    }
 
     // A huge retry that does not fit: refused, not wrapped.
     let resp = hub.post(b"topic=p&data=x&retry=99999999999999999999999", &[]);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::http::form;
+use common::http::{HUB_PATH, form, request};
 use common::hub::Hub;
 use common::stream::{LOST, Stream};
 use common::token::{KEY, bearer, claims_token};
@@ -242,4 +242,36 @@ fn distinct_patterns_are_bounded_hub_wide() {
         &[],
     );
     hub.assert_delivers(&mut same, BOOK, "book");
+}
+
+#[test]
+fn query_subscribes_with_its_selectors_in_a_form_body() {
+    let hub = Hub::start(&[]);
+    let form_type = [("Content-Type", "application/x-www-form-urlencoded")];
+    let body = form(&[
+        ("match_urlpattern", "https://example.com/books/:id"),
+        ("match", "https://example.com/shelves/1"),
+    ]);
+    let query = request("QUERY", HUB_PATH, &form_type, body.as_bytes());
+    let mut stream = Stream::open(hub.addr, &query).expect("a stream");
+    assert_book_not_author(&hub, &mut stream);
+    hub.assert_delivers(&mut stream, "https://example.com/shelves/1", "shelf");
+    // The body must be a form, and must hold a selector.
+    let json = request(
+        "QUERY",
+        HUB_PATH,
+        &[("Content-Type", "application/json")],
+        b"{}",
+    );
+    let refused = Stream::open(hub.addr, &json).err().expect("refused");
+    assert_eq!(refused.status, 400);
+    assert!(refused.text().contains("form"), "{}", refused.text());
+    let empty = request("QUERY", HUB_PATH, &form_type, b"");
+    assert_eq!(
+        Stream::open(hub.addr, &empty)
+            .err()
+            .expect("refused")
+            .status,
+        400
+    );
 }

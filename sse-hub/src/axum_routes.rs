@@ -86,7 +86,7 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     if let Err(response) = shared.hosts.check(&head) {
         return respond(response);
     }
-    let body = if parts.method == Method::POST {
+    let body = if parts.method == Method::POST || parts.method.as_str() == "QUERY" {
         match Limited::new(body, shared.config.max_body).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
@@ -101,16 +101,18 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     };
     match route(shared, http::WholeRequest { head, body }).await {
         Outcome::Respond(response) => respond(response),
-        Outcome::Subscribe(request, cors) => match subscribe(shared, &request.head) {
-            Ok(subscribed) => stream(&parts, subscribed, cors),
-            Err(response) => {
-                let mut response = response.headers(cors);
-                if parts.method == Method::HEAD {
-                    response = response.head_only();
+        Outcome::Subscribe(request, cors) => {
+            match subscribe(shared, &request.head, &request.body) {
+                Ok(subscribed) => stream(&parts, subscribed, cors),
+                Err(response) => {
+                    let mut response = response.headers(cors);
+                    if parts.method == Method::HEAD {
+                        response = response.head_only();
+                    }
+                    respond(response)
                 }
-                respond(response)
             }
-        },
+        }
     }
 }
 

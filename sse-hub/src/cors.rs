@@ -44,10 +44,10 @@ pub fn preflight(allowed: &[String], head: &RequestHead) -> Response {
     let origin = head.header_str("origin");
     let cors = headers(allowed, origin);
     if cors.is_empty() {
-        return Response::new(204).header("Allow", "GET, HEAD, POST, OPTIONS");
+        return Response::new(204).header("Allow", "GET, HEAD, QUERY, POST, OPTIONS");
     }
     Response::new(204)
-        .header("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+        .header("Access-Control-Allow-Methods", "GET, QUERY, POST, OPTIONS")
         .header(
             "Access-Control-Allow-Headers",
             "authorization, cache-control, last-event-id, content-type",

@@ -238,7 +238,14 @@ fn subscribe(
 ) -> (Answer, bool) {
     let head = &request.head;
     // Anonymous subscribers are allowed.
-    let asked = match subscribe::prepare(Some(auth), true, selectors, backend.broker(), head) {
+    let asked = match subscribe::prepare(
+        Some(auth),
+        true,
+        selectors,
+        backend.broker(),
+        head,
+        &request.body,
+    ) {
         Ok(asked) => asked,
         Err(response) => return (answer(response.status()), false),
     };

@@ -10,7 +10,7 @@ use super::backend::{Publication, PublishFailure};
 use super::http::{Response, WholeRequest};
 use super::origin;
 use super::query;
-use crate::Shared;
+use crate::{HUB_PATH, Shared};
 
 /// The most topics one update may have.
 pub const MAX_TOPICS: usize = 1000;
@@ -100,6 +100,13 @@ pub fn prepare(
     if topics.len() > MAX_TOPICS {
         return Err(bad(format!("too many topics: at most {MAX_TOPICS}")));
     }
+    if let Some(topic) = topics.iter().find(|t| is_reserved(t)) {
+        // The hub's own (subscription events): no publisher may forge them.
+        return Err(Response::text(
+            403,
+            format!("the topic {topic:?} is reserved: topics under `{HUB_PATH}` are the hub's own"),
+        ));
+    }
     if let Some(auth) = auth {
         let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
         let (claims, source) = auth
@@ -128,14 +135,23 @@ pub fn prepare(
         private: query::first(&form, "private").is_some(),
     };
     if let Some(kind) = query::first(&form, "type").filter(|t| !t.is_empty()) {
-        if kind.contains(['\r', '\n', '\0']) {
-            return Err(bad("`type` may not hold CR, LF or NUL"));
+        if kind.chars().any(char::is_control) {
+            return Err(bad(
+                "`type` may not hold control characters (CR, LF, NUL, tabs and the like)",
+            ));
+        }
+        if kind == "mercure" {
+            return Err(bad(
+                "`type` may not be `mercure` (reserved for the hub's own events)",
+            ));
         }
         publication.event_type = Some(kind.to_owned());
     }
     if let Some(id) = query::first(&form, "id").filter(|i| !i.is_empty()) {
-        if id.contains(['\r', '\n', '\0']) {
-            return Err(bad("`id` may not hold CR, LF or NUL"));
+        if id.chars().any(char::is_control) {
+            return Err(bad(
+                "`id` may not hold control characters (CR, LF, NUL, tabs and the like)",
+            ));
         }
         if id.starts_with('#') {
             return Err(bad("`id` may not start with `#` (reserved)"));
@@ -158,6 +174,44 @@ pub fn prepare(
     Ok(publication)
 }
 
+/// Whether `topic` (a path, or a URL's path) is under the hub's URL: the
+/// hub's own topics (subscription events), which no publisher may use.
+pub fn is_reserved(topic: &str) -> bool {
+    // A URL's path starts after its scheme and authority.
+    let path = match topic.split_once("://") {
+        Some((_, rest)) => rest.find('/').map_or("", |i| &rest[i..]),
+        None => topic,
+    };
+    path.strip_prefix(HUB_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+}
+
 fn bad(why: impl Into<String>) -> Response {
     Response::text(400, why)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_reserved;
+
+    #[test]
+    fn topics_under_the_hub_url_are_reserved() {
+        for topic in [
+            "/.well-known/mercure",
+            "/.well-known/mercure/subscriptions/a/b",
+            "https://example.com/.well-known/mercure/subscriptions",
+            "https://example.com/.well-known/mercure?x",
+        ] {
+            assert!(is_reserved(topic), "{topic}");
+        }
+        for topic in [
+            "/.well-known/mercurex",
+            "https://example.com/books/1",
+            "https://example.com",
+            "urn:example:.well-known/mercure",
+            "books/.well-known/mercure",
+        ] {
+            assert!(!is_reserved(topic), "{topic}");
+        }
+    }
 }

@@ -427,7 +427,7 @@ async fn requests(
 
 /// Whether the request asks for an event stream.
 pub(crate) fn is_subscription(request: &http::WholeRequest) -> bool {
-    matches!(request.head.method(), "GET" | "HEAD") && request.head.path() == HUB_PATH
+    matches!(request.head.method(), "GET" | "HEAD" | "QUERY") && request.head.path() == HUB_PATH
 }
 
 /// What a route did with the connection.
@@ -474,7 +474,7 @@ pub(crate) async fn route(hub: &Arc<Shared>, request: http::WholeRequest) -> Out
 
 fn allowed(path: &str) -> &'static str {
     match path {
-        HUB_PATH => "GET, HEAD, POST, OPTIONS",
+        HUB_PATH => "GET, HEAD, QUERY, POST, OPTIONS",
         _ => "GET, HEAD, OPTIONS",
     }
 }

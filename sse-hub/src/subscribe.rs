@@ -41,7 +41,8 @@ pub struct Asked {
     pub expires: Option<u64>,
 }
 
-/// Parses, bounds and authorizes a subscription request: what it asks
+/// Parses, bounds and authorizes a subscription request (`GET`, `HEAD`, or
+/// `QUERY` with its parameters also in a form `body`): what it asks
 /// for, or the answer to give instead (400, 401, or, for `HEAD`, the
 /// stream's head alone, its `Last-Event-ID` resolved in `broker`).
 /// Selectors are compiled through `selectors`.
@@ -51,8 +52,26 @@ pub fn prepare(
     selectors: &SelectorCache,
     broker: &Broker,
     head: &RequestHead,
+    body: &[u8],
 ) -> Result<Asked, Response> {
-    let params = query::pairs(head.query().unwrap_or("").as_bytes());
+    let mut params = query::pairs(head.query().unwrap_or("").as_bytes());
+    if head.method() == "QUERY" {
+        // draft-08: the selectors (and the rest) may come as a form body,
+        // so that long selector lists stay out of URLs and logs.
+        if let Some(kind) = head.header_str("content-type") {
+            let essence = kind.split(';').next().unwrap_or("").trim();
+            if !essence.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+                return Err(Response::text(
+                    400,
+                    format!(
+                        "a QUERY body must be a form (Content-Type: \
+                         application/x-www-form-urlencoded), not {essence:?}"
+                    ),
+                ));
+            }
+        }
+        params.extend(query::pairs(body));
+    }
     let mut asked = Vec::new();
     for (name, value) in &params {
         match Kind::of_parameter(name) {
@@ -151,7 +170,7 @@ pub struct Subscribed {
 
 /// Authorizes and subscribes, or says what to answer instead: the step
 /// both the hub's own server and the axum routes take.
-pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Response> {
+pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscribed, Response> {
     let Asked {
         subscription,
         cursor,
@@ -162,6 +181,7 @@ pub fn subscribe(hub: &Shared, head: &RequestHead) -> Result<Subscribed, Respons
         &hub.selectors,
         hub.backend.broker(),
         head,
+        body,
     )?;
     let subscriber = hub
         .backend
@@ -221,7 +241,7 @@ pub async fn open<S: AsyncWrite + Unpin>(
         subscriber,
         cursor,
         config,
-    } = subscribe(hub, head)?;
+    } = subscribe(hub, head, &request.body)?;
     let (mut response, framing, encoding) = stream_response(head, true);
     if let Some(cursor) = &cursor {
         // A cursor that cannot be a header value cannot be an id either.

@@ -154,7 +154,7 @@ async fn the_hub_rules_apply_inside_the_application() {
     assert!(
         response
             .to_ascii_lowercase()
-            .contains("allow: get, head, post, options"),
+            .contains("allow: get, head, query, post, options"),
         "{response}"
     );
     // A Host the hub does not answer (DNS rebinding).
