@@ -45,6 +45,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::backend::{Publication, PublishFailure};
+use super::presence::{Event, Registry};
 use super::redact::{self, Secrets};
 
 /// The stream's key.
@@ -150,7 +151,14 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// Checks the URL and starts the reader, which waits for
     /// [`RedisBackend::follow`]; Redis need not be up yet.
-    pub fn start(url: &str, history: History, broker: Broker) -> Result<RedisBackend, String> {
+    /// With `registry` (`--subscriptions`), subscription events are applied
+    /// to it as they enter the broker.
+    pub fn start(
+        url: &str,
+        history: History,
+        broker: Broker,
+        registry: Option<Arc<Registry>>,
+    ) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
             let secrets = Secrets::of_url(url, None);
             format!(
@@ -173,7 +181,7 @@ impl RedisBackend {
             read_loop(
                 client_for_reader,
                 history.entries,
-                broker,
+                Deliver { broker, registry },
                 reader_up,
                 reader_secrets,
             )
@@ -295,7 +303,9 @@ impl RedisBackend {
         ))
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+    /// The shared connection for commands (publishes, the presence
+    /// heartbeat), made anew after a failure.
+    pub(crate) async fn connection(&self) -> Result<MultiplexedConnection, String> {
         if let Some(c) = self
             .publisher
             .lock()
@@ -342,6 +352,9 @@ fn fields(p: &Publication) -> Vec<(&'static str, Cow<'_, [u8]>)> {
     if p.private {
         fields.push(("private", Cow::Borrowed(b"1")));
     }
+    if let Some(hub) = &p.hub {
+        fields.push(("hub", Cow::Borrowed(hub.as_bytes())));
+    }
     fields
 }
 
@@ -381,7 +394,7 @@ fn append_cmd(
 async fn read_loop(
     client: Client,
     history: usize,
-    broker: Broker,
+    deliver: Deliver,
     up: Arc<AtomicBool>,
     secrets: Secrets,
 ) {
@@ -418,7 +431,7 @@ async fn read_loop(
         // delivered: whether entries were trimmed before it could read them
         // shows on the first entry it reads (see `missed`).
         if last.is_none() {
-            match load_history(&mut connection, history, &broker).await {
+            match load_history(&mut connection, history, &deliver).await {
                 Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
                 Err(e) => {
                     warn!("cannot read the history from Redis: {}", scrub(&e));
@@ -446,7 +459,7 @@ async fn read_loop(
                 Ok(value) => {
                     for (id, fields) in xread_entries(value) {
                         if missed(last.as_deref(), &fields) {
-                            let ended = broker.discontinue();
+                            let ended = deliver.broker.discontinue();
                             warn!(
                                 "entries after {from} were trimmed from {KEY} (--history, \
                                  --history-bytes) before this process could read them: its \
@@ -454,7 +467,7 @@ async fn read_loop(
                                  clients resume and learn that events may be lost"
                             );
                         }
-                        deliver(&broker, &id, &fields);
+                        deliver.entry(&id, &fields);
                         last = Some(id);
                     }
                 }
@@ -489,7 +502,7 @@ fn missed(last: Option<&str>, fields: &[(String, String)]) -> bool {
 async fn load_history(
     connection: &mut MultiplexedConnection,
     history: usize,
-    broker: &Broker,
+    deliver: &Deliver,
 ) -> redis::RedisResult<Option<String>> {
     if history == 0 {
         let reply: Value = redis::cmd("XREVRANGE")
@@ -514,13 +527,34 @@ async fn load_history(
     list.reverse();
     let newest = list.last().map(|(id, _)| id.clone());
     for (id, fields) in &list {
-        deliver(broker, id, fields);
+        deliver.entry(id, fields);
     }
     Ok(newest)
 }
 
-/// Publishes one stream entry into the local broker.
-fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
+/// Where the reader delivers entries: the local broker, and the list of
+/// active subscriptions (`--subscriptions`).
+struct Deliver {
+    broker: Broker,
+    registry: Option<Arc<Registry>>,
+}
+
+impl Deliver {
+    /// Publishes one stream entry into the local broker (and applies a
+    /// subscription event to the list).
+    fn entry(&self, entry_id: &str, fields: &[(String, String)]) {
+        deliver(&self.broker, self.registry.as_deref(), entry_id, fields);
+    }
+}
+
+/// Publishes one stream entry into the local broker; with `registry`, a
+/// subscription event is applied to it at the same time.
+fn deliver(
+    broker: &Broker,
+    registry: Option<&Registry>,
+    entry_id: &str,
+    fields: &[(String, String)],
+) {
     let get = |name: &str| {
         fields
             .iter()
@@ -530,6 +564,7 @@ fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
     let topics: Vec<String> = get("topics")
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
+    let event = registry.and_then(|_| Event::parse(&topics, get("data").unwrap_or(""), get("hub")));
     let mut topics = topics.into_iter();
     let Some(first) = topics.next() else {
         warn!("skipping stream entry {entry_id}: no topics");
@@ -552,7 +587,11 @@ fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
     })();
     match built {
         Some(update) => {
-            if let Err(e) = broker.publish(update, Instant::now()) {
+            let published = match registry {
+                Some(registry) => registry.publish(broker, update, event),
+                None => broker.publish(update, Instant::now()),
+            };
+            if let Err(e) = published {
                 warn!("stream entry {entry_id} not delivered: {e}");
             }
         }
@@ -646,6 +685,7 @@ mod tests {
             id: None,
             retry_ms: Some(1500),
             private: true,
+            hub: None,
         };
         let fields = fields(&publication);
         // topics ["a","b"] (9), data (5), type (1), retry 1500 (4), private 1 (1).
@@ -663,6 +703,7 @@ mod tests {
             id: None,
             retry_ms: None,
             private: false,
+            hub: None,
         };
         assert!(entry_size(&super::fields(&at_limit)) <= entry_limit(body));
     }
