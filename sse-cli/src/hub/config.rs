@@ -231,6 +231,32 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_REQUEST_MEMORY", default_value = "256MiB", value_name = "BYTES",
           value_parser = parse_bytes)]
     request_memory: usize,
+
+    // Presence.
+    /// Announce subscriptions and serve Mercure's subscriptions API (needs --jwt-key): each
+    /// subscription that opens or ends is published as a private update on
+    /// /.well-known/mercure/subscriptions/{topic}/{subscriber} (JSON-LD, with `active` and the
+    /// token's `mercure.payload`), and GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]
+    /// lists the active ones that the caller's `mercure.subscribe` claim covers, with the
+    /// lastEventID to subscribe from. Off: those URLs answer 404.
+    #[arg(long, env = "SSE_HUB_SUBSCRIPTIONS")]
+    subscriptions: bool,
+
+    /// With --subscriptions: the most active subscriptions listed (one per selector of each
+    /// subscriber); a subscriber that would not fit gets 503.
+    #[arg(
+        long,
+        env = "SSE_HUB_MAX_SUBSCRIPTIONS",
+        default_value_t = 65_536,
+        value_name = "N"
+    )]
+    max_subscriptions: usize,
+
+    /// With --subscriptions: the most bytes the list of active subscriptions takes (selectors,
+    /// ids, payloads, and about 160 bytes per entry), e.g. 16MiB.
+    #[arg(long, env = "SSE_HUB_MAX_SUBSCRIPTIONS_BYTES", default_value = "16MiB",
+          value_name = "BYTES", value_parser = parse_bytes)]
+    max_subscriptions_bytes: usize,
 }
 
 /// Parses a byte count: a whole number, optionally followed by KiB, MiB or
@@ -298,6 +324,9 @@ impl HubArgs {
         config.tls_cert = self.tls_cert.clone();
         config.tls_key = self.tls_key.clone();
         config.trusted_proxies = self.trusted_proxy.clone();
+        config.subscriptions = self.subscriptions;
+        config.max_subscriptions = self.max_subscriptions;
+        config.max_subscriptions_bytes = self.max_subscriptions_bytes;
         config
     }
 }
