@@ -456,3 +456,61 @@ fn hubs_sharing_redis_list_the_same_subscriptions() {
     list_until(&b, "/%2Froom", <[_]>::is_empty);
     assert!(a.wait_exit(WAIT).is_some(), "the hub did not exit");
 }
+
+#[test]
+fn on_redis_a_late_process_lists_what_started_before_it_and_a_crash_is_cleaned_up() {
+    let redis = Redis::start();
+    let url = redis.url();
+    // A short history: the announcements are trimmed from it at once.
+    let args = [
+        "--redis",
+        &url,
+        "--jwt-key",
+        KEY,
+        "--subscriptions",
+        "--history",
+        "1",
+        "--subscriptions-heartbeat",
+        "200ms",
+    ];
+    let mut a = Hub::start(&args);
+    let client = a.subscribe(
+        "topic=%2Fdoc",
+        &[(
+            "Authorization",
+            &with_payload(&[], json!({"name": "ann"}), 3600),
+        )],
+    );
+    let listed = list_until(&a, "/%2Fdoc", |listed| listed.len() == 1);
+    let subscriber = pairs(&listed)[0].1.clone();
+    let publisher = bearer(&claims_token(&["*"], &[]));
+    let resp = a.publish(
+        &[("topic", "/other"), ("data", "x")],
+        &[("Authorization", &publisher)],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+
+    // A process started now lists the subscription all the same.
+    let b = Hub::start(&args);
+    let want = [("/doc".to_owned(), subscriber)];
+    let listing = list_until(&b, "/%2Fdoc", |listed| listed == want);
+    assert_eq!(
+        listing["subscriptions"][0]["payload"],
+        json!({"name": "ann"})
+    );
+
+    // A crashes (no announcement): B drops its subscriptions once A's key
+    // expires, and announces their end.
+    let mut watcher = watch(&b);
+    a.child.kill().expect("kill the hub");
+    let _ = a.child.wait();
+    let ended = next_about(&mut watcher, "/doc");
+    assert_eq!(ended["active"], false);
+    assert_eq!(ended["payload"], json!({"name": "ann"}));
+    list_until(&b, "/%2Fdoc", <[_]>::is_empty);
+    assert!(b.metric("sse_hub_subscriptions_reaped_total") >= 1);
+    // And a process started after that does not list them either.
+    let c = Hub::start(&args);
+    list_until(&c, "/%2Fdoc", <[_]>::is_empty);
+    drop(client);
+}

@@ -34,6 +34,19 @@ pub struct Publication {
     /// The hub process that publishes it (its own announcements, on
     /// Redis), for the others' lists of active subscriptions.
     pub hub: Option<String>,
+    /// For a subscription announcement on Redis: the change to the table
+    /// of active subscriptions, made with the update, atomically.
+    pub record: Option<Record>,
+}
+
+/// A change to Redis's table of active subscriptions.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The subscription's key (its draft-08 event topic).
+    pub field: String,
+    /// `Some`: it starts (with this value, `"{hub} {event data}"`);
+    /// `None`: it ends.
+    pub value: Option<String>,
 }
 
 impl Publication {

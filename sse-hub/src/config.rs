@@ -101,6 +101,13 @@ pub struct Config {
     /// (`--max-subscriptions-bytes`): selectors, ids, payloads and about
     /// 160 bytes per entry.
     pub max_subscriptions_bytes: usize,
+    /// On Redis, with [`subscriptions`](Config::subscriptions): how often
+    /// each process refreshes its presence key, which lives three times as
+    /// long, and checks the other processes' (`--subscriptions-heartbeat`).
+    /// The subscriptions of a process that stopped without announcing
+    /// their end (it crashed) are dropped two to three periods after its
+    /// key expires.
+    pub subscriptions_heartbeat: Duration,
 }
 
 impl Default for Config {
@@ -134,6 +141,7 @@ impl Default for Config {
             subscriptions: false,
             max_subscriptions: 65_536,
             max_subscriptions_bytes: 16 << 20,
+            subscriptions_heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -192,6 +200,9 @@ impl Config {
             return Err(
                 "--max-subscriptions and --max-subscriptions-bytes must be at least 1".into(),
             );
+        }
+        if self.subscriptions && self.subscriptions_heartbeat < Duration::from_millis(100) {
+            return Err("--subscriptions-heartbeat must be at least 100ms".into());
         }
         if self.max_connections == Some(0) || self.max_connections_per_ip == Some(0) {
             return Err("connection limits must be at least 1".into());

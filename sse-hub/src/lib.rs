@@ -252,8 +252,14 @@ impl Hub {
             .as_deref()
             .map(|key| Auth::new(key, selectors.clone()));
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let presence =
-            registry.map(|registry| presence::Presence::new(registry, &backend, shutdown.clone()));
+        let presence = registry.map(|registry| {
+            presence::Presence::new(
+                registry,
+                &backend,
+                config.subscriptions_heartbeat,
+                shutdown.clone(),
+            )
+        });
         let shared = Shared {
             limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
             request_memory: budget::RequestMemory::new(config.request_memory),

@@ -26,10 +26,18 @@
 //!   not fit is refused (503), and an event from another process that
 //!   does not fit is not recorded (a warning, and the
 //!   `sse_hub_subscriptions_unrecorded_total` metric).
+//! * On Redis, the script that appends an announcement to the stream also
+//!   records it in a hash of active subscriptions (or removes it), in the
+//!   same step. A process that starts reads that table and the history in
+//!   one transaction: it lists what started before it, however long ago.
+//!   A process that finds entries trimmed before it read them reads the
+//!   table again.
 //! * On Redis, each update also names the process that announced it; each
-//!   process refreshes a key of its own with a time to live. A process
-//!   whose key is gone (it crashed) has its entries removed by the others,
-//!   and one of them announces their end.
+//!   process refreshes a key of its own with a time to live
+//!   (`--subscriptions-heartbeat`, three periods). A process whose key is
+//!   gone twice in a row (it crashed, or was cut off from Redis that long)
+//!   has its entries removed by the others, and one of them, elected by a
+//!   key, announces their end (which also removes them from the table).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -44,7 +52,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use crate::auth::{Auth, AuthError};
-use crate::backend::{Backend, Publication, PublishFailure};
+use crate::backend::{Backend, Publication, PublishFailure, Record};
 use crate::http::Response;
 use crate::redis::RedisBackend;
 
@@ -222,11 +230,11 @@ fn push_json_str(out: &mut String, text: &str) {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// The selector, as the subscriber wrote it.
-    pub selector: Box<str>,
+    pub selector: Arc<str>,
     /// How it matches.
     pub match_type: MatchType,
     /// The subscriber's `urn:uuid:` id.
-    pub subscriber: Box<str>,
+    pub subscriber: Arc<str>,
     /// The token's `mercure.payload`, as JSON text (`null` without one).
     pub payload: Arc<str>,
     /// The process that announced it (on Redis), for removing the entries
@@ -289,16 +297,24 @@ impl Entry {
             .private(true)
     }
 
-    /// [`Entry::update`] as a publication (for Redis), naming `hub`.
+    /// [`Entry::update`] as a publication (for Redis), naming `hub`, with
+    /// its change to Redis's table of active subscriptions.
     fn publication(&self, active: bool, hub: &str) -> Publication {
+        let data = self.to_json(active, true);
+        let draft = self.draft_topic();
+        let record = Record {
+            field: draft.clone(),
+            value: active.then(|| format!("{hub} {data}")),
+        };
         Publication {
-            topics: vec![self.topic(), self.draft_topic()],
-            data: self.to_json(active, true),
+            topics: vec![self.topic(), draft],
+            data,
             event_type: None,
             id: None,
             retry_ms: None,
             private: true,
             hub: Some(hub.to_owned()),
+            record: Some(record),
         }
     }
 }
@@ -368,7 +384,7 @@ impl Event {
 
 /// The key of an entry in the list: ordered by selector first, so that a
 /// selector's entries are one range.
-type Key = (Box<str>, MatchType, Box<str>);
+type Key = (Arc<str>, MatchType, Arc<str>);
 
 fn key_of(entry: &Entry) -> Key {
     (
@@ -565,6 +581,27 @@ impl Registry {
         published
     }
 
+    /// Replaces the list with `entries` (all active), running `during`
+    /// under the list's lock first (delivering the history whose events
+    /// `entries` reflect, so that no listing sees one without the other).
+    pub fn reset(&self, entries: Vec<Entry>, during: impl FnOnce()) {
+        let mut state = self.lock();
+        during();
+        let old = std::mem::take(&mut *state);
+        for entry in entries {
+            self.apply(
+                &mut state,
+                Event {
+                    entry,
+                    active: true,
+                },
+            );
+        }
+        drop(state);
+        // Dropped outside the lock.
+        drop(old);
+    }
+
     /// The entries `query` names, with the id of the broker's newest event
     /// (`earliest` before the first), taken together: the list holds
     /// exactly the subscription events up to that id.
@@ -660,7 +697,7 @@ fn selector_range<'a>(
     selector: &str,
 ) -> impl Iterator<Item = (&'a Key, &'a Arc<Entry>)> + 'a {
     let from: Key = (selector.into(), MatchType::Exact, "".into());
-    let selector: Box<str> = selector.into();
+    let selector: Arc<str> = selector.into();
     state
         .entries
         .range((Bound::Included(from), Bound::Unbounded))
@@ -669,7 +706,7 @@ fn selector_range<'a>(
 
 /// One subscriber's subscriptions, as announced.
 struct Local {
-    subscriber: Box<str>,
+    subscriber: Arc<str>,
     /// Its entries (one per selector).
     entries: Vec<Entry>,
     /// Whether its start was announced (on Redis: published).
@@ -705,6 +742,8 @@ struct Inner {
     sink: Sink,
     /// This process's id (named in its announcements on Redis).
     hub_id: Arc<str>,
+    /// How often this process refreshes its key, and checks the others'.
+    heartbeat: Duration,
 }
 
 /// The hub's side of `--subscriptions`: announcing subscriptions, and the
@@ -745,17 +784,17 @@ fn alive_key(hub: &str) -> String {
 fn reaped_key(hub: &str) -> String {
     format!("sse-hub:hub:{hub}:reaped")
 }
-/// How long a process's key lives without a refresh.
-const ALIVE_TTL: Duration = Duration::from_secs(30);
-/// How often it is refreshed, and other processes' keys checked.
-const HEARTBEAT: Duration = Duration::from_secs(10);
+/// How many heartbeats a process's key outlives its last refresh.
+const ALIVE_BEATS: u32 = 3;
 
 impl Presence {
     /// Announces through `backend` and lists from `registry` (the one the
-    /// backend applies events to); `shutdown` flips when the hub stops.
+    /// backend applies events to); on Redis, refreshes this process's key
+    /// every `heartbeat`; `shutdown` flips when the hub stops.
     pub fn new(
         registry: Arc<Registry>,
         backend: &Backend,
+        heartbeat: Duration,
         shutdown: watch::Receiver<bool>,
     ) -> Presence {
         let hub_id: Arc<str> = {
@@ -795,6 +834,7 @@ impl Presence {
                 registry,
                 sink,
                 hub_id,
+                heartbeat,
             }),
             redis,
             heartbeat: std::sync::Once::new(),
@@ -844,7 +884,7 @@ impl Presence {
                 ),
             ));
         }
-        let subscriber: Box<str> = new_subscriber_id().into();
+        let subscriber: Arc<str> = new_subscriber_id().into();
         let hub = matches!(self.inner.sink, Sink::Redis { .. }).then(|| self.inner.hub_id.clone());
         let entries: Vec<Entry> = subscription
             .selectors()
@@ -1102,34 +1142,50 @@ async fn publish_retrying(
 /// (one process does, elected by a key).
 async fn heartbeat(redis: Arc<RedisBackend>, inner: Arc<Inner>, shutdown: watch::Receiver<bool>) {
     let own = inner.hub_id.clone();
+    // Redis takes expiry times up to about 2^63 ms; a day is plenty.
+    let ttl_ms = u64::try_from(inner.heartbeat.saturating_mul(ALIVE_BEATS).as_millis())
+        .unwrap_or(u64::MAX)
+        .min(86_400_000);
     let mut missing: HashMap<Arc<str>, u32> = HashMap::new();
     let mut logged = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        match redis.connection().await {
+        let refreshed = match redis.connection().await {
             Ok(mut c) => {
                 let set: redis::RedisResult<()> = redis::cmd("SET")
                     .arg(alive_key(&own))
                     .arg(1)
                     .arg("PX")
-                    .arg(ALIVE_TTL.as_millis() as u64)
+                    .arg(ttl_ms)
                     .query_async(&mut c)
                     .await;
-                if set.is_ok() {
-                    logged = false;
-                    check_hubs(&mut c, &inner, &own, &mut missing).await;
+                match set {
+                    Ok(()) => {
+                        check_hubs(&mut c, &inner, &own, &mut missing).await;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        redis.drop_connection();
+                        Err(e.to_string())
+                    }
                 }
             }
-            Err(e) => {
-                if !logged {
-                    debug!("cannot refresh this process's presence key: {e}");
-                    logged = true;
-                }
+            Err(e) => Err(e),
+        };
+        match refreshed {
+            Ok(()) => logged = false,
+            Err(e) if !logged => {
+                debug!(
+                    "cannot refresh this process's presence key: {}",
+                    redis.scrub(&e)
+                );
+                logged = true;
             }
+            Err(_) => {}
         }
-        tokio::time::sleep(HEARTBEAT).await;
+        tokio::time::sleep(inner.heartbeat).await;
     }
 }
 
@@ -1441,5 +1497,35 @@ mod tests {
         let stats = registry.stats();
         assert_eq!((stats.entries, stats.reaped), (1, 2));
         assert_eq!(stats.bytes, mine.bytes());
+    }
+
+    #[test]
+    fn a_reset_replaces_the_list_within_its_bounds() {
+        let registry = Registry::new(2, 1 << 20);
+        let broker = broker();
+        publish(
+            &registry,
+            &broker,
+            &entry("/old", MatchType::Exact, "urn:uuid:0", Some("h")),
+            true,
+        );
+        let table = (1..=3)
+            .map(|i| {
+                entry(
+                    "/new",
+                    MatchType::Exact,
+                    &format!("urn:uuid:{i}"),
+                    Some("g"),
+                )
+            })
+            .collect();
+        let mut ran = false;
+        registry.reset(table, || ran = true);
+        assert!(ran);
+        let (_, all) = registry.list(&broker, &Query::All);
+        assert_eq!(all.len(), 2);
+        assert!(all.iter().all(|e| &*e.selector == "/new"));
+        assert_eq!(registry.hubs("x"), [Arc::<str>::from("g")]);
+        assert_eq!(registry.stats().unrecorded, 1);
     }
 }

@@ -257,6 +257,14 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_MAX_SUBSCRIPTIONS_BYTES", default_value = "16MiB",
           value_name = "BYTES", value_parser = parse_bytes)]
     max_subscriptions_bytes: usize,
+
+    /// With --subscriptions and --redis: how often each hub process refreshes its presence key
+    /// in Redis (which lives three times as long) and checks the other processes'. The
+    /// subscriptions of a process that stopped without announcing their end (it crashed) are
+    /// dropped, and their end announced, two to three periods after its key expired.
+    #[arg(long, env = "SSE_HUB_SUBSCRIPTIONS_HEARTBEAT", default_value = "10s",
+          value_name = "DURATION", value_parser = crate::listen::parse_duration)]
+    subscriptions_heartbeat: Duration,
 }
 
 /// Parses a byte count: a whole number, optionally followed by KiB, MiB or
@@ -327,6 +335,7 @@ impl HubArgs {
         config.subscriptions = self.subscriptions;
         config.max_subscriptions = self.max_subscriptions;
         config.max_subscriptions_bytes = self.max_subscriptions_bytes;
+        config.subscriptions_heartbeat = self.subscriptions_heartbeat;
         config
     }
 }
