@@ -16,7 +16,9 @@ private). `GET /` serves a chat page, `/healthz` the hub's health, `/metrics` Pr
 With no flags the hub keeps its history in memory, listens on 127.0.0.1:8080 and is open: \
 anyone who can reach it may publish and subscribe. --jwt-key turns on authorization (HS256 \
 tokens with Mercure's `mercure.publish` / `mercure.subscribe` claims); --redis makes every hub \
-process started with the same Redis act as one hub.
+process started with the same Redis act as one hub. --subscriptions (with a key) announces \
+every subscription that opens or ends as a private update and lists the active ones at \
+GET /.well-known/mercure/subscriptions (Mercure's subscriptions API).
 
 Against hostile web pages: bound to loopback, the hub answers only requests whose Host is a \
 loopback name (421 otherwise; --allowed-host adds names); a publish authorized by the \
