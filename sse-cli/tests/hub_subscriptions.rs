@@ -377,7 +377,12 @@ fn a_full_list_refuses_subscribers() {
     // Room again once a subscriber is gone.
     drop(two);
     let _c = hub.subscribe_eventually("topic=c", &[503]);
-    assert_eq!(hub.metric("sse_hub_subscriptions_active"), 1);
+    // `two`'s entries go one after the other: wait for the last.
+    let deadline = Instant::now() + WAIT;
+    while hub.metric("sse_hub_subscriptions_active") != 1 {
+        assert!(Instant::now() < deadline, "{}", hub.metrics());
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Waits until `hub`'s listing at `rest` satisfies `done`; the listing.
