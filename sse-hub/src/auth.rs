@@ -34,6 +34,9 @@ pub struct Claims {
     pub subscribe: Vec<Selector>,
     /// When the token expires (seconds since the Unix epoch).
     pub exp: Option<u64>,
+    /// The token's `mercure.payload`, if any (copied into subscription
+    /// events with `--subscriptions`).
+    pub payload: Option<serde_json::Value>,
 }
 
 /// Why a token was refused.
@@ -104,6 +107,8 @@ struct MercureClaim {
     publish: Option<Vec<String>>,
     #[serde(default)]
     subscribe: Option<Vec<String>>,
+    #[serde(default)]
+    payload: Option<serde_json::Value>,
 }
 
 impl Auth {
@@ -143,6 +148,7 @@ impl Auth {
                 })
                 .collect::<Result<Vec<Selector>, AuthError>>()
         };
+        let payload = mercure.as_ref().and_then(|m| m.payload.clone());
         let (publish, subscribe) = match mercure {
             Some(m) => (
                 selectors("publish", m.publish)?,
@@ -154,6 +160,7 @@ impl Auth {
             publish,
             subscribe,
             exp: data.claims.exp,
+            payload,
         })
     }
 

@@ -23,11 +23,13 @@ use sse_tokio::server::EventStream;
 
 use crate::serve::{Outcome, route};
 use crate::subscribe::{Subscribed, subscribe};
-use crate::{HUB_PATH, Hub, http};
+use crate::{HUB_PATH, Hub, SUBSCRIPTIONS_PATH, http};
 
 impl Hub {
     /// The hub's routes: `GET`, `HEAD`, `POST` and `OPTIONS` on
-    /// `/.well-known/mercure` (subscribe, publish, CORS preflight), as a
+    /// `/.well-known/mercure` (subscribe, publish, CORS preflight), and
+    /// with [`Config::subscriptions`](crate::Config::subscriptions) the
+    /// subscriptions API under `/.well-known/mercure/subscriptions`, as a
     /// `Router` to [`merge`](Router::merge) into an application's.
     ///
     /// Set [`Config::listen`](crate::Config::listen) to the address the
@@ -40,9 +42,15 @@ impl Hub {
     {
         // Serving starts now: follow the shared (Redis) stream.
         self.shared.follow();
-        Router::new()
-            .route(HUB_PATH, any(mercure))
-            .with_state(self.clone())
+        let router = Router::new().route(HUB_PATH, any(mercure));
+        let router = if self.shared.presence.is_some() {
+            router
+                .route(SUBSCRIPTIONS_PATH, any(mercure))
+                .route(&format!("{SUBSCRIPTIONS_PATH}/{{*rest}}"), any(mercure))
+        } else {
+            router
+        };
+        router.with_state(self.clone())
     }
 }
 
@@ -122,6 +130,7 @@ fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String
         subscriber,
         cursor,
         config,
+        presence,
     } = subscribed;
     let mut response = EventStream::new(&parts.headers, subscriber, &config).into_http();
     let headers = response.headers_mut();
@@ -136,7 +145,17 @@ fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String
             headers.insert(name, value);
         }
     }
-    response.map(Body::new)
+    match presence {
+        // The body holds the announcement: when the server drops it (the
+        // stream ended), the subscriptions' end is announced.
+        Some(presence) => response.map(|body| {
+            Body::new(body.map_frame(move |frame| {
+                let _held = &presence;
+                frame
+            }))
+        }),
+        None => response.map(Body::new),
+    }
 }
 
 /// The request's head as the hub's parser reads it: an HTTP/1.1 head

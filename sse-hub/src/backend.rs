@@ -1,11 +1,13 @@
 //! Where updates go: the in-memory broker (one process), or Redis (many
 //! processes acting as one hub).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_tokio::server::{Broker, BrokerConfig, PublishError, ReplayConfig, Update};
 
 use super::metrics::Metrics;
+use super::presence::Registry;
 use super::redis::RedisBackend;
 use crate::config::Config;
 
@@ -29,6 +31,22 @@ pub struct Publication {
     pub id: Option<String>,
     pub retry_ms: Option<u64>,
     pub private: bool,
+    /// The hub process that publishes it (its own announcements, on
+    /// Redis), for the others' lists of active subscriptions.
+    pub hub: Option<String>,
+    /// For a subscription announcement on Redis: the change to the table
+    /// of active subscriptions, made with the update, atomically.
+    pub record: Option<Record>,
+}
+
+/// A change to Redis's table of active subscriptions.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The subscription's key (its draft-08 event topic).
+    pub field: String,
+    /// `Some`: it starts (with this value, `"{hub} {event data}"`);
+    /// `None`: it ends.
+    pub value: Option<String>,
 }
 
 impl Publication {
@@ -59,17 +77,24 @@ pub enum Backend {
     Memory(Broker),
     /// History in Redis, shared by every process; fan-out by each process's
     /// broker.
-    Redis(Broker, Box<RedisBackend>),
+    Redis(Broker, Arc<RedisBackend>),
 }
 
 impl Backend {
     /// Starts the backend the configuration asks for.
-    pub async fn start(config: &Config, _metrics: Metrics) -> Result<Backend, String> {
+    /// With `registry` (`--subscriptions`), the subscription events read
+    /// from Redis are applied to it as they enter the broker.
+    pub async fn start(
+        config: &Config,
+        _metrics: Metrics,
+        registry: Option<Arc<Registry>>,
+    ) -> Result<Backend, String> {
         let broker = Broker::new(broker_config(config));
         match &config.redis {
             Some(url) => {
-                let redis = RedisBackend::start(url, redis_history(config), broker.clone())?;
-                Ok(Backend::Redis(broker, Box::new(redis)))
+                let redis =
+                    RedisBackend::start(url, redis_history(config), broker.clone(), registry)?;
+                Ok(Backend::Redis(broker, Arc::new(redis)))
             }
             None => Ok(Backend::Memory(broker)),
         }

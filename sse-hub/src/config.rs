@@ -84,6 +84,30 @@ pub struct Config {
     /// the PROXY protocol or `Forwarded`/`X-Forwarded-For`, for per-IP
     /// limits and logs.
     pub trusted_proxies: Vec<String>,
+    /// Announce subscriptions and serve the subscriptions API
+    /// (`--subscriptions`): each subscription that opens or ends is
+    /// published as a private update on
+    /// `/.well-known/mercure/subscriptions/{topic}/{subscriber}`, and
+    /// `GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]`
+    /// lists the active ones. Needs [`jwt_key`](Config::jwt_key)
+    /// (subscription events are private). Off: those URLs answer 404 and
+    /// subscribers cost nothing more.
+    pub subscriptions: bool,
+    /// The most active subscriptions (one per selector of each subscriber)
+    /// the list holds (`--max-subscriptions`): a subscriber that would not
+    /// fit gets 503, and events of other processes past it are not listed.
+    pub max_subscriptions: usize,
+    /// The most bytes the list of active subscriptions is counted for
+    /// (`--max-subscriptions-bytes`): selectors, ids, payloads and about
+    /// 160 bytes per entry.
+    pub max_subscriptions_bytes: usize,
+    /// On Redis, with [`subscriptions`](Config::subscriptions): how often
+    /// each process refreshes its presence key, which lives three times as
+    /// long, and checks the other processes' (`--subscriptions-heartbeat`).
+    /// The subscriptions of a process that stopped without announcing
+    /// their end (it crashed) are dropped two to three periods after its
+    /// key expires.
+    pub subscriptions_heartbeat: Duration,
 }
 
 impl Default for Config {
@@ -114,6 +138,10 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             trusted_proxies: Vec::new(),
+            subscriptions: false,
+            max_subscriptions: 65_536,
+            max_subscriptions_bytes: 16 << 20,
+            subscriptions_heartbeat: Duration::from_secs(10),
         }
     }
 }
@@ -158,6 +186,23 @@ impl Config {
         }
         if self.anonymous && self.jwt_key.is_none() {
             return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
+        }
+        if self.subscriptions && self.jwt_key.is_none() {
+            return Err(
+                "--subscriptions needs --jwt-key: subscription events are private \
+                        updates, which only subscribers with a token receive, and the \
+                        subscriptions API shows each caller what its token allows"
+                    .into(),
+            );
+        }
+        if self.subscriptions && (self.max_subscriptions == 0 || self.max_subscriptions_bytes == 0)
+        {
+            return Err(
+                "--max-subscriptions and --max-subscriptions-bytes must be at least 1".into(),
+            );
+        }
+        if self.subscriptions && self.subscriptions_heartbeat < Duration::from_millis(100) {
+            return Err("--subscriptions-heartbeat must be at least 100ms".into());
         }
         if self.max_connections == Some(0) || self.max_connections_per_ip == Some(0) {
             return Err("connection limits must be at least 1".into());

@@ -54,6 +54,7 @@ mod http;
 mod limits;
 mod metrics;
 mod origin;
+mod presence;
 mod proxy_protocol;
 mod publish;
 mod query;
@@ -91,6 +92,10 @@ use metrics::Metrics;
 
 /// The hub's URL: subscribe with `GET`, publish with `POST`.
 pub const HUB_PATH: &str = "/.well-known/mercure";
+/// The subscriptions API's URL (with [`Config::subscriptions`]):
+/// `GET` lists the active subscriptions, and
+/// `GET …/{topic}[/{subscriber}]` some or one of them.
+pub const SUBSCRIPTIONS_PATH: &str = presence::SUBSCRIPTIONS_PATH;
 
 /// Everything a connection needs, shared by all of them.
 struct Shared {
@@ -110,6 +115,8 @@ struct Shared {
     /// The memory requests being received may take, all together.
     request_memory: Arc<budget::RequestMemory>,
     metrics: Metrics,
+    /// Announcing subscriptions and listing them (`--subscriptions`).
+    presence: Option<presence::Presence>,
     /// Flips to true when the hub starts shutting down.
     shutdown: watch::Receiver<bool>,
     shutdown_tx: watch::Sender<bool>,
@@ -129,7 +136,12 @@ impl Shared {
     /// the hub starts serving, so that whoever runs it can say how it runs
     /// first (the backend logs nothing until then).
     fn follow(&self) {
-        self.following.call_once(|| self.backend.follow());
+        self.following.call_once(|| {
+            self.backend.follow();
+            if let Some(presence) = &self.presence {
+                presence.follow();
+            }
+        });
     }
 }
 
@@ -225,7 +237,13 @@ impl Hub {
             .max_connections
             .unwrap_or_else(|| fds::derived_max_connections(fds::raise_limit()));
         let metrics = Metrics::default();
-        let backend = Backend::start(&config, metrics.clone())
+        let registry = config.subscriptions.then(|| {
+            Arc::new(presence::Registry::new(
+                config.max_subscriptions,
+                config.max_subscriptions_bytes,
+            ))
+        });
+        let backend = Backend::start(&config, metrics.clone(), registry.clone())
             .await
             .map_err(Error::Backend)?;
         let selectors = Arc::new(selectors::SelectorCache::default());
@@ -234,6 +252,14 @@ impl Hub {
             .as_deref()
             .map(|key| Auth::new(key, selectors.clone()));
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let presence = registry.map(|registry| {
+            presence::Presence::new(
+                registry,
+                &backend,
+                config.subscriptions_heartbeat,
+                shutdown.clone(),
+            )
+        });
         let shared = Shared {
             limits: Arc::new(Limits::new(max_connections, config.max_connections_per_ip)),
             request_memory: budget::RequestMemory::new(config.request_memory),
@@ -245,6 +271,7 @@ impl Hub {
             auth,
             selectors,
             metrics,
+            presence,
             shutdown,
             shutdown_tx,
             streams: tokio::runtime::Handle::current(),

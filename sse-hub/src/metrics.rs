@@ -123,6 +123,39 @@ impl Metrics {
             "URI templates and URL patterns compiled (a cached one is compiled once).",
             compiled,
         );
+        if let Some(presence) = &hub.presence {
+            let list = presence.registry().stats();
+            metric(
+                "subscriptions_active",
+                "gauge",
+                "Active subscriptions listed by the subscriptions API (one per selector of each subscriber).",
+                list.entries as u64,
+            );
+            metric(
+                "subscriptions_bytes",
+                "gauge",
+                "Bytes the list of active subscriptions is counted for (--max-subscriptions-bytes).",
+                list.bytes as u64,
+            );
+            metric(
+                "subscriptions_refused_total",
+                "counter",
+                "Subscribers refused (503) because the list of active subscriptions was full.",
+                list.refused,
+            );
+            metric(
+                "subscriptions_unrecorded_total",
+                "counter",
+                "Subscription events not listed or not announced: the list, or the queue to Redis, was full.",
+                list.unrecorded,
+            );
+            metric(
+                "subscriptions_reaped_total",
+                "counter",
+                "Subscriptions no longer listed because the hub process that announced them stopped.",
+                list.reaped,
+            );
+        }
         metric(
             "backend_up",
             "gauge",

@@ -133,6 +133,8 @@ pub fn prepare(
         id: None,
         retry_ms: None,
         private: query::first(&form, "private").is_some(),
+        hub: None,
+        record: None,
     };
     if let Some(kind) = query::first(&form, "type").filter(|t| !t.is_empty()) {
         if kind.chars().any(char::is_control) {

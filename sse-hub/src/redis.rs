@@ -44,7 +44,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::backend::{Publication, PublishFailure};
+use super::backend::{Publication, PublishFailure, Record};
+use super::presence::{Entry, Event, Registry};
 use super::redact::{self, Secrets};
 
 /// The stream's key.
@@ -53,6 +54,11 @@ const KEY: &str = "sse-hub:updates";
 const SIZES_KEY: &str = "sse-hub:updates:sizes";
 /// The sum of the sizes in [`SIZES_KEY`].
 const BYTES_KEY: &str = "sse-hub:updates:bytes";
+/// The active subscriptions (`--subscriptions`): a hash from each one's
+/// draft-08 event topic to `"{hub} {its event's data}"`, changed by
+/// [`APPEND`] with the announcement itself, so that it always agrees with
+/// the stream; a process reads it with the history when it starts.
+const SUBSCRIPTIONS_KEY: &str = "sse-hub:subscriptions";
 /// The bytes counted for an entry on top of its fields' names and values
 /// (the id, the `prev` field, Redis's bookkeeping).
 const ENTRY_OVERHEAD: usize = 64;
@@ -61,9 +67,11 @@ const ENTRY_OVERHEAD: usize = 64;
 const ENTRY_SLACK: usize = 256;
 
 /// Appends an update and keeps the stream within its bounds, atomically.
-/// KEYS: the stream, [`SIZES_KEY`], [`BYTES_KEY`]. ARGV: the most entries,
-/// the most bytes, this entry's size, then its fields and values. Returns
-/// the new entry's id.
+/// KEYS: the stream, [`SIZES_KEY`], [`BYTES_KEY`], [`SUBSCRIPTIONS_KEY`].
+/// ARGV: the most entries, the most bytes, this entry's size, a change to
+/// the subscriptions (`set` with a field and a value, `del` with a field,
+/// or an empty string and two more), then the entry's fields and values.
+/// Returns the new entry's id.
 const APPEND: &str = r#"
 local stream, sizes, total = KEYS[1], KEYS[2], KEYS[3]
 local max_entries = tonumber(ARGV[1])
@@ -80,10 +88,15 @@ else
   -- A new stream (or one deleted by hand): the accounts start afresh.
   redis.call('DEL', sizes, total)
 end
-for i = 4, #ARGV do
+for i = 7, #ARGV do
   fields[#fields + 1] = ARGV[i]
 end
 local id = redis.call('XADD', stream, '*', unpack(fields))
+if ARGV[4] == 'set' then
+  redis.call('HSET', KEYS[4], ARGV[5], ARGV[6])
+elseif ARGV[4] == 'del' then
+  redis.call('HDEL', KEYS[4], ARGV[5])
+end
 local count = redis.call('RPUSH', sizes, id .. ' ' .. size)
 local bytes = redis.call('INCRBY', total, size)
 local trimmed = false
@@ -150,7 +163,14 @@ pub struct RedisBackend {
 impl RedisBackend {
     /// Checks the URL and starts the reader, which waits for
     /// [`RedisBackend::follow`]; Redis need not be up yet.
-    pub fn start(url: &str, history: History, broker: Broker) -> Result<RedisBackend, String> {
+    /// With `registry` (`--subscriptions`), subscription events are applied
+    /// to it as they enter the broker.
+    pub fn start(
+        url: &str,
+        history: History,
+        broker: Broker,
+        registry: Option<Arc<Registry>>,
+    ) -> Result<RedisBackend, String> {
         let client = Client::open(url).map_err(|e| {
             let secrets = Secrets::of_url(url, None);
             format!(
@@ -173,7 +193,7 @@ impl RedisBackend {
             read_loop(
                 client_for_reader,
                 history.entries,
-                broker,
+                Deliver { broker, registry },
                 reader_up,
                 reader_secrets,
             )
@@ -239,7 +259,13 @@ impl RedisBackend {
                     return Err(self.failed(e.to_string()));
                 }
             };
-            let cmd = append_cmd(&sha, self.history, size, &fields);
+            let cmd = append_cmd(
+                &sha,
+                self.history,
+                size,
+                publication.record.as_ref(),
+                &fields,
+            );
             match cmd.query_async::<Value>(&mut connection).await {
                 Ok(Value::BulkString(id)) => break String::from_utf8_lossy(&id).into_owned(),
                 Ok(Value::SimpleString(id)) => break id,
@@ -295,7 +321,9 @@ impl RedisBackend {
         ))
     }
 
-    async fn connection(&self) -> Result<MultiplexedConnection, String> {
+    /// The shared connection for commands (publishes, the presence
+    /// heartbeat), made anew after a failure.
+    pub(crate) async fn connection(&self) -> Result<MultiplexedConnection, String> {
         if let Some(c) = self
             .publisher
             .lock()
@@ -314,6 +342,17 @@ impl RedisBackend {
             .map_err(|e| e.to_string())?;
         *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = Some(c.clone());
         Ok(c)
+    }
+
+    /// `text` (an error of Redis's) without the password.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        self.secrets.scrub(text)
+    }
+
+    /// Forgets the shared connection after a failure on it: the next
+    /// command makes a new one.
+    pub(crate) fn drop_connection(&self) {
+        *self.publisher.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Stops the reader.
@@ -342,6 +381,9 @@ fn fields(p: &Publication) -> Vec<(&'static str, Cow<'_, [u8]>)> {
     if p.private {
         fields.push(("private", Cow::Borrowed(b"1")));
     }
+    if let Some(hub) = &p.hub {
+        fields.push(("hub", Cow::Borrowed(hub.as_bytes())));
+    }
     fields
 }
 
@@ -360,17 +402,27 @@ fn append_cmd(
     sha: &str,
     history: History,
     size: usize,
+    record: Option<&Record>,
     fields: &[(&str, Cow<'_, [u8]>)],
 ) -> redis::Cmd {
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(sha)
-        .arg(3)
+        .arg(4)
         .arg(KEY)
         .arg(SIZES_KEY)
         .arg(BYTES_KEY)
+        .arg(SUBSCRIPTIONS_KEY)
         .arg(history.entries.max(1))
         .arg(history.bytes)
         .arg(size);
+    match record {
+        Some(Record {
+            field,
+            value: Some(value),
+        }) => cmd.arg("set").arg(field).arg(value),
+        Some(Record { field, value: None }) => cmd.arg("del").arg(field).arg(""),
+        None => cmd.arg("").arg("").arg(""),
+    };
     for (name, value) in fields {
         cmd.arg(*name).arg(value.as_ref());
     }
@@ -381,7 +433,7 @@ fn append_cmd(
 async fn read_loop(
     client: Client,
     history: usize,
-    broker: Broker,
+    deliver: Deliver,
     up: Arc<AtomicBool>,
     secrets: Secrets,
 ) {
@@ -418,7 +470,7 @@ async fn read_loop(
         // delivered: whether entries were trimmed before it could read them
         // shows on the first entry it reads (see `missed`).
         if last.is_none() {
-            match load_history(&mut connection, history, &broker).await {
+            match load_history(&mut connection, history, &deliver).await {
                 Ok(newest) => last = Some(newest.unwrap_or_else(|| "0-0".to_owned())),
                 Err(e) => {
                     warn!("cannot read the history from Redis: {}", scrub(&e));
@@ -446,15 +498,29 @@ async fn read_loop(
                 Ok(value) => {
                     for (id, fields) in xread_entries(value) {
                         if missed(last.as_deref(), &fields) {
-                            let ended = broker.discontinue();
+                            let ended = deliver.broker.discontinue();
                             warn!(
                                 "entries after {from} were trimmed from {KEY} (--history, \
                                  --history-bytes) before this process could read them: its \
                                  history is forgotten and {ended} streams end, so that their \
                                  clients resume and learn that events may be lost"
                             );
+                            // The subscriptions that started or ended in
+                            // the entries missed: read again from the
+                            // table (the entries read from here on are
+                            // applied over it, which changes nothing once
+                            // they reach the table's state).
+                            if let Some(registry) = &deliver.registry {
+                                match read_subscriptions(&mut connection).await {
+                                    Ok(table) => registry.reset(table, || {}),
+                                    Err(e) => warn!(
+                                        "cannot read the active subscriptions from Redis: {}",
+                                        scrub(&e)
+                                    ),
+                                }
+                            }
                         }
-                        deliver(&broker, &id, &fields);
+                        deliver.entry(&id, &fields);
                         last = Some(id);
                     }
                 }
@@ -489,38 +555,110 @@ fn missed(last: Option<&str>, fields: &[(String, String)]) -> bool {
 async fn load_history(
     connection: &mut MultiplexedConnection,
     history: usize,
-    broker: &Broker,
+    deliver: &Deliver,
 ) -> redis::RedisResult<Option<String>> {
-    if history == 0 {
-        let reply: Value = redis::cmd("XREVRANGE")
-            .arg(KEY)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(connection)
-            .await?;
-        return Ok(entries(reply).into_iter().next().map(|(id, _)| id));
-    }
-    let reply: Value = redis::cmd("XREVRANGE")
+    // With the active subscriptions, in one transaction: the table then
+    // reflects exactly the entries up to the newest one.
+    let mut pipe = redis::pipe();
+    pipe.atomic()
+        .cmd("XREVRANGE")
         .arg(KEY)
         .arg("+")
         .arg("-")
         .arg("COUNT")
-        .arg(history)
-        .query_async(connection)
-        .await?;
-    let mut list = entries(reply);
+        .arg(history.max(1));
+    if deliver.registry.is_some() {
+        pipe.cmd("HGETALL").arg(SUBSCRIPTIONS_KEY);
+    }
+    let mut replies: Vec<Value> = pipe.query_async(connection).await?;
+    let table = deliver
+        .registry
+        .as_ref()
+        .map(|_| subscriptions_of(replies.pop().unwrap_or(Value::Nil)));
+    let mut list = entries(replies.pop().unwrap_or(Value::Nil));
     list.reverse();
     let newest = list.last().map(|(id, _)| id.clone());
-    for (id, fields) in &list {
-        deliver(broker, id, fields);
+    if history == 0 {
+        list.clear();
+    }
+    match (&deliver.registry, table) {
+        // The history's subscription events are in the table already:
+        // the list takes the table, the broker the history, together.
+        (Some(registry), Some(table)) => registry.reset(table, || {
+            for (id, fields) in &list {
+                deliver_entry(&deliver.broker, None, id, fields);
+            }
+        }),
+        _ => {
+            for (id, fields) in &list {
+                deliver.entry(id, fields);
+            }
+        }
     }
     Ok(newest)
 }
 
-/// Publishes one stream entry into the local broker.
-fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
+/// The active subscriptions Redis's table holds now.
+async fn read_subscriptions(
+    connection: &mut MultiplexedConnection,
+) -> redis::RedisResult<Vec<Entry>> {
+    let reply: Value = redis::cmd("HGETALL")
+        .arg(SUBSCRIPTIONS_KEY)
+        .query_async(connection)
+        .await?;
+    Ok(subscriptions_of(reply))
+}
+
+/// The entries of an `HGETALL` reply of the subscriptions table: each
+/// field is an event's topic, each value `"{hub} {its data}"`. Malformed
+/// ones are skipped.
+fn subscriptions_of(value: Value) -> Vec<Entry> {
+    let pairs: Vec<(Value, Value)> = match value {
+        Value::Map(pairs) => pairs,
+        Value::Array(flat) => {
+            let mut flat = flat.into_iter();
+            let mut pairs = Vec::with_capacity(flat.len() / 2);
+            while let (Some(k), Some(v)) = (flat.next(), flat.next()) {
+                pairs.push((k, v));
+            }
+            pairs
+        }
+        _ => Vec::new(),
+    };
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| {
+            let (field, value) = (text(k)?, text(v)?);
+            let (hub, data) = value.split_once(' ')?;
+            let event = Event::parse(&[field], data, Some(hub))?;
+            event.active.then_some(event.entry)
+        })
+        .collect()
+}
+
+/// Where the reader delivers entries: the local broker, and the list of
+/// active subscriptions (`--subscriptions`).
+struct Deliver {
+    broker: Broker,
+    registry: Option<Arc<Registry>>,
+}
+
+impl Deliver {
+    /// Publishes one stream entry into the local broker (and applies a
+    /// subscription event to the list).
+    fn entry(&self, entry_id: &str, fields: &[(String, String)]) {
+        deliver_entry(&self.broker, self.registry.as_deref(), entry_id, fields);
+    }
+}
+
+/// Publishes one stream entry into the local broker; with `registry`, a
+/// subscription event is applied to it at the same time.
+fn deliver_entry(
+    broker: &Broker,
+    registry: Option<&Registry>,
+    entry_id: &str,
+    fields: &[(String, String)],
+) {
     let get = |name: &str| {
         fields
             .iter()
@@ -530,6 +668,7 @@ fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
     let topics: Vec<String> = get("topics")
         .and_then(|t| serde_json::from_str(t).ok())
         .unwrap_or_default();
+    let event = registry.and_then(|_| Event::parse(&topics, get("data").unwrap_or(""), get("hub")));
     let mut topics = topics.into_iter();
     let Some(first) = topics.next() else {
         warn!("skipping stream entry {entry_id}: no topics");
@@ -552,7 +691,11 @@ fn deliver(broker: &Broker, entry_id: &str, fields: &[(String, String)]) {
     })();
     match built {
         Some(update) => {
-            if let Err(e) = broker.publish(update, Instant::now()) {
+            let published = match registry {
+                Some(registry) => registry.publish(broker, update, event),
+                None => broker.publish(update, Instant::now()),
+            };
+            if let Err(e) = published {
                 warn!("stream entry {entry_id} not delivered: {e}");
             }
         }
@@ -646,6 +789,8 @@ mod tests {
             id: None,
             retry_ms: Some(1500),
             private: true,
+            hub: None,
+            record: None,
         };
         let fields = fields(&publication);
         // topics ["a","b"] (9), data (5), type (1), retry 1500 (4), private 1 (1).
@@ -663,7 +808,37 @@ mod tests {
             id: None,
             retry_ms: None,
             private: false,
+            hub: None,
+            record: None,
         };
         assert!(entry_size(&super::fields(&at_limit)) <= entry_limit(body));
+    }
+
+    #[test]
+    fn the_subscriptions_table_reads_in_both_protocols() {
+        let data = r#"{"type":"Subscription","topic":"/a","match_type":"exact","subscriber":"urn:uuid:1","active":true,"payload":{"n":1}}"#;
+        let field = "/.well-known/mercure/subscriptions/exact/%2Fa/urn%3Auuid%3A1";
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let value = format!("hub1 {data}");
+        let resp2 = Value::Array(vec![
+            bulk(field),
+            bulk(&value),
+            // Malformed: no hub, not JSON, not under the API's path.
+            bulk("/.well-known/mercure/subscriptions/x"),
+            bulk(data),
+            bulk(field),
+            bulk("hub1 not-json"),
+            bulk("/elsewhere"),
+            bulk(&value),
+        ]);
+        let resp3 = Value::Map(vec![(bulk(field), bulk(&value))]);
+        for reply in [resp2, resp3] {
+            let table = subscriptions_of(reply);
+            assert_eq!(table.len(), 1, "{table:?}");
+            assert_eq!(&*table[0].selector, "/a");
+            assert_eq!(&*table[0].subscriber, "urn:uuid:1");
+            assert_eq!(&*table[0].payload, r#"{"n":1}"#);
+            assert_eq!(table[0].hub.as_deref(), Some("hub1"));
+        }
     }
 }

@@ -14,7 +14,7 @@ use tracing::{debug, info};
 
 use crate::answers::{self, Flushing};
 use crate::conn::Conn;
-use crate::{HUB_PATH, Hub, Shared};
+use crate::{HUB_PATH, Hub, SUBSCRIPTIONS_PATH, Shared};
 use crate::{cors, fds, http, limits, proxy_protocol, publish, redact, subscribe, trim};
 
 impl Hub {
@@ -72,6 +72,12 @@ impl Hub {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(4);
         while hub.limits.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(presence) = &hub.presence {
+            // The ends of the streams' subscriptions reach the other
+            // processes (on Redis) before this one exits.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            presence.drain(deadline).await;
         }
         info!("stopped ({} connections left open)", hub.limits.open());
     }
@@ -461,6 +467,19 @@ pub(crate) async fn route(hub: &Arc<Shared>, request: http::WholeRequest) -> Out
         ("GET" | "HEAD", "/metrics") => http::Response::new(200)
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(hub.metrics.render(hub)),
+        ("GET" | "HEAD", path) if is_subscriptions_api(hub, path) => match &hub.presence {
+            Some(presence) => presence.answer(
+                hub.auth.as_ref(),
+                hub.config.anonymous,
+                hub.backend.broker(),
+                &request.head,
+                path,
+            ),
+            None => http::Response::text(404, "not found"),
+        },
+        (_, path) if is_subscriptions_api(hub, path) => {
+            http::Response::text(405, "method not allowed").header("Allow", "GET, HEAD, OPTIONS")
+        }
         (_, HUB_PATH | "/" | "/healthz" | "/metrics") => {
             http::Response::text(405, "method not allowed").header("Allow", allowed(&path))
         }
@@ -470,6 +489,14 @@ pub(crate) async fn route(hub: &Arc<Shared>, request: http::WholeRequest) -> Out
         response = response.head_only();
     }
     Outcome::Respond(response.headers(cors))
+}
+
+/// Whether `path` is the subscriptions API's, on a hub that serves it.
+fn is_subscriptions_api(hub: &Shared, path: &str) -> bool {
+    hub.presence.is_some()
+        && path
+            .strip_prefix(SUBSCRIPTIONS_PATH)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 fn allowed(path: &str) -> &'static str {

@@ -15,6 +15,7 @@ use tracing::debug;
 
 use super::auth::{Auth, AuthError};
 use super::http::{Response, WholeRequest};
+use super::presence::Announced;
 use super::publish::MAX_TOPICS;
 use super::query;
 use super::selectors::{Kind, SelectorCache};
@@ -27,6 +28,9 @@ pub struct Stream {
     framing: BodyFraming,
     encoding: Encoding,
     config: ServeConfig,
+    /// With `--subscriptions`: its announcement, whose end is announced
+    /// when the stream ends.
+    presence: Option<Announced>,
 }
 
 /// What a subscription request asks for, checked (the steps before the
@@ -39,6 +43,8 @@ pub struct Asked {
     pub cursor: Option<String>,
     /// When the subscriber's token expires (seconds since the Unix epoch).
     pub expires: Option<u64>,
+    /// The token's `mercure.payload`, for subscription events.
+    pub payload: Option<serde_json::Value>,
 }
 
 /// Parses, bounds and authorizes a subscription request (`GET`, `HEAD`, or
@@ -105,11 +111,13 @@ pub fn prepare(
     }
     let mut private_access = Vec::new();
     let mut expires = None;
+    let mut payload = None;
     if let Some(auth) = auth {
         match auth.authorize(head, &params) {
             Ok(claims) => {
                 private_access = claims.subscribe;
                 expires = claims.exp;
+                payload = claims.payload;
             }
             Err(AuthError::Missing) if anonymous => {}
             Err(e) => return Err(Response::text(401, e.to_string())),
@@ -152,6 +160,7 @@ pub fn prepare(
         subscription,
         cursor,
         expires,
+        payload,
     })
 }
 
@@ -166,6 +175,9 @@ pub struct Subscribed {
     pub cursor: Option<String>,
     /// Heartbeat, retry, write timeout, lifetime and token expiry.
     pub config: ServeConfig,
+    /// With `--subscriptions`: the subscriber's announcement (dropping it
+    /// announces the end of its subscriptions).
+    pub presence: Option<Announced>,
 }
 
 /// Authorizes and subscribes, or says what to answer instead: the step
@@ -175,6 +187,7 @@ pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscr
         subscription,
         cursor,
         expires,
+        payload,
     } = prepare(
         hub.auth.as_ref(),
         hub.config.anonymous,
@@ -183,6 +196,11 @@ pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscr
         head,
         body,
     )?;
+    // Checked before the broker takes it: the list has room for it.
+    let prepared = match &hub.presence {
+        Some(presence) => Some(presence.prepare(&subscription, payload.as_ref())?),
+        None => None,
+    };
     let subscriber = hub
         .backend
         .broker()
@@ -195,6 +213,12 @@ pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscr
             Response::text(503, format!("{e} (--max-patterns)")).header("Retry-After", "5")
         })?;
     let cursor = resumed_from(cursor, subscriber.replay());
+    // Announced once the broker has it (a subscriber that watches the
+    // subscription events sees its own).
+    let presence = match (&hub.presence, prepared) {
+        (Some(presence), Some(prepared)) => Some(presence.announce(prepared)),
+        _ => None,
+    };
     // The token expires: the stream ends then, at once.
     let config = ServeConfig::new()
         .gzip(true)
@@ -211,6 +235,7 @@ pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscr
         subscriber,
         cursor,
         config,
+        presence,
     })
 }
 
@@ -241,6 +266,7 @@ pub async fn open<S: AsyncWrite + Unpin>(
         subscriber,
         cursor,
         config,
+        presence,
     } = subscribe(hub, head, &request.body)?;
     let (mut response, framing, encoding) = stream_response(head, true);
     if let Some(cursor) = &cursor {
@@ -264,6 +290,7 @@ pub async fn open<S: AsyncWrite + Unpin>(
         framing,
         encoding,
         config,
+        presence,
     }))
 }
 
@@ -271,15 +298,24 @@ impl Stream {
     /// Serves the body until it ends (the client goes away, the token
     /// expires, a lag, the shutdown).
     pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) {
+        let Stream {
+            subscriber,
+            framing,
+            encoding,
+            config,
+            presence,
+        } = self;
         let end = serve_body(
             &Tokio,
             &mut TokioIo::new(socket),
-            self.framing,
-            self.encoding,
-            self.subscriber,
-            &self.config,
+            framing,
+            encoding,
+            subscriber,
+            &config,
         )
         .await;
+        // The stream is over: so are its subscriptions.
+        drop(presence);
         match end {
             Ok(StreamEnd::Expired) => debug!("a subscriber's token expired: stream closed"),
             end => debug!("stream ended: {end:?}"),

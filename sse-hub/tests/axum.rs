@@ -161,3 +161,84 @@ async fn the_hub_rules_apply_inside_the_application() {
     let head = "GET /.well-known/mercure?topic=news HTTP/1.1\r\nHost: evil.example\r\n";
     assert_eq!(request(addr, head, "").await.0, 421);
 }
+
+/// A token signed with `key` holding these `mercure` claims.
+fn token(key: &str, claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({ "mercure": claims }),
+        &jsonwebtoken::EncodingKey::from_secret(key.as_bytes()),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriptions_api_is_served_inside_the_application() {
+    let key = "a-key-of-at-least-thirty-two-bytes-for-hs256";
+    let (_hub, addr) = app(|c| {
+        c.jwt_key = Some(key.to_owned());
+        c.subscriptions = true;
+        c.heartbeat = Some(Duration::from_millis(100));
+    })
+    .await;
+    let admin = token(
+        key,
+        serde_json::json!({"subscribe": ["/.well-known/mercure/subscriptions{/topic}{/subscriber}"]}),
+    );
+    let list = |admin: String| async move {
+        let head = format!(
+            "GET /.well-known/mercure/subscriptions HTTP/1.1\r\nHost: {addr}\r\n\
+             Authorization: Bearer {admin}\r\n"
+        );
+        let (status, response) = request(addr, &head, "").await;
+        assert_eq!(status, 200, "{response}");
+        assert!(
+            response
+                .to_ascii_lowercase()
+                .contains("content-type: application/ld+json"),
+            "{response}"
+        );
+        let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        let listing: serde_json::Value = serde_json::from_str(&body).unwrap();
+        listing["subscriptions"].as_array().unwrap().clone()
+    };
+    assert!(list(admin.clone()).await.is_empty());
+
+    // A subscriber, its stream held open on a raw socket.
+    let mine = token(
+        key,
+        serde_json::json!({"subscribe": [], "payload": {"name": "ann"}}),
+    );
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let request_head = format!(
+        "GET /.well-known/mercure?topic=%2Fbooks%2F1 HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {mine}\r\n\r\n"
+    );
+    socket.write_all(request_head.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    tokio::time::timeout(WAIT, async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let mut buf = [0u8; 1024];
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the stream closed");
+            head.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .expect("the stream's head in time");
+    let listed = list(admin.clone()).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["topic"], "/books/1");
+    assert_eq!(listed[0]["payload"]["name"], "ann");
+
+    // The client goes: once the server drops the body, it is no longer
+    // listed.
+    drop(socket);
+    tokio::time::timeout(WAIT, async {
+        while !list(admin.clone()).await.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the subscription's end in time");
+}

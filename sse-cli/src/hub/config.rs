@@ -16,7 +16,9 @@ private). `GET /` serves a chat page, `/healthz` the hub's health, `/metrics` Pr
 With no flags the hub keeps its history in memory, listens on 127.0.0.1:8080 and is open: \
 anyone who can reach it may publish and subscribe. --jwt-key turns on authorization (HS256 \
 tokens with Mercure's `mercure.publish` / `mercure.subscribe` claims); --redis makes every hub \
-process started with the same Redis act as one hub.
+process started with the same Redis act as one hub. --subscriptions (with a key) announces \
+every subscription that opens or ends as a private update and lists the active ones at \
+GET /.well-known/mercure/subscriptions (Mercure's subscriptions API).
 
 Against hostile web pages: bound to loopback, the hub answers only requests whose Host is a \
 loopback name (421 otherwise; --allowed-host adds names); a publish authorized by the \
@@ -231,6 +233,40 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_REQUEST_MEMORY", default_value = "256MiB", value_name = "BYTES",
           value_parser = parse_bytes)]
     request_memory: usize,
+
+    // Presence.
+    /// Announce subscriptions and serve Mercure's subscriptions API (needs --jwt-key): each
+    /// subscription that opens or ends is published as a private update on
+    /// /.well-known/mercure/subscriptions/{topic}/{subscriber} (JSON-LD, with `active` and the
+    /// token's `mercure.payload`), and GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]
+    /// lists the active ones that the caller's `mercure.subscribe` claim covers, with the
+    /// lastEventID to subscribe from. Off: those URLs answer 404.
+    #[arg(long, env = "SSE_HUB_SUBSCRIPTIONS")]
+    subscriptions: bool,
+
+    /// With --subscriptions: the most active subscriptions listed (one per selector of each
+    /// subscriber); a subscriber that would not fit gets 503.
+    #[arg(
+        long,
+        env = "SSE_HUB_MAX_SUBSCRIPTIONS",
+        default_value_t = 65_536,
+        value_name = "N"
+    )]
+    max_subscriptions: usize,
+
+    /// With --subscriptions: the most bytes the list of active subscriptions takes (selectors,
+    /// ids, payloads, and about 160 bytes per entry), e.g. 16MiB.
+    #[arg(long, env = "SSE_HUB_MAX_SUBSCRIPTIONS_BYTES", default_value = "16MiB",
+          value_name = "BYTES", value_parser = parse_bytes)]
+    max_subscriptions_bytes: usize,
+
+    /// With --subscriptions and --redis: how often each hub process refreshes its presence key
+    /// in Redis (which lives three times as long) and checks the other processes'. The
+    /// subscriptions of a process that stopped without announcing their end (it crashed) are
+    /// dropped, and their end announced, two to three periods after its key expired.
+    #[arg(long, env = "SSE_HUB_SUBSCRIPTIONS_HEARTBEAT", default_value = "10s",
+          value_name = "DURATION", value_parser = crate::listen::parse_duration)]
+    subscriptions_heartbeat: Duration,
 }
 
 /// Parses a byte count: a whole number, optionally followed by KiB, MiB or
@@ -298,6 +334,10 @@ impl HubArgs {
         config.tls_cert = self.tls_cert.clone();
         config.tls_key = self.tls_key.clone();
         config.trusted_proxies = self.trusted_proxy.clone();
+        config.subscriptions = self.subscriptions;
+        config.max_subscriptions = self.max_subscriptions;
+        config.max_subscriptions_bytes = self.max_subscriptions_bytes;
+        config.subscriptions_heartbeat = self.subscriptions_heartbeat;
         config
     }
 }

@@ -99,6 +99,9 @@ async fn serve(
         .map_err(|e| Error::Bind(config.listen, e))?;
     let (history, heartbeat) = (config.history, config.heartbeat);
     let (auth, anonymous) = (config.jwt_key.clone(), config.anonymous);
+    let subscriptions = config
+        .subscriptions
+        .then_some((config.max_subscriptions, config.max_subscriptions_bytes));
     let scheme = if config.tls_cert.is_some() {
         "https"
     } else {
@@ -122,6 +125,14 @@ async fn serve(
         "threads: {} for event streams, {} for other requests ({cores} cores available)",
         threads.streams, threads.requests
     );
+    if let Some((entries, bytes)) = subscriptions {
+        info!(
+            "subscriptions announced on {}/{{topic}}/{{subscriber}} and listed at GET {} \
+             (at most {entries} entries, {bytes} bytes)",
+            sse_hub::SUBSCRIPTIONS_PATH,
+            sse_hub::SUBSCRIPTIONS_PATH
+        );
+    }
     // After the first line, which says where the hub listens.
     if let Some(warning) = auth.as_deref().and_then(sse_hub::weak_key_warning) {
         warn!("{warning}");

@@ -1,8 +1,9 @@
 //! The harness the integration tests share: a real `sse hub` process
 //! ([`hub`]), raw HTTP/1.1 over loopback sockets ([`http`]), event streams
 //! read as they arrive ([`stream`], gunzipped by [`gzip`]), JWTs for the
-//! hubs that check them ([`token`]), and other programs run within a time
-//! limit ([`run`]). The Node.js client scripts share `harness.mjs` here.
+//! hubs that check them ([`token`]), a real `redis-server` ([`redis`]), and
+//! other programs run within a time limit ([`run`]). The Node.js client
+//! scripts share `harness.mjs` here.
 //!
 //! Every wait is bounded: by [`WAIT`] unless a test says otherwise.
 
@@ -13,6 +14,7 @@ pub mod h2raw;
 pub mod http;
 pub mod hub;
 pub mod pki;
+pub mod redis;
 pub mod run;
 pub mod stream;
 pub mod token;
