@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::field::{EventId, EventName};
+use crate::field::{EventId, EventName, InvalidField, check_id, check_name};
 use crate::scan::find_line_end;
 
 /// An event to send, borrowing its parts.
@@ -31,11 +31,27 @@ use crate::scan::find_line_end;
 /// assert_eq!(&buf[..], b"id: 7\nevent: update\ndata: line 1\ndata: line 2\n\n");
 /// assert_eq!(event.encoded_len(), buf.len());
 /// ```
+///
+/// Ids and names can also be borrowed as plain strings, checked when set
+/// ([`try_id`](OutgoingEvent::try_id), [`try_event`](OutgoingEvent::try_event)):
+/// nothing is copied or allocated, and the check of a short value is a few
+/// word operations.
+///
+/// ```
+/// use sse_proto::{InvalidField, OutgoingEvent};
+///
+/// let event = OutgoingEvent::new("hello").try_id("42")?.try_event("greet")?;
+/// assert_eq!(&event.to_bytes()[..], b"id: 42\nevent: greet\ndata: hello\n\n");
+/// assert_eq!(OutgoingEvent::new("x").try_id("4\n2").unwrap_err(), InvalidField::IdLineBreak);
+/// # Ok::<(), InvalidField>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct OutgoingEvent<'a> {
     data: &'a str,
-    id: Option<&'a EventId>,
-    event: Option<&'a EventName>,
+    /// Checked: no CR, LF or NUL.
+    id: Option<&'a str>,
+    /// Checked: no CR or LF.
+    event: Option<&'a str>,
     retry: Option<Duration>,
 }
 
@@ -53,14 +69,41 @@ impl<'a> OutgoingEvent<'a> {
     /// Sets the `id` field: the receiver's last event ID from this event on.
     /// An empty id resets it.
     pub fn id(mut self, id: &'a EventId) -> OutgoingEvent<'a> {
-        self.id = Some(id);
+        self.id = Some(id.as_str());
         self
+    }
+
+    /// Sets the `id` field from a borrowed string, checked as
+    /// [`EventId::new`] checks it (the same answers, without building an
+    /// `EventId`).
+    ///
+    /// # Errors
+    /// [`InvalidField::IdLineBreak`] if `id` contains CR or LF,
+    /// [`InvalidField::IdNul`] if it contains NUL; the event is unchanged
+    /// then (it was moved in, so it is dropped).
+    #[inline]
+    pub fn try_id(mut self, id: &'a str) -> Result<OutgoingEvent<'a>, InvalidField> {
+        check_id(id.as_bytes())?;
+        self.id = Some(id);
+        Ok(self)
     }
 
     /// Sets the `event` field: the event type the receiver dispatches.
     pub fn event(mut self, name: &'a EventName) -> OutgoingEvent<'a> {
-        self.event = Some(name);
+        self.event = Some(name.as_str());
         self
+    }
+
+    /// Sets the `event` field from a borrowed string, checked as
+    /// [`EventName::new`] checks it.
+    ///
+    /// # Errors
+    /// [`InvalidField::NameLineBreak`] if `name` contains CR or LF.
+    #[inline]
+    pub fn try_event(mut self, name: &'a str) -> Result<OutgoingEvent<'a>, InvalidField> {
+        check_name(name.as_bytes())?;
+        self.event = Some(name);
+        Ok(self)
     }
 
     /// Sets the `retry` field: the receiver's reconnection time, in whole
