@@ -156,9 +156,14 @@ struct Parser {
     bom_pending: bool,
     eof: bool,
     block: Block,
-    /// The event source's last event ID string: set from the id buffer when a
-    /// blank line is processed.
-    last_event_id: Str,
+    /// The event source's last event ID string and the id buffer, as a pair
+    /// of strings: `ids.0` or `ids.1` (per `ids_flipped`) is the last event
+    /// ID; the id buffer is the same string until an `id` line writes the
+    /// other one (`Block::id_set`), and a blank line then swaps their roles
+    /// instead of copying the buffer over.
+    ids: (Str, Str),
+    /// `ids.1` is the last event ID.
+    ids_flipped: bool,
     retry: Option<Duration>,
     error: Option<DecodeError>,
 }
@@ -166,7 +171,7 @@ struct Parser {
 /// What one parsing step produced.
 ///
 /// The event itself is not built by the step: its parts wait in the block
-/// (`Block::event_type`, `Block::first`) and in `Parser::last_event_id`, and
+/// (`Block::event_type`, `Block::first`) and in `Parser::ids`, and
 /// the poll that receives `Progress::Event` copies them straight into the
 /// value it returns, field by field (see `Decoder::take_event`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,9 +185,8 @@ enum Progress {
 #[derive(Debug)]
 struct Block {
     event_type: Str,
-    /// The last event ID buffer: persists from block to block.
-    id: Str,
-    /// An `id` line set `id` since the last blank line.
+    /// An `id` line wrote the id buffer since the last blank line (into the
+    /// string of `Parser::ids` that is not the last event ID).
     id_set: bool,
     data: Data,
     /// The first data line's value, written in place (see
@@ -257,14 +261,14 @@ impl Decoder {
                 eof: false,
                 block: Block {
                     event_type: Str::new(),
-                    id: Str::new(),
                     id_set: false,
                     data: Data::None,
                     first: Str::new(),
                     data_len: 0,
                     joined: Vec::new(),
                 },
-                last_event_id: Str::new(),
+                ids: (Str::new(), Str::new()),
+                ids_flipped: false,
                 retry: None,
                 error: None,
             },
@@ -275,8 +279,9 @@ impl Decoder {
     /// does: events carry it until the stream sets another.
     pub fn with_last_event_id(mut self, id: impl Into<Str>) -> Decoder {
         let id = id.into();
-        self.parser.block.id = id.clone();
-        self.parser.last_event_id = id;
+        self.parser.ids = (id, Str::new());
+        self.parser.ids_flipped = false;
+        self.parser.block.id_set = false;
         self
     }
 
@@ -285,21 +290,35 @@ impl Decoder {
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
     #[inline]
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        if let [byte] = bytes {
+            if self.cur.is_empty()
+                && self.held.is_empty()
+                && !self.parser.eof
+                && self.parser.error.is_none()
+            {
+                // One byte (input trickling in): a constant-size store, and
+                // a scan position kept up to date so that polling returns at
+                // once.
+                let fully_scanned = self.parser.scanned == self.carry.len();
+                self.carry.extend_from_slice(&[*byte]);
+                if fully_scanned && *byte != b'\n' && *byte != b'\r' {
+                    self.parser.scanned += 1;
+                }
+                return;
+            }
+        }
+        self.append(bytes);
+    }
+
+    /// [`handle_bytes`](Decoder::handle_bytes) in general.
+    #[inline(never)]
+    fn append(&mut self, bytes: &[u8]) {
         if self.parser.eof || self.parser.error.is_some() {
             return;
         }
         self.flush_cur_to_carry();
         self.copy_held(0);
         let fully_scanned = self.parser.scanned == self.carry.len();
-        if let [byte] = bytes {
-            // One byte (input trickling in): a constant-size store, and a
-            // scan position kept up to date so that polling returns at once.
-            self.carry.extend_from_slice(&[*byte]);
-            if fully_scanned && *byte != b'\n' && *byte != b'\r' {
-                self.parser.scanned += 1;
-            }
-            return;
-        }
         self.carry.extend_from_slice(bytes);
         // A few bytes that end no line are scanned here too.
         if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
@@ -370,9 +389,13 @@ impl Decoder {
     /// line end), reserving room for `extra` more bytes too.
     #[inline]
     fn copy_held(&mut self, extra: usize) {
-        if self.held.is_empty() {
-            return;
+        if !self.held.is_empty() {
+            self.copy_held_pieces(extra);
         }
+    }
+
+    #[inline(never)]
+    fn copy_held_pieces(&mut self, extra: usize) {
         self.carry.reserve(self.held_len + extra);
         for piece in &self.held {
             self.carry.extend_from_slice(piece);
@@ -468,7 +491,7 @@ impl Decoder {
         Event::from_parts(
             event_type,
             parser.block.first.take_in_place(),
-            parser.last_event_id.clone(),
+            parser.last_event_id().clone(),
         )
     }
 
@@ -509,12 +532,12 @@ impl Decoder {
     /// The last event ID string: the id buffer as it stood at the last blank
     /// line processed (`""` until an `id` field sets it).
     pub fn last_event_id(&self) -> &str {
-        &self.parser.last_event_id
+        self.parser.last_event_id()
     }
 
     /// The last event ID as a [`Str`].
     pub fn last_event_id_str(&self) -> &Str {
-        &self.parser.last_event_id
+        self.parser.last_event_id()
     }
 
     /// The reconnection time set by the last valid `retry` field, if any.
@@ -759,7 +782,12 @@ impl Parser {
                 Line::Id => {
                     let value = window.get(..value_len).unwrap_or_default();
                     if !value.contains(&0) {
-                        self.block.id.assign_window_lossy(window, value_len);
+                        let buffer = if self.ids_flipped {
+                            &mut self.ids.0
+                        } else {
+                            &mut self.ids.1
+                        };
+                        buffer.assign_window_lossy(window, value_len);
                         self.block.id_set = true;
                     }
                     Progress::NeedMore
@@ -781,6 +809,16 @@ impl Parser {
                 buf.skip(pos);
                 return Ok(parsed);
             }
+        }
+    }
+
+    /// The last event ID string.
+    #[inline]
+    fn last_event_id(&self) -> &Str {
+        if self.ids_flipped {
+            &self.ids.1
+        } else {
+            &self.ids.0
         }
     }
 
@@ -828,8 +866,8 @@ impl Parser {
     fn dispatch(&mut self) -> bool {
         let block = &mut self.block;
         if block.id_set {
-            // The id buffer only changes on `id` lines: copy it only then.
-            self.last_event_id.clone_from(&block.id);
+            // The id buffer becomes the last event ID.
+            self.ids_flipped = !self.ids_flipped;
             block.id_set = false;
         }
         match core::mem::replace(&mut block.data, Data::None) {
