@@ -57,6 +57,7 @@ pub struct OutgoingEvent<'a> {
 
 impl<'a> OutgoingEvent<'a> {
     /// An event of type `message` (the default) carrying `data`.
+    #[inline]
     pub fn new(data: &'a str) -> OutgoingEvent<'a> {
         OutgoingEvent {
             data,
@@ -68,6 +69,7 @@ impl<'a> OutgoingEvent<'a> {
 
     /// Sets the `id` field: the receiver's last event ID from this event on.
     /// An empty id resets it.
+    #[inline]
     pub fn id(mut self, id: &'a EventId) -> OutgoingEvent<'a> {
         self.id = Some(id.as_str());
         self
@@ -89,6 +91,7 @@ impl<'a> OutgoingEvent<'a> {
     }
 
     /// Sets the `event` field: the event type the receiver dispatches.
+    #[inline]
     pub fn event(mut self, name: &'a EventName) -> OutgoingEvent<'a> {
         self.event = Some(name.as_str());
         self
@@ -156,8 +159,7 @@ impl<'a> OutgoingEvent<'a> {
         if let Some(event) = self.event {
             put_field(dst, EVENT, event.as_bytes());
         }
-        for_each_line(self.data.as_bytes(), |line| put_field(dst, DATA, line));
-        dst.extend_from_slice(b"\n");
+        put_data_lines(dst, self.data.as_bytes());
     }
 
     /// Encodes into a new buffer of exactly the right size and freezes it:
@@ -261,6 +263,34 @@ fn digits(mut n: u64) -> Digits {
         }
     }
     Digits { buf, start }
+}
+
+/// Writes `text` as `data:` lines (split on CRLF, CR or LF, as
+/// [`for_each_line`] splits) and the blank line that ends the event. A line
+/// that ends in LF is copied together with its LF; the last line and the
+/// blank line end in one copy of `"\n\n"`.
+#[inline]
+fn put_data_lines(dst: &mut BytesMut, text: &[u8]) {
+    let mut rest = text;
+    while let Some(end) = find_line_end(rest) {
+        dst.extend_from_slice(DATA);
+        if rest.get(end) == Some(&b'\n') {
+            dst.extend_from_slice(rest.get(..=end).unwrap_or_default());
+            rest = rest.get(end + 1..).unwrap_or_default();
+        } else {
+            dst.extend_from_slice(rest.get(..end).unwrap_or_default());
+            dst.extend_from_slice(b"\n");
+            let skip = if rest.get(end + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            rest = rest.get(end + skip..).unwrap_or_default();
+        }
+    }
+    dst.extend_from_slice(DATA);
+    dst.extend_from_slice(rest);
+    dst.extend_from_slice(b"\n\n");
 }
 
 /// Calls `f` with each line of `text`, split on CRLF, CR or LF. An empty

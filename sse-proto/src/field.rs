@@ -155,6 +155,7 @@ macro_rules! validated_str {
     ($name:ident, $what:literal) => {
         impl $name {
             #[doc = concat!("The ", $what, " as a string slice.")]
+            #[inline]
             pub fn as_str(&self) -> &str {
                 self.0.as_str()
             }
@@ -208,6 +209,7 @@ impl EventId {
     /// # Errors
     /// [`InvalidField::IdLineBreak`] if it contains CR or LF,
     /// [`InvalidField::IdNul`] if it contains NUL.
+    #[inline]
     pub fn new(id: impl Into<Str>) -> Result<EventId, InvalidField> {
         let id = id.into();
         check_id(id.as_bytes())?;
@@ -292,6 +294,7 @@ impl EventName {
     ///
     /// # Errors
     /// [`InvalidField::NameLineBreak`] if it contains CR or LF.
+    #[inline]
     pub fn new(name: impl Into<Str>) -> Result<EventName, InvalidField> {
         let name = name.into();
         check_name(name.as_bytes())?;

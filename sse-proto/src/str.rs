@@ -274,7 +274,7 @@ impl Str {
             .ok()
             .filter(|&l| usize::from(l) <= INLINE_CAP)?;
         let mut buf = [0; INLINE_CAP];
-        buf.get_mut(..valid.len())?.copy_from_slice(valid);
+        copy_short(&mut buf, valid);
         Some(Str(Repr::Inline { len, buf }))
     }
 
@@ -308,6 +308,42 @@ fn copy_inline(dst: &mut [u8; INLINE_CAP], src: &[u8]) {
         d0.copy_from_slice(s0);
         d1.copy_from_slice(s1);
         d2.copy_from_slice(s2);
+    }
+}
+
+/// Copies `src` (at most `INLINE_CAP` bytes) to the front of `dst`. Short
+/// strings (ids, names) are copied with two overlapping fixed-size moves
+/// instead of a call to `memcpy`, whose set-up costs more than the copy.
+#[inline(always)]
+fn copy_short(dst: &mut [u8; INLINE_CAP], src: &[u8]) {
+    fn pair<const N: usize>(dst: &mut [u8], src: &[u8]) {
+        let n = src.len();
+        let head = src.get(..N).and_then(|h| <[u8; N]>::try_from(h).ok());
+        let tail = src.get(n - N..).and_then(|t| <[u8; N]>::try_from(t).ok());
+        if let (Some(head), Some(tail)) = (head, tail) {
+            if let Some(d) = dst.get_mut(..N) {
+                d.copy_from_slice(&head);
+            }
+            if let Some(d) = dst.get_mut(n - N..n) {
+                d.copy_from_slice(&tail);
+            }
+        }
+    }
+    match src.len() {
+        0 => {}
+        1..=3 => {
+            for (d, s) in dst.iter_mut().zip(src) {
+                *d = *s;
+            }
+        }
+        4..=7 => pair::<4>(dst, src),
+        8..=15 => pair::<8>(dst, src),
+        16..=32 => pair::<16>(dst, src),
+        n => {
+            if let Some(d) = dst.get_mut(..n) {
+                d.copy_from_slice(src);
+            }
+        }
     }
 }
 
@@ -417,6 +453,7 @@ impl Borrow<str> for Str {
 }
 
 impl From<&str> for Str {
+    #[inline]
     fn from(s: &str) -> Str {
         Str::copy_from_valid(s.as_bytes())
     }
@@ -544,6 +581,21 @@ mod tests {
         assert!(matches!(s.0, Repr::Shared(_)));
         assert_eq!(s.as_ptr(), ptr, "a long valid string must not be copied");
         assert_eq!(s.into_bytes().as_ptr(), ptr);
+    }
+
+    #[test]
+    fn short_copies_are_exact_at_every_length() {
+        let src: alloc::vec::Vec<u8> = (1..=INLINE_CAP as u8).collect();
+        for len in 0..=INLINE_CAP {
+            let mut dst = [0; INLINE_CAP];
+            copy_short(&mut dst, &src[..len]);
+            assert_eq!(&dst[..len], &src[..len], "len {len}");
+            assert!(dst[len..].iter().all(|&b| b == 0), "len {len}");
+            let text: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            assert_eq!(Str::from(text.as_str()), *text);
+        }
     }
 
     #[test]
