@@ -87,6 +87,12 @@ pub fn table(title: &str, bytes: usize, events: usize, rows: &[Row], target: f64
         push_row(&mut out, &r.name, &cells, &r.note);
     }
     out.push_str(&verdict("sse-proto", ours, best_peer, target));
+    // Our other entry points, each against the same peer.
+    for r in rows.iter().filter(|r| r.kind == Kind::Ours).skip(1) {
+        if let (Some(o), Some((p, name))) = (r.median_ns, best_peer) {
+            let _ = writeln!(out, "\n{} / fastest peer ({name}): {:.2}x", r.name, p / o);
+        }
+    }
     let any_peer = rows
         .iter()
         .filter(|r| matches!(r.kind, Kind::Peer | Kind::PeerFailsProbes))
