@@ -5,14 +5,20 @@
 //!
 //! Before timing, every contender's output is checked against the corpus
 //! (event count and a hash of every event's type, data and id); a contender
-//! that gets a corpus wrong is reported and not timed.
+//! that gets a corpus wrong is reported and not timed. Every contender also
+//! runs the 150 conformance probes (`sse_bench::probes`); a peer that fails
+//! any is timed, but the targets are measured against the fastest peer that
+//! passes them all.
+//!
+//! `sse-proto` is called through an opaque function pointer (see
+//! `sse_bench::decoders`), so it is never inlined into the bench's loop.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput};
-use sse_bench::decoders::{self, Kind};
+use sse_bench::decoders::{self, Contender, Kind};
 use sse_bench::report::{self, Row};
 use sse_bench::{Corpus, MSS};
 
@@ -66,9 +72,12 @@ fn main() {
     });
     println!("{stats}");
 
+    let (contenders, probe_table) = probed_contenders();
+    println!("{probe_table}");
     let mut out = stats;
+    out.push_str(&probe_table);
     for plan in &plans {
-        out.push_str(&run_plan(&mut c, plan));
+        out.push_str(&run_plan(&mut c, plan, &contenders));
     }
     report::emit("sse-bench-decode.md", &out);
     c.final_summary();
@@ -84,11 +93,30 @@ fn corpus_stats(corpus: &Corpus) -> String {
     )
 }
 
-fn run_plan(c: &mut Criterion, plan: &Plan) -> String {
+/// Every contender, with the peers that fail a conformance probe marked
+/// [`Kind::PeerFailsProbes`], and the probe table.
+fn probed_contenders() -> (Vec<Contender>, String) {
+    let probes = sse_bench::probes::probes();
+    let mut table = format!(
+        "\n## Conformance probes\n\n{} parser vectors, each fed whole, one byte at a time and in 7-byte pieces; type, data and lastEventId of every event compared.\n\n| contender | cases passed |\n|---|---|\n",
+        probes.len()
+    );
+    let mut contenders = decoders::decoders();
+    for d in &mut contenders {
+        let verdict = sse_bench::probes::check(d, &probes);
+        table.push_str(&format!("| {} | {} |\n", d.name, verdict.summary()));
+        if d.kind == Kind::Peer && !verdict.passed() {
+            d.kind = Kind::PeerFailsProbes;
+        }
+    }
+    (contenders, table)
+}
+
+fn run_plan(c: &mut Criterion, plan: &Plan, contenders: &[Contender]) -> String {
     let expected = plan.corpus.fingerprint();
     let mut rows = Vec::new();
     let mut timed = Vec::new();
-    for d in decoders::decoders() {
+    for d in contenders {
         let got = (d.fingerprint)(&plan.chunks);
         if got != expected {
             let why = if got.events == expected.events {
@@ -134,7 +162,11 @@ fn run_plan(c: &mut Criterion, plan: &Plan) -> String {
                 name: d.name.to_string(),
                 kind: d.kind,
                 median_ns: None,
-                note: String::new(),
+                note: if d.kind == Kind::PeerFailsProbes {
+                    "fails conformance probes".to_string()
+                } else {
+                    String::new()
+                },
             });
         }
     }
@@ -158,7 +190,10 @@ fn run_plan(c: &mut Criterion, plan: &Plan) -> String {
     group.finish();
 
     for row in &mut rows {
-        if row.median_ns.is_none() && row.note.is_empty() {
+        if row.median_ns.is_none()
+            && !row.note.starts_with("WRONG")
+            && !row.note.starts_with("too slow")
+        {
             row.median_ns = report::median_ns(&plan.group, &row.name);
         }
     }

@@ -119,11 +119,35 @@ fn run_corpus(c: &mut Criterion, corpus: &Corpus, target: f64) -> String {
             note: String::new(),
         });
     }
-    report::table(
+    let mut table = report::table(
         &format!("encode {}", corpus.name),
         corpus.len(),
         corpus.event_count(),
         &rows,
         target,
-    )
+    );
+    // russe, the peer the issue names: each of our rows against its faster
+    // row (target 1.5x).
+    let median = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.median_ns)
+    };
+    let russe = ["russe", "russe_prebuilt"]
+        .into_iter()
+        .filter_map(|n| median(n).map(|t| (t, n)))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    if let Some((p, name)) = russe {
+        for r in rows.iter().filter(|r| r.kind == Kind::Ours) {
+            if let Some(o) = r.median_ns {
+                let verdict = if p / o >= 1.5 { "MET" } else { "MISSED" };
+                table.push_str(&format!(
+                    "\n{} / russe's faster row ({name}): **{:.2}x** (target 1.5x: {verdict})\n",
+                    r.name,
+                    p / o
+                ));
+            }
+        }
+    }
+    table
 }

@@ -14,6 +14,7 @@ use bytes::Bytes;
 pub mod decoders;
 pub mod encoders;
 pub mod load;
+pub mod probes;
 pub mod report;
 
 /// The chunk size used for "fed in chunks": one TCP segment's payload on a

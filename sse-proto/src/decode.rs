@@ -130,6 +130,14 @@ pub struct Decoder {
     /// A shared chunk parsed in place. When it is not empty, `carry` holds
     /// only whole lines (or nothing).
     cur: Bytes,
+    /// Chunks that continue the unfinished line at the end of `carry`,
+    /// held as they came instead of copied, in order: a long line arriving
+    /// in many chunks is copied once, when its end arrives, into a buffer
+    /// reserved for all of it. Only while `carry` and these pieces are known
+    /// to hold no line end (and `cur` is empty); at most `HELD_MAX` pieces.
+    held: Vec<Bytes>,
+    /// Total length of `held`.
+    held_len: usize,
     parser: Parser,
 }
 
@@ -148,21 +156,24 @@ struct Parser {
     bom_pending: bool,
     eof: bool,
     block: Block,
-    /// The event source's last event ID string: set from the id buffer when a
-    /// blank line is processed.
-    last_event_id: Str,
+    /// The event source's last event ID string and the id buffer, as a pair
+    /// of strings: `ids.0` or `ids.1` (per `ids_flipped`) is the last event
+    /// ID; the id buffer is the same string until an `id` line writes the
+    /// other one (`Block::id_set`), and a blank line then swaps their roles
+    /// instead of copying the buffer over.
+    ids: (Str, Str),
+    /// `ids.1` is the last event ID.
+    ids_flipped: bool,
     retry: Option<Duration>,
     error: Option<DecodeError>,
-    /// The event the last dispatch produced, until a poll takes it.
-    ready: Event,
 }
 
 /// What one parsing step produced.
 ///
-/// The event itself waits in `Parser::ready`: returning it inside an enum
-/// made the compiler re-encode the enum's discriminant and copy the event
-/// from an odd offset on the way to the caller, which stalled every load
-/// (store-to-load forwarding fails on misaligned overlaps).
+/// The event itself is not built by the step: its parts wait in the block
+/// (`Block::event_type`, `Block::first`) and in `Parser::ids`, and
+/// the poll that receives `Progress::Event` copies them straight into the
+/// value it returns, field by field (see `Decoder::take_event`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Progress {
     Event,
@@ -174,9 +185,8 @@ enum Progress {
 #[derive(Debug)]
 struct Block {
     event_type: Str,
-    /// The last event ID buffer: persists from block to block.
-    id: Str,
-    /// An `id` line set `id` since the last blank line.
+    /// An `id` line wrote the id buffer since the last blank line (into the
+    /// string of `Parser::ids` that is not the last event ID).
     id_set: bool,
     data: Data,
     /// The first data line's value, written in place (see
@@ -212,6 +222,10 @@ enum Line {
 /// Chunks shorter than this are copied in rather than parsed in place.
 const SHARE_CHUNK_MIN: usize = 64;
 
+/// The most chunks held for an unfinished line before they are copied
+/// into `carry` (which keeps the list of pieces short whatever the line).
+const HELD_MAX: usize = 32;
+
 /// Lines are walked through 64-byte windows of line-end bitmasks until they
 /// grow longer than this; then `memchr2` searches the rest.
 const WINDOWED_LINE: usize = 128;
@@ -237,6 +251,8 @@ impl Decoder {
         Decoder {
             carry: BytesMut::new(),
             cur: Bytes::new(),
+            held: Vec::new(),
+            held_len: 0,
             parser: Parser {
                 limits,
                 scanned: 0,
@@ -245,17 +261,16 @@ impl Decoder {
                 eof: false,
                 block: Block {
                     event_type: Str::new(),
-                    id: Str::new(),
                     id_set: false,
                     data: Data::None,
                     first: Str::new(),
                     data_len: 0,
                     joined: Vec::new(),
                 },
-                last_event_id: Str::new(),
+                ids: (Str::new(), Str::new()),
+                ids_flipped: false,
                 retry: None,
                 error: None,
-                ready: Event::new(Str::new(), Str::new(), Str::new()),
             },
         }
     }
@@ -264,8 +279,9 @@ impl Decoder {
     /// does: events carry it until the stream sets another.
     pub fn with_last_event_id(mut self, id: impl Into<Str>) -> Decoder {
         let id = id.into();
-        self.parser.block.id = id.clone();
-        self.parser.last_event_id = id;
+        self.parser.ids = (id, Str::new());
+        self.parser.ids_flipped = false;
+        self.parser.block.id_set = false;
         self
     }
 
@@ -274,20 +290,35 @@ impl Decoder {
     /// Ignored after [`handle_eof`](Decoder::handle_eof) or an error.
     #[inline]
     pub fn handle_bytes(&mut self, bytes: &[u8]) {
+        if let [byte] = bytes {
+            if self.cur.is_empty()
+                && self.held.is_empty()
+                && !self.parser.eof
+                && self.parser.error.is_none()
+            {
+                // One byte (input trickling in): a constant-size store, and
+                // a scan position kept up to date so that polling returns at
+                // once.
+                let fully_scanned = self.parser.scanned == self.carry.len();
+                self.carry.extend_from_slice(&[*byte]);
+                if fully_scanned && *byte != b'\n' && *byte != b'\r' {
+                    self.parser.scanned += 1;
+                }
+                return;
+            }
+        }
+        self.append(bytes);
+    }
+
+    /// [`handle_bytes`](Decoder::handle_bytes) in general.
+    #[inline(never)]
+    fn append(&mut self, bytes: &[u8]) {
         if self.parser.eof || self.parser.error.is_some() {
             return;
         }
         self.flush_cur_to_carry();
+        self.copy_held(0);
         let fully_scanned = self.parser.scanned == self.carry.len();
-        if let [byte] = bytes {
-            // One byte (input trickling in): a constant-size store, and a
-            // scan position kept up to date so that polling returns at once.
-            self.carry.extend_from_slice(&[*byte]);
-            if fully_scanned && *byte != b'\n' && *byte != b'\r' {
-                self.parser.scanned += 1;
-            }
-            return;
-        }
         self.carry.extend_from_slice(bytes);
         // A few bytes that end no line are scanned here too.
         if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
@@ -310,7 +341,7 @@ impl Decoder {
         if self.parser.eof || self.parser.error.is_some() {
             return;
         }
-        if self.carry.is_empty() && self.cur.is_empty() {
+        if self.carry.is_empty() && self.cur.is_empty() && self.held.is_empty() {
             self.cur = chunk;
             return;
         }
@@ -322,21 +353,27 @@ impl Decoder {
         }
         // `carry` ends with an unfinished line: copy only what completes it,
         // and parse the rest of the chunk in place.
-        let old_len = self.carry.len();
-        let fully_scanned = self.parser.scanned == old_len;
+        let fully_scanned = self.parser.scanned == self.carry.len();
         let line_end = if chunk.len() < 16 {
             chunk.iter().position(|&b| b == b'\n' || b == b'\r')
         } else {
             find_line_end(&chunk)
         };
         match line_end {
-            None => {
-                self.carry.extend_from_slice(&chunk);
-                if fully_scanned {
-                    self.parser.scanned = self.carry.len();
+            None if fully_scanned => {
+                // The line goes on: hold the chunk rather than copy it.
+                self.held_len += chunk.len();
+                self.held.push(chunk);
+                if self.held.len() >= HELD_MAX {
+                    self.copy_held(0);
                 }
             }
+            None => self.carry.extend_from_slice(&chunk),
             Some(end) => {
+                // The line ends here: copy it whole, once, into room
+                // reserved for all of it.
+                self.copy_held(end + 1);
+                let old_len = self.carry.len();
                 let mut rest = chunk;
                 self.carry.extend_from_slice(&rest.split_to(end + 1));
                 self.cur = rest;
@@ -346,6 +383,29 @@ impl Decoder {
                 }
             }
         }
+    }
+
+    /// Copies the held chunks to the end of `carry` (all known to hold no
+    /// line end), reserving room for `extra` more bytes too.
+    #[inline]
+    fn copy_held(&mut self, extra: usize) {
+        if !self.held.is_empty() {
+            self.copy_held_pieces(extra);
+        }
+    }
+
+    #[inline(never)]
+    fn copy_held_pieces(&mut self, extra: usize) {
+        self.carry.reserve(self.held_len + extra);
+        for piece in &self.held {
+            self.carry.extend_from_slice(piece);
+        }
+        // Dropped after all the copies, not one after each: releasing a
+        // shared chunk is an atomic operation, which waits for the stores
+        // of a copy just made to drain.
+        self.held.clear();
+        self.held_len = 0;
+        self.parser.scanned = self.carry.len();
     }
 
     /// Marks the end of the body. Frames for the lines already received can
@@ -366,8 +426,20 @@ impl Decoder {
     /// then terminal and returns the same error from every later call.
     #[inline]
     pub fn poll_frame(&mut self) -> Result<Option<Frame>, DecodeError> {
+        if self.idle() {
+            return Ok(None);
+        }
+        self.poll_frame_parsing()
+    }
+
+    /// [`poll_frame`](Decoder::poll_frame) past the idle check: out of line,
+    /// so that a poll with nothing to parse (input trickling in) costs a few
+    /// compares wherever it is called from, and so that the decoder's speed
+    /// does not hinge on whether the caller's compiler inlines it.
+    #[inline(never)]
+    fn poll_frame_parsing(&mut self) -> Result<Option<Frame>, DecodeError> {
         Ok(match self.step()? {
-            Progress::Event => Some(Frame::Event(self.take_ready())),
+            Progress::Event => Some(Frame::Event(self.take_event())),
             Progress::Retry(retry) => Some(Frame::Retry(retry)),
             Progress::NeedMore => None,
         })
@@ -380,46 +452,76 @@ impl Decoder {
     /// As [`poll_frame`](Decoder::poll_frame).
     #[inline]
     pub fn poll_event(&mut self) -> Result<Option<Event>, DecodeError> {
+        if self.idle() {
+            return Ok(None);
+        }
+        self.poll_event_parsing()
+    }
+
+    /// [`poll_event`](Decoder::poll_event) past the idle check (see
+    /// [`poll_frame_parsing`](Decoder::poll_frame_parsing)).
+    #[inline(never)]
+    fn poll_event_parsing(&mut self) -> Result<Option<Event>, DecodeError> {
         loop {
             match self.step()? {
-                Progress::Event => return Ok(Some(self.take_ready())),
+                Progress::Event => return Ok(Some(self.take_event())),
                 Progress::Retry(_) => {}
                 Progress::NeedMore => return Ok(None),
             }
         }
     }
 
-    #[inline]
-    fn take_ready(&mut self) -> Event {
-        core::mem::replace(
-            &mut self.parser.ready,
-            Event::new(Str::new(), Str::new(), Str::new()),
+    /// Builds the event a dispatch announced, from the block's buffers and
+    /// the last event ID, leaving the buffers empty for the next block.
+    ///
+    /// Each part is copied field by field, in the widths it was written in
+    /// moments before: a whole-value move of a freshly written inline string
+    /// reads it back in other pieces than it was stored in, which the CPU
+    /// cannot forward from its store buffer, and that stall used to cost
+    /// more than the rest of the dispatch.
+    #[inline(always)]
+    fn take_event(&mut self) -> Event {
+        let parser = &mut self.parser;
+        let event_type = if parser.block.event_type.is_empty() {
+            const MESSAGE: Str = Str::from_static("message");
+            MESSAGE
+        } else {
+            parser.block.event_type.take_in_place()
+        };
+        Event::from_parts(
+            event_type,
+            parser.block.first.take_in_place(),
+            parser.last_event_id().clone(),
         )
     }
 
-    /// One parsing step, with the error state kept.
+    /// Whether a poll has nothing to do: no error to repeat, and everything
+    /// held is known to end no line. (Checked before the parsing machinery
+    /// is entered, so that input trickling in costs little per call.)
     #[inline]
-    fn step(&mut self) -> Result<Progress, DecodeError> {
-        if let Some(err) = self.parser.error {
-            return Err(err);
-        }
+    fn idle(&self) -> bool {
         let parser = &self.parser;
-        if self.cur.is_empty()
+        self.cur.is_empty()
             && parser.scanned == self.carry.len()
             && !parser.eof
             && !parser.bom_pending
-            && self.carry.len() <= parser.limits.max_line_len
-        {
-            // Everything held is known to end no line: nothing to parse.
-            // (Checked here, before the parsing machinery is entered, so
-            // that input trickling in costs little per call.)
-            return Ok(Progress::NeedMore);
+            && parser.error.is_none()
+            && self.carry.len() + self.held_len <= parser.limits.max_line_len
+    }
+
+    /// One parsing step, with the error state kept.
+    #[inline(always)]
+    fn step(&mut self) -> Result<Progress, DecodeError> {
+        if let Some(err) = self.parser.error {
+            return Err(err);
         }
         let result = self.next_frame();
         if let Err(err) = result {
             self.parser.error = Some(err);
             self.carry = BytesMut::new();
             self.cur = Bytes::new();
+            self.held = Vec::new();
+            self.held_len = 0;
             self.parser.block.joined = Vec::new();
             self.parser.block.first = Str::new();
             self.parser.block.data = Data::None;
@@ -430,12 +532,12 @@ impl Decoder {
     /// The last event ID string: the id buffer as it stood at the last blank
     /// line processed (`""` until an `id` field sets it).
     pub fn last_event_id(&self) -> &str {
-        &self.parser.last_event_id
+        self.parser.last_event_id()
     }
 
     /// The last event ID as a [`Str`].
     pub fn last_event_id_str(&self) -> &Str {
-        &self.parser.last_event_id
+        self.parser.last_event_id()
     }
 
     /// The reconnection time set by the last valid `retry` field, if any.
@@ -455,6 +557,18 @@ impl Decoder {
 
     #[inline]
     fn next_frame(&mut self) -> Result<Progress, DecodeError> {
+        if !self.held.is_empty() {
+            // An unfinished line, held in pieces: nothing to parse until
+            // its end arrives.
+            let max_line = self.parser.limits.max_line_len;
+            if self.carry.len() + self.held_len > max_line {
+                return Err(DecodeError::LineTooLong { limit: max_line });
+            }
+            if self.parser.eof {
+                self.discard_pending();
+            }
+            return Ok(Progress::NeedMore);
+        }
         if !self.carry.is_empty() {
             let parsed = self.parser.parse(&mut self.carry)?;
             if parsed != Progress::NeedMore {
@@ -496,6 +610,8 @@ impl Decoder {
     fn discard_pending(&mut self) {
         self.carry = BytesMut::new();
         self.cur = Bytes::new();
+        self.held = Vec::new();
+        self.held_len = 0;
         let parser = &mut self.parser;
         parser.scanned = 0;
         parser.block.event_type = Str::new();
@@ -666,7 +782,12 @@ impl Parser {
                 Line::Id => {
                     let value = window.get(..value_len).unwrap_or_default();
                     if !value.contains(&0) {
-                        self.block.id.assign_window_lossy(window, value_len);
+                        let buffer = if self.ids_flipped {
+                            &mut self.ids.0
+                        } else {
+                            &mut self.ids.1
+                        };
+                        buffer.assign_window_lossy(window, value_len);
                         self.block.id_set = true;
                     }
                     Progress::NeedMore
@@ -688,6 +809,16 @@ impl Parser {
                 buf.skip(pos);
                 return Ok(parsed);
             }
+        }
+    }
+
+    /// The last event ID string.
+    #[inline]
+    fn last_event_id(&self) -> &Str {
+        if self.ids_flipped {
+            &self.ids.1
+        } else {
+            &self.ids.0
         }
     }
 
@@ -729,31 +860,25 @@ impl Parser {
     }
 
     /// Processes a blank line: WHATWG "dispatch the event". Returns whether
-    /// an event was dispatched (into `ready`).
+    /// an event is to be dispatched; its parts are then in `block.event_type`,
+    /// `block.first` and `last_event_id`, for `Decoder::take_event`.
     #[inline]
     fn dispatch(&mut self) -> bool {
         let block = &mut self.block;
         if block.id_set {
-            // The id buffer only changes on `id` lines: copy it only then.
-            self.last_event_id.clone_from(&block.id);
+            // The id buffer becomes the last event ID.
+            self.ids_flipped = !self.ids_flipped;
             block.id_set = false;
         }
-        let data = match core::mem::replace(&mut block.data, Data::None) {
+        match core::mem::replace(&mut block.data, Data::None) {
             Data::None => {
-                block.event_type = Str::new();
+                block.event_type.clear();
                 return false;
             }
-            Data::One => core::mem::take(&mut block.first),
-            Data::Many => Str::copy_from_utf8_lossy(&block.joined),
-        };
+            Data::One => {}
+            Data::Many => block.first = Str::copy_from_utf8_lossy(&block.joined),
+        }
         block.data_len = 0;
-        let event_type = core::mem::take(&mut block.event_type);
-        let event_type = if event_type.is_empty() {
-            Str::from_static("message")
-        } else {
-            event_type
-        };
-        self.ready = Event::new(event_type, data, self.last_event_id.clone());
         true
     }
 }
@@ -898,6 +1023,67 @@ mod tests {
         assert_eq!(first.data(), "first half, second half");
         let next = decoder.poll_event().unwrap().unwrap();
         assert!(range.contains(&next.data().as_ptr()));
+    }
+
+    #[test]
+    fn a_long_line_in_many_chunks_is_held_then_copied_once() {
+        // 5000 bytes of data in 100-byte chunks: more pieces than are held
+        // at once, so the held pieces are copied into the carry buffer
+        // along the way, and again when the line ends.
+        let value: Vec<u8> = (0..5000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let wire = [
+            b"id: 7\ndata: ".to_vec(),
+            value.clone(),
+            b"\n\ndata: next\n\n".to_vec(),
+        ]
+        .concat();
+        for size in [64, 100, 1460] {
+            let mut decoder = Decoder::new();
+            let mut got = Vec::new();
+            for piece in wire.chunks(size) {
+                decoder.handle_chunk(Bytes::copy_from_slice(piece));
+                got.extend(events(&mut decoder));
+                assert!(decoder.held.len() < HELD_MAX, "size {size}");
+            }
+            let want = String::from_utf8(value.clone()).unwrap();
+            assert_eq!(
+                got,
+                vec![ev("message", &want, "7"), ev("message", "next", "7")],
+                "size {size}"
+            );
+        }
+        // Bytes handed in by copy after held chunks keep their order.
+        let mut decoder = Decoder::new();
+        decoder.handle_chunk(Bytes::from_static(b"data: start"));
+        decoder.handle_chunk(Bytes::from(vec![b'x'; 100]));
+        decoder.handle_bytes(b"yz");
+        decoder.handle_chunk(Bytes::from(vec![b'w'; 100]));
+        decoder.handle_bytes(b"\n\n");
+        let want = ["start", &"x".repeat(100), "yz", &"w".repeat(100)].concat();
+        assert_eq!(events(&mut decoder), vec![ev("message", &want, "")]);
+    }
+
+    #[test]
+    fn held_chunks_count_against_the_line_limit_and_go_at_eof() {
+        let mut decoder = Decoder::with_limits(Limits::default().max_line_len(150));
+        decoder.handle_chunk(Bytes::from_static(b"data: a"));
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        decoder.handle_chunk(Bytes::from(vec![b'x'; 100]));
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        decoder.handle_chunk(Bytes::from(vec![b'x'; 100]));
+        assert_eq!(
+            decoder.poll_frame(),
+            Err(DecodeError::LineTooLong { limit: 150 })
+        );
+        assert!(decoder.held.is_empty(), "buffers are freed");
+
+        let mut decoder = Decoder::new();
+        decoder.handle_chunk(Bytes::from_static(b"data: a"));
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        decoder.handle_chunk(Bytes::from(vec![b'x'; 100]));
+        decoder.handle_eof();
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        assert!(decoder.held.is_empty() && decoder.carry.is_empty());
     }
 
     #[test]

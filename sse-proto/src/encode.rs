@@ -9,7 +9,7 @@ use core::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::field::{EventId, EventName};
+use crate::field::{EventId, EventName, InvalidField, check_id, check_name};
 use crate::scan::find_line_end;
 
 /// An event to send, borrowing its parts.
@@ -31,16 +31,33 @@ use crate::scan::find_line_end;
 /// assert_eq!(&buf[..], b"id: 7\nevent: update\ndata: line 1\ndata: line 2\n\n");
 /// assert_eq!(event.encoded_len(), buf.len());
 /// ```
+///
+/// Ids and names can also be borrowed as plain strings, checked when set
+/// ([`try_id`](OutgoingEvent::try_id), [`try_event`](OutgoingEvent::try_event)):
+/// nothing is copied or allocated, and the check of a short value is a few
+/// word operations.
+///
+/// ```
+/// use sse_proto::{InvalidField, OutgoingEvent};
+///
+/// let event = OutgoingEvent::new("hello").try_id("42")?.try_event("greet")?;
+/// assert_eq!(&event.to_bytes()[..], b"id: 42\nevent: greet\ndata: hello\n\n");
+/// assert_eq!(OutgoingEvent::new("x").try_id("4\n2").unwrap_err(), InvalidField::IdLineBreak);
+/// # Ok::<(), InvalidField>(())
+/// ```
 #[derive(Clone, Copy, Debug)]
 pub struct OutgoingEvent<'a> {
     data: &'a str,
-    id: Option<&'a EventId>,
-    event: Option<&'a EventName>,
+    /// Checked: no CR, LF or NUL.
+    id: Option<&'a str>,
+    /// Checked: no CR or LF.
+    event: Option<&'a str>,
     retry: Option<Duration>,
 }
 
 impl<'a> OutgoingEvent<'a> {
     /// An event of type `message` (the default) carrying `data`.
+    #[inline]
     pub fn new(data: &'a str) -> OutgoingEvent<'a> {
         OutgoingEvent {
             data,
@@ -52,15 +69,44 @@ impl<'a> OutgoingEvent<'a> {
 
     /// Sets the `id` field: the receiver's last event ID from this event on.
     /// An empty id resets it.
+    #[inline]
     pub fn id(mut self, id: &'a EventId) -> OutgoingEvent<'a> {
-        self.id = Some(id);
+        self.id = Some(id.as_str());
         self
     }
 
+    /// Sets the `id` field from a borrowed string, checked as
+    /// [`EventId::new`] checks it (the same answers, without building an
+    /// `EventId`).
+    ///
+    /// # Errors
+    /// [`InvalidField::IdLineBreak`] if `id` contains CR or LF,
+    /// [`InvalidField::IdNul`] if it contains NUL; the event is unchanged
+    /// then (it was moved in, so it is dropped).
+    #[inline]
+    pub fn try_id(mut self, id: &'a str) -> Result<OutgoingEvent<'a>, InvalidField> {
+        check_id(id.as_bytes())?;
+        self.id = Some(id);
+        Ok(self)
+    }
+
     /// Sets the `event` field: the event type the receiver dispatches.
+    #[inline]
     pub fn event(mut self, name: &'a EventName) -> OutgoingEvent<'a> {
-        self.event = Some(name);
+        self.event = Some(name.as_str());
         self
+    }
+
+    /// Sets the `event` field from a borrowed string, checked as
+    /// [`EventName::new`] checks it.
+    ///
+    /// # Errors
+    /// [`InvalidField::NameLineBreak`] if `name` contains CR or LF.
+    #[inline]
+    pub fn try_event(mut self, name: &'a str) -> Result<OutgoingEvent<'a>, InvalidField> {
+        check_name(name.as_bytes())?;
+        self.event = Some(name);
+        Ok(self)
     }
 
     /// Sets the `retry` field: the receiver's reconnection time, in whole
@@ -113,8 +159,7 @@ impl<'a> OutgoingEvent<'a> {
         if let Some(event) = self.event {
             put_field(dst, EVENT, event.as_bytes());
         }
-        for_each_line(self.data.as_bytes(), |line| put_field(dst, DATA, line));
-        dst.extend_from_slice(b"\n");
+        put_data_lines(dst, self.data.as_bytes());
     }
 
     /// Encodes into a new buffer of exactly the right size and freezes it:
@@ -218,6 +263,34 @@ fn digits(mut n: u64) -> Digits {
         }
     }
     Digits { buf, start }
+}
+
+/// Writes `text` as `data:` lines (split on CRLF, CR or LF, as
+/// [`for_each_line`] splits) and the blank line that ends the event. A line
+/// that ends in LF is copied together with its LF; the last line and the
+/// blank line end in one copy of `"\n\n"`.
+#[inline]
+fn put_data_lines(dst: &mut BytesMut, text: &[u8]) {
+    let mut rest = text;
+    while let Some(end) = find_line_end(rest) {
+        dst.extend_from_slice(DATA);
+        if rest.get(end) == Some(&b'\n') {
+            dst.extend_from_slice(rest.get(..=end).unwrap_or_default());
+            rest = rest.get(end + 1..).unwrap_or_default();
+        } else {
+            dst.extend_from_slice(rest.get(..end).unwrap_or_default());
+            dst.extend_from_slice(b"\n");
+            let skip = if rest.get(end + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
+            rest = rest.get(end + skip..).unwrap_or_default();
+        }
+    }
+    dst.extend_from_slice(DATA);
+    dst.extend_from_slice(rest);
+    dst.extend_from_slice(b"\n\n");
 }
 
 /// Calls `f` with each line of `text`, split on CRLF, CR or LF. An empty

@@ -28,6 +28,16 @@ impl Event {
         }
     }
 
+    /// Builds an event from parts that are already [`Str`]s.
+    #[inline]
+    pub(crate) fn from_parts(event_type: Str, data: Str, id: Str) -> Event {
+        Event {
+            event_type,
+            data,
+            id,
+        }
+    }
+
     /// The event type: the `event` field's value, or `"message"` when the
     /// block had none (or an empty one).
     #[inline]

@@ -46,8 +46,10 @@
 //!
 //! [`OutgoingEvent`], [`encode_comment`] and [`encode_retry`] write into a
 //! caller-owned `BytesMut`. Ids and names are validated when built
-//! ([`EventId`], [`EventName`]), so encoding cannot fail and no field can
-//! inject another. `decode(encode(event))` gives the event back, with line
+//! ([`EventId`], [`EventName`]; a literal one by a `const fn` at compile
+//! time, [`EventName::from_static`]) or when set from a borrowed string
+//! ([`OutgoingEvent::try_id`], [`OutgoingEvent::try_event`]), so encoding
+//! cannot fail and no field can inject another. `decode(encode(event))` gives the event back, with line
 //! ends in the data normalised to LF.
 //!
 //! ```

@@ -345,3 +345,33 @@ proptest! {
         prop_assert_eq!(final_id, last_id);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The checks behind `try_id`/`try_event` (borrowed strings, one pass)
+    /// and behind `from_static` (a `const fn`) accept and reject exactly
+    /// what `EventId::new`/`EventName::new` do, with the same errors; and
+    /// an event built either way encodes to the same bytes.
+    #[test]
+    fn every_way_of_checking_a_field_agrees(value in text(), data in text()) {
+        let by_new = EventId::new(value.as_str());
+        let borrowed = OutgoingEvent::new(&data).try_id(&value);
+        prop_assert_eq!(borrowed.map(|_| ()), by_new.clone().map(|_| ()));
+        let leaked: &'static str = Box::leak(value.clone().into_boxed_str());
+        let by_const = std::panic::catch_unwind(|| EventId::from_static(leaked));
+        prop_assert_eq!(by_const.ok(), by_new.clone().ok());
+
+        let name_by_new = EventName::new(value.as_str());
+        let borrowed = OutgoingEvent::new(&data).try_event(&value);
+        prop_assert_eq!(borrowed.map(|_| ()), name_by_new.clone().map(|_| ()));
+        let by_const = std::panic::catch_unwind(|| EventName::from_static(leaked));
+        prop_assert_eq!(by_const.ok(), name_by_new.clone().ok());
+
+        if let (Ok(id), Ok(name)) = (&by_new, &name_by_new) {
+            let owned = OutgoingEvent::new(&data).id(id).event(name).to_bytes();
+            let borrowed = OutgoingEvent::new(&data).try_id(&value).and_then(|e| e.try_event(&value));
+            prop_assert_eq!(borrowed.map(|e| e.to_bytes()), Ok(owned));
+        }
+    }
+}
