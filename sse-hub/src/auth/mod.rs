@@ -87,11 +87,13 @@ struct KeyRing {
 
 impl KeyRing {
     /// Whether a fetch of the key sets could find the key a token with
-    /// `header` needs: a key set is configured, and none of its keys has
+    /// `header` needs: a key set is configured, the algorithm is not an
+    /// HMAC one (key sets hold no secrets), and none of the set's keys has
     /// the token's `kid` (with no `kid`: no key at all verifies its
     /// algorithm).
     fn lacks(&self, header: &token::Header) -> bool {
-        if self.remote.is_empty() {
+        use jsonwebtoken::Algorithm::{HS256, HS384, HS512};
+        if self.remote.is_empty() || matches!(header.alg, HS256 | HS384 | HS512) {
             return false;
         }
         let remote_has = |want: &dyn Fn(&VerifyKey) -> bool| {

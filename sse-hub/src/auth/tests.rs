@@ -906,10 +906,18 @@ fn key_sets_by_url_are_fetched_again_for_unknown_kids_at_most_once_per_interval(
     rt.block_on(auth.fetch_keys_for(&request, &[], Role::Subscriber));
     assert_eq!(server.requests(), 3);
     assert!(auth.verify(&k2, Role::Subscriber).is_ok());
-    // A known kid fetches nothing.
+    // A known kid fetches nothing, nor does an HMAC token (a key set
+    // holds no secrets).
     std::thread::sleep(Duration::from_millis(350));
-    let request = head(&format!("Authorization: Bearer {k1}\r\n"));
-    rt.block_on(auth.fetch_keys_for(&request, &[], Role::Subscriber));
+    let hmac = sign_with(
+        kid_header(Algorithm::HS256, "unknown"),
+        &claims,
+        &EncodingKey::from_secret(SECRET.as_bytes()),
+    );
+    for token in [&k1, &hmac] {
+        let request = head(&format!("Authorization: Bearer {token}\r\n"));
+        rt.block_on(auth.fetch_keys_for(&request, &[], Role::Subscriber));
+    }
     assert_eq!(server.requests(), 3);
 }
 
