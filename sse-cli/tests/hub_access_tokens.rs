@@ -389,16 +389,36 @@ struct JwksServer {
 }
 
 impl JwksServer {
+    /// Serves `document` over plain HTTP.
     fn start(document: String) -> JwksServer {
+        JwksServer::start_with(document, None)
+    }
+
+    /// Serves `document` over https (`tls`: the server's configuration,
+    /// its certificate for `localhost`) or plain HTTP.
+    fn start_with(document: String, tls: Option<Arc<rustls::ServerConfig>>) -> JwksServer {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}/jwks.json"),
+            None => format!("http://127.0.0.1:{port}/jwks.json"),
+        };
         let document = Arc::new(Mutex::new(document));
         let requests = Arc::new(AtomicUsize::new(0));
         let (doc, count) = (document.clone(), requests.clone());
         thread::spawn(move || {
             for stream in listener.incoming() {
-                let Ok(mut stream) = stream else { break };
-                let _ = stream.set_read_timeout(Some(WAIT));
+                let Ok(tcp) = stream else { break };
+                let _ = tcp.set_read_timeout(Some(WAIT));
+                let mut stream: Box<dyn ReadWrite> = match &tls {
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config.clone()) else {
+                            continue;
+                        };
+                        Box::new(rustls::StreamOwned::new(conn, tcp))
+                    }
+                    None => Box::new(tcp),
+                };
                 let mut request = Vec::new();
                 let mut chunk = [0u8; 1024];
                 while !request.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -415,6 +435,7 @@ impl JwksServer {
                      Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
                     body.len()
                 );
+                let _ = stream.flush();
             }
         });
         JwksServer {
@@ -432,6 +453,10 @@ impl JwksServer {
         *self.document.lock().unwrap() = json!({ "keys": keys }).to_string();
     }
 }
+
+/// A byte stream both ways: a TCP connection, or TLS over one.
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
 
 /// A new P-256 key pair: its signing key and its JWK (with `kid`).
 fn p256(kid: &str) -> (EncodingKey, serde_json::Value) {
@@ -510,6 +535,45 @@ fn a_jwk_set_served_over_http_with_key_rotation() {
     );
     assert_eq!(stream.until_data("two", WAIT), ["one", "two"]);
     hub.assert_healthy();
+}
+
+#[test]
+fn a_jwk_set_over_https_with_the_systems_trust() {
+    let pki = common::pki::Pki::new();
+    let (key, jwk) = p256("tls-1");
+    let server = JwksServer::start_with(
+        json!({ "keys": [jwk] }).to_string(),
+        Some(pki.server.clone()),
+    );
+    // Trusted through SSL_CERT_FILE, as any https client of the hub.
+    let ca = pki.ca_file.display().to_string();
+    let hub = Hub::start_env(&["--jwks", &server.url], &[("SSL_CERT_FILE", &ca)]);
+    assert_eq!(server.requests(), 1);
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some("tls-1".into());
+    let claims = json!({"mercure": {"publish": ["*"]}});
+    let auth = bearer(&jsonwebtoken::encode(&header, &claims, &key).unwrap());
+    let resp = hub.publish(
+        &[("topic", "t"), ("data", "x")],
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    drop(hub);
+
+    // A certificate the hub does not trust (another authority's): the
+    // start stops, saying why.
+    let other = common::pki::Pki::new();
+    let (status, output) = run_bounded(
+        sse(&["hub", "--listen", "127.0.0.1:0", "--jwks", &server.url])
+            .env("SSL_CERT_FILE", &other.ca_file),
+        WAIT,
+    );
+    assert_eq!(status.code(), Some(1), "{output}");
+    let expected = format!("sse hub: error: --jwks {}: cannot be fetched", server.url);
+    assert!(
+        output.starts_with(&expected) && output.contains("certificate"),
+        "{output}"
+    );
 }
 
 #[test]
