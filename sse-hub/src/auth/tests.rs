@@ -966,3 +966,91 @@ async fn futures_join_all<F: std::future::Future<Output = ()>>(futures: impl Ite
     })
     .await;
 }
+
+#[test]
+fn mangled_tokens_are_refused_never_a_panic() {
+    let mut config = draft08();
+    config.jwt_public_key = Some(path("ed25519.pub.pem"));
+    let auth = start(&config);
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let claims = json!({"aud": AUDIENCE, "iss": ISSUER, "exp": now() + 60,
+        "authorization_details": [{"type": DETAIL, "actions": ["publish"],
+            "topics": [{"match_urlpattern": "https://example.com/:id"}]}]});
+    let tokens = [
+        sign_with(
+            at_header(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(CONFORMANCE_KEY.as_bytes()),
+        ),
+        sign_with(
+            at_header(Algorithm::EdDSA),
+            &claims,
+            &signing_key("ed25519.key.pem"),
+        ),
+    ];
+    for token in &tokens {
+        assert!(auth.verify(token, Role::Publisher).is_ok());
+        let bytes = token.as_bytes();
+        for at in (0..bytes.len()).step_by(3) {
+            for replacement in [b'A', b'.', b'_', 0xff] {
+                let mut mangled = bytes.to_vec();
+                mangled[at] = replacement;
+                let mangled = String::from_utf8_lossy(&mangled);
+                // The token may still verify only if nothing that is
+                // signed changed (base64 padding bits can be ignored).
+                if let Ok(claims) = auth.verify(&mangled, Role::Publisher) {
+                    assert_eq!(claims.kind, TokenKind::AccessToken);
+                }
+            }
+            let _ = auth.verify(&token[..at], Role::Subscriber);
+        }
+    }
+    // Payloads of every JSON shape where claims are expected.
+    let key = EncodingKey::from_secret(CONFORMANCE_KEY.as_bytes());
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let refused_as_both = [
+        "null",
+        "[]",
+        "1",
+        "\"s\"",
+        "{\"exp\":-1}",
+        "{\"exp\":1e400}",
+        "{\"mercure\":{\"publish\":[{}]}}",
+        &deep,
+    ];
+    for payload in refused_as_both {
+        for header in [r#"{"alg":"HS256"}"#, r#"{"alg":"HS256","typ":"at+jwt"}"#] {
+            let token = raw(header, payload, &key, Algorithm::HS256);
+            assert!(
+                auth.verify(&token, Role::Publisher).is_err(),
+                "{header} {payload}"
+            );
+        }
+    }
+    // An access token's claims that cannot be read.
+    for details in ["[[[[]]]]", "{}", "[{\"type\":1}]", "\"all\""] {
+        let payload = format!(
+            "{{\"aud\":\"{AUDIENCE}\",\"iss\":\"{ISSUER}\",\"exp\":{},\"authorization_details\":{details}}}",
+            now() + 60
+        );
+        let token = raw(
+            r#"{"alg":"HS256","typ":"at+jwt"}"#,
+            &payload,
+            &key,
+            Algorithm::HS256,
+        );
+        assert!(
+            matches!(
+                auth.verify(&token, Role::Publisher),
+                Err(TokenError::Grant(_))
+            ),
+            "{details}"
+        );
+    }
+    let garbage = format!(
+        "{}.{}.",
+        b64.encode("{\"alg\":\"EdDSA\"}"),
+        b64.encode("{}")
+    );
+    assert!(auth.verify(&garbage, Role::Publisher).is_err());
+}
