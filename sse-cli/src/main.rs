@@ -27,6 +27,8 @@ enum Command {
     #[command(
         long_about = hub::LONG_ABOUT,
         after_help = "Examples:\n  sse hub\n  sse hub --listen 0.0.0.0:8080 --jwt-key \"$KEY\" --anonymous\n  \
+sse hub --jwks https://auth.example.com/jwks.json --jwt-audience https://hub.example.com/.well-known/mercure \\\n    \
+--jwt-issuer https://auth.example.com --no-legacy-tokens\n  \
 sse hub --redis redis://127.0.0.1:6379 --history 50000"
     )]
     Hub(hub::HubArgs),

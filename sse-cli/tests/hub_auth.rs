@@ -55,22 +55,53 @@ fn publishers_need_a_valid_token_covering_every_topic() {
         401,
         "no mercure claim"
     );
-    // Other algorithms are refused.
+    // An HMAC key verifies HS256, HS384 and HS512, and nothing else: an
+    // RS256 header over an HMAC signature (algorithm confusion) is
+    // refused, and so is an unsigned token.
     let hs512 = sign(
         Algorithm::HS512,
-        &json!({"mercure": {"publish": ["*"]}}),
+        &json!({"mercure": {"publish": ["b"]}}),
         KEY,
     );
-    assert_eq!(status(&[("Authorization", &bearer(&hs512))]), 401, "HS512");
-    let unsigned = {
-        use base64::Engine as _;
-        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!(
-            "{}.{}.",
-            b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+    let hs512_only_b = hub.publish(
+        &[("topic", "a"), ("data", "d")],
+        &[("Authorization", &bearer(&hs512))],
+    );
+    assert_eq!(
+        hs512_only_b.status, 401,
+        "HS512 is verified, `b` does not cover `a`"
+    );
+    assert!(
+        hs512_only_b.text().contains("does not cover"),
+        "{}",
+        hs512_only_b.text()
+    );
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let confused = {
+        let signed = format!(
+            "{}.{}",
+            b64.encode(br#"{"alg":"RS256","typ":"JWT"}"#),
             b64.encode(br#"{"mercure":{"publish":["*"]}}"#)
+        );
+        let mac = jsonwebtoken::crypto::sign(
+            signed.as_bytes(),
+            &jsonwebtoken::EncodingKey::from_secret(KEY.as_bytes()),
+            Algorithm::HS256,
         )
+        .unwrap();
+        format!("{signed}.{mac}")
     };
+    assert_eq!(
+        status(&[("Authorization", &bearer(&confused))]),
+        401,
+        "RS256 header, HMAC signature"
+    );
+    let unsigned = format!(
+        "{}.{}.",
+        b64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        b64.encode(br#"{"mercure":{"publish":["*"]}}"#)
+    );
     assert_eq!(
         status(&[("Authorization", &bearer(&unsigned))]),
         401,

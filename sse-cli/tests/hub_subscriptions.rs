@@ -343,7 +343,7 @@ fn off_by_default_and_only_with_a_key() {
     );
     assert!(!status.success(), "{output}");
     assert!(
-        output.contains("--subscriptions needs --jwt-key"),
+        output.contains("--subscriptions needs a key (--jwt-key"),
         "{output}"
     );
 }

@@ -110,7 +110,7 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     match route(shared, http::WholeRequest { head, body }).await {
         Outcome::Respond(response) => respond(response),
         Outcome::Subscribe(request, cors) => {
-            match subscribe(shared, &request.head, &request.body) {
+            match subscribe(shared, &request.head, &request.body).await {
                 Ok(subscribed) => stream(&parts, subscribed, cors),
                 Err(response) => {
                     let mut response = response.headers(cors);

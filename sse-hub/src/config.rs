@@ -1,6 +1,7 @@
 //! [`Config`]: what a hub is told, and its check before the hub starts.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::host::HostCheck;
@@ -27,9 +28,57 @@ pub struct Config {
     pub heartbeat: Option<Duration>,
     /// The `retry:` sent at the start of every stream (`--retry`).
     pub retry: Option<Duration>,
-    /// The HS256 key of publishers' and subscribers' tokens (`--jwt-key`);
-    /// `None`: an open hub.
+    /// The HMAC secret (HS256, HS384, HS512) that verifies publishers' and
+    /// subscribers' tokens (`--jwt-key`). With none of the key fields set
+    /// (this one, [`jwt_public_key`](Config::jwt_public_key),
+    /// [`jwks`](Config::jwks) and their publisher and subscriber
+    /// variants), the hub is open.
     pub jwt_key: Option<String>,
+    /// A PEM file with the public key (RSA, EC P-256 or P-384, Ed25519),
+    /// or a certificate holding it, that verifies publishers' and
+    /// subscribers' tokens (`--jwt-public-key`): RS256/384/512 and
+    /// PS256/384/512 for RSA, ES256 for P-256, ES384 for P-384, EdDSA for
+    /// Ed25519.
+    pub jwt_public_key: Option<PathBuf>,
+    /// A JWK Set whose keys verify publishers' and subscribers' tokens
+    /// (`--jwks`): an `http://` or `https://` URL, fetched when the hub
+    /// starts and again when a token names a key it does not hold (see
+    /// [`jwks_refresh`](Config::jwks_refresh)), or a file path.
+    pub jwks: Option<String>,
+    /// Publishers' own HMAC secret (`--publisher-jwt-key`). With any of
+    /// the three `publisher_*` key fields set, publishers' tokens are
+    /// verified with those only, not with the shared ones.
+    pub publisher_jwt_key: Option<String>,
+    /// Publishers' own public key file (`--publisher-jwt-public-key`).
+    pub publisher_jwt_public_key: Option<PathBuf>,
+    /// Publishers' own JWK Set (`--publisher-jwks`).
+    pub publisher_jwks: Option<String>,
+    /// Subscribers' own HMAC secret (`--subscriber-jwt-key`). With any of
+    /// the three `subscriber_*` key fields set, subscribers' tokens are
+    /// verified with those only, not with the shared ones.
+    pub subscriber_jwt_key: Option<String>,
+    /// Subscribers' own public key file (`--subscriber-jwt-public-key`).
+    pub subscriber_jwt_public_key: Option<PathBuf>,
+    /// Subscribers' own JWK Set (`--subscriber-jwks`).
+    pub subscriber_jwks: Option<String>,
+    /// The resource identifiers of the hub (`--jwt-audience`): an RFC 9068
+    /// access token (`typ: at+jwt`) is taken only when its `aud` names one
+    /// of them. With [`jwt_issuers`](Config::jwt_issuers); without both,
+    /// access tokens are refused.
+    pub jwt_audiences: Vec<String>,
+    /// The issuers whose access tokens are taken (`--jwt-issuer`): the
+    /// token's `iss` must be one of them.
+    pub jwt_issuers: Vec<String>,
+    /// Take Mercure 0.x tokens (the `mercure` claim) besides access tokens
+    /// (the default; `--no-legacy-tokens` turns it off).
+    pub legacy_tokens: bool,
+    /// The name of the 0.x token cookie (`--cookie-name`; default
+    /// `mercureAuthorization`). The draft-08 cookie,
+    /// `__Secure-mercure_access_token`, is read too, first.
+    pub cookie_name: String,
+    /// The least time between two reads of a key set, however many tokens
+    /// name keys it does not hold (`--jwks-refresh`).
+    pub jwks_refresh: Duration,
     /// With a key: subscribers without a token get public updates
     /// (`--anonymous`).
     pub anonymous: bool,
@@ -120,6 +169,19 @@ impl Default for Config {
             heartbeat: Some(Duration::from_secs(15)),
             retry: None,
             jwt_key: None,
+            jwt_public_key: None,
+            jwks: None,
+            publisher_jwt_key: None,
+            publisher_jwt_public_key: None,
+            publisher_jwks: None,
+            subscriber_jwt_key: None,
+            subscriber_jwt_public_key: None,
+            subscriber_jwks: None,
+            jwt_audiences: Vec::new(),
+            jwt_issuers: Vec::new(),
+            legacy_tokens: true,
+            cookie_name: crate::auth::LEGACY_COOKIE.to_owned(),
+            jwks_refresh: crate::auth::DEFAULT_JWKS_REFRESH,
             anonymous: false,
             cors_origins: Vec::new(),
             max_connections: None,
@@ -167,6 +229,8 @@ impl Config {
             .check()
             .map(drop)
             .map_err(crate::Error::Config)?;
+        // The key files are read (key sets by URL are fetched at start).
+        crate::auth::check(self).map_err(crate::Error::Config)?;
         // The certificate and key are read (and matched) now too.
         #[cfg(feature = "tls")]
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
@@ -178,20 +242,12 @@ impl Config {
     /// Checks the settings, normalizing origins and hosts. The messages
     /// name the `sse hub` flag of each setting.
     pub(crate) fn check(mut self) -> Result<Checked, String> {
-        if self.jwt_key.as_deref() == Some("") {
+        self.check_auth()?;
+        if self.subscriptions && !crate::auth::is_keyed(&self) {
             return Err(
-                "--jwt-key is empty: give the HS256 key, or leave the flag out for an open hub"
-                    .into(),
-            );
-        }
-        if self.anonymous && self.jwt_key.is_none() {
-            return Err("--anonymous only makes sense with --jwt-key (without a key the hub is open to everyone)".into());
-        }
-        if self.subscriptions && self.jwt_key.is_none() {
-            return Err(
-                "--subscriptions needs --jwt-key: subscription events are private \
-                        updates, which only subscribers with a token receive, and the \
-                        subscriptions API shows each caller what its token allows"
+                "--subscriptions needs a key (--jwt-key, --jwt-public-key or --jwks): \
+                 subscription events are private updates, which only subscribers with a token \
+                 receive, and the subscriptions API shows each caller what its token allows"
                     .into(),
             );
         }
@@ -251,6 +307,117 @@ impl Config {
             hosts,
             trusted,
         })
+    }
+}
+
+impl Config {
+    /// The authorization settings' own consistency (the key files are read
+    /// by `auth::check`).
+    fn check_auth(&mut self) -> Result<(), String> {
+        let secrets = [
+            ("--jwt-key", &self.jwt_key),
+            ("--publisher-jwt-key", &self.publisher_jwt_key),
+            ("--subscriber-jwt-key", &self.subscriber_jwt_key),
+        ];
+        for (flag, secret) in secrets {
+            if secret.as_deref() == Some("") {
+                return Err(format!(
+                    "{flag} is empty: give the HMAC key, or leave the flag out"
+                ));
+            }
+        }
+        let files = [
+            ("--jwt-public-key", &self.jwt_public_key),
+            ("--publisher-jwt-public-key", &self.publisher_jwt_public_key),
+            (
+                "--subscriber-jwt-public-key",
+                &self.subscriber_jwt_public_key,
+            ),
+        ];
+        for (flag, file) in files {
+            if file.as_ref().is_some_and(|f| f.as_os_str().is_empty()) {
+                return Err(format!(
+                    "{flag} is empty: give a PEM file, or leave the flag out"
+                ));
+            }
+        }
+        let sets = [
+            ("--jwks", &self.jwks),
+            ("--publisher-jwks", &self.publisher_jwks),
+            ("--subscriber-jwks", &self.subscriber_jwks),
+        ];
+        for (flag, set) in sets {
+            if set.as_deref().is_some_and(|s| s.trim().is_empty()) {
+                return Err(format!(
+                    "{flag} is empty: give a JWK Set URL or file, or leave the flag out"
+                ));
+            }
+        }
+        let keyed = crate::auth::is_keyed(self);
+        if self.anonymous && !keyed {
+            return Err(
+                "--anonymous only makes sense with a key (--jwt-key, --jwt-public-key or --jwks): \
+                 without one the hub is open to everyone"
+                    .into(),
+            );
+        }
+        let list = |values: &[String]| -> Vec<String> {
+            values
+                .iter()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .collect()
+        };
+        self.jwt_audiences = list(&self.jwt_audiences);
+        self.jwt_issuers = list(&self.jwt_issuers);
+        match (self.jwt_audiences.is_empty(), self.jwt_issuers.is_empty()) {
+            (false, true) => {
+                return Err(
+                    "--jwt-audience needs --jwt-issuer: an access token is taken only from an \
+                     issuer the hub is told to trust"
+                        .into(),
+                );
+            }
+            (true, false) => {
+                return Err(
+                    "--jwt-issuer needs --jwt-audience: an access token is taken only when its \
+                     `aud` names this hub"
+                        .into(),
+                );
+            }
+            (false, false) if !keyed => {
+                return Err(
+                    "--jwt-audience and --jwt-issuer need a key to verify access tokens with \
+                     (--jwt-key, --jwt-public-key or --jwks)"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        if !self.legacy_tokens && (self.jwt_audiences.is_empty() || !keyed) {
+            return Err(
+                "--no-legacy-tokens leaves the hub no token to take: give --jwt-audience and \
+                 --jwt-issuer (and a key) so that it takes access tokens"
+                    .into(),
+            );
+        }
+        let name = &self.cookie_name;
+        let token_char = |c: char| c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?={}".contains(c);
+        if name.is_empty() || name.len() > 128 || !name.chars().all(token_char) {
+            return Err(
+                "--cookie-name must be a cookie name (RFC 6265): 1 to 128 letters, digits or any \
+                 of ! # $ % & ' * + - . ^ _ ` | ~"
+                    .into(),
+            );
+        }
+        if self.jwks_refresh.is_zero() {
+            return Err(
+                "--jwks-refresh must be more than 0 (a flood of unknown key ids would make the \
+                 hub fetch its key set for each)"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

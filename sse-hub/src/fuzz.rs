@@ -42,7 +42,7 @@ use sse_proto::http1::{BodyDecoder, BodyKind, RequestParser};
 use sse_proto::server::REPLAY_BATCH_BYTES;
 use sse_tokio::server::{Broker, BrokerConfig, Cursor, ReplayConfig, Update, stream_response};
 
-use super::auth::{Auth, AuthError};
+use super::auth::{Auth, AuthError, Role};
 use super::backend::{Backend, Publication};
 use super::host::HostCheck;
 use super::http::{self, Response, WholeRequest};
@@ -147,7 +147,7 @@ pub fn handle_request_bytes(bytes: &[u8]) -> Vec<Answer> {
         if let Some(origin) = head.header_str("origin") {
             let _ = origin::normalize(origin);
         }
-        let _ = origin::check_publish(&publish_origins, head);
+        let _ = origin::check_publish(&publish_origins, head, "mercureAuthorization");
         if is_subscription(&request) {
             let (answer, stream) = subscribe(&auth, &selectors, &backend, request);
             answers.push(answer);
@@ -318,7 +318,7 @@ fn publish(
     let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
     // A publish with no token at all: as on an open hub.
     let keyed = !matches!(
-        auth.authorize(&request.head, &url_query),
+        auth.authorize(&request.head, &url_query, Role::Publisher),
         Err(AuthError::Missing)
     );
     let publication = match publish::prepare(keyed.then_some(auth), publish_origins, request) {

@@ -60,6 +60,15 @@ impl Response {
         self.status
     }
 
+    /// The value of the first field named `name` (any case).
+    #[cfg(test)]
+    pub fn header_value(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn content_type(self, value: &str) -> Response {
         self.header("Content-Type", value)
     }

@@ -5,9 +5,13 @@
 //! Subscribers open `GET /.well-known/mercure?topic=T` as an event stream
 //! (resuming with `Last-Event-ID`); publishers `POST /.well-known/mercure`
 //! with a form (`topic`, `data`, `type`, `id`, `retry`, `private`). With a
-//! [`Config::jwt_key`], both need HS256 tokens with Mercure's
-//! `mercure.publish` / `mercure.subscribe` claims; with [`Config::redis`],
-//! every hub on the same Redis acts as one (history and updates in a Redis
+//! key ([`Config::jwt_key`], [`Config::jwt_public_key`],
+//! [`Config::jwks`], or separate publisher and subscriber keys), both need
+//! JSON Web Tokens: Mercure 0.x tokens (`mercure.publish` /
+//! `mercure.subscribe` claims) and RFC 9068 access tokens
+//! (`authorization_details`, with [`Config::jwt_audiences`] and
+//! [`Config::jwt_issuers`]) on the same hub. With [`Config::redis`], every
+//! hub on the same Redis acts as one (history and updates in a Redis
 //! stream).
 //!
 //! What it is made of:
@@ -174,6 +178,9 @@ pub enum Error {
     Runtime(io::Error),
     /// The backend could not start (Redis unreachable, say).
     Backend(String),
+    /// A key could not be loaded (a JWK Set URL that cannot be fetched,
+    /// say; the message names the flag).
+    Keys(String),
 }
 
 impl fmt::Display for Error {
@@ -185,7 +192,7 @@ impl fmt::Display for Error {
                 "cannot listen on {addr}: {e} (is another hub running there? pick another --listen)"
             ),
             Error::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
-            Error::Backend(e) => f.write_str(e),
+            Error::Backend(e) | Error::Keys(e) => f.write_str(e),
         }
     }
 }
@@ -194,7 +201,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Bind(_, e) | Error::Runtime(e) => Some(e),
-            Error::Config(_) | Error::Backend(_) => None,
+            Error::Config(_) | Error::Backend(_) | Error::Keys(_) => None,
         }
     }
 }
@@ -209,8 +216,8 @@ impl Hub {
     /// publishes on a runtime of their own.
     ///
     /// # Errors
-    /// [`Error::Config`] for invalid settings, [`Error::Backend`] when the
-    /// backend cannot start.
+    /// [`Error::Config`] for invalid settings, [`Error::Keys`] when a key
+    /// cannot be loaded, [`Error::Backend`] when the backend cannot start.
     pub async fn start(config: Config) -> Result<Hub, Error> {
         let current = tokio::runtime::Handle::current();
         Hub::start_on(config, current).await
@@ -247,10 +254,9 @@ impl Hub {
             .await
             .map_err(Error::Backend)?;
         let selectors = Arc::new(selectors::SelectorCache::default());
-        let auth = config
-            .jwt_key
-            .as_deref()
-            .map(|key| Auth::new(key, selectors.clone()));
+        let auth = Auth::start(&config, selectors.clone())
+            .await
+            .map_err(Error::Keys)?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let presence = registry.map(|registry| {
             presence::Presence::new(
@@ -289,6 +295,30 @@ impl Hub {
     /// URL without its password).
     pub fn backend(&self) -> String {
         self.shared.backend.describe()
+    }
+
+    /// How publishers and subscribers are authorized, as the first log
+    /// line of `sse hub` says it: the keys of each role and the kinds of
+    /// token taken, or that the hub is open.
+    pub fn auth_summary(&self) -> String {
+        match &self.shared.auth {
+            None => "off, anyone may publish and subscribe".to_owned(),
+            Some(auth) if self.shared.config.anonymous => {
+                format!("{}; anonymous subscribers allowed", auth.summary())
+            }
+            Some(auth) => auth.summary(),
+        }
+    }
+
+    /// What to warn about once the hub runs: HMAC keys shorter than 256
+    /// bits, key set entries that were skipped (each a sentence; none
+    /// holds a key).
+    pub fn warnings(&self) -> Vec<String> {
+        self.shared
+            .auth
+            .as_ref()
+            .map(|auth| auth.warnings().to_vec())
+            .unwrap_or_default()
     }
 
     /// How many subscribers are connected.

@@ -56,28 +56,28 @@ pub fn is_listed(allowed: &[String], origin: &str) -> bool {
     normalize(origin).is_some_and(|o| allowed.contains(&o))
 }
 
-/// Accepts a publish authorized by cookie when its page's origin is in
-/// `allowed` (normalized), or says why not (answer 403).
-pub fn check_publish(allowed: &[String], head: &RequestHead) -> Result<(), String> {
+/// Accepts a publish authorized by the cookie named `cookie` when its
+/// page's origin is in `allowed` (normalized), or says why not (answer
+/// 403).
+pub fn check_publish(allowed: &[String], head: &RequestHead, cookie: &str) -> Result<(), String> {
     let (origin, from) = match head.header_str("origin") {
         Some(origin) => (Some(origin.trim().to_owned()), "Origin"),
         None => (head.header_str("referer").and_then(of_url), "Referer"),
     };
     let Some(origin) = origin else {
-        return Err(
-            "refused: this publish is authorized by the mercureAuthorization cookie but says \
-             neither where it comes from (no Origin or Referer header), so it could be a forgery \
-             by another site's page; send the token as `Authorization: Bearer` instead, or \
-             publish from a browser page whose origin is listed with --publish-origin"
-                .to_owned(),
-        );
+        return Err(format!(
+            "refused: this publish is authorized by the {cookie} cookie but says neither where \
+             it comes from (no Origin or Referer header), so it could be a forgery by another \
+             site's page; send the token as `Authorization: Bearer` instead, or publish from a \
+             browser page whose origin is listed with --publish-origin"
+        ));
     };
     if is_listed(allowed, &origin) {
         return Ok(());
     }
     let Some(normalized) = normalize(&origin) else {
         return Err(format!(
-            "refused: this publish is authorized by the mercureAuthorization cookie, and its \
+            "refused: this publish is authorized by the {cookie} cookie, and its \
              {from} ({origin}) names no web origin that could be trusted (protection against \
              cross-site request forgery); publish from a page whose origin is listed with \
              --publish-origin, or send the token as `Authorization: Bearer`"
@@ -89,7 +89,7 @@ pub fn check_publish(allowed: &[String], head: &RequestHead) -> Result<(), Strin
         "that origin is not listed with --publish-origin".to_owned()
     };
     Err(format!(
-        "refused: this publish is authorized by the mercureAuthorization cookie, from a page of \
+        "refused: this publish is authorized by the {cookie} cookie, from a page of \
          {normalized} ({from} header), and {listed} (protection against cross-site request \
          forgery); start the hub with --publish-origin {normalized} if that page may publish, \
          or send the token as `Authorization: Bearer`"
@@ -140,18 +140,21 @@ mod tests {
         assert_eq!(of_url("/relative"), None);
     }
 
+    const C: &str = "mercureAuthorization";
+
     #[test]
     fn cookie_publishes_need_a_listed_origin() {
         let allowed = vec![normalize("https://app.example").unwrap()];
         assert_eq!(
-            check_publish(&allowed, &post("Origin: https://app.example\r\n")),
+            check_publish(&allowed, &post("Origin: https://app.example\r\n"), C),
             Ok(())
         );
         // The Referer's origin counts when there is no Origin.
         assert_eq!(
             check_publish(
                 &allowed,
-                &post("Referer: https://app.example/chat?room=1\r\n")
+                &post("Referer: https://app.example/chat?room=1\r\n"),
+                C
             ),
             Ok(())
         );
@@ -159,6 +162,7 @@ mod tests {
         let why = check_publish(
             &allowed,
             &post("Origin: https://evil.example\r\nReferer: https://app.example/\r\n"),
+            C,
         )
         .unwrap_err();
         assert!(
@@ -173,15 +177,18 @@ mod tests {
             "null",
         ] {
             let head = post(&format!("Origin: {other}\r\n"));
-            assert!(check_publish(&allowed, &head).is_err(), "{other}");
+            assert!(check_publish(&allowed, &head, C).is_err(), "{other}");
         }
         // No Origin and no Referer.
-        let why = check_publish(&allowed, &post("")).unwrap_err();
+        let why = check_publish(&allowed, &post(""), C).unwrap_err();
         assert!(why.contains("no Origin or Referer"), "{why}");
+        assert!(why.contains("by the mercureAuthorization cookie"), "{why}");
         // No list: refused, saying which flag to set.
-        let why = check_publish(&[], &post("Origin: https://app.example\r\n")).unwrap_err();
+        let why =
+            check_publish(&[], &post("Origin: https://app.example\r\n"), "hubToken").unwrap_err();
         assert!(
-            why.contains("--publish-origin https://app.example"),
+            why.contains("--publish-origin https://app.example")
+                && why.contains("by the hubToken cookie"),
             "{why}"
         );
     }

@@ -966,8 +966,8 @@ impl Presence {
             None => None,
             Some(auth) => {
                 let params = crate::query::pairs(head.query().unwrap_or("").as_bytes());
-                match auth.authorize(head, &params) {
-                    Ok(claims) => Some(claims.subscribe),
+                match auth.authorize(head, &params, crate::auth::Role::Subscriber) {
+                    Ok((claims, _)) => Some(claims.subscribe),
                     Err(AuthError::Missing) if anonymous => None,
                     Err(e) => return Response::text(401, e.to_string()),
                 }

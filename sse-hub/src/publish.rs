@@ -17,6 +17,13 @@ pub const MAX_TOPICS: usize = 1000;
 
 /// Handles a publish request.
 pub async fn publish(hub: &Shared, request: &WholeRequest) -> Response {
+    if let Some(auth) = &hub.auth {
+        // A token naming a key the key sets do not hold yet: read them
+        // again first (rate-limited).
+        let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
+        auth.fetch_keys_for(&request.head, &url_query, auth::Role::Publisher)
+            .await;
+    }
     let response = match prepare(hub.auth.as_ref(), &hub.publish_origins, request) {
         Ok(publication) => {
             hold_while_backlogged(hub).await;
@@ -110,19 +117,16 @@ pub fn prepare(
     if let Some(auth) = auth {
         let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
         let (claims, source) = auth
-            .authorize_with_source(&request.head, &url_query)
-            .map_err(|e| Response::text(401, e.to_string()))?;
-        if source == auth::Source::Cookie {
+            .authorize(&request.head, &url_query, auth::Role::Publisher)
+            .map_err(|e| e.response())?;
+        if source.is_cookie() {
             // A browser sends the cookie by itself, also for another
             // site's page (CSRF).
-            origin::check_publish(publish_origins, &request.head)
+            origin::check_publish(publish_origins, &request.head, auth.cookie_of(source))
                 .map_err(|why| Response::text(403, why))?;
         }
         if !auth::covers(&claims.publish, &topics) {
-            return Err(Response::text(
-                401,
-                "the token's `mercure.publish` claim does not cover every topic of the update",
-            ));
+            return Err(not_covered(claims.kind));
         }
     }
     let data = query::first(&form, "data").unwrap_or("").to_owned();
@@ -186,6 +190,27 @@ pub fn is_reserved(topic: &str) -> bool {
     };
     path.strip_prefix(HUB_PATH)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(['/', '?', '#']))
+}
+
+/// The answer to a valid token that does not cover every topic of the
+/// update: for an access token, 403 `insufficient_scope` (RFC 6750); for a
+/// 0.x token, 401 as Mercure 0.x hubs answer (with the same challenge).
+fn not_covered(kind: auth::TokenKind) -> Response {
+    let (status, why) = match kind {
+        auth::TokenKind::AccessToken => (
+            403,
+            "the token's `authorization_details` do not grant `publish` on every topic of the \
+             update",
+        ),
+        auth::TokenKind::Legacy => (
+            401,
+            "the token's `mercure.publish` claim does not cover every topic of the update",
+        ),
+    };
+    Response::text(status, why).header(
+        "WWW-Authenticate",
+        auth::challenge("insufficient_scope", why),
+    )
 }
 
 fn bad(why: impl Into<String>) -> Response {

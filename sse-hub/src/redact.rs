@@ -7,9 +7,10 @@ use std::borrow::Cow;
 pub const MARK: &str = "REDACTED";
 
 /// Query parameters whose value is a secret (compared after decoding,
-/// ignoring ASCII case): Mercure's token parameter, and the password of a
-/// Redis URL over a Unix socket (`redis+unix:///path?pass=...`).
-const SECRET_PARAMS: [&str; 3] = ["authorization", "pass", "password"];
+/// ignoring ASCII case): Mercure's token parameters (`authorization`, and
+/// RFC 6750's `access_token`), and the password of a Redis URL over a Unix
+/// socket (`redis+unix:///path?pass=...`).
+const SECRET_PARAMS: [&str; 4] = ["authorization", "access_token", "pass", "password"];
 
 /// `target` (a request target such as `/.well-known/mercure?topic=a&authorization=T`,
 /// or a whole URL) with the value of every secret query parameter replaced

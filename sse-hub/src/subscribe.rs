@@ -13,7 +13,7 @@ use sse_tokio::server::{
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
-use super::auth::{Auth, AuthError};
+use super::auth::{Auth, AuthError, Role};
 use super::http::{Response, WholeRequest};
 use super::presence::Announced;
 use super::publish::MAX_TOPICS;
@@ -51,7 +51,8 @@ pub struct Asked {
 /// `QUERY` with its parameters also in a form `body`): what it asks
 /// for, or the answer to give instead (400, 401, or, for `HEAD`, the
 /// stream's head alone, its `Last-Event-ID` resolved in `broker`).
-/// Selectors are compiled through `selectors`.
+/// Selectors are compiled through `selectors`. The keys are the ones held
+/// now (see [`Auth::fetch_keys_for`] to read key sets again first).
 pub fn prepare(
     auth: Option<&Auth>,
     anonymous: bool,
@@ -113,14 +114,14 @@ pub fn prepare(
     let mut expires = None;
     let mut payload = None;
     if let Some(auth) = auth {
-        match auth.authorize(head, &params) {
-            Ok(claims) => {
+        match auth.authorize(head, &params, Role::Subscriber) {
+            Ok((claims, _)) => {
                 private_access = claims.subscribe;
                 expires = claims.exp;
                 payload = claims.payload;
             }
             Err(AuthError::Missing) if anonymous => {}
-            Err(e) => return Err(Response::text(401, e.to_string())),
+            Err(e) => return Err(e.response()),
         }
     }
     // An empty value is no cursor (as in Mercure): it would otherwise be
@@ -182,7 +183,17 @@ pub struct Subscribed {
 
 /// Authorizes and subscribes, or says what to answer instead: the step
 /// both the hub's own server and the axum routes take.
-pub fn subscribe(hub: &Shared, head: &RequestHead, body: &[u8]) -> Result<Subscribed, Response> {
+pub async fn subscribe(
+    hub: &Shared,
+    head: &RequestHead,
+    body: &[u8],
+) -> Result<Subscribed, Response> {
+    if let Some(auth) = &hub.auth {
+        // A token naming a key the key sets do not hold yet: read them
+        // again first (rate-limited).
+        let params = query::pairs(head.query().unwrap_or("").as_bytes());
+        auth.fetch_keys_for(head, &params, Role::Subscriber).await;
+    }
     let Asked {
         subscription,
         cursor,
@@ -267,7 +278,7 @@ pub async fn open<S: AsyncWrite + Unpin>(
         cursor,
         config,
         presence,
-    } = subscribe(hub, head, &request.body)?;
+    } = subscribe(hub, head, &request.body).await?;
     let (mut response, framing, encoding) = stream_response(head, true);
     if let Some(cursor) = &cursor {
         // A cursor that cannot be a header value cannot be an id either.

@@ -14,15 +14,20 @@ Last-Event-ID), publishers `POST /.well-known/mercure` with a form (topic, data,
 private). `GET /` serves a chat page, `/healthz` the hub's health, `/metrics` Prometheus metrics.
 
 With no flags the hub keeps its history in memory, listens on 127.0.0.1:8080 and is open: \
-anyone who can reach it may publish and subscribe. --jwt-key turns on authorization (HS256 \
-tokens with Mercure's `mercure.publish` / `mercure.subscribe` claims); --redis makes every hub \
-process started with the same Redis act as one hub. --subscriptions (with a key) announces \
-every subscription that opens or ends as a private update and lists the active ones at \
+anyone who can reach it may publish and subscribe. A key turns on authorization: --jwt-key (HMAC: \
+HS256, HS384, HS512), --jwt-public-key (a PEM public key or certificate: RSA for RS*/PS*, EC \
+P-256 for ES256, P-384 for ES384, Ed25519 for EdDSA) or --jwks (a JWK Set by URL or file); \
+--publisher-* and --subscriber-* variants give each role keys of its own. Mercure 0.x tokens \
+(`mercure.publish` / `mercure.subscribe` claims) are taken, and RFC 9068 access tokens (`typ: \
+at+jwt`, `authorization_details`) too with --jwt-audience and --jwt-issuer. --redis makes every \
+hub process started with the same Redis act as one hub. --subscriptions (with a key) announces every subscription \
+that opens or ends as a private update and lists the active ones at \
 GET /.well-known/mercure/subscriptions (Mercure's subscriptions API).
 
 Against hostile web pages: bound to loopback, the hub answers only requests whose Host is a \
-loopback name (421 otherwise; --allowed-host adds names); a publish authorized by the \
-mercureAuthorization cookie needs an Origin listed with --publish-origin (403 otherwise); \
+loopback name (421 otherwise; --allowed-host adds names); a publish authorized by a cookie \
+(mercureAuthorization or __Secure-mercure_access_token) needs an Origin listed with \
+--publish-origin (403 otherwise); \
 --cors-origin '*' never comes with credentials. Tokens in URLs and Redis passwords are redacted \
 from logs.
 
@@ -71,7 +76,8 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_RETRY", value_name = "MS")]
     retry: Option<u64>,
 
-    /// Require HS256 JSON Web Tokens signed with this key (Mercure's authorization rules).
+    /// Require JSON Web Tokens signed with this HMAC key (HS256, HS384 or HS512), from
+    /// publishers and subscribers.
     #[arg(
         long,
         env = "SSE_HUB_JWT_KEY",
@@ -80,7 +86,112 @@ pub struct HubArgs {
     )]
     jwt_key: Option<String>,
 
-    /// With --jwt-key: let subscribers without a token receive public updates.
+    /// Require JSON Web Tokens that this public key verifies: a PEM file holding a public key
+    /// (RSA: RS256/384/512 and PS256/384/512; EC P-256: ES256; EC P-384: ES384; Ed25519: EdDSA;
+    /// RSA keys of 2048 to 4096 bits) or a certificate holding one.
+    #[arg(long, env = "SSE_HUB_JWT_PUBLIC_KEY", value_name = "FILE")]
+    jwt_public_key: Option<std::path::PathBuf>,
+
+    /// Require JSON Web Tokens that a key of this JWK Set verifies: an http(s) URL (fetched at
+    /// start, within 5 s, and again when a token names a `kid` it does not hold; see
+    /// --jwks-refresh) or a file. The token's `kid` picks the key.
+    #[arg(
+        long,
+        env = "SSE_HUB_JWKS",
+        value_name = "URL-OR-FILE",
+        hide_env_values = true
+    )]
+    jwks: Option<String>,
+
+    /// Publishers' own HMAC key: with any --publisher-* key, publishers' tokens are verified
+    /// with those only, not with --jwt-key, --jwt-public-key or --jwks.
+    #[arg(
+        long,
+        env = "SSE_HUB_PUBLISHER_JWT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    publisher_jwt_key: Option<String>,
+
+    /// Publishers' own public key file (PEM; see --jwt-public-key).
+    #[arg(long, env = "SSE_HUB_PUBLISHER_JWT_PUBLIC_KEY", value_name = "FILE")]
+    publisher_jwt_public_key: Option<std::path::PathBuf>,
+
+    /// Publishers' own JWK Set (URL or file; see --jwks).
+    #[arg(
+        long,
+        env = "SSE_HUB_PUBLISHER_JWKS",
+        value_name = "URL-OR-FILE",
+        hide_env_values = true
+    )]
+    publisher_jwks: Option<String>,
+
+    /// Subscribers' own HMAC key: with any --subscriber-* key, subscribers' tokens are verified
+    /// with those only, not with --jwt-key, --jwt-public-key or --jwks.
+    #[arg(
+        long,
+        env = "SSE_HUB_SUBSCRIBER_JWT_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    subscriber_jwt_key: Option<String>,
+
+    /// Subscribers' own public key file (PEM; see --jwt-public-key).
+    #[arg(long, env = "SSE_HUB_SUBSCRIBER_JWT_PUBLIC_KEY", value_name = "FILE")]
+    subscriber_jwt_public_key: Option<std::path::PathBuf>,
+
+    /// Subscribers' own JWK Set (URL or file; see --jwks).
+    #[arg(
+        long,
+        env = "SSE_HUB_SUBSCRIBER_JWKS",
+        value_name = "URL-OR-FILE",
+        hide_env_values = true
+    )]
+    subscriber_jwks: Option<String>,
+
+    /// Take RFC 9068 access tokens (`typ: at+jwt`, draft-dunglas-mercure-08) whose `aud` names
+    /// this URL, the hub's resource identifier (repeatable; with --jwt-issuer), e.g.
+    /// https://hub.example.com/.well-known/mercure.
+    #[arg(
+        long = "jwt-audience",
+        env = "SSE_HUB_JWT_AUDIENCE",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    jwt_audience: Vec<String>,
+
+    /// Take access tokens whose `iss` is this issuer (repeatable; with --jwt-audience).
+    #[arg(
+        long = "jwt-issuer",
+        env = "SSE_HUB_JWT_ISSUER",
+        value_name = "URL",
+        value_delimiter = ','
+    )]
+    jwt_issuer: Vec<String>,
+
+    /// Take access tokens only: refuse Mercure 0.x tokens (no `typ: at+jwt`, rights in the
+    /// `mercure` claim), which are taken by default.
+    #[arg(long, env = "SSE_HUB_NO_LEGACY_TOKENS")]
+    no_legacy_tokens: bool,
+
+    /// The name of the cookie that carries a 0.x token (the __Secure-mercure_access_token cookie
+    /// is read too, first).
+    #[arg(
+        long,
+        env = "SSE_HUB_COOKIE_NAME",
+        value_name = "NAME",
+        default_value = "mercureAuthorization"
+    )]
+    cookie_name: String,
+
+    /// Fetch a --jwks URL (or read its file) again at most once per this long, however many
+    /// tokens name a key it does not hold, e.g. 30s, 5m. Keys are also read again in the
+    /// background once they are 10 minutes old.
+    #[arg(long, env = "SSE_HUB_JWKS_REFRESH", default_value = "30s", value_name = "DURATION",
+          value_parser = crate::listen::parse_duration)]
+    jwks_refresh: Duration,
+
+    /// With a key: let subscribers without a token receive public updates.
     #[arg(long, env = "SSE_HUB_ANONYMOUS")]
     anonymous: bool,
 
@@ -149,7 +260,8 @@ pub struct HubArgs {
     publish_backlog: u64,
 
     // Hostile clients: forged requests from other sites' pages.
-    /// Accept publishes authorized by the mercureAuthorization cookie from pages of this origin
+    /// Accept publishes authorized by a cookie (the --cookie-name one or
+    /// __Secure-mercure_access_token) from pages of this origin
     /// (repeatable, e.g. https://app.example.com): a cookie-authorized publish needs an Origin
     /// (or Referer) listed here, else 403, against cross-site request forgery. Without it such
     /// publishes are refused; tokens sent as `Authorization: Bearer` or in the query are not
@@ -235,7 +347,7 @@ pub struct HubArgs {
     request_memory: usize,
 
     // Presence.
-    /// Announce subscriptions and serve Mercure's subscriptions API (needs --jwt-key): each
+    /// Announce subscriptions and serve Mercure's subscriptions API (needs a key): each
     /// subscription that opens or ends is published as a private update on
     /// /.well-known/mercure/subscriptions/{topic}/{subscriber} (JSON-LD, with `active` and the
     /// token's `mercure.payload`), and GET /.well-known/mercure/subscriptions[/{topic}[/{subscriber}]]
@@ -316,6 +428,19 @@ impl HubArgs {
         config.heartbeat = Some(self.heartbeat);
         config.retry = self.retry.map(Duration::from_millis);
         config.jwt_key = self.jwt_key.clone();
+        config.jwt_public_key = self.jwt_public_key.clone();
+        config.jwks = self.jwks.clone();
+        config.publisher_jwt_key = self.publisher_jwt_key.clone();
+        config.publisher_jwt_public_key = self.publisher_jwt_public_key.clone();
+        config.publisher_jwks = self.publisher_jwks.clone();
+        config.subscriber_jwt_key = self.subscriber_jwt_key.clone();
+        config.subscriber_jwt_public_key = self.subscriber_jwt_public_key.clone();
+        config.subscriber_jwks = self.subscriber_jwks.clone();
+        config.jwt_audiences = self.jwt_audience.clone();
+        config.jwt_issuers = self.jwt_issuer.clone();
+        config.legacy_tokens = !self.no_legacy_tokens;
+        config.cookie_name = self.cookie_name.clone();
+        config.jwks_refresh = self.jwks_refresh;
         config.anonymous = self.anonymous;
         config.cors_origins = self.cors_origin.clone();
         config.max_connections = self.max_connections;

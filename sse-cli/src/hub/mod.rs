@@ -98,7 +98,6 @@ async fn serve(
         .local_addr()
         .map_err(|e| Error::Bind(config.listen, e))?;
     let (history, heartbeat) = (config.history, config.heartbeat);
-    let (auth, anonymous) = (config.jwt_key.clone(), config.anonymous);
     let subscriptions = config
         .subscriptions
         .then_some((config.max_subscriptions, config.max_subscriptions_bytes));
@@ -111,11 +110,7 @@ async fn serve(
     info!(
         "sse hub listening on {scheme}://{addr} (backend: {}, history: {history} events, auth: {}, heartbeat: {})",
         hub.backend(),
-        match (&auth, anonymous) {
-            (None, _) => "off, anyone may publish and subscribe",
-            (Some(_), true) => "JWT (HS256), anonymous subscribers allowed",
-            (Some(_), false) => "JWT (HS256) for publishers and subscribers",
-        },
+        hub.auth_summary(),
         heartbeat
             .filter(|d| !d.is_zero())
             .map_or("off".to_owned(), |d| format!("{d:?}")),
@@ -134,7 +129,7 @@ async fn serve(
         );
     }
     // After the first line, which says where the hub listens.
-    if let Some(warning) = auth.as_deref().and_then(sse_hub::weak_key_warning) {
+    for warning in hub.warnings() {
         warn!("{warning}");
     }
     hub.serve(listener, shutdown_signal()).await;
