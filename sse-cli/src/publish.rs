@@ -2,13 +2,12 @@
 //! Mercure hub (this project's `sse hub` or any other) and prints its id.
 
 use std::fmt;
-use std::future::poll_fn;
-use std::io::{self, IoSlice, Read};
+use std::io::{self, Read};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use clap::Args;
-use sse_driver::rt::{BoxTransport, Runtime, Transport};
+use sse_driver::rt::{BoxTransport, Runtime};
 use sse_proto::http1::{BodyDecoder, Request, ResponseParser, Scheme, Url};
 use sse_tokio::rt::Tokio;
 
@@ -184,35 +183,23 @@ async fn open(url: &Url) -> Result<BoxTransport, Error> {
     )))
 }
 
-/// Writes all of `bytes`.
-async fn write_all(socket: &mut BoxTransport, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let n = poll_fn(|cx| socket.poll_write_vectored(cx, &[IoSlice::new(bytes)])).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = bytes.get(n..).unwrap_or_default();
-    }
-    poll_fn(|cx| socket.poll_flush(cx)).await
-}
-
-/// Reads what comes next onto `buf`: how many bytes, `0` at the end.
-async fn read_buf(socket: &mut BoxTransport, buf: &mut BytesMut) -> io::Result<usize> {
-    let mut chunk = [0u8; 4096];
-    let n = poll_fn(|cx| socket.poll_read(cx, &mut chunk)).await?;
-    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    Ok(n)
-}
-
 /// Sends the request; the status and the body of the answer.
 async fn exchange(url: &Url, head: &[u8], body: &[u8]) -> Result<(u16, String), Error> {
     let mut socket = open(url).await?;
-    write_all(&mut socket, head).await.map_err(Error::Io)?;
-    write_all(&mut socket, body).await.map_err(Error::Io)?;
+    sse_driver::rt::write_all(&mut socket, head)
+        .await
+        .map_err(Error::Io)?;
+    sse_driver::rt::write_all(&mut socket, body)
+        .await
+        .map_err(Error::Io)?;
     let mut buf = BytesMut::with_capacity(4096);
     let mut parser = ResponseParser::new();
     let response = loop {
-        if read_buf(&mut socket, &mut buf).await.map_err(Error::Io)? == 0 {
+        if sse_driver::rt::read_buf(&mut socket, &mut buf)
+            .await
+            .map_err(Error::Io)?
+            == 0
+        {
             return Err(Error::Protocol(
                 "the connection closed before a response".into(),
             ));
@@ -242,7 +229,11 @@ async fn exchange(url: &Url, head: &[u8], body: &[u8]) -> Result<(u16, String), 
         if decoder.is_done() {
             break;
         }
-        if read_buf(&mut socket, &mut buf).await.map_err(Error::Io)? == 0 {
+        if sse_driver::rt::read_buf(&mut socket, &mut buf)
+            .await
+            .map_err(Error::Io)?
+            == 0
+        {
             decoder
                 .handle_eof()
                 .map_err(|e| Error::Protocol(e.to_string()))?;

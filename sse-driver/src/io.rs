@@ -53,16 +53,26 @@ pub(crate) fn poll_flush<T: Transport + ?Sized>(
     }
 }
 
-/// Writes all of `bytes`, then flushes.
-pub(crate) async fn write_all<T: Transport + ?Sized>(
-    io: &mut T,
-    mut bytes: &[u8],
-) -> io::Result<()> {
+/// Writes all of `bytes`, then flushes (`Interrupted` retried, a write
+/// that takes nothing is `WriteZero`).
+pub async fn write_all<T: Transport + ?Sized>(io: &mut T, mut bytes: &[u8]) -> io::Result<()> {
     while !bytes.is_empty() {
         let n = poll_fn(|cx| poll_write(io, cx, &[IoSlice::new(bytes)])).await?;
         bytes = bytes.get(n..).unwrap_or_default();
     }
     poll_fn(|cx| poll_flush(io, cx)).await
+}
+
+/// Reads what comes next onto `buf` (at most 8 KiB): how many bytes, `0`
+/// at the end of the stream.
+pub async fn read_buf<T: Transport + ?Sized>(
+    io: &mut T,
+    buf: &mut bytes::BytesMut,
+) -> io::Result<usize> {
+    let mut chunk = [0u8; 8192];
+    let n = poll_fn(|cx| poll_read(io, cx, &mut chunk)).await?;
+    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
+    Ok(n)
 }
 
 /// Closes the writing side (after flushing it).

@@ -13,6 +13,8 @@
 //! `Pin<&mut Self>`: every implementation is `Unpin` (a binding boxes what
 //! is not), which keeps the loops free of pinning.
 
+/// Whole writes and reads on a [`Transport`], for one-off requests.
+pub use crate::io::{read_buf, write_all};
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;

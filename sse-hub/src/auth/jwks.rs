@@ -12,8 +12,7 @@
 //! [`FETCH_TIMEOUT`] and [`MAX_DOCUMENT`] bytes. A failed fetch keeps the
 //! keys held. Redirects are not followed.
 
-use std::future::poll_fn;
-use std::io::{self, IoSlice};
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -21,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use serde_json::Value;
-use sse_driver::rt::{BoxTransport, Runtime as _, Transport as _};
+use sse_driver::rt::{BoxTransport, Runtime as _};
 use sse_proto::http1::{BodyDecoder, Request, ResponseParser, Scheme, Url};
 use sse_tokio::rt::Tokio;
 use tracing::{info, warn};
@@ -300,7 +299,9 @@ async fn fetch(url: &Url) -> Result<Vec<u8>, String> {
     }
     let mut head = BytesMut::new();
     request.encode(&mut head);
-    write_all(&mut socket, &head).await.map_err(cannot)?;
+    sse_driver::rt::write_all(&mut socket, &head)
+        .await
+        .map_err(cannot)?;
 
     let mut buf = BytesMut::with_capacity(8192);
     let mut parser = ResponseParser::new();
@@ -314,7 +315,11 @@ async fn fetch(url: &Url) -> Result<Vec<u8>, String> {
             }
             break response;
         }
-        if read_some(&mut socket, &mut buf).await.map_err(cannot)? == 0 {
+        if sse_driver::rt::read_buf(&mut socket, &mut buf)
+            .await
+            .map_err(cannot)?
+            == 0
+        {
             return Err("closed the connection before answering".to_owned());
         }
     };
@@ -353,7 +358,11 @@ async fn fetch(url: &Url) -> Result<Vec<u8>, String> {
             // never ends, say).
             return Err(too_large());
         }
-        if read_some(&mut socket, &mut buf).await.map_err(cannot)? == 0 {
+        if sse_driver::rt::read_buf(&mut socket, &mut buf)
+            .await
+            .map_err(cannot)?
+            == 0
+        {
             decoder
                 .handle_eof()
                 .map_err(|e| format!("answered a truncated body: {e}"))?;
@@ -369,26 +378,6 @@ async fn fetch(url: &Url) -> Result<Vec<u8>, String> {
             return Ok(body);
         }
     }
-}
-
-/// Writes all of `bytes`.
-async fn write_all(socket: &mut BoxTransport, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        let n = poll_fn(|cx| socket.poll_write_vectored(cx, &[IoSlice::new(bytes)])).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        bytes = bytes.get(n..).unwrap_or_default();
-    }
-    poll_fn(|cx| socket.poll_flush(cx)).await
-}
-
-/// Reads what comes next onto `buf`: how many bytes (`0` at the end).
-async fn read_some(socket: &mut BoxTransport, buf: &mut BytesMut) -> io::Result<usize> {
-    let mut chunk = [0u8; 8192];
-    let n = poll_fn(|cx| socket.poll_read(cx, &mut chunk)).await?;
-    buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    Ok(n)
 }
 
 #[cfg(test)]
