@@ -132,7 +132,11 @@ fn a_rapid_reset_flood_leaves_nothing_behind() {
     }
     let frames = h2.read_until(Duration::from_secs(2), |f| f.kind == GOAWAY);
     let goaway = frames.iter().any(|f| f.kind == GOAWAY);
-    assert!(goaway || sent < 10_000, "neither cut off nor bounded");
+    // A hub that closes a connection with unread bytes in it resets it,
+    // and the reset may overtake its GOAWAY: a closed connection is cut off
+    // as well. A connection still open after the whole flood is not.
+    let cut_off = goaway || h2.is_closed() || sent < 10_000;
+    assert!(cut_off, "neither cut off nor bounded");
     // Nothing of the flood stays: no stream, no subscriber.
     wait_for_metric(&pki, &hub, "\nsse_hub_open_streams 0\n");
     let grown = rss_kib(hub.child.id()).saturating_sub(before);

@@ -40,6 +40,9 @@ pub struct H2 {
     authority: String,
     /// Bytes read but not yet a whole frame.
     pending: Vec<u8>,
+    /// Whether a read found the connection closed (end of stream, or an
+    /// error such as a reset).
+    closed: bool,
 }
 
 impl H2 {
@@ -64,6 +67,7 @@ impl H2 {
             tls: StreamOwned::new(conn, tcp),
             authority: format!("localhost:{port}"),
             pending: Vec::new(),
+            closed: false,
         };
         h2.tls
             .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
@@ -129,20 +133,32 @@ impl H2 {
                 }
             }
             match self.tls.read(&mut buf) {
-                Ok(0) => break,
+                Ok(0) => {
+                    self.closed = true;
+                    break;
+                }
                 Ok(n) => self.pending.extend_from_slice(&buf[..n]),
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(_) => break,
+                Err(_) => {
+                    self.closed = true;
+                    break;
+                }
             }
         }
         while let Some(frame) = self.take_frame() {
             frames.push(frame);
         }
         frames
+    }
+
+    /// Whether a read has found the connection closed by the other side
+    /// (its last frames may be lost when it resets the connection).
+    pub fn is_closed(&self) -> bool {
+        self.closed
     }
 
     fn take_frame(&mut self) -> Option<Frame> {
