@@ -92,6 +92,22 @@ fn the_conformance_suites_token_publishes_and_subscribes_privately() {
 }
 
 #[test]
+fn reserved_topics_are_a_bad_request_for_an_access_token_and_forbidden_for_0x() {
+    let hub = Hub::start(&DRAFT08_FLAGS);
+    let topic = "https://example.com/.well-known/mercure/subscriptions/a/b";
+    let fields = [("topic", topic), ("data", "forged")];
+    let resp = hub.publish(&fields, &[("Authorization", &bearer(&conformance_token()))]);
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert!(resp.text().contains("reserved"), "{}", resp.text());
+    let legacy = token(json!({"mercure": {"publish": ["*"]}}), CONFORMANCE_KEY);
+    let resp = hub.publish(&fields, &[("Authorization", &bearer(&legacy))]);
+    assert_eq!(resp.status, 403, "{}", resp.text());
+    assert!(resp.text().contains("reserved"), "{}", resp.text());
+    // Without a token, the token's refusal comes first.
+    assert_eq!(hub.publish(&fields, &[]).status, 401);
+}
+
+#[test]
 fn refusals_follow_rfc_6750() {
     // Without --anonymous: subscribers need a token too.
     let hub = Hub::start(

@@ -107,12 +107,18 @@ pub fn prepare(
     if topics.len() > MAX_TOPICS {
         return Err(bad(format!("too many topics: at most {MAX_TOPICS}")));
     }
-    if let Some(topic) = topics.iter().find(|t| is_reserved(t)) {
-        // The hub's own (subscription events): no publisher may forge them.
-        return Err(Response::text(
-            403,
+    // The hub's own topics (subscription events): no publisher may forge
+    // them. Mercure 0.x answers 403; draft-08 makes it a bad request (400)
+    // for a publisher with an access token.
+    let reserved = topics.iter().find(|t| is_reserved(t));
+    let refuse_reserved = |topic: &String, status: u16| {
+        Response::text(
+            status,
             format!("the topic {topic:?} is reserved: topics under `{HUB_PATH}` are the hub's own"),
-        ));
+        )
+    };
+    if let (Some(topic), None) = (reserved, auth) {
+        return Err(refuse_reserved(topic, 403));
     }
     if let Some(auth) = auth {
         let url_query = query::pairs(request.head.query().unwrap_or("").as_bytes());
@@ -124,6 +130,13 @@ pub fn prepare(
             // site's page (CSRF).
             origin::check_publish(publish_origins, &request.head, auth.cookie_of(source))
                 .map_err(|why| Response::text(403, why))?;
+        }
+        if let Some(topic) = reserved {
+            let status = match claims.kind {
+                auth::TokenKind::AccessToken => 400,
+                auth::TokenKind::Legacy => 403,
+            };
+            return Err(refuse_reserved(topic, status));
         }
         if !auth::covers(&claims.publish, &topics) {
             return Err(not_covered(claims.kind));
