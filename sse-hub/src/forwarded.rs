@@ -6,12 +6,13 @@
 
 use std::net::IpAddr;
 
+use sse_proto::IpBlock;
 use sse_proto::http1::RequestHead;
 
 /// The trusted proxies: addresses and CIDR blocks.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedProxies {
-    nets: Vec<(IpAddr, u8)>,
+    nets: Vec<IpBlock>,
 }
 
 impl TrustedProxies {
@@ -29,29 +30,14 @@ impl TrustedProxies {
                      10.0.0.0/8, 192.0.2.7 or fd00::/8)"
                 )
             };
-            let (address, bits) = match value.split_once('/') {
-                Some((address, bits)) => {
-                    (address, Some(bits.parse::<u8>().map_err(|_| invalid())?))
-                }
-                None => (value, None),
-            };
-            let ip: IpAddr = address.parse().map_err(|_| invalid())?;
-            let max = if ip.is_ipv4() { 32 } else { 128 };
-            let bits = bits.unwrap_or(max);
-            if bits > max {
-                return Err(invalid());
-            }
-            nets.push((ip, bits));
+            nets.push(IpBlock::parse(value).ok_or_else(invalid)?);
         }
         Ok(TrustedProxies { nets })
     }
 
     /// Whether `ip` is a trusted proxy.
     pub fn trusts(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
-        self.nets
-            .iter()
-            .any(|&(net, bits)| in_block(ip, canonical(net), bits))
+        self.nets.iter().any(|block| block.contains(ip))
     }
 
     /// The client of a request that `peer` sent: `peer` itself unless it is
@@ -151,29 +137,6 @@ fn parse_node(node: &str) -> Option<IpAddr> {
     let (host, port) = node.rsplit_once(':')?;
     port.parse::<u16>().ok()?;
     host.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
-}
-
-/// An IPv4-mapped IPv6 address as the IPv4 address it is.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// Whether `ip` is in the block `net`/`bits`.
-fn in_block(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

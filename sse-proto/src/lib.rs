@@ -135,6 +135,7 @@ mod event;
 mod field;
 #[cfg(feature = "http1")]
 pub mod http1;
+mod ip_block;
 mod limits;
 /// Without feature `http1`, only what the client and the server share with
 /// the codec: field-value facts and chunk framing.
@@ -152,6 +153,7 @@ pub use decode::{DecodeError, Decoder, Frame, Limits};
 pub use encode::{OutgoingEvent, comment_len, encode_comment, encode_retry};
 pub use event::Event;
 pub use field::{EventId, EventName, InvalidField};
+pub use ip_block::IpBlock;
 pub use str::{FromUtf8Error, Str};
 
 #[cfg(doctest)]

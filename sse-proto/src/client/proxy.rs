@@ -14,6 +14,7 @@ use core::fmt;
 use core::net::IpAddr;
 
 use super::http::Origin;
+use crate::IpBlock;
 use crate::http1::{Scheme, Url, UrlError};
 use crate::str::Str;
 
@@ -247,7 +248,7 @@ enum Exception {
     /// A domain: the name itself and every name under it.
     Domain(Str),
     /// An address, or a block of them (`10.0.0.0/8`).
-    Net(IpAddr, u8),
+    Net(IpBlock),
 }
 
 impl Proxies {
@@ -355,7 +356,7 @@ impl Proxies {
                         .strip_suffix(domain.as_str())
                         .is_some_and(|sub| sub.ends_with('.'))
             }
-            (Exception::Net(net, bits), Some(ip)) => in_block(ip, *net, *bits),
+            (Exception::Net(block), Some(ip)) => block.contains(ip),
             _ => false,
         });
         (!excepted).then_some(setting)
@@ -408,9 +409,11 @@ fn parse_exception(entry: &str) -> Option<Exception> {
         None => address,
     };
     if let Ok(ip) = bare.parse::<IpAddr>() {
-        let max = if ip.is_ipv4() { 32 } else { 128 };
-        let bits = bits.unwrap_or(max);
-        return (bits <= max).then_some(Exception::Net(ip, bits));
+        let block = match bits {
+            Some(bits) => IpBlock::new(ip, bits),
+            None => Some(IpBlock::single(ip)),
+        };
+        return block.map(Exception::Net);
     }
     if bits.is_some() {
         return None;
@@ -422,21 +425,6 @@ fn parse_exception(entry: &str) -> Option<Exception> {
     // A domain name is checked as a URL host would be.
     Origin::of(&format!("http://{domain}/"))?;
     Some(Exception::Domain(Str::from(domain)))
-}
-
-/// Whether `ip` is in the block `net`/`bits`.
-fn in_block(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
-    }
 }
 
 /// Percent-decodes `s` as UTF-8; `None` for a bad escape or bad UTF-8.
@@ -609,29 +597,5 @@ mod tests {
         let all = Proxies::all(Proxy::parse("p:1").unwrap()).no_proxy("*");
         assert!(all.for_url(&url("http://anything/")).is_none());
         assert!(Proxies::none().for_url(&url("http://x/")).is_none());
-    }
-
-    #[test]
-    fn cidr_edges() {
-        assert!(in_block(
-            "1.2.3.4".parse().unwrap(),
-            "0.0.0.0".parse().unwrap(),
-            0
-        ));
-        assert!(in_block(
-            "1.2.3.4".parse().unwrap(),
-            "1.2.3.4".parse().unwrap(),
-            32
-        ));
-        assert!(!in_block(
-            "1.2.3.5".parse().unwrap(),
-            "1.2.3.4".parse().unwrap(),
-            32
-        ));
-        assert!(!in_block(
-            "::1".parse().unwrap(),
-            "0.0.0.0".parse().unwrap(),
-            0
-        ));
     }
 }
