@@ -5,6 +5,8 @@
 # raw results (JSON lines) and hub logs go to $OUT (default target/load).
 #
 #   bash benches/load.sh            # about 3.5 minutes on 2 cores, plus the build
+#   bash benches/load.sh cores      # ours only, on 1 core and then on 2 (taskset):
+#                                   # how the hub scales with the cores it is given
 #
 # Scenarios, on each hub in turn (a fresh process per hub):
 #   idle 1000 and 10000 subscribers, 3 connect/close rounds each
@@ -84,6 +86,23 @@ scenarios() {
     load "$label" fanout --subscribers 1000 --events 2000
     load "$label" throughput --publishers 16 --window 4 --seconds 10
 }
+
+# `cores`: our hub alone, pinned to one core and then to two (its runtime
+# sizes follow the cores it may use); the load tool is not pinned.
+if [ "${1:-}" = cores ]; then
+    echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(rustc --version)"
+    for cpus in 0 0,1; do
+        label="ours-cpus-${cpus/,/-}"
+        start_hub "$label" taskset -c "$cpus" target/release/sse hub --listen 127.0.0.1:0 \
+            --heartbeat 0 --history 100000
+        grep -o 'threads: .*' "$OUT/$label.log" | head -1 || true
+        load "$label" fanout --subscribers 10000 --events 1000
+        load "$label" fanout --subscribers 1000 --events 2000
+        load "$label" throughput --publishers 16 --window 4 --seconds 10
+        stop_hub
+    done
+    exit 0
+fi
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), $(rustc --version)"
 echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
