@@ -173,18 +173,35 @@ enum HeadRead {
     Failed(ServeError),
     /// The request memory budget cannot hold it.
     Memory,
+    /// The client speaks HTTP/2 with prior knowledge.
+    Http2,
+}
+
+/// The first bytes of an HTTP/2 connection with prior knowledge (h2c,
+/// RFC 9113 section 3.3): a client (or a proxy) that sends them speaks
+/// HTTP/2 from the first byte.
+pub const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// What came next on a connection.
+pub enum Next {
+    /// A whole request.
+    Request(WholeRequest),
+    /// The client closed the connection between requests.
+    Closed,
+    /// The HTTP/2 preface (still in the buffer): the connection speaks
+    /// HTTP/2 from here on.
+    Http2,
 }
 
 /// Reads the next request within the header timeout, its buffers charged
-/// to `memory`. `Ok(None)`: the client closed the connection between
-/// requests. `Err(response)`: answer this and close (400, 408, 413, 431,
-/// 503).
+/// to `memory`. `Err(response)`: answer this and close (400, 408, 413,
+/// 431, 503).
 pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut S,
     buf: &mut BytesMut,
     config: &Config,
     memory: &Arc<RequestMemory>,
-) -> Result<Option<WholeRequest>, Response> {
+) -> Result<Next, Response> {
     let mut charge = Charge::new(memory);
     // What was read ahead (a pipelined request) counts too.
     charge.set(buf.capacity()).map_err(|_| short_of_memory())?;
@@ -192,7 +209,8 @@ pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
     let head = match tokio::time::timeout_at(deadline, read_head(socket, buf, &mut charge)).await {
         Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
         Ok(Err(HeadRead::Memory)) => return Err(short_of_memory()),
-        Ok(Err(HeadRead::Failed(ServeError::Closed))) => return Ok(None),
+        Ok(Err(HeadRead::Failed(ServeError::Closed))) => return Ok(Next::Closed),
+        Ok(Err(HeadRead::Http2)) => return Ok(Next::Http2),
         Ok(Err(HeadRead::Failed(ServeError::Head(
             HeadError::TooLarge | HeadError::TooManyHeaders,
         )))) => {
@@ -201,7 +219,7 @@ pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Err(HeadRead::Failed(ServeError::Head(e)))) => {
             return Err(Response::text(400, format!("malformed request: {e}")));
         }
-        Ok(Err(HeadRead::Failed(_))) => return Ok(None),
+        Ok(Err(HeadRead::Failed(_))) => return Ok(Next::Closed),
         Ok(Ok(head)) => head,
     };
     let rest = buf;
@@ -251,7 +269,7 @@ pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
     if rest.is_empty() && rest.capacity() > ALLOWANCE {
         *rest = BytesMut::new();
     }
-    Ok(Some(WholeRequest { head, body }))
+    Ok(Next::Request(WholeRequest { head, body }))
 }
 
 /// The most bytes a request head may take: enough for 1000 topic
@@ -272,7 +290,13 @@ async fn read_head<S: AsyncRead + Unpin>(
 ) -> Result<RequestHead, HeadRead> {
     let mut parser = RequestParser::with_limits(head_limits());
     loop {
-        if !buf.is_empty() {
+        if buf.starts_with(H2_PREFACE) {
+            return Err(HeadRead::Http2);
+        }
+        // The start of the preface parses as a (bad) HTTP/1 head of its
+        // own: wait for the whole preface before reading it as one.
+        let preface_so_far = buf.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(buf);
+        if !buf.is_empty() && !preface_so_far {
             match parser.parse_buf(buf) {
                 Ok(Some(head)) => return Ok(head),
                 Ok(None) => {}

@@ -58,6 +58,8 @@ mod http;
 mod limits;
 mod metrics;
 mod origin;
+#[cfg(feature = "tls")]
+mod prefixed;
 mod presence;
 mod proxy_protocol;
 mod publish;

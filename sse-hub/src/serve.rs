@@ -262,25 +262,43 @@ fn serve_at(
     Box::pin(async move {
         // The request loop's state (parsing, routing, responses) is
         // freed before the stream runs: a stream holds only its own.
-        let opened = Box::pin(requests(hub, socket, buf, peer, slot, place, first)).await;
-        if let Some(Opened {
-            mut socket,
-            stream,
-            slot,
-        }) = opened
-        {
-            stream.run(&mut socket).await;
-            drop(slot);
+        let opened = Box::pin(requests(hub.clone(), socket, buf, peer, slot, place, first)).await;
+        match opened {
+            Some(Opened::Stream {
+                mut socket,
+                stream,
+                slot,
+            }) => {
+                stream.run(&mut socket).await;
+                drop(slot);
+            }
+            #[cfg(feature = "tls")]
+            Some(Opened::Http2 { socket, read, slot }) => {
+                let io = crate::prefixed::Prefixed::new(read.freeze(), socket);
+                Box::pin(crate::h2::serve(hub, io, peer, slot)).await;
+            }
+            None => {}
         }
     })
 }
 
-/// An event stream a connection's request opened (its head written),
-/// with the connection and its place under the limits.
-struct Opened {
-    socket: Conn,
-    stream: subscribe::Stream,
-    slot: limits::Slot,
+/// What a connection's requests leave to serve, with the connection and
+/// its place under the limits.
+enum Opened {
+    /// An event stream a request opened (its head written).
+    Stream {
+        socket: Conn,
+        stream: subscribe::Stream,
+        slot: limits::Slot,
+    },
+    /// HTTP/2 with prior knowledge (h2c) on a plain connection, from the
+    /// preface on (in `read`).
+    #[cfg(feature = "tls")]
+    Http2 {
+        socket: TcpStream,
+        read: BytesMut,
+        slot: limits::Slot,
+    },
 }
 
 /// Serves the connection's requests until it closes, moves to the other
@@ -310,10 +328,16 @@ async fn requests(
             ))
             .await
             {
-                Ok(Some(request)) => request,
-                Ok(None) => {
+                Ok(http::Next::Request(request)) => request,
+                Ok(http::Next::Closed) => {
                     let _ = answers::flush(&mut socket, &mut outbox).await;
                     return None;
+                }
+                Ok(http::Next::Http2) => {
+                    if answers::flush(&mut socket, &mut outbox).await.is_err() {
+                        return None;
+                    }
+                    return http2_prior_knowledge(socket, buf, peer, slot).await;
                 }
                 Err(response) => {
                     let mut socket = Flushing::new(&mut socket, &mut outbox);
@@ -405,7 +429,7 @@ async fn requests(
                         // buffer (a refused subscription keeps it, with
                         // the requests read ahead).
                         drop(buf);
-                        return Some(Opened {
+                        return Some(Opened::Stream {
                             socket,
                             stream,
                             slot,
@@ -429,6 +453,33 @@ async fn requests(
             }
         }
     }
+}
+
+/// A client that sent the HTTP/2 preface on a plain connection: served as
+/// HTTP/2 (h2c with prior knowledge), unless this build has no HTTP/2 or
+/// the connection is TLS (where ALPN chose HTTP/1.1).
+async fn http2_prior_knowledge(
+    socket: Conn,
+    read: BytesMut,
+    peer: SocketAddr,
+    slot: limits::Slot,
+) -> Option<Opened> {
+    #[cfg(feature = "tls")]
+    if socket.is_plain() {
+        debug!("{peer}: HTTP/2 with prior knowledge");
+        return match socket.into_plain() {
+            Ok(socket) => Some(Opened::Http2 { socket, read, slot }),
+            Err(_) => None,
+        };
+    }
+    let _ = (read, peer, slot);
+    let mut socket = socket;
+    let response = http::Response::text(
+        505,
+        "HTTP/2 is not served on this connection: speak HTTP/1.1, or HTTP/2 over https",
+    );
+    let _ = http::write(&mut socket, &response, false).await;
+    None
 }
 
 /// Whether the request asks for an event stream.
