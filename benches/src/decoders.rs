@@ -62,6 +62,7 @@ pub fn decoders() -> Vec<Contender> {
     vec![
         contender!("sse-proto", Kind::Ours, sse_proto_chunk),
         contender!("sse-proto_bytes", Kind::Ours, sse_proto_bytes),
+        contender!("sse-proto_ref", Kind::Ours, sse_proto_ref),
         contender!("sse-driver_events", Kind::Ours, sse_driver_events),
         contender!("sse-stream", Kind::Peer, sse_stream),
         contender!("sse-core", Kind::Peer, sse_core),
@@ -98,6 +99,32 @@ pub fn sse_proto_chunk<S: Sink + Default>(chunks: &[Bytes]) -> S {
     }
     decoder.handle_eof();
     drain(poll, &mut decoder, &mut sink);
+    sink
+}
+
+/// [`Poll`] for the lending API.
+type PollRef = for<'a> fn(
+    &'a mut sse_proto::Decoder,
+) -> Result<Option<sse_proto::EventRef<'a>>, sse_proto::DecodeError>;
+
+/// `sse-proto` fed with [`sse_proto::Decoder::handle_chunk`] (zero-copy),
+/// its events lent with `poll_event_ref` (nothing copied out), through an
+/// opaque pointer.
+pub fn sse_proto_ref<S: Sink + Default>(chunks: &[Bytes]) -> S {
+    let poll = std::hint::black_box(sse_proto::Decoder::poll_event_ref as PollRef);
+    let mut sink = S::default();
+    let mut decoder = sse_proto::Decoder::new();
+    let drain = |decoder: &mut sse_proto::Decoder, sink: &mut S| {
+        while let Some(event) = poll(decoder).expect("within limits") {
+            sink.event(event.event_type(), event.data().as_bytes(), event.id());
+        }
+    };
+    for chunk in chunks {
+        decoder.handle_chunk(chunk.clone());
+        drain(&mut decoder, &mut sink);
+    }
+    decoder.handle_eof();
+    drain(&mut decoder, &mut sink);
     sink
 }
 

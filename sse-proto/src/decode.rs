@@ -16,7 +16,7 @@ use core::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::scan::{Window, find_line_end};
 use crate::str::Str;
 
@@ -138,6 +138,10 @@ pub struct Decoder {
     held: Vec<Bytes>,
     /// Total length of `held`.
     held_len: usize,
+    /// The block's type and data were lent out by
+    /// [`poll_event_ref`](Decoder::poll_event_ref) and still sit in the
+    /// block's buffers: emptied by the next parsing step.
+    lent: bool,
     parser: Parser,
 }
 
@@ -253,6 +257,7 @@ impl Decoder {
             cur: Bytes::new(),
             held: Vec::new(),
             held_len: 0,
+            lent: false,
             parser: Parser {
                 limits,
                 scanned: 0,
@@ -471,6 +476,62 @@ impl Decoder {
         }
     }
 
+    /// Like [`poll_event`](Decoder::poll_event), but the event is lent, not
+    /// given: its type, data and id are read where the decoder wrote them,
+    /// and stay valid until the decoder is next used mutably. Nothing is
+    /// copied out, so this is the fastest way to read events that are
+    /// looked at and dropped (or copied into a structure of the caller's).
+    /// `retry` values update [`retry`](Decoder::retry).
+    ///
+    /// ```
+    /// use sse_proto::Decoder;
+    ///
+    /// let mut decoder = Decoder::new();
+    /// decoder.handle_bytes(b"id: 1\ndata: one\n\nevent: two\ndata: 2\n\n");
+    /// let mut seen = Vec::new();
+    /// while let Some(event) = decoder.poll_event_ref().unwrap() {
+    ///     seen.push(format!("{} {} {}", event.event_type(), event.data(), event.id()));
+    /// }
+    /// assert_eq!(seen, ["message one 1", "two 2 1"]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`poll_frame`](Decoder::poll_frame).
+    #[inline]
+    pub fn poll_event_ref(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
+        if self.idle() {
+            return Ok(None);
+        }
+        self.poll_event_ref_parsing()
+    }
+
+    /// [`poll_event_ref`](Decoder::poll_event_ref) past the idle check (see
+    /// [`poll_frame_parsing`](Decoder::poll_frame_parsing)).
+    #[inline(never)]
+    fn poll_event_ref_parsing(&mut self) -> Result<Option<EventRef<'_>>, DecodeError> {
+        loop {
+            match self.step()? {
+                Progress::Event => {
+                    self.lent = true;
+                    let parser = &self.parser;
+                    let block = &parser.block;
+                    let event_type = if block.event_type.is_empty() {
+                        "message"
+                    } else {
+                        block.event_type.as_str()
+                    };
+                    return Ok(Some(EventRef {
+                        event_type,
+                        data: block.first.as_str(),
+                        id: parser.last_event_id().as_str(),
+                    }));
+                }
+                Progress::Retry(_) => {}
+                Progress::NeedMore => return Ok(None),
+            }
+        }
+    }
+
     /// Builds the event a dispatch announced, from the block's buffers and
     /// the last event ID, leaving the buffers empty for the next block.
     ///
@@ -514,6 +575,12 @@ impl Decoder {
     fn step(&mut self) -> Result<Progress, DecodeError> {
         if let Some(err) = self.parser.error {
             return Err(err);
+        }
+        if self.lent {
+            // The lent event's buffers start the next block empty.
+            self.lent = false;
+            self.parser.block.event_type.clear();
+            self.parser.block.first.clear();
         }
         let result = self.next_frame();
         if let Err(err) = result {

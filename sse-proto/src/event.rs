@@ -72,3 +72,49 @@ impl Event {
         (self.event_type, self.data, self.id)
     }
 }
+
+/// An event lent by [`Decoder::poll_event_ref`](crate::Decoder::poll_event_ref):
+/// the same three parts as an [`Event`], borrowed from the decoder's
+/// buffers (valid until the decoder is next used mutably).
+///
+/// ```
+/// use sse_proto::{Decoder, Event};
+///
+/// let mut decoder = Decoder::new();
+/// decoder.handle_bytes(b"event: add\ndata: 1\nid: a\n\n");
+/// let lent = decoder.poll_event_ref().unwrap().unwrap();
+/// assert_eq!((lent.event_type(), lent.data(), lent.id()), ("add", "1", "a"));
+/// let kept: Event = lent.to_event();
+/// assert_eq!(kept, Event::new("add", "1", "a"));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EventRef<'a> {
+    pub(crate) event_type: &'a str,
+    pub(crate) data: &'a str,
+    pub(crate) id: &'a str,
+}
+
+impl<'a> EventRef<'a> {
+    /// The event type: the `event` field, or `"message"` when none was set.
+    #[inline]
+    pub fn event_type(&self) -> &'a str {
+        self.event_type
+    }
+
+    /// The data: the `data` lines joined with `\n` (no final newline).
+    #[inline]
+    pub fn data(&self) -> &'a str {
+        self.data
+    }
+
+    /// The last event ID when the event was dispatched (`""` if none).
+    #[inline]
+    pub fn id(&self) -> &'a str {
+        self.id
+    }
+
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        Event::new(self.event_type, self.data, self.id)
+    }
+}

@@ -151,7 +151,7 @@ mod str;
 pub use client::{ClientConfig, EventSource};
 pub use decode::{DecodeError, Decoder, Frame, Limits};
 pub use encode::{OutgoingEvent, comment_len, encode_comment, encode_retry};
-pub use event::Event;
+pub use event::{Event, EventRef};
 pub use field::{EventId, EventName, InvalidField};
 pub use ip_block::IpBlock;
 pub use str::{FromUtf8Error, Str};

@@ -1,7 +1,8 @@
 //! Property tests: the decoder equals a literal, unoptimised reading of the
 //! WHATWG algorithm on arbitrary input; any chunking gives the same output as
 //! the whole input (in both feeding modes, with and without tight limits);
-//! decode(encode(events)) gives the events back.
+//! lent events (`poll_event_ref`) are the owned ones, also when the two ways
+//! of polling alternate; decode(encode(events)) gives the events back.
 
 use std::time::Duration;
 
@@ -253,6 +254,103 @@ proptest! {
         prop_assert_eq!(&decode(&input, &cuts, Feed::Chunk, limits), &whole);
         let bytewise: Vec<usize> = (1..input.len()).collect();
         prop_assert_eq!(&decode(&input, &bytewise, Feed::Chunk, limits), &whole);
+    }
+}
+
+/// How events are taken out of the decoder.
+#[derive(Clone, Copy, Debug)]
+enum Take {
+    /// `poll_frame`, retries dropped.
+    Owned,
+    /// `poll_event_ref`.
+    Lent,
+    /// `poll_event_ref` and `poll_frame` in turn.
+    Alternating,
+}
+
+/// The events (type, data, id) in order, the error that ended them if any,
+/// and the final last event ID and retry.
+type Taken = (
+    Vec<(String, String, String)>,
+    Option<DecodeError>,
+    String,
+    Option<Duration>,
+);
+
+fn take_events(input: &[u8], cuts: &[usize], take: Take, limits: Limits) -> Taken {
+    let mut decoder = Decoder::with_limits(limits);
+    let mut events = Vec::new();
+    let mut turn = false;
+    let mut error = None;
+    let mut start = 0;
+    let ends = cuts
+        .iter()
+        .map(|&c| c.clamp(0, input.len()))
+        .chain([input.len()]);
+    let mut drain = |decoder: &mut Decoder, events: &mut Vec<(String, String, String)>| loop {
+        turn = !turn;
+        let lend = match take {
+            Take::Owned => false,
+            Take::Lent => true,
+            Take::Alternating => turn,
+        };
+        let next = if lend {
+            decoder
+                .poll_event_ref()
+                .map(|e| e.map(|e| Some((e.event_type().into(), e.data().into(), e.id().into()))))
+        } else {
+            decoder.poll_frame().map(|f| {
+                f.map(|f| match f {
+                    Frame::Event(e) => {
+                        Some((e.event_type().into(), e.data().into(), e.id().into()))
+                    }
+                    _ => None,
+                })
+            })
+        };
+        match next {
+            Ok(Some(Some(event))) => events.push(event),
+            Ok(Some(None)) => {}
+            Ok(None) => return None,
+            Err(e) => return Some(e),
+        }
+    };
+    for end in ends {
+        let end = end.max(start);
+        decoder.handle_chunk(Bytes::copy_from_slice(&input[start..end]));
+        start = end;
+        if let Some(e) = drain(&mut decoder, &mut events) {
+            error = Some(e);
+            break;
+        }
+    }
+    if error.is_none() {
+        decoder.handle_eof();
+        error = drain(&mut decoder, &mut events);
+    }
+    (
+        events,
+        error,
+        decoder.last_event_id().into(),
+        decoder.retry(),
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn lent_events_are_the_owned_events(
+        input in stream(),
+        cuts in cuts(),
+        max_line in 0usize..200,
+        max_event in 0usize..400,
+    ) {
+        for limits in [Limits::default(), Limits::default().max_line_len(max_line).max_event_size(max_event)] {
+            let owned = take_events(&input, &cuts, Take::Owned, limits);
+            prop_assert_eq!(&take_events(&input, &cuts, Take::Lent, limits), &owned);
+            prop_assert_eq!(&take_events(&input, &cuts, Take::Alternating, limits), &owned);
+        }
     }
 }
 
