@@ -47,6 +47,10 @@ struct Cli {
     /// Events of the burst published once everyone is connected (0: none).
     #[arg(long, default_value_t = 0)]
     events: usize,
+    /// Publishes in flight on the publishing connection (pipelined
+    /// HTTP/1.1): 1 waits for each answer before the next publish.
+    #[arg(long, default_value_t = 1)]
+    window: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -358,52 +362,67 @@ async fn h2_connect(
 }
 
 /// Publishes `events` updates over one HTTP/1.1 keep-alive connection
-/// (TLS when `config` is given).
+/// (TLS when `config` is given), with up to `window` requests in flight.
 async fn publish(
     addr: SocketAddr,
     config: Option<&Arc<rustls::ClientConfig>>,
     events: usize,
+    window: usize,
 ) -> Result<(), String> {
     let io: Box<dyn AsyncReadWrite> = match config {
         Some(config) => Box::new(tls_connect(addr, config).await?),
         None => Box::new(TcpStream::connect(addr).await.map_err(|e| e.to_string())?),
     };
     let mut io = tokio::io::BufStream::new(io);
-    for i in 0..events {
-        let body = format!("topic=load&data=ev{i}");
-        let request = format!(
-            "POST /.well-known/mercure HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        io.write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        io.flush().await.map_err(|e| e.to_string())?;
-        // The answer: a head with Content-Length, then the id.
-        let mut head = String::new();
-        let mut length = 0usize;
-        loop {
-            let mut line = String::new();
-            tokio::io::AsyncBufReadExt::read_line(&mut io, &mut line)
+    let mut sent = 0;
+    let mut answered = 0;
+    while answered < events {
+        while sent < events && sent - answered < window.max(1) {
+            let body = format!("topic=load&data=ev{sent}");
+            let request = format!(
+                "POST /.well-known/mercure HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            io.write_all(request.as_bytes())
                 .await
                 .map_err(|e| e.to_string())?;
-            if line.is_empty() {
-                return Err("the publish connection closed".into());
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap_or(0);
-            }
-            head.push_str(&line);
-            if line == "\r\n" {
-                break;
-            }
+            sent += 1;
         }
-        if !head.starts_with("HTTP/1.1 200") {
-            return Err(format!("publish: {head}"));
-        }
-        let mut body = vec![0u8; length];
-        io.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        io.flush().await.map_err(|e| e.to_string())?;
+        read_answer(&mut io).await?;
+        answered += 1;
     }
+    Ok(())
+}
+
+/// Reads one publish answer: a head with Content-Length, then the id.
+async fn read_answer<S: AsyncRead + Unpin>(io: &mut tokio::io::BufStream<S>) -> Result<(), String>
+where
+    S: AsyncWrite,
+{
+    let mut head = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        tokio::io::AsyncBufReadExt::read_line(io, &mut line)
+            .await
+            .map_err(|e| e.to_string())?;
+        if line.is_empty() {
+            return Err("the publish connection closed".into());
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap_or(0);
+        }
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(format!("publish: {head}"));
+    }
+    let mut body = vec![0u8; length];
+    io.read_exact(&mut body).await.map_err(|e| e.to_string())?;
     Ok(())
 }
 
@@ -497,7 +516,7 @@ async fn run(cli: Cli) -> Result<serde_json::Value, String> {
         let cpu_before = cpu_seconds(pid);
         let burst = Instant::now();
         let config = tls.then_some(&h1_config);
-        publish(hub.addr, config, cli.events).await?;
+        publish(hub.addr, config, cli.events, cli.window).await?;
         let deadline = Instant::now() + PHASE_LIMIT;
         while counter.complete.load(Ordering::SeqCst) < n {
             if Instant::now() > deadline {
@@ -516,6 +535,7 @@ async fn run(cli: Cli) -> Result<serde_json::Value, String> {
         let cpu = cpu_seconds(pid) - cpu_before;
         let delivered = (n * cli.events) as f64;
         record["events"] = json!(cli.events);
+        record["window"] = json!(cli.window);
         record["burst_wall_s"] = json!(wall);
         record["burst_hub_cpu_s"] = json!(cpu);
         record["deliveries_per_hub_cpu_s"] = json!(if cpu > 0.0 { delivered / cpu } else { 0.0 });
