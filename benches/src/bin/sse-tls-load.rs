@@ -396,10 +396,9 @@ async fn publish(
 }
 
 /// Reads one publish answer: a head with Content-Length, then the id.
-async fn read_answer<S: AsyncRead + Unpin>(io: &mut tokio::io::BufStream<S>) -> Result<(), String>
-where
-    S: AsyncWrite,
-{
+async fn read_answer<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut tokio::io::BufStream<S>,
+) -> Result<(), String> {
     let mut head = String::new();
     let mut length = 0usize;
     loop {
