@@ -288,7 +288,8 @@ pub struct HubArgs {
 
     /// Serve https with this certificate chain (PEM, the server's certificate first; with
     /// --tls-key). ALPN offers h2 and http/1.1: browsers multiplex every EventSource of a
-    /// page over one HTTP/2 connection. [default: plain HTTP/1.1]
+    /// page over one HTTP/2 connection. [default: plain HTTP/1.1, and HTTP/2
+    /// with prior knowledge (h2c) for clients that open with its preface]
     #[arg(
         long,
         env = "SSE_HUB_TLS_CERT",
