@@ -51,6 +51,9 @@ struct Cli {
     /// HTTP/1.1): 1 waits for each answer before the next publish.
     #[arg(long, default_value_t = 1)]
     window: usize,
+    /// Publishes per second (0: as fast as the window allows).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum, Debug)]
@@ -368,7 +371,9 @@ async fn publish(
     config: Option<&Arc<rustls::ClientConfig>>,
     events: usize,
     window: usize,
+    rate: f64,
 ) -> Result<(), String> {
+    let start = tokio::time::Instant::now();
     let io: Box<dyn AsyncReadWrite> = match config {
         Some(config) => Box::new(tls_connect(addr, config).await?),
         None => Box::new(TcpStream::connect(addr).await.map_err(|e| e.to_string())?),
@@ -378,6 +383,9 @@ async fn publish(
     let mut answered = 0;
     while answered < events {
         while sent < events && sent - answered < window.max(1) {
+            if rate > 0.0 {
+                tokio::time::sleep_until(start + Duration::from_secs_f64(sent as f64 / rate)).await;
+            }
             let body = format!("topic=load&data=ev{sent}");
             let request = format!(
                 "POST /.well-known/mercure HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
@@ -515,7 +523,7 @@ async fn run(cli: Cli) -> Result<serde_json::Value, String> {
         let cpu_before = cpu_seconds(pid);
         let burst = Instant::now();
         let config = tls.then_some(&h1_config);
-        publish(hub.addr, config, cli.events, cli.window).await?;
+        publish(hub.addr, config, cli.events, cli.window, cli.rate).await?;
         let deadline = Instant::now() + PHASE_LIMIT;
         while counter.complete.load(Ordering::SeqCst) < n {
             if Instant::now() > deadline {
@@ -535,6 +543,7 @@ async fn run(cli: Cli) -> Result<serde_json::Value, String> {
         let delivered = (n * cli.events) as f64;
         record["events"] = json!(cli.events);
         record["window"] = json!(cli.window);
+        record["rate"] = json!(cli.rate);
         record["burst_wall_s"] = json!(wall);
         record["burst_hub_cpu_s"] = json!(cpu);
         record["deliveries_per_hub_cpu_s"] = json!(if cpu > 0.0 { delivered / cpu } else { 0.0 });
