@@ -3,7 +3,9 @@
 //! `handle_bytes` or `handle_chunk`, and after which pieces the frames are
 //! polled (not polling makes the decoder queue input); the events, retries,
 //! final last event ID, reconnection time and error must equal those of the
-//! whole input fed at once.
+//! whole input fed at once. The same split run again, each poll lending
+//! its event (`poll_event_ref`) or giving it (`poll_frame`) as further bits
+//! say, must give the same events.
 //!
 //! Input layout (read with `arbitrary::Unstructured`, all from the front):
 //! limits (u8), number of cuts (u8, up to 32), the cuts (u16 each, modulo
@@ -91,6 +93,60 @@ fn split(input: &[u8], limits: Limits, cuts: &[usize], feed_bits: u64, poll_bits
     finish(decoder, frames, error)
 }
 
+/// `split`, each poll lending or giving per `lend_bits`; events only (a
+/// lending poll passes retries by).
+fn split_lent(
+    input: &[u8],
+    limits: Limits,
+    cuts: &[usize],
+    feed_bits: u64,
+    lend_bits: u64,
+) -> Outcome {
+    let mut decoder = Decoder::with_limits(limits);
+    let (mut frames, mut error) = (Vec::new(), None);
+    let mut polls = 0u32;
+    let mut drain_lent =
+        |decoder: &mut Decoder, frames: &mut Vec<Out>, error: &mut Option<DecodeError>| {
+            while error.is_none() {
+                polls = polls.wrapping_add(1);
+                let next = if lend_bits >> (polls % 64) & 1 == 1 {
+                    decoder
+                        .poll_event_ref()
+                        .map(|e| e.map(|e| Some(e.to_event())))
+                } else {
+                    decoder.poll_frame().map(|f| {
+                        f.map(|f| match f {
+                            Frame::Event(event) => Some(event),
+                            _ => None,
+                        })
+                    })
+                };
+                match next {
+                    Ok(None) => return,
+                    Ok(Some(Some(event))) => frames.push(Out::Event(event)),
+                    Ok(Some(None)) => {}
+                    Err(err) => *error = Some(err),
+                }
+            }
+        };
+    for (i, piece) in pieces(input, cuts).enumerate() {
+        if feed_bits >> (i % 64) & 1 == 0 {
+            decoder.handle_bytes(piece);
+        } else {
+            decoder.handle_chunk(Bytes::copy_from_slice(piece));
+        }
+        drain_lent(&mut decoder, &mut frames, &mut error);
+    }
+    decoder.handle_eof();
+    drain_lent(&mut decoder, &mut frames, &mut error);
+    Outcome {
+        frames,
+        last_event_id: decoder.last_event_id().to_owned(),
+        retry: decoder.retry(),
+        error,
+    }
+}
+
 fn check(data: &[u8]) -> Result<()> {
     let u = &mut Unstructured::new(data);
     let pick = u8::arbitrary(u)?;
@@ -109,6 +165,18 @@ fn check(data: &[u8]) -> Result<()> {
     let reference = whole(input, limits);
     let chunked = split(input, limits, &cuts, feed_bits, poll_bits);
     assert_eq!(chunked, reference, "cuts {cuts:?}");
+
+    let lend_bits = poll_bits.rotate_left(17) ^ feed_bits;
+    let lent = split_lent(input, limits, &cuts, feed_bits, lend_bits);
+    let events = Outcome {
+        frames: reference
+            .frames
+            .into_iter()
+            .filter(|f| matches!(f, Out::Event(_)))
+            .collect(),
+        ..reference
+    };
+    assert_eq!(lent, events, "lent, cuts {cuts:?}");
     Ok(())
 }
 
