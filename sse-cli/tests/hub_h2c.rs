@@ -1,17 +1,21 @@
-//! HTTP/2 with prior knowledge (h2c) on the hub's plain port, beside
-//! HTTP/1.1: what a proxy that speaks h2c to its backends sends. curl and
-//! reqwest as clients, a preface that arrives one byte at a time, and one
-//! that is not quite the preface. Real processes and sockets on 127.0.0.1;
-//! every wait is bounded.
+//! HTTP/2 with prior knowledge (h2c) on the hub's plain port with
+//! `--h2c`, beside HTTP/1.1: what a proxy that speaks h2c to its backends
+//! sends. curl and reqwest as clients, a preface that arrives one byte at a
+//! time, one that is not quite the preface, one after a request (not
+//! HTTP/2: the preface only opens a connection), the hub without `--h2c`,
+//! and a request body that stalls (408 within the header timeout, as over
+//! HTTP/1.1). Real processes and sockets on 127.0.0.1; every wait is
+//! bounded.
 
 mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::WAIT;
+use common::h2raw::{DATA, END_HEADERS, HEADERS, SETTINGS, frame, header_block};
 use common::hub::Hub;
 use common::run::{RUN_LIMIT, run_with_input};
 
@@ -19,7 +23,7 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 #[test]
 fn curl_gets_h2c_with_prior_knowledge_and_http1_on_the_same_port() {
-    let hub = Hub::start(&[]);
+    let hub = Hub::start(&["--h2c"]);
     let url = format!("{}/healthz", hub.url());
     for (flag, version) in [("--http2-prior-knowledge", "2"), ("--http1.1", "1.1")] {
         let out = run_with_input(
@@ -41,7 +45,7 @@ fn curl_gets_h2c_with_prior_knowledge_and_http1_on_the_same_port() {
 
 #[test]
 fn subscriptions_and_publishes_share_one_h2c_connection() {
-    let hub = Hub::start(&["--retry", "300"]);
+    let hub = Hub::start(&["--h2c", "--retry", "300"]);
     let client = reqwest::Client::builder()
         .no_proxy()
         .http2_prior_knowledge()
@@ -110,7 +114,7 @@ async fn read_until(response: &mut reqwest::Response, seen: &mut String, needle:
 
 #[test]
 fn a_preface_sent_one_byte_at_a_time_is_still_http2() {
-    let hub = Hub::start(&[]);
+    let hub = Hub::start(&["--h2c"]);
     let mut socket = TcpStream::connect(hub.addr).unwrap();
     socket.set_nodelay(true).unwrap();
     socket.set_read_timeout(Some(WAIT)).unwrap();
@@ -129,9 +133,91 @@ fn a_preface_sent_one_byte_at_a_time_is_still_http2() {
 
 #[test]
 fn what_only_looks_like_the_preface_is_a_bad_http1_request() {
-    let hub = Hub::start(&[]);
+    let hub = Hub::start(&["--h2c"]);
     let resp = hub.raw(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n");
     assert_eq!(resp.status, 400, "{}", resp.text());
     // An HTTP/1.1 request after all that: still served.
     assert_eq!(hub.get("/healthz", &[]).status, 200);
+}
+
+#[test]
+fn the_preface_after_a_request_or_without_h2c_is_a_bad_request() {
+    // After a request, on the same connection: an HTTP/1.1 error.
+    let hub = Hub::start(&["--h2c"]);
+    let mut socket = TcpStream::connect(hub.addr).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    socket.write_all(PREFACE).unwrap();
+    let mut answers = Vec::new();
+    let _ = socket.read_to_end(&mut answers);
+    let answers = String::from_utf8_lossy(&answers);
+    assert!(answers.starts_with("HTTP/1.1 200"), "{answers}");
+    assert!(answers.contains("HTTP/1.1 400"), "{answers}");
+
+    // Without --h2c: the preface is a malformed HTTP/1.1 request.
+    let plain = Hub::start(&[]);
+    let resp = plain.raw(PREFACE);
+    assert_eq!(resp.status, 400, "{}", resp.text());
+}
+
+#[test]
+fn a_stalled_request_body_over_h2c_is_answered_408_within_the_header_timeout() {
+    let hub = Hub::start(&["--h2c", "--header-timeout", "1s"]);
+    let mut socket = TcpStream::connect(hub.addr).unwrap();
+    socket.set_read_timeout(Some(WAIT)).unwrap();
+    let fields = [
+        (":method", "POST"),
+        (":scheme", "http"),
+        (":path", "/.well-known/mercure"),
+        (":authority", "127.0.0.1"),
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("content-length", "100"),
+    ];
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(SETTINGS, 0, 0, &[]));
+    out.extend(frame(HEADERS, END_HEADERS, 1, &header_block(&fields)));
+    // Ten of the hundred bytes, then nothing.
+    out.extend(frame(DATA, 0, 1, b"topic=a&da"));
+    let started = Instant::now();
+    socket.write_all(&out).unwrap();
+    let mut read = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        // Frames of stream 1: the answer's HEADERS, then its DATA.
+        if let Some(body) = stream_data(&read, 1)
+            && String::from_utf8_lossy(&body).contains("too long")
+        {
+            break;
+        }
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("no answer for the stalled body; read {read:?}"),
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "answered after {waited:?}"
+    );
+}
+
+/// The DATA payload of `stream` in the frames of `bytes` (from the
+/// server: no preface), if any yet.
+fn stream_data(bytes: &[u8], stream: u32) -> Option<Vec<u8>> {
+    let mut data = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        if rest.len() < 9 + len {
+            break;
+        }
+        let id = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff;
+        if rest[3] == DATA && id == stream {
+            data.extend_from_slice(&rest[9..9 + len]);
+        }
+        rest = &rest[9 + len..];
+    }
+    (!data.is_empty()).then_some(data)
 }

@@ -128,6 +128,11 @@ pub struct Config {
     pub tls_cert: Option<std::path::PathBuf>,
     /// The PEM private key of [`tls_cert`](Config::tls_cert) (`--tls-key`).
     pub tls_key: Option<std::path::PathBuf>,
+    /// Serve HTTP/2 with prior knowledge (h2c) on the plain port (`--h2c`,
+    /// feature `tls`): a connection whose first bytes are the HTTP/2
+    /// preface is served as HTTP/2 (what a proxy that speaks h2c to its
+    /// backends sends). Off by default.
+    pub h2c: bool,
     /// Proxies in front of the hub, as addresses or CIDR blocks
     /// (`--trusted-proxy`): from them only, the client address comes from
     /// the PROXY protocol or `Forwarded`/`X-Forwarded-For`, for per-IP
@@ -199,6 +204,7 @@ impl Default for Config {
             page: None,
             tls_cert: None,
             tls_key: None,
+            h2c: false,
             trusted_proxies: Vec::new(),
             subscriptions: false,
             max_subscriptions: 65_536,

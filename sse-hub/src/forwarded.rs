@@ -160,6 +160,17 @@ mod tests {
     }
 
     #[test]
+    fn a_mapped_proxy_address_is_that_ipv4_address_only() {
+        // Once a panic in debug builds and every IPv4 peer trusted in
+        // release builds (the bit count of the mapped form was kept).
+        let t = TrustedProxies::parse(&["::ffff:10.0.0.1".into()]).unwrap();
+        assert!(t.trusts(ip("10.0.0.1")));
+        assert!(t.trusts(ip("::ffff:10.0.0.1")));
+        assert!(!t.trusts(ip("10.0.0.2")));
+        assert!(!t.trusts(ip("192.0.2.1")));
+    }
+
+    #[test]
     fn headers_from_anyone_else_are_ignored() {
         let h = head("X-Forwarded-For: 1.2.3.4\r\nForwarded: for=5.6.7.8\r\n");
         assert_eq!(trusted().client(ip("203.0.113.9"), &h), ip("203.0.113.9"));

@@ -1,4 +1,5 @@
-//! HTTP/2 connections (feature `tls`, ALPN `h2`): served by hyper's
+//! HTTP/2 connections (feature `tls`; ALPN `h2`, or h2c with prior
+//! knowledge on the plain port with `--h2c`): served by hyper's
 //! HTTP/2 server over the hub's routes, each subscription one stream of
 //! the shared connection. Flow control is hyper's: a stream whose window
 //! stays closed stops taking events, its subscriber's queue fills, and it
@@ -59,6 +60,7 @@ where
         }
         .all_routes(),
         peer,
+        limit: hub.config.header_timeout,
     };
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
@@ -98,6 +100,11 @@ struct Routes {
     router: axum::Router,
     /// Where the connection comes from (for each request's log line).
     peer: SocketAddr,
+    /// The longest a request may take to arrive whole and be answered
+    /// (`--header-timeout`), body included: a stream that sends half a
+    /// body and stalls is answered 408, as over HTTP/1.1. (An event
+    /// stream's answer is its head, ready at once.)
+    limit: Duration,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
@@ -109,6 +116,16 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
         request.extensions_mut().insert(Peer(self.peer));
         // An axum router is always ready: no `poll_ready` first.
         let mut router = self.router.clone();
-        Box::pin(router.call(request))
+        let limit = self.limit;
+        Box::pin(async move {
+            match tokio::time::timeout(limit, router.call(request)).await {
+                Ok(answer) => answer,
+                Err(_) => Ok(hyper::Response::builder()
+                    .status(408)
+                    .header("content-type", "text/plain; charset=utf-8")
+                    .body(Body::from("the request took too long to arrive\n"))
+                    .unwrap_or_default()),
+            }
+        })
     }
 }

@@ -194,34 +194,37 @@ pub enum Next {
 }
 
 /// Reads the next request within the header timeout, its buffers charged
-/// to `memory`. `Err(response)`: answer this and close (400, 408, 413,
-/// 431, 503).
+/// to `memory`. With `h2c`, the HTTP/2 preface is recognized (only ever
+/// as a connection's first bytes: callers pass `h2c` for its first read).
+/// `Err(response)`: answer this and close (400, 408, 413, 431, 503).
 pub async fn read<S: AsyncRead + AsyncWrite + Unpin>(
     socket: &mut S,
     buf: &mut BytesMut,
     config: &Config,
     memory: &Arc<RequestMemory>,
+    h2c: bool,
 ) -> Result<Next, Response> {
     let mut charge = Charge::new(memory);
     // What was read ahead (a pipelined request) counts too.
     charge.set(buf.capacity()).map_err(|_| short_of_memory())?;
     let deadline = tokio::time::Instant::now() + config.header_timeout;
-    let head = match tokio::time::timeout_at(deadline, read_head(socket, buf, &mut charge)).await {
-        Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
-        Ok(Err(HeadRead::Memory)) => return Err(short_of_memory()),
-        Ok(Err(HeadRead::Failed(ServeError::Closed))) => return Ok(Next::Closed),
-        Ok(Err(HeadRead::Http2)) => return Ok(Next::Http2),
-        Ok(Err(HeadRead::Failed(ServeError::Head(
-            HeadError::TooLarge | HeadError::TooManyHeaders,
-        )))) => {
-            return Err(Response::text(431, "the request head is too large"));
-        }
-        Ok(Err(HeadRead::Failed(ServeError::Head(e)))) => {
-            return Err(Response::text(400, format!("malformed request: {e}")));
-        }
-        Ok(Err(HeadRead::Failed(_))) => return Ok(Next::Closed),
-        Ok(Ok(head)) => head,
-    };
+    let head =
+        match tokio::time::timeout_at(deadline, read_head(socket, buf, &mut charge, h2c)).await {
+            Err(_) => return Err(Response::text(408, "the request took too long to arrive")),
+            Ok(Err(HeadRead::Memory)) => return Err(short_of_memory()),
+            Ok(Err(HeadRead::Failed(ServeError::Closed))) => return Ok(Next::Closed),
+            Ok(Err(HeadRead::Http2)) => return Ok(Next::Http2),
+            Ok(Err(HeadRead::Failed(ServeError::Head(
+                HeadError::TooLarge | HeadError::TooManyHeaders,
+            )))) => {
+                return Err(Response::text(431, "the request head is too large"));
+            }
+            Ok(Err(HeadRead::Failed(ServeError::Head(e)))) => {
+                return Err(Response::text(400, format!("malformed request: {e}")));
+            }
+            Ok(Err(HeadRead::Failed(_))) => return Ok(Next::Closed),
+            Ok(Ok(head)) => head,
+        };
     let rest = buf;
     let kind = head
         .body_kind()
@@ -287,15 +290,16 @@ async fn read_head<S: AsyncRead + Unpin>(
     socket: &mut S,
     buf: &mut BytesMut,
     charge: &mut Charge,
+    h2c: bool,
 ) -> Result<RequestHead, HeadRead> {
     let mut parser = RequestParser::with_limits(head_limits());
     loop {
-        if buf.starts_with(H2_PREFACE) {
+        if h2c && buf.starts_with(H2_PREFACE) {
             return Err(HeadRead::Http2);
         }
         // The start of the preface parses as a (bad) HTTP/1 head of its
         // own: wait for the whole preface before reading it as one.
-        let preface_so_far = buf.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(buf);
+        let preface_so_far = h2c && buf.len() < H2_PREFACE.len() && H2_PREFACE.starts_with(buf);
         if !buf.is_empty() && !preface_so_far {
             match parser.parse_buf(buf) {
                 Ok(Some(head)) => return Ok(head),

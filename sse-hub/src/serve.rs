@@ -315,7 +315,11 @@ async fn requests(
     // Keep-alive answers wait here while the next request is already read
     // (pipelining); they go out before the socket is read or written again.
     let mut outbox = Vec::new();
+    // HTTP/2 with prior knowledge starts with the connection's first bytes
+    // (`--h2c`), never after a request.
+    let mut h2c = hub.config.h2c && cfg!(feature = "tls") && first.is_none() && buf.is_empty();
     loop {
+        let may_be_h2c = std::mem::take(&mut h2c);
         let request = match first.take() {
             Some(request) => request,
             // Boxed: the reading state is large and not needed while a
@@ -325,6 +329,7 @@ async fn requests(
                 &mut buf,
                 &hub.config,
                 &hub.request_memory,
+                may_be_h2c,
             ))
             .await
             {

@@ -43,6 +43,11 @@ impl IpBlock {
             },
             _ => (net, bits),
         };
+        // The host bits are dropped: `10.0.0.1/8` is `10.0.0.0/8`.
+        let net = match net {
+            IpAddr::V4(v4) => IpAddr::V4((u32::from(v4) & v4_mask(bits)).into()),
+            IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & v6_mask(bits)).into()),
+        };
         Some(IpBlock { net, bits })
     }
 
@@ -69,24 +74,31 @@ impl IpBlock {
 
     /// Whether `ip` is in the block.
     pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
         match (ip, self.net) {
             (IpAddr::V4(ip), IpAddr::V4(net)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
-                u32::from(ip) & mask == u32::from(net) & mask
+                u32::from(ip) & v4_mask(self.bits) == u32::from(net)
             }
+            // A mapped address is its IPv4 address for an IPv4 block, and
+            // an IPv6 address for an IPv6 block (`::/0` holds it).
+            (IpAddr::V6(ip), IpAddr::V4(net)) => ip
+                .to_ipv4_mapped()
+                .is_some_and(|v4| u32::from(v4) & v4_mask(self.bits) == u32::from(net)),
             (IpAddr::V6(ip), IpAddr::V6(net)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.bits))
-                    .unwrap_or(0);
-                u128::from(ip) & mask == u128::from(net) & mask
+                u128::from(ip) & v6_mask(self.bits) == u128::from(net)
             }
-            _ => false,
+            (IpAddr::V4(_), IpAddr::V6(_)) => false,
         }
     }
+}
+
+/// The mask of the first `bits` bits of an IPv4 address.
+fn v4_mask(bits: u8) -> u32 {
+    u32::MAX.checked_shl(32 - u32::from(bits)).unwrap_or(0)
+}
+
+/// The mask of the first `bits` bits of an IPv6 address.
+fn v6_mask(bits: u8) -> u128 {
+    u128::MAX.checked_shl(128 - u32::from(bits)).unwrap_or(0)
 }
 
 impl fmt::Display for IpBlock {
@@ -126,6 +138,40 @@ mod tests {
         assert!(mapped.contains(ip("10.9.9.9")));
         assert!(mapped.contains(ip("::ffff:10.9.9.9")));
         assert!(!mapped.contains(ip("::ffff:11.0.0.1")));
+    }
+
+    #[test]
+    fn host_bits_are_dropped() {
+        assert_eq!(IpBlock::parse("10.1.2.3/8"), IpBlock::parse("10.0.0.0/8"));
+        assert_eq!(
+            IpBlock::parse("10.1.2.3/8").unwrap().to_string(),
+            "10.0.0.0/8"
+        );
+        assert_eq!(IpBlock::parse("fd12::1/8").unwrap().to_string(), "fd00::/8");
+        // A single mapped address is a single IPv4 address.
+        let one = IpBlock::parse("::ffff:10.0.0.1").unwrap();
+        assert!(one.contains(ip("10.0.0.1")));
+        assert!(!one.contains(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn an_ipv6_block_holds_mapped_addresses_as_ipv6() {
+        assert!(
+            IpBlock::parse("::/0")
+                .unwrap()
+                .contains(ip("::ffff:10.0.0.1"))
+        );
+        // The whole mapped range is every IPv4 address.
+        assert!(
+            IpBlock::parse("::ffff:0:0/96")
+                .unwrap()
+                .contains(ip("10.0.0.1"))
+        );
+        assert!(
+            !IpBlock::parse("fd00::/8")
+                .unwrap()
+                .contains(ip("::ffff:10.0.0.1"))
+        );
     }
 
     #[test]

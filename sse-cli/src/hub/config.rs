@@ -288,8 +288,7 @@ pub struct HubArgs {
 
     /// Serve https with this certificate chain (PEM, the server's certificate first; with
     /// --tls-key). ALPN offers h2 and http/1.1: browsers multiplex every EventSource of a
-    /// page over one HTTP/2 connection. [default: plain HTTP/1.1, and HTTP/2
-    /// with prior knowledge (h2c) for clients that open with its preface]
+    /// page over one HTTP/2 connection. [default: plain HTTP/1.1]
     #[arg(
         long,
         env = "SSE_HUB_TLS_CERT",
@@ -319,6 +318,12 @@ pub struct HubArgs {
         requires = "tls_cert"
     )]
     tls_key: Option<std::path::PathBuf>,
+
+    /// Without TLS: also serve HTTP/2 with prior knowledge (h2c) on the plain port, to
+    /// clients whose connection opens with the HTTP/2 preface (a proxy that speaks h2c to
+    /// its backends; `curl --http2-prior-knowledge`). HTTP/1.1 clients are served as before.
+    #[arg(long, env = "SSE_HUB_H2C", conflicts_with = "tls_cert")]
+    h2c: bool,
 
     // Hostile clients: streams that hold resources.
     /// Close a stream whose client takes no byte for this long while events wait for it (it
@@ -459,6 +464,7 @@ impl HubArgs {
         config.page = Some(super::page::PAGE);
         config.tls_cert = self.tls_cert.clone();
         config.tls_key = self.tls_key.clone();
+        config.h2c = self.h2c;
         config.trusted_proxies = self.trusted_proxy.clone();
         config.subscriptions = self.subscriptions;
         config.max_subscriptions = self.max_subscriptions;

@@ -6,7 +6,8 @@
 // and checks whether the update arrives. Whether an update that must not
 // arrive did is settled by a marker published right after it on a topic the
 // EventSource also selects: a stream keeps publish order, so once the
-// marker is in, the update would have been too.
+// marker is in, the update would have been too. Besides the marker, a case
+// must see its update exactly once, or nothing at all.
 //
 // Usage: HUB_URL=http://127.0.0.1:PORT LEGACY_TOKEN=... ACCESS_TOKEN=... node mercure.mjs
 
@@ -100,8 +101,11 @@ async function runCase(page, c, token) {
           markerSeen,
           new Promise((_, reject) => setTimeout(() => reject(new Error(`no marker (${markerAnswer.status})`)), 10000)),
         ]);
-        const received = seen.some((e) => e.id === id && e.data === data);
-        return { received, answer, id };
+        // Everything but the marker: the update once, or nothing at all.
+        const others = seen.filter((e) => e.data !== "marker");
+        const received = others.length === 1 && others[0].id === id && others[0].data === data;
+        const nothing = others.length === 0;
+        return { received, nothing, others, answer, id };
       } finally {
         source.close();
       }
@@ -125,9 +129,10 @@ async function main() {
     for (const c of cases()) {
       const label = `${c.generation}: ${c.name}`;
       try {
-        const { received, answer, id } = await runCase(page, c, tokens[c.token]);
+        const { received, nothing, others, answer, id } = await runCase(page, c, tokens[c.token]);
         const problems = [];
-        if (received !== c.expected) problems.push(c.expected ? "not received" : "received");
+        if (c.expected ? !received : !nothing)
+          problems.push(`${c.expected ? "not received once" : "received"}: ${JSON.stringify(others)}`);
         if (answer.status !== 200) problems.push(`publish answered ${answer.status}: ${answer.text}`);
         else {
           if (!/^text\/plain(;|$)/.test(answer.type ?? "")) problems.push(`publish answer typed ${answer.type}`);

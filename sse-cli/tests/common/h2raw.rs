@@ -99,19 +99,13 @@ impl H2 {
     /// A header block for `method path` with `extra` fields (HPACK
     /// literals, no Huffman).
     pub fn headers(&self, method: &str, path: &str, extra: &[(&str, &str)]) -> Vec<u8> {
-        let mut block = Vec::new();
-        for (name, value) in [
+        let fields = [
             (":method", method),
             (":scheme", "https"),
             (":path", path),
             (":authority", self.authority.as_str()),
-        ]
-        .iter()
-        .chain(extra)
-        {
-            literal(&mut block, name, value);
-        }
-        block
+        ];
+        header_block(fields.iter().chain(extra))
     }
 
     /// Reads frames until `done` says so, the peer closes, or `limit`
@@ -190,6 +184,15 @@ pub fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&stream.to_be_bytes());
     out.extend_from_slice(payload);
     out
+}
+
+/// A header block of these fields, in order (HPACK literals, no Huffman).
+pub fn header_block<'a>(fields: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> Vec<u8> {
+    let mut block = Vec::new();
+    for (name, value) in fields {
+        literal(&mut block, name, value);
+    }
+    block
 }
 
 /// An HPACK literal header field without indexing, new name.
