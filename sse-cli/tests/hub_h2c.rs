@@ -3,8 +3,9 @@
 //! sends. curl and reqwest as clients, a preface that arrives one byte at a
 //! time, one that is not quite the preface, one after a request (not
 //! HTTP/2: the preface only opens a connection), the hub without `--h2c`,
-//! and a request body that stalls (408 within the header timeout, as over
-//! HTTP/1.1). Real processes and sockets on 127.0.0.1; every wait is
+//! a request body that stalls (408 within the header timeout, as over
+//! HTTP/1.1), and large bodies sent slowly over one connection (bounded by
+//! the request memory, as over HTTP/1.1). Real processes and sockets on 127.0.0.1; every wait is
 //! bounded.
 
 mod common;
@@ -220,4 +221,63 @@ fn stream_data(bytes: &[u8], stream: u32) -> Option<Vec<u8>> {
         rest = &rest[9 + len..];
     }
     (!data.is_empty()).then_some(data)
+}
+
+#[test]
+fn large_bodies_sent_slowly_over_h2c_are_bounded_by_the_request_memory() {
+    use futures_util::StreamExt as _;
+
+    let hub = Hub::start(&["--h2c", "--request-memory", "1MiB", "--max-body", "1048576"]);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("{}/.well-known/mercure", hub.url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // Eight publishes on one connection, each sending 150 KB of its
+        // body and then nothing: together more than the budget.
+        let mut pending = Vec::new();
+        for i in 0..8 {
+            let part = format!("topic=big&data={i}{}", "x".repeat(150_000));
+            let body = futures_util::stream::once(async move { Ok::<_, std::io::Error>(part) })
+                .chain(futures_util::stream::pending());
+            let request = client
+                .post(&url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(reqwest::Body::wrap_stream(body))
+                .send();
+            pending.push(tokio::spawn(request));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Some are refused at once (503, Retry-After), the rest wait.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+        let mut refused = 0;
+        for task in &mut pending {
+            if let Ok(Ok(Ok(response))) = tokio::time::timeout_at(deadline, task).await {
+                assert_eq!(response.status(), 503, "{:?}", response.text().await);
+                assert_eq!(response.headers()["retry-after"], "1");
+                refused += 1;
+            }
+        }
+        assert!(
+            (1..8).contains(&refused),
+            "{refused} of 8 refused: the budget was not held or not enforced"
+        );
+        // The slow senders go: the budget comes back.
+        for task in pending {
+            task.abort();
+        }
+        drop(client);
+    });
+    // Its connection closes with the runtime (the metrics request is the
+    // one left).
+    drop(runtime);
+    hub.wait_for_metric("sse_hub_connections", |n| n <= 1);
+    let resp = hub.publish(&[("topic", "big"), ("data", &"y".repeat(600_000))], &[]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
 }

@@ -17,13 +17,14 @@ use axum::http::{HeaderName, HeaderValue, Method, StatusCode, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::{Bytes, BytesMut};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use sse_proto::http1::{HeadLimits, RequestHead, RequestParser};
 use sse_tokio::server::EventStream;
 
+use crate::budget::Charge;
 use crate::serve::{Outcome, route};
 use crate::subscribe::{Subscribed, subscribe};
-use crate::{HUB_PATH, Hub, SUBSCRIPTIONS_PATH, http};
+use crate::{HUB_PATH, Hub, SUBSCRIPTIONS_PATH, Shared, http};
 
 impl Hub {
     /// The hub's routes: `GET`, `HEAD`, `POST` and `OPTIONS` on
@@ -94,18 +95,20 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     if let Err(response) = shared.hosts.check(&head) {
         return respond(response);
     }
-    let body = if parts.method == Method::POST || parts.method.as_str() == "QUERY" {
-        match Limited::new(body, shared.config.max_body).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
-                let limit = shared.config.max_body;
-                let why = format!("the body is larger than {limit} bytes");
-                return respond(http::Response::text(413, why));
-            }
-            Err(_) => return respond(http::Response::text(400, "unreadable request body")),
+    // Held until the request is answered, as the HTTP/1.1 path holds its
+    // buffers.
+    let (body, _charge) = if parts.method == Method::POST || parts.method.as_str() == "QUERY" {
+        let declared = parts
+            .headers
+            .get(axum::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        match read_body(shared, body, declared).await {
+            Ok(read) => read,
+            Err(response) => return respond(response),
         }
     } else {
-        Bytes::new()
+        (Bytes::new(), None)
     };
     match route(shared, http::WholeRequest { head, body }).await {
         Outcome::Respond(response) => respond(response),
@@ -122,6 +125,44 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
             }
         }
     }
+}
+
+/// Reads a request body whole: at most `--max-body` bytes (413), its
+/// buffer charged to the request memory budget like an HTTP/1.1 request's
+/// (503 when the budget is spent), so that the clients of this router (the
+/// hub's HTTP/2 streams, an application's) cannot hold more between them.
+async fn read_body(
+    shared: &Shared,
+    mut body: Body,
+    declared: Option<usize>,
+) -> Result<(Bytes, Option<Charge>), http::Response> {
+    let max = shared.config.max_body;
+    let too_large = || http::Response::text(413, format!("the body is larger than {max} bytes"));
+    let mut charge = Charge::new(&shared.request_memory);
+    // A declared length is taken (and charged) at once, as over HTTP/1.1.
+    let mut collected = match declared {
+        Some(len) if len > max => return Err(too_large()),
+        Some(len) => BytesMut::with_capacity(len),
+        None => BytesMut::new(),
+    };
+    charge
+        .set(collected.capacity())
+        .map_err(|_| http::short_of_memory())?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| http::Response::text(400, "unreadable request body"))?;
+        // Trailers carry nothing a publish reads.
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if collected.len() + data.len() > max {
+            return Err(too_large());
+        }
+        collected.extend_from_slice(&data);
+        charge
+            .set(collected.capacity())
+            .map_err(|_| http::short_of_memory())?;
+    }
+    Ok((collected.freeze(), Some(charge)))
 }
 
 /// The event stream of an accepted subscription.

@@ -159,7 +159,7 @@ pub async fn write<S: AsyncWrite + Unpin>(
 }
 
 /// The answer to a request that the request memory budget cannot hold.
-fn short_of_memory() -> Response {
+pub(crate) fn short_of_memory() -> Response {
     Response::text(
         503,
         "the hub is receiving too many large requests at once; try again shortly",

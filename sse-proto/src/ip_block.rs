@@ -194,6 +194,17 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig {
+            cases: if cfg!(miri) { 2 } else { 256 },
+            // Miri has no file system to keep failing cases in.
+            failure_persistence: if cfg!(miri) {
+                None
+            } else {
+                ProptestConfig::default().failure_persistence
+            },
+            ..ProptestConfig::default()
+        })]
+
         /// A block holds its own network address, and an address is in a
         /// block exactly when its first `bits` bits are the block's.
         #[test]
