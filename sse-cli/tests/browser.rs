@@ -13,7 +13,7 @@
 //! `node_modules` is missing) and Chromium; a missing piece fails the test
 //! with what to install.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -25,8 +25,9 @@ use common::run::{npm_ci, require, run_bounded, run_client};
 use common::token::{CONFORMANCE_KEY, DRAFT08_FLAGS, conformance_token, token};
 use serde_json::json;
 
-#[test]
-fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
+/// The scripts' directory and Chromium's path, once Node.js, Chromium and
+/// playwright-core are there (installed by `npm ci` when missing).
+fn browser_setup() -> (PathBuf, String) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
@@ -35,6 +36,12 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
     );
     require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
     npm_ci(&dir, "playwright-core");
+    (dir, chromium)
+}
+
+#[test]
+fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
+    let (dir, chromium) = browser_setup();
 
     let hub = Hub::for_clients();
     run_client(
@@ -50,14 +57,7 @@ fn the_chat_page_works_in_chromium_and_catches_up_after_a_cut() {
 
 #[test]
 fn twelve_event_sources_of_one_page_all_receive_over_https_and_http2() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium not found at {chromium}: install Debian's `chromium` package (or set CHROMIUM)"
-    );
-    require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
-    npm_ci(&dir, "playwright-core");
+    let (dir, chromium) = browser_setup();
 
     let pki = Pki::new();
     let hub = Hub::start(&[
@@ -89,14 +89,7 @@ fn twelve_event_sources_of_one_page_all_receive_over_https_and_http2() {
 
 #[test]
 fn both_mercure_generations_select_and_keep_private_updates_in_chromium() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "Chromium not found at {chromium}: install Debian's `chromium` package (or set CHROMIUM)"
-    );
-    require("node", "Node.js (Debian: `apt-get install nodejs npm`)");
-    npm_ci(&dir, "playwright-core");
+    let (dir, chromium) = browser_setup();
 
     // One hub for both generations, as Mercure's conformance suites run.
     let hub = Hub::start(&DRAFT08_FLAGS);

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::WAIT;
 use common::h2raw::{DATA, END_HEADERS, HEADERS, SETTINGS, frame, header_block};
+use common::http::read_until;
 use common::hub::Hub;
 use common::run::{RUN_LIMIT, run_with_input};
 
@@ -98,19 +99,6 @@ fn subscriptions_and_publishes_share_one_h2c_connection() {
             assert_eq!(seen.matches("data: hello").count(), 1, "{seen}");
         }
     });
-}
-
-/// Reads `response`'s body until it holds `needle` (within [`WAIT`]).
-async fn read_until(response: &mut reqwest::Response, seen: &mut String, needle: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("{needle:?} did not arrive; got {seen:?}"))
-            .expect("the stream failed")
-            .unwrap_or_else(|| panic!("the stream ended before {needle:?}; got {seen:?}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
 }
 
 #[test]

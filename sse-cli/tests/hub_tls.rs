@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
+use common::http::read_until;
 use common::hub::Hub;
 use common::pki::Pki;
 use common::run::{RUN_LIMIT, run_with_input, sse};
@@ -46,19 +47,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-/// Reads `response`'s body until it holds `needle` (within [`WAIT`]).
-async fn read_until(response: &mut reqwest::Response, seen: &mut String, needle: &str) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !seen.contains(needle) {
-        let chunk = tokio::time::timeout_at(deadline, response.chunk())
-            .await
-            .unwrap_or_else(|_| panic!("{needle:?} did not arrive; got {seen:?}"))
-            .expect("the stream failed")
-            .unwrap_or_else(|| panic!("the stream ended before {needle:?}; got {seen:?}"));
-        seen.push_str(&String::from_utf8_lossy(&chunk));
-    }
 }
 
 #[test]

@@ -147,6 +147,8 @@ mod http1 {
 mod scan;
 pub mod server;
 mod str;
+#[cfg(test)]
+mod test_support;
 
 pub use client::{ClientConfig, EventSource};
 pub use decode::{DecodeError, Decoder, Frame, Limits};

@@ -339,3 +339,16 @@ pub fn metric(text: &str, name: &str) -> u64 {
         })
         .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
+
+/// Reads `response`'s body until it holds `needle` (within [`WAIT`](super::WAIT)).
+pub async fn read_until(response: &mut reqwest::Response, seen: &mut String, needle: &str) {
+    let deadline = tokio::time::Instant::now() + super::WAIT;
+    while !seen.contains(needle) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("{needle:?} did not arrive; got {seen:?}"))
+            .expect("the stream failed")
+            .unwrap_or_else(|| panic!("the stream ended before {needle:?}; got {seen:?}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}

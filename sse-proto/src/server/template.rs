@@ -1212,16 +1212,7 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig {
-            cases: if cfg!(miri) { 2 } else { 512 },
-            // Miri has no file system to keep failing cases in.
-            failure_persistence: if cfg!(miri) {
-                None
-            } else {
-                ProptestConfig::default().failure_persistence
-            },
-            ..ProptestConfig::default()
-        })]
+        #![proptest_config(crate::test_support::proptest_config(512))]
 
         /// Whatever the variables hold, a template matches its expansion.
         #[test]
