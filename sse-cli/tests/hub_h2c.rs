@@ -12,14 +12,13 @@ mod common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
 use common::h2raw::{DATA, END_HEADERS, HEADERS, SETTINGS, frame, header_block};
 use common::http::read_until;
 use common::hub::Hub;
-use common::run::{RUN_LIMIT, run_with_input};
+use common::run::curl_with_version;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
@@ -28,20 +27,7 @@ fn curl_gets_h2c_with_prior_knowledge_and_http1_on_the_same_port() {
     let hub = Hub::start(&["--h2c"]);
     let url = format!("{}/healthz", hub.url());
     for (flag, version) in [("--http2-prior-knowledge", "2"), ("--http1.1", "1.1")] {
-        let out = run_with_input(
-            Command::new("curl").args(["-sS", flag, "-w", " %{http_version}", &url]),
-            b"",
-            RUN_LIMIT,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("ok {version}")
-        );
+        assert_eq!(curl_with_version(&[flag, &url]), format!("ok {version}"));
     }
 }
 

@@ -14,7 +14,7 @@ use common::WAIT;
 use common::http::read_until;
 use common::hub::Hub;
 use common::pki::Pki;
-use common::run::{RUN_LIMIT, run_with_input, sse};
+use common::run::{RUN_LIMIT, curl_with_version, run_with_input, sse};
 
 /// A hub serving https with `pki`'s certificate, every stream starting
 /// with `retry: 300`.
@@ -60,28 +60,9 @@ fn curl_gets_http2_and_http1_over_tls() {
     );
     let url = format!("{}/healthz", base(&hub));
     for (flag, version) in [("--http2", "2"), ("--http1.1", "1.1")] {
-        let out = run_with_input(
-            Command::new("curl").args([
-                "-sS",
-                flag,
-                "--cacert",
-                pki.ca_file.to_str().unwrap(),
-                "-w",
-                " %{http_version}",
-                &url,
-            ]),
-            b"",
-            RUN_LIMIT,
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout),
-            format!("ok {version}")
-        );
+        let ca = pki.ca_file.to_str().unwrap();
+        let out = curl_with_version(&[flag, "--cacert", ca, &url]);
+        assert_eq!(out, format!("ok {version}"));
     }
 }
 

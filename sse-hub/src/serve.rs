@@ -262,7 +262,7 @@ fn serve_at(
     Box::pin(async move {
         // The request loop's state (parsing, routing, responses) is
         // freed before the stream runs: a stream holds only its own.
-        let opened = Box::pin(requests(hub.clone(), socket, buf, peer, slot, place, first)).await;
+        let opened = Box::pin(requests(hub, socket, buf, peer, slot, place, first)).await;
         match opened {
             Some(Opened::Stream {
                 mut socket,
@@ -273,7 +273,12 @@ fn serve_at(
                 drop(slot);
             }
             #[cfg(feature = "tls")]
-            Some(Opened::Http2 { socket, read, slot }) => {
+            Some(Opened::Http2 {
+                hub,
+                socket,
+                read,
+                slot,
+            }) => {
                 let io = crate::prefixed::Prefixed::new(read.freeze(), socket);
                 Box::pin(crate::h2::serve(hub, io, peer, slot)).await;
             }
@@ -295,6 +300,7 @@ enum Opened {
     /// preface on (in `read`).
     #[cfg(feature = "tls")]
     Http2 {
+        hub: Arc<Shared>,
         socket: TcpStream,
         read: BytesMut,
         slot: limits::Slot,
@@ -342,7 +348,7 @@ async fn requests(
                     if answers::flush(&mut socket, &mut outbox).await.is_err() {
                         return None;
                     }
-                    return http2_prior_knowledge(socket, buf, peer, slot).await;
+                    return http2_prior_knowledge(hub, socket, buf, peer, slot).await;
                 }
                 Err(response) => {
                     let mut socket = Flushing::new(&mut socket, &mut outbox);
@@ -464,6 +470,7 @@ async fn requests(
 /// HTTP/2 (h2c with prior knowledge), unless this build has no HTTP/2 or
 /// the connection is TLS (where ALPN chose HTTP/1.1).
 async fn http2_prior_knowledge(
+    hub: Arc<Shared>,
     socket: Conn,
     read: BytesMut,
     peer: SocketAddr,
@@ -473,11 +480,16 @@ async fn http2_prior_knowledge(
     if socket.is_plain() {
         debug!("{peer}: HTTP/2 with prior knowledge");
         return match socket.into_plain() {
-            Ok(socket) => Some(Opened::Http2 { socket, read, slot }),
+            Ok(socket) => Some(Opened::Http2 {
+                hub,
+                socket,
+                read,
+                slot,
+            }),
             Err(_) => None,
         };
     }
-    let _ = (read, peer, slot);
+    let _ = (hub, read, peer, slot);
     let mut socket = socket;
     let response = http::Response::text(
         505,

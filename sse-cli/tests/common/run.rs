@@ -198,3 +198,21 @@ pub fn npm_ci(dir: &Path, package: &str) {
         dir.display()
     );
 }
+
+/// Runs `curl -sS ARGS -w " %{http_version}"`, which must succeed: its
+/// output, ending with a space and the HTTP version it spoke.
+pub fn curl_with_version(args: &[&str]) -> String {
+    let out = run_with_input(
+        Command::new("curl")
+            .args(["-sS", "-w", " %{http_version}"])
+            .args(args),
+        b"",
+        RUN_LIMIT,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
