@@ -4,9 +4,11 @@
 //! time, one that is not quite the preface, one after a request (not
 //! HTTP/2: the preface only opens a connection), the hub without `--h2c`,
 //! a request body that stalls (408 within the header timeout, as over
-//! HTTP/1.1), and large bodies sent slowly over one connection (bounded by
-//! the request memory, as over HTTP/1.1). Real processes and sockets on 127.0.0.1; every wait is
-//! bounded.
+//! HTTP/1.1), large bodies sent slowly over one connection (bounded by
+//! the request memory, as over HTTP/1.1), a connection left without
+//! streams (closed after the header timeout, as over HTTP/1.1), and the
+//! per-address limit counting each stream (directly and behind a trusted
+//! proxy). Real processes and sockets on 127.0.0.1; every wait is bounded.
 
 mod common;
 
@@ -15,7 +17,9 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
-use common::h2raw::{DATA, END_HEADERS, HEADERS, SETTINGS, frame, header_block};
+use common::h2raw::{
+    DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, SETTINGS, frame, header_block,
+};
 use common::http::read_until;
 use common::hub::Hub;
 use common::run::curl_with_version;
@@ -254,4 +258,205 @@ fn large_bodies_sent_slowly_over_h2c_are_bounded_by_the_request_memory() {
     hub.wait_for_metric("sse_hub_connections", |n| n <= 1);
     let resp = hub.publish(&[("topic", "big"), ("data", &"y".repeat(600_000))], &[]);
     assert_eq!(resp.status, 200, "{}", resp.text());
+}
+
+/// The frames of `bytes` (from the server: no preface) as (type, stream,
+/// payload), as far as they are complete.
+fn frames(bytes: &[u8]) -> Vec<(u8, u32, &[u8])> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while rest.len() >= 9 {
+        let len = usize::from(rest[0]) << 16 | usize::from(rest[1]) << 8 | usize::from(rest[2]);
+        if rest.len() < 9 + len {
+            break;
+        }
+        let id = u32::from_be_bytes([rest[5], rest[6], rest[7], rest[8]]) & 0x7fff_ffff;
+        out.push((rest[3], id, &rest[9..9 + len]));
+        rest = &rest[9 + len..];
+    }
+    out
+}
+
+/// Reads from `socket` into `read` until `done` holds for what was read,
+/// or the connection ends (then `false`).
+fn read_frames_until(
+    socket: &mut TcpStream,
+    read: &mut Vec<u8>,
+    done: impl Fn(&[(u8, u32, &[u8])]) -> bool,
+) -> bool {
+    let mut buf = [0u8; 4096];
+    loop {
+        if done(&frames(read)) {
+            return true;
+        }
+        match socket.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => read.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[test]
+fn an_h2c_connection_without_streams_is_closed_after_the_header_timeout() {
+    let hub = Hub::start(&["--h2c", "--header-timeout", "1s"]);
+    let subscribe = [
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/.well-known/mercure?topic=idle"),
+        (":authority", "127.0.0.1"),
+    ];
+    // One connection with a subscription, one with nothing.
+    let mut busy = TcpStream::connect(hub.addr).unwrap();
+    busy.set_read_timeout(Some(WAIT)).unwrap();
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(SETTINGS, 0, 0, &[]));
+    out.extend(frame(
+        HEADERS,
+        END_HEADERS | END_STREAM,
+        1,
+        &header_block(&subscribe),
+    ));
+    busy.write_all(&out).unwrap();
+    let mut idle = TcpStream::connect(hub.addr).unwrap();
+    idle.set_read_timeout(Some(WAIT)).unwrap();
+    let started = Instant::now();
+    let mut greeting = PREFACE.to_vec();
+    greeting.extend(frame(SETTINGS, 0, 0, &[]));
+    idle.write_all(&greeting).unwrap();
+
+    let mut seen = Vec::new();
+    let goaway = |frames: &[(u8, u32, &[u8])]| frames.iter().any(|f| f.0 == GOAWAY);
+    // A GOAWAY, or the end of the connection right after it.
+    read_frames_until(&mut idle, &mut seen, goaway);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "the idle connection ended after {waited:?}: {:?}",
+        frames(&seen)
+    );
+    let mut rest = [0u8; 64];
+    assert!(
+        matches!(idle.read(&mut rest), Ok(0) | Err(_)),
+        "the idle connection stays open"
+    );
+
+    // The subscription's connection is open past the timeout and still
+    // delivers.
+    std::thread::sleep(Duration::from_millis(600));
+    let resp = hub.publish(&[("topic", "idle"), ("data", "still here")], &[]);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let mut read = Vec::new();
+    let delivered = read_frames_until(&mut busy, &mut read, |frames| {
+        frames
+            .iter()
+            .any(|f| f.0 == DATA && f.1 == 1 && String::from_utf8_lossy(f.2).contains("still here"))
+    });
+    assert!(delivered, "no delivery: {:?}", frames(&read));
+    assert!(
+        !frames(&read).iter().any(|f| f.0 == GOAWAY),
+        "a connection with a stream was closed: {:?}",
+        frames(&read)
+    );
+}
+
+/// Opens a subscription over `client` for `forwarded_for` (if any): its
+/// status.
+async fn subscription_status(
+    client: &reqwest::Client,
+    url: &str,
+    forwarded_for: Option<&str>,
+    streams: &mut Vec<reqwest::Response>,
+) -> u16 {
+    let mut request = client.get(url);
+    if let Some(address) = forwarded_for {
+        request = request.header("x-forwarded-for", address);
+    }
+    let response = tokio::time::timeout(WAIT, request.send())
+        .await
+        .expect("answered in time")
+        .expect("answered");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    let status = response.status().as_u16();
+    if status == 200 {
+        streams.push(response);
+    } else {
+        assert_eq!(status, 429, "{:?}", response.text().await);
+    }
+    status
+}
+
+#[test]
+fn each_h2c_stream_counts_under_its_clients_address() {
+    // Three places per address: the connection and two streams.
+    let hub = Hub::start(&["--h2c", "--max-connections-per-ip", "3"]);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("{}/.well-known/mercure?topic=limited", hub.url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut streams = Vec::new();
+        assert_eq!(
+            subscription_status(&client, &url, None, &mut streams).await,
+            200
+        );
+        assert_eq!(
+            subscription_status(&client, &url, None, &mut streams).await,
+            200
+        );
+        assert_eq!(
+            subscription_status(&client, &url, None, &mut streams).await,
+            429
+        );
+        // A stream that ends gives its place back.
+        streams.pop();
+        let deadline = Instant::now() + WAIT;
+        while subscription_status(&client, &url, None, &mut streams).await != 200 {
+            assert!(Instant::now() < deadline, "the place never came back");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(streams.len(), 2);
+    });
+}
+
+#[test]
+fn behind_a_trusted_proxy_each_h2c_stream_counts_under_the_forwarded_client() {
+    let hub = Hub::start(&[
+        "--h2c",
+        "--max-connections-per-ip",
+        "2",
+        "--trusted-proxy",
+        "127.0.0.1/32",
+    ]);
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let url = format!("{}/.well-known/mercure?topic=proxied", hub.url());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // The proxy's one connection counts under no client: each client
+        // has its two places, all on that connection.
+        let mut streams = Vec::new();
+        for client_address in ["198.51.100.1", "198.51.100.2"] {
+            for _ in 0..2 {
+                let status =
+                    subscription_status(&client, &url, Some(client_address), &mut streams).await;
+                assert_eq!(status, 200, "{client_address}");
+            }
+            let status =
+                subscription_status(&client, &url, Some(client_address), &mut streams).await;
+            assert_eq!(status, 429, "{client_address}'s third stream");
+        }
+        assert_eq!(streams.len(), 4);
+    });
 }

@@ -83,15 +83,18 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
         Ok(head) => head,
         Err(response) => return respond(response),
     };
-    if let Some(Peer(peer)) = parts.extensions.get::<Peer>() {
-        // Behind a trusted proxy, the client it forwards for.
+    // On the hub's own HTTP/2 connections: the client (behind a trusted
+    // proxy, the one it forwards for), for the log and the per-address
+    // limit of its streams.
+    let client = parts.extensions.get::<Peer>().map(|Peer(peer)| {
         let client = shared.trusted.client(peer.ip(), &head);
         tracing::debug!(
             "{client} {} {}",
             head.method(),
             crate::redact::target(head.target())
         );
-    }
+        client
+    });
     if let Err(response) = shared.hosts.check(&head) {
         return respond(response);
     }
@@ -113,8 +116,22 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
     match route(shared, http::WholeRequest { head, body }).await {
         Outcome::Respond(response) => respond(response),
         Outcome::Subscribe(request, cors) => {
+            // A stream of the hub's own HTTP/2 connection counts under its
+            // client's address, as a connection of its own would.
+            let slot = match client.map(|ip| shared.limits.enter_stream(ip)) {
+                None => None,
+                Some(Some(slot)) => Some(slot),
+                Some(None) => {
+                    shared.metrics.rejected();
+                    let mut response = http::too_many_connections().headers(cors);
+                    if parts.method == Method::HEAD {
+                        response = response.head_only();
+                    }
+                    return respond(response);
+                }
+            };
             match subscribe(shared, &request.head, &request.body).await {
-                Ok(subscribed) => stream(&parts, subscribed, cors),
+                Ok(subscribed) => stream(&parts, subscribed, cors, slot),
                 Err(response) => {
                     let mut response = response.headers(cors);
                     if parts.method == Method::HEAD {
@@ -165,8 +182,14 @@ async fn read_body(
     Ok((collected.freeze(), Some(charge)))
 }
 
-/// The event stream of an accepted subscription.
-fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String)>) -> Response {
+/// The event stream of an accepted subscription; its body holds the
+/// stream's place under its client's address (`slot`), if it has one.
+fn stream(
+    parts: &Parts,
+    subscribed: Subscribed,
+    cors: Vec<(&'static str, String)>,
+    slot: Option<crate::limits::Slot>,
+) -> Response {
     let Subscribed {
         subscriber,
         cursor,
@@ -186,17 +209,18 @@ fn stream(parts: &Parts, subscribed: Subscribed, cors: Vec<(&'static str, String
             headers.insert(name, value);
         }
     }
-    match presence {
-        // The body holds the announcement: when the server drops it (the
-        // stream ended), the subscriptions' end is announced.
-        Some(presence) => response.map(|body| {
-            Body::new(body.map_frame(move |frame| {
-                let _held = &presence;
-                frame
-            }))
-        }),
-        None => response.map(Body::new),
+    if presence.is_none() && slot.is_none() {
+        return response.map(Body::new);
     }
+    // The body holds the announcement and the place: when the server drops
+    // it (the stream ended), the subscriptions' end is announced and the
+    // place is free.
+    response.map(|body| {
+        Body::new(body.map_frame(move |frame| {
+            let _held = (&presence, &slot);
+            frame
+        }))
+    })
 }
 
 /// The request's head as the hub's parser reads it: an HTTP/1.1 head

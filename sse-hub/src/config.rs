@@ -89,7 +89,8 @@ pub struct Config {
     /// derived from the file descriptor limit.
     pub max_connections: Option<usize>,
     /// The most connections from one IP address
-    /// (`--max-connections-per-ip`).
+    /// (`--max-connections-per-ip`); each event stream of an HTTP/2
+    /// connection counts as one more.
     pub max_connections_per_ip: Option<usize>,
     /// The most distinct URI templates and URL patterns subscribers may
     /// hold at once (`--max-patterns`): each is matched against every
@@ -99,7 +100,8 @@ pub struct Config {
     pub max_patterns: usize,
     /// The largest publish body, in bytes (`--max-body`).
     pub max_body: usize,
-    /// How long a client may take to send a request (`--header-timeout`).
+    /// How long a client may take to send a request (`--header-timeout`),
+    /// and how long a connection may stay idle between requests.
     pub header_timeout: Duration,
     /// How many events may wait for one subscriber before it is cut off
     /// (`--queue`).

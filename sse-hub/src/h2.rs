@@ -4,18 +4,23 @@
 //! the shared connection. Flow control is hyper's: a stream whose window
 //! stays closed stops taking events, its subscriber's queue fills, and it
 //! is cut off like any slow subscriber. On shutdown every stream ends with
-//! the randomized `retry:` and the connection says `GOAWAY`.
+//! the randomized `retry:` and the connection says `GOAWAY`; so does a
+//! connection that has had no open stream for `--header-timeout` (an idle
+//! HTTP/1.1 connection is closed after the same time).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::sync::Notify;
 use tower_service::Service as _;
 use tracing::debug;
 
@@ -54,6 +59,7 @@ pub(crate) async fn serve<S>(hub: Arc<Shared>, io: S, peer: SocketAddr, slot: li
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let activity = Arc::new(Activity::default());
     let service = Routes {
         router: Hub {
             shared: Arc::clone(&hub),
@@ -61,6 +67,7 @@ where
         .all_routes(),
         peer,
         limit: hub.config.header_timeout,
+        activity: Arc::clone(&activity),
     };
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
@@ -79,9 +86,15 @@ where
         // The guard of the watched value is dropped at once.
         let _ = shutdown.wait_for(|down| *down).await.is_ok();
     };
+    let idle = activity.idle_for(hub.config.header_timeout);
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = shutting_down => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = idle => {
+            debug!("{peer}: HTTP/2 connection idle, closing it");
             connection.as_mut().graceful_shutdown();
             connection.await
         }
@@ -105,6 +118,57 @@ struct Routes {
     /// body and stalls is answered 408, as over HTTP/1.1. (An event
     /// stream's answer is its head, ready at once.)
     limit: Duration,
+    /// The connection's open streams.
+    activity: Arc<Activity>,
+}
+
+/// The streams of one connection: how many are open, and how many were
+/// ever opened, to tell when it has been idle long enough to close.
+#[derive(Debug, Default)]
+struct Activity {
+    /// Streams open now (from their request until their answer's body is
+    /// dropped).
+    open: AtomicUsize,
+    /// Streams opened so far.
+    opened: AtomicU64,
+    /// Woken when the last open stream ends.
+    idle: Notify,
+}
+
+impl Activity {
+    /// Counts a stream open until the returned guard is dropped.
+    fn enter(self: &Arc<Self>) -> Open {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::AcqRel);
+        Open(Arc::clone(self))
+    }
+
+    /// Resolves once no stream has been open, nor any opened, for `limit`.
+    async fn idle_for(&self, limit: Duration) {
+        loop {
+            while self.open.load(Ordering::Acquire) > 0 {
+                self.idle.notified().await;
+            }
+            let opened = self.opened.load(Ordering::Relaxed);
+            tokio::time::sleep(limit).await;
+            if self.open.load(Ordering::Acquire) == 0
+                && self.opened.load(Ordering::Relaxed) == opened
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// One open stream of a connection (see [`Activity`]).
+struct Open(Arc<Activity>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        if self.0.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_one();
+        }
+    }
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
@@ -117,15 +181,26 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Routes {
         // An axum router is always ready: no `poll_ready` first.
         let mut router = self.router.clone();
         let limit = self.limit;
+        // Open until the answer's body is dropped (or this future, if the
+        // client resets the stream first).
+        let open = self.activity.enter();
         Box::pin(async move {
-            match tokio::time::timeout(limit, router.call(request)).await {
+            let answer = match tokio::time::timeout(limit, router.call(request)).await {
                 Ok(answer) => answer,
                 Err(_) => Ok(hyper::Response::builder()
                     .status(408)
                     .header("content-type", "text/plain; charset=utf-8")
                     .body(Body::from("the request took too long to arrive\n"))
                     .unwrap_or_default()),
-            }
+            };
+            answer.map(|response| {
+                response.map(|body| {
+                    Body::new(body.map_frame(move |frame| {
+                        let _held = &open;
+                        frame
+                    }))
+                })
+            })
         })
     }
 }

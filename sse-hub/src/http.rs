@@ -158,6 +158,12 @@ pub async fn write<S: AsyncWrite + Unpin>(
     socket.write_all(&response.encode(keep_alive)).await
 }
 
+/// The answer to a client over the connection limits (in all, or per
+/// address): 429, retry in a few seconds.
+pub(crate) fn too_many_connections() -> Response {
+    Response::text(429, "too many connections, try again later").header("Retry-After", "5")
+}
+
 /// The answer to a request that the request memory budget cannot hold.
 pub(crate) fn short_of_memory() -> Response {
     Response::text(
@@ -373,8 +379,7 @@ async fn read_body<S: AsyncRead + Unpin>(
 /// Answers a connection over the limits: 429 with `Retry-After`, after
 /// reading its request head (so the client sees the answer, not a reset).
 pub async fn reject_busy(socket: &mut TcpStream, wait: std::time::Duration) {
-    let response =
-        Response::text(429, "too many connections, try again later").header("Retry-After", "5");
+    let response = too_many_connections();
     refuse(
         socket,
         wait.min(std::time::Duration::from_secs(2)),

@@ -1,5 +1,6 @@
 //! Connection limits: in all and per IP address. A connection holds a
-//! [`Slot`] while it is open.
+//! [`Slot`] while it is open; so does each event stream of an HTTP/2
+//! connection, under its client's address only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -18,10 +19,16 @@ struct Shared {
     per_ip: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One open connection; dropping it frees its place.
+/// One open connection (or HTTP/2 event stream); dropping it frees its
+/// place.
 pub struct Slot {
     shared: Arc<Shared>,
+    /// The address it is counted under, if any.
     ip: Option<IpAddr>,
+    /// Whether it is counted in all (a connection) or only under its
+    /// address (an HTTP/2 event stream, whose connection is counted in
+    /// all).
+    in_all: bool,
 }
 
 impl Limits {
@@ -49,25 +56,22 @@ impl Limits {
     /// Takes a place for a connection from `ip`, or `None` when a limit is
     /// reached.
     pub fn enter(&self, ip: IpAddr) -> Option<Slot> {
-        let shared = &self.shared;
-        if shared.open.fetch_add(1, Ordering::SeqCst) >= shared.max {
-            shared.open.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
+        let mut slot = self.enter_unbound()?;
+        slot.bind(ip).then_some(slot)
+    }
+
+    /// Takes a place under `ip` only, for an event stream of an HTTP/2
+    /// connection (which holds its place in all): the client then counts
+    /// once per stream, as over HTTP/1.1 where each stream is a
+    /// connection, and once for the connection itself. `None` when `ip` is
+    /// at its limit.
+    pub fn enter_stream(&self, ip: IpAddr) -> Option<Slot> {
         let mut slot = Slot {
-            shared: shared.clone(),
+            shared: self.shared.clone(),
             ip: None,
+            in_all: false,
         };
-        if let Some(max) = shared.max_per_ip {
-            let mut per_ip = shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
-            let count = per_ip.entry(ip).or_insert(0);
-            if *count >= max {
-                return None;
-            }
-            *count += 1;
-            slot.ip = Some(ip);
-        }
-        Some(slot)
+        slot.bind(ip).then_some(slot)
     }
 }
 
@@ -84,6 +88,7 @@ impl Limits {
         Some(Slot {
             shared: shared.clone(),
             ip: None,
+            in_all: true,
         })
     }
 }
@@ -115,7 +120,9 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        if self.in_all {
+            self.shared.open.fetch_sub(1, Ordering::SeqCst);
+        }
         if let Some(ip) = self.ip {
             let mut per_ip = self.shared.per_ip.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(count) = per_ip.get_mut(&ip) {
@@ -165,5 +172,26 @@ mod tests {
         drop(b);
         assert_eq!(limits.open(), 0);
         assert!(limits.shared.per_ip.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_stream_counts_under_its_address_only() {
+        let limits = Limits::new(1, Some(3));
+        let a: IpAddr = "192.0.2.7".parse().unwrap();
+        let connection = limits.enter(a).unwrap();
+        let first = limits.enter_stream(a).unwrap();
+        let second = limits.enter_stream(a).unwrap();
+        assert!(limits.enter_stream(a).is_none(), "the address's limit");
+        assert_eq!(limits.open(), 1, "streams are not connections");
+        assert!(limits.enter("192.0.2.8".parse().unwrap()).is_none());
+        drop(first);
+        let third = limits.enter_stream(a).unwrap();
+        drop((connection, second, third));
+        assert_eq!(limits.open(), 0);
+        assert!(limits.shared.per_ip.lock().unwrap().is_empty());
+        // Without a per-address limit a stream always has its place.
+        let unlimited = Limits::new(1, None);
+        let streams: Vec<_> = (0..5).map(|_| unlimited.enter_stream(a)).collect();
+        assert!(streams.iter().all(Option::is_some));
     }
 }

@@ -427,10 +427,7 @@ async fn requests(
                 }
                 if !slot.bind(client) {
                     hub.metrics.rejected();
-                    let response =
-                        http::Response::text(429, "too many connections, try again later")
-                            .header("Retry-After", "5")
-                            .headers(cors);
+                    let response = http::too_many_connections().headers(cors);
                     let _ = http::write(&mut socket, &response, false).await;
                     return None;
                 }

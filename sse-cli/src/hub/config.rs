@@ -212,7 +212,8 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS", value_name = "N")]
     max_connections: Option<usize>,
 
-    /// The most connections open at once from one IP address; more get 429 [default: no limit].
+    /// The most connections open at once from one IP address; more get 429. An HTTP/2
+    /// connection counts once, and each of its event streams once more [default: no limit].
     #[arg(long, env = "SSE_HUB_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     max_connections_per_ip: Option<usize>,
 
@@ -240,7 +241,8 @@ pub struct HubArgs {
     #[arg(long, env = "SSE_HUB_MAX_BODY", default_value_t = 1 << 20, value_name = "BYTES")]
     max_body: usize,
 
-    /// How long a client may take to send a request's head and body (408 after it).
+    /// How long a client may take to send a request's head and body (408 after it); also how
+    /// long a connection may stay idle between requests (an HTTP/2 one: with no open stream).
     #[arg(long, env = "SSE_HUB_HEADER_TIMEOUT", default_value = "10s", value_name = "DURATION",
           value_parser = crate::listen::parse_duration)]
     header_timeout: Duration,
