@@ -118,7 +118,8 @@ async fn mercure(State(hub): State<Hub>, request: Request) -> Response {
         Outcome::Subscribe(request, cors) => {
             // A stream of the hub's own HTTP/2 connection counts under its
             // client's address, as a connection of its own would.
-            let slot = match client.map(|ip| shared.limits.enter_stream(ip)) {
+            let limited = client.filter(|_| shared.config.max_connections_per_ip.is_some());
+            let slot = match limited.map(|ip| shared.limits.enter_stream(ip)) {
                 None => None,
                 Some(Some(slot)) => Some(slot),
                 Some(None) => {

@@ -202,4 +202,50 @@ proptest! {
             prop_assert_eq!(&receiver.plain, &expected);
         }
     }
+
+    /// Taken in batches of at most `max` bytes, the pending pieces are the
+    /// same bytes in the same order as taken one by one, and a batch is
+    /// larger than `max` only when it is a single piece.
+    #[test]
+    fn batches_carry_the_pieces_in_order_within_their_bound(
+        batches in prop::collection::vec(prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..6), 1..12),
+        framing in framing(),
+        encoding in encoding(),
+        max in 1usize..900,
+    ) {
+        let config = StreamConfig::new().retry(Some(Duration::from_millis(1500)));
+        let mut by_piece = StreamWriter::new(&config, framing, encoding, T(0));
+        let mut by_batch = StreamWriter::new(&config, framing, encoding, T(0));
+        for batch in batches {
+            let frames: Vec<Bytes> = batch.into_iter().map(Bytes::from).collect();
+            by_piece.push_frames(frames.clone(), T(0));
+            by_batch.push_frames(frames, T(0));
+            let mut pieces = Vec::new();
+            let mut wire = Vec::new();
+            while let Some(piece) = by_piece.poll_chunk() {
+                wire.extend_from_slice(&piece);
+                pieces.push(piece.len());
+            }
+            let mut batched = Vec::new();
+            let mut taken = 0;
+            while let Some(batch) = by_batch.poll_batch(max) {
+                prop_assert!(!batch.is_empty());
+                if batch.len() > max {
+                    // A piece too large for any batch goes alone.
+                    prop_assert_eq!(Some(&batch.len()), pieces.get(taken));
+                }
+                batched.extend_from_slice(&batch);
+                // Batches end on piece boundaries.
+                let mut len = 0;
+                while len < batch.len() {
+                    len += pieces[taken];
+                    taken += 1;
+                }
+                prop_assert_eq!(len, batch.len());
+            }
+            prop_assert_eq!(batched, wire);
+            prop_assert_eq!(by_batch.pending_bytes(), 0);
+            prop_assert!(by_batch.is_idle());
+        }
+    }
 }

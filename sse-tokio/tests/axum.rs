@@ -334,3 +334,38 @@ async fn a_handler_streams_its_own_events_then_the_body_ends() {
     })
     .await;
 }
+
+/// Events queued while the server was busy go out as one body chunk: the
+/// server frames each chunk (an HTTP/2 `DATA` frame, an HTTP/1.1 chunk),
+/// and a frame per event would cost more than the events.
+#[tokio::test]
+async fn queued_events_are_one_chunk() {
+    use http_body::Body as _;
+
+    bounded(async {
+        let broker = Broker::new(BrokerConfig::new());
+        let subscriber = broker.subscribe(
+            Subscription::new(["t"]),
+            Cursor::from_last_event_id(None),
+            Instant::now(),
+        );
+        let mut body = EventStream::new(&HeaderMap::new(), subscriber, &ServeConfig::new());
+        let ids: Vec<String> = (0..50)
+            .map(|i| publish(&broker, format!("queued {i}")))
+            .collect();
+        let chunk = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx))
+            .await
+            .expect("a chunk")
+            .expect("no error")
+            .into_data()
+            .expect("data");
+        let mut decoder = Decoder::new();
+        decoder.handle_bytes(&chunk);
+        let mut seen = Vec::new();
+        while let Some(event) = decoder.poll_event().unwrap() {
+            seen.push(event.id().to_owned());
+        }
+        assert_eq!(seen, ids, "every queued event, in order, in one chunk");
+    })
+    .await;
+}

@@ -14,8 +14,14 @@ use sse_proto::server::{
 use crate::alarm::Alarm;
 use crate::rt::Runtime;
 
+/// The most bytes of queued events copied together into one chunk: an
+/// HTTP/2 `DATA` frame's default largest size. (One event larger than
+/// this is a chunk of its own, not copied.) The server frames each chunk
+/// it is given, and framing costs more than copying small events.
+pub(super) const CHUNK_LIMIT: usize = 16 * 1024;
+
 /// The chunks of an event-stream body fed by a [`Subscriber`]: each batch
-/// of queued events, keep-alive comments after the configured idle time,
+/// of queued events (one chunk for all that are queued, up to 16 KiB), keep-alive comments after the configured idle time,
 /// gzip output flushed per batch when the request accepted gzip, and a
 /// last `retry:` on shutdown or at the end of the lifetime.
 ///
@@ -104,7 +110,7 @@ impl<R: Runtime> BodyStream<R> {
             if self.core.done {
                 return Poll::Ready(None);
             }
-            if let Some(bytes) = self.feed.writer().poll_chunk() {
+            if let Some(bytes) = self.feed.writer().poll_batch(CHUNK_LIMIT) {
                 return Poll::Ready(Some(Ok(bytes)));
             }
             if self.feed.ending().is_some() {

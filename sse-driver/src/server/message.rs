@@ -176,7 +176,7 @@ where
     /// everything was handed out.
     pub fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         loop {
-            if let Some(bytes) = self.writer.poll_chunk() {
+            if let Some(bytes) = self.writer.poll_batch(super::body::CHUNK_LIMIT) {
                 return Poll::Ready(Some(bytes));
             }
             if self.writer.is_finished() {

@@ -225,7 +225,7 @@ const KEEP_ALIVE: &[u8] = b":\n";
 /// [`StreamWriter::handle_timeout`] when [`StreamWriter::poll_timeout`]
 /// passes, and [`StreamWriter::finish`] at the end; then write out the
 /// pending output ([`StreamWriter::chunks`] and [`StreamWriter::handle_written`],
-/// or [`StreamWriter::poll_chunk`]). The keep-alive clock restarts whenever
+/// or [`StreamWriter::poll_chunk`] / [`StreamWriter::poll_batch`]). The keep-alive clock restarts whenever
 /// output is produced.
 ///
 /// ```
@@ -445,10 +445,7 @@ where
         }
         if self.out.is_empty() {
             self.offset = 0;
-            // Give back what a burst grew, so an idle subscriber stays small.
-            if self.out.capacity() > 64 {
-                self.out = VecDeque::new();
-            }
+            self.release_idle_queue();
         }
     }
 
@@ -466,6 +463,47 @@ where
         };
         self.pending_bytes -= bytes.len();
         Some(bytes)
+    }
+
+    /// Takes the pending pieces as one buffer of at most `max` bytes (or
+    /// the first piece alone, if it is larger), for a transport that
+    /// frames each buffer it is given (an HTTP/2 `DATA` frame, an HTTP/1.1
+    /// chunk of hyper's): the events queued since the last call go out
+    /// together instead of one frame each. A single piece is handed over
+    /// as it is; several are copied into one buffer. `None` when nothing
+    /// is pending. Do not mix with a partial
+    /// [`StreamWriter::handle_written`].
+    pub fn poll_batch(&mut self, max: usize) -> Option<Bytes> {
+        let first = self.poll_chunk()?;
+        let more = self
+            .out
+            .front()
+            .is_some_and(|next| first.len() + next.as_ref().len() <= max);
+        if !more {
+            self.release_idle_queue();
+            return Some(first);
+        }
+        let mut batch = BytesMut::with_capacity((first.len() + self.pending_bytes).min(max));
+        batch.extend_from_slice(&first);
+        while let Some(next) = self.out.front() {
+            let piece = next.as_ref();
+            if batch.len() + piece.len() > max {
+                break;
+            }
+            batch.extend_from_slice(piece);
+            self.pending_bytes -= piece.len();
+            self.out.pop_front();
+        }
+        self.release_idle_queue();
+        Some(batch.freeze())
+    }
+
+    /// Gives back what a burst grew once nothing is pending, so that an
+    /// idle subscriber stays small.
+    fn release_idle_queue(&mut self) {
+        if self.out.is_empty() && self.out.capacity() > 64 {
+            self.out = VecDeque::new();
+        }
     }
 
     fn restart_clock(&mut self, now: I) {
