@@ -184,21 +184,41 @@ impl Str {
     #[inline]
     pub(crate) fn assign_window_lossy(&mut self, window: &[u8], len: usize) {
         if let (Some(fixed), Ok(small)) = (window.get(..INLINE_CAP), u8::try_from(len)) {
-            if len <= INLINE_CAP && ascii_prefix(fixed, len) {
-                // `fixed[..len]` is ASCII, hence UTF-8; the bytes after it
-                // are never read.
-                if let Repr::Inline { len: l, buf } = &mut self.0 {
-                    copy_inline(buf, fixed);
-                    *l = small;
-                } else {
-                    let mut buf = [0; INLINE_CAP];
-                    copy_inline(&mut buf, fixed);
-                    self.0 = Repr::Inline { len: small, buf };
-                }
+            if len <= INLINE_CAP && self.assign_ascii(fixed, small) {
                 return;
+            }
+        } else if let (Some(value), Ok(small)) = (window.get(..len), u8::try_from(len)) {
+            // A short value at the very end of its buffer (a line completed
+            // across chunks): padded to a whole inline buffer's worth.
+            let mut padded = [0; INLINE_CAP];
+            if let Some(start) = padded.get_mut(..len) {
+                start.copy_from_slice(value);
+                if self.assign_ascii(&padded, small) {
+                    return;
+                }
             }
         }
         *self = Str::copy_from_utf8_lossy(window.get(..len).unwrap_or_default());
+    }
+
+    /// Replaces the contents with `fixed[..len]` if it is ASCII (hence
+    /// UTF-8), with one fixed-size copy of the whole inline buffer's worth;
+    /// `false`, leaving `self` as it was, if it is not. The bytes of
+    /// `fixed` after `len` are copied along but never read.
+    #[inline]
+    fn assign_ascii(&mut self, fixed: &[u8], len: u8) -> bool {
+        if !ascii_prefix(fixed, usize::from(len)) {
+            return false;
+        }
+        if let Repr::Inline { len: l, buf } = &mut self.0 {
+            copy_inline(buf, fixed);
+            *l = len;
+        } else {
+            let mut buf = [0; INLINE_CAP];
+            copy_inline(&mut buf, fixed);
+            self.0 = Repr::Inline { len, buf };
+        }
+        true
     }
 
     /// Moves the contents out, leaving `self` empty. An inline string is
@@ -610,6 +630,17 @@ mod tests {
                 "len {len}"
             );
         }
+        // A value that ends its buffer (shorter than an inline buffer):
+        // ASCII is padded and copied whole, anything else checked.
+        let ascii = b"abcdefghijklmnopqrstuvwxyz0123456789AB";
+        for len in 0..=ascii.len() {
+            let want = core::str::from_utf8(&ascii[..len]).unwrap();
+            assert_eq!(Str::copy_window_lossy(&ascii[..len], len), *want);
+        }
+        assert_eq!(
+            Str::copy_window_lossy("h\u{e9}llo".as_bytes(), 6),
+            "h\u{e9}llo"
+        );
         // Non-ASCII beyond `len` does not count; non-ASCII inside does.
         let tail = "abcdefgh\u{e9}zzzzzzzzzzzzzzzzz";
         assert_eq!(Str::copy_window_lossy(tail.as_bytes(), 8), "abcdefgh");
