@@ -65,6 +65,7 @@ impl Limits {
     /// once per stream, as over HTTP/1.1 where each stream is a
     /// connection, and once for the connection itself. `None` when `ip` is
     /// at its limit.
+    #[cfg(any(feature = "axum", test))]
     pub fn enter_stream(&self, ip: IpAddr) -> Option<Slot> {
         let mut slot = Slot {
             shared: self.shared.clone(),
