@@ -21,9 +21,10 @@ use crate::rt::Runtime;
 pub(super) const CHUNK_LIMIT: usize = 16 * 1024;
 
 /// The chunks of an event-stream body fed by a [`Subscriber`]: each batch
-/// of queued events (one chunk for all that are queued, up to 16 KiB), keep-alive comments after the configured idle time,
-/// gzip output flushed per batch when the request accepted gzip, and a
-/// last `retry:` on shutdown or at the end of the lifetime.
+/// of queued events (one chunk for all that are queued, up to 16 KiB),
+/// keep-alive comments after the configured idle time, gzip output flushed
+/// per batch when the request accepted gzip, and a last `retry:` on
+/// shutdown or at the end of the lifetime.
 ///
 /// The server frames and writes the chunks, and polls for the next one
 /// only when it can write: a client that does not read lets the

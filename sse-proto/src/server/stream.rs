@@ -225,8 +225,8 @@ const KEEP_ALIVE: &[u8] = b":\n";
 /// [`StreamWriter::handle_timeout`] when [`StreamWriter::poll_timeout`]
 /// passes, and [`StreamWriter::finish`] at the end; then write out the
 /// pending output ([`StreamWriter::chunks`] and [`StreamWriter::handle_written`],
-/// or [`StreamWriter::poll_chunk`] / [`StreamWriter::poll_batch`]). The keep-alive clock restarts whenever
-/// output is produced.
+/// or [`StreamWriter::poll_chunk`] / [`StreamWriter::poll_batch`]). The
+/// keep-alive clock restarts whenever output is produced.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
