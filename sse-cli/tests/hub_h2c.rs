@@ -16,18 +16,27 @@ use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::WAIT;
 use common::h2raw::{
     DATA, END_HEADERS, END_STREAM, GOAWAY, HEADERS, PING, SETTINGS, frame, header_block,
 };
 use common::http::read_until;
 use common::hub::Hub;
 use common::run::curl_with_version;
+use common::{WAIT, runtime};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// The ACK flag of a PING frame.
 const ACK: u8 = 0x1;
+
+/// A reqwest client that speaks HTTP/2 with prior knowledge.
+fn h2c_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
 
 #[test]
 fn curl_gets_h2c_with_prior_knowledge_and_http1_on_the_same_port() {
@@ -41,16 +50,9 @@ fn curl_gets_h2c_with_prior_knowledge_and_http1_on_the_same_port() {
 #[test]
 fn subscriptions_and_publishes_share_one_h2c_connection() {
     let hub = Hub::start(&["--h2c", "--retry", "300"]);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let client = h2c_client();
     let hub_url = format!("{}/.well-known/mercure", hub.url());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let mut streams = Vec::new();
         for i in 0..4 {
@@ -209,16 +211,9 @@ fn large_bodies_sent_slowly_over_h2c_are_bounded_by_the_request_memory() {
     use futures_util::StreamExt as _;
 
     let hub = Hub::start(&["--h2c", "--request-memory", "1MiB", "--max-body", "1048576"]);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let client = h2c_client();
     let url = format!("{}/.well-known/mercure", hub.url());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         // Eight publishes on one connection, each sending 150 KB of its
         // body and then nothing: together more than the budget.
@@ -417,16 +412,9 @@ async fn subscription_status(
 fn each_h2c_stream_counts_under_its_clients_address() {
     // Three places per address: the connection and two streams.
     let hub = Hub::start(&["--h2c", "--max-connections-per-ip", "3"]);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let client = h2c_client();
     let url = format!("{}/.well-known/mercure?topic=limited", hub.url());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         let mut streams = Vec::new();
         assert_eq!(
@@ -461,16 +449,9 @@ fn behind_a_trusted_proxy_each_h2c_stream_counts_under_the_forwarded_client() {
         "--trusted-proxy",
         "127.0.0.1/32",
     ]);
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
+    let client = h2c_client();
     let url = format!("{}/.well-known/mercure?topic=proxied", hub.url());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let runtime = runtime();
     runtime.block_on(async {
         // The proxy's one connection counts under no client: each client
         // has its two places, all on that connection.

@@ -10,11 +10,11 @@ mod common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::WAIT;
 use common::http::read_until;
 use common::hub::Hub;
 use common::pki::Pki;
 use common::run::{RUN_LIMIT, curl_with_version, run_with_input, sse};
+use common::{WAIT, runtime};
 
 /// A hub serving https with `pki`'s certificate, every stream starting
 /// with `retry: 300`.
@@ -38,13 +38,6 @@ fn client(pki: &Pki) -> reqwest::Client {
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
         .add_root_certificate(ca)
-        .build()
-        .unwrap()
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
         .build()
         .unwrap()
 }

@@ -24,3 +24,11 @@ use std::time::Duration;
 /// The bound on any single wait for the hub (a response, an event, a log
 /// line, a metric to change).
 pub const WAIT: Duration = Duration::from_secs(15);
+
+/// A single-threaded runtime for a test's async client (reqwest).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+}
