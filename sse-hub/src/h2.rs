@@ -143,7 +143,9 @@ impl Activity {
         Open(Arc::clone(self))
     }
 
-    /// Resolves once no stream has been open, nor any opened, for `limit`.
+    /// Resolves once a whole `limit` has passed with no stream open and
+    /// none opened: between `limit` and twice that after the last stream
+    /// ended (a stream that comes and goes restarts the wait).
     async fn idle_for(&self, limit: Duration) {
         loop {
             while self.open.load(Ordering::Acquire) > 0 {
