@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::WAIT;
@@ -16,7 +15,6 @@ use common::h2raw::{
 };
 use common::hub::Hub;
 use common::pki::Pki;
-use common::run::{RUN_LIMIT, run_with_input};
 
 /// The most the hub's resident memory may grow under one attack.
 const MEMORY_BOUND_KIB: u64 = 64 * 1024;
@@ -31,25 +29,8 @@ fn https_hub(pki: &Pki) -> Hub {
 /// serves others.
 fn curl(pki: &Pki, hub: &Hub, path: &str) -> String {
     let url = format!("https://localhost:{}{path}", hub.addr.port());
-    let out = run_with_input(
-        Command::new("curl").args([
-            "-sS",
-            "--http2",
-            "--max-time",
-            "2",
-            "--cacert",
-            pki.ca_file.to_str().unwrap(),
-            &url,
-        ]),
-        b"",
-        RUN_LIMIT,
-    );
-    assert!(
-        out.status.success(),
-        "the hub did not answer {path} in time: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let ca = pki.ca_file.to_str().unwrap();
+    common::run::curl(&["--http2", "--max-time", "2", "--cacert", ca, &url])
 }
 
 /// Waits until `/metrics` shows `line` (within [`WAIT`]).

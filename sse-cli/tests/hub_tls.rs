@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::http::read_until;
@@ -283,21 +282,14 @@ fn http2_requests_through_a_trusted_proxy_are_logged_under_their_client() {
         &[("SSE_HUB_LOG", "debug")],
     );
     let url = format!("{}/healthz?from=proxy", base(&hub));
-    let out = run_with_input(
-        Command::new("curl").args([
-            "-sS",
-            "--http2",
-            "--cacert",
-            pki.ca_file.to_str().unwrap(),
-            "-H",
-            "X-Forwarded-For: 203.0.113.9",
-            "-w",
-            " %{http_version}",
-            &url,
-        ]),
-        b"",
-        RUN_LIMIT,
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok 2");
+    let answer = curl_with_version(&[
+        "--http2",
+        "--cacert",
+        pki.ca_file.to_str().unwrap(),
+        "-H",
+        "X-Forwarded-For: 203.0.113.9",
+        &url,
+    ]);
+    assert_eq!(answer, "ok 2");
     hub.wait_for_log("203.0.113.9 GET /healthz?from=proxy");
 }

@@ -199,20 +199,22 @@ pub fn npm_ci(dir: &Path, package: &str) {
     );
 }
 
-/// Runs `curl -sS ARGS -w " %{http_version}"`, which must succeed: its
-/// output, ending with a space and the HTTP version it spoke.
-pub fn curl_with_version(args: &[&str]) -> String {
-    let out = run_with_input(
-        Command::new("curl")
-            .args(["-sS", "-w", " %{http_version}"])
-            .args(args),
-        b"",
-        RUN_LIMIT,
-    );
+/// Runs `curl -sS ARGS` (within [`RUN_LIMIT`]), which must succeed: its
+/// output.
+pub fn curl(args: &[&str]) -> String {
+    let out = run_with_input(Command::new("curl").arg("-sS").args(args), b"", RUN_LIMIT);
     assert!(
         out.status.success(),
-        "{}",
+        "curl {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `curl -sS -w " %{http_version}" ARGS`, which must succeed: its
+/// output, ending with a space and the HTTP version it spoke.
+pub fn curl_with_version(args: &[&str]) -> String {
+    let mut all = vec!["-w", " %{http_version}"];
+    all.extend_from_slice(args);
+    curl(&all)
 }
