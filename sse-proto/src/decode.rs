@@ -17,7 +17,7 @@ use core::time::Duration;
 use bytes::{Buf, Bytes, BytesMut};
 
 use crate::event::{Event, EventRef};
-use crate::scan::{Window, find_line_end};
+use crate::scan::{Window, find_line_end, find_line_end_ascii};
 use crate::str::Str;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -138,6 +138,11 @@ pub struct Decoder {
     held: Vec<Bytes>,
     /// Total length of `held`.
     held_len: usize,
+    /// Every byte of `carry` and `held` is known to be ASCII (when `carry`
+    /// is not empty; `false` means unknown). Set by the pass that searches a
+    /// chunk continuing a long line, so that the line's value, taken out of
+    /// `carry`, needs no UTF-8 check of its own.
+    carry_ascii: bool,
     /// The block's type and data were lent out by
     /// [`poll_event_ref`](Decoder::poll_event_ref) and still sit in the
     /// block's buffers: emptied by the next parsing step.
@@ -257,6 +262,7 @@ impl Decoder {
             cur: Bytes::new(),
             held: Vec::new(),
             held_len: 0,
+            carry_ascii: false,
             lent: false,
             parser: Parser {
                 limits,
@@ -305,6 +311,7 @@ impl Decoder {
                 // a scan position kept up to date so that polling returns at
                 // once.
                 let fully_scanned = self.parser.scanned == self.carry.len();
+                self.carry_ascii = false;
                 self.carry.extend_from_slice(&[*byte]);
                 if fully_scanned && *byte != b'\n' && *byte != b'\r' {
                     self.parser.scanned += 1;
@@ -324,6 +331,7 @@ impl Decoder {
         self.flush_cur_to_carry();
         self.copy_held(0);
         let fully_scanned = self.parser.scanned == self.carry.len();
+        self.carry_ascii = false;
         self.carry.extend_from_slice(bytes);
         // A few bytes that end no line are scanned here too.
         if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
@@ -353,19 +361,25 @@ impl Decoder {
         if !self.cur.is_empty() {
             // The caller did not drain: keep order by copying.
             self.flush_cur_to_carry();
+            self.carry_ascii = false;
             self.carry.extend_from_slice(&chunk);
             return;
         }
         // `carry` ends with an unfinished line: copy only what completes it,
         // and parse the rest of the chunk in place.
         let fully_scanned = self.parser.scanned == self.carry.len();
-        let line_end = if chunk.len() < 16 {
-            chunk.iter().position(|&b| b == b'\n' || b == b'\r')
-        } else {
-            find_line_end(&chunk)
-        };
+        if !fully_scanned {
+            self.carry_ascii = false;
+            self.carry.extend_from_slice(&chunk);
+            return;
+        }
+        // The chunk continues the unfinished line at the end of `carry`:
+        // one pass finds where the line ends and whether what it adds to
+        // the line is ASCII.
+        let (line_end, ascii) = find_line_end_ascii(&chunk);
+        self.carry_ascii &= ascii;
         match line_end {
-            None if fully_scanned => {
+            None => {
                 // The line goes on: hold the chunk rather than copy it.
                 self.held_len += chunk.len();
                 self.held.push(chunk);
@@ -373,7 +387,6 @@ impl Decoder {
                     self.copy_held(0);
                 }
             }
-            None => self.carry.extend_from_slice(&chunk),
             Some(end) => {
                 // The line ends here: copy it whole, once, into room
                 // reserved for all of it.
@@ -382,10 +395,8 @@ impl Decoder {
                 let mut rest = chunk;
                 self.carry.extend_from_slice(&rest.split_to(end + 1));
                 self.cur = rest;
-                if fully_scanned {
-                    // The line end just copied is the next one to find.
-                    self.parser.scanned = old_len + end;
-                }
+                // The line end just copied is the next one to find.
+                self.parser.scanned = old_len + end;
             }
         }
     }
@@ -637,7 +648,8 @@ impl Decoder {
             return Ok(Progress::NeedMore);
         }
         if !self.carry.is_empty() {
-            let parsed = self.parser.parse(&mut self.carry)?;
+            let ascii = self.carry_ascii;
+            let parsed = self.parser.parse(&mut self.carry, ascii)?;
             if parsed != Progress::NeedMore {
                 return Ok(parsed);
             }
@@ -649,7 +661,7 @@ impl Decoder {
             }
         }
         if !self.cur.is_empty() {
-            let parsed = self.parser.parse(&mut self.cur)?;
+            let parsed = self.parser.parse(&mut self.cur, false)?;
             if parsed != Progress::NeedMore {
                 return Ok(parsed);
             }
@@ -670,7 +682,14 @@ impl Decoder {
 
     #[cold]
     fn move_cur_to_carry(&mut self) {
-        self.carry.extend_from_slice(&self.cur);
+        // What is left of a chunk is an unfinished line, just searched: if
+        // it is long, check it for ASCII while it is in cache, so that the
+        // chunks that continue it can vouch for the whole line.
+        let cur = &self.cur;
+        self.carry_ascii = (self.carry.is_empty() || self.carry_ascii)
+            && cur.len() > SHARE_ABOVE
+            && cur.is_ascii();
+        self.carry.extend_from_slice(cur);
         self.cur = Bytes::new();
     }
 
@@ -717,9 +736,10 @@ impl Input for BytesMut {
 
 impl Parser {
     /// Parses whole lines from the front of `buf`, consuming them, until one
-    /// yields a frame or no whole line is left.
+    /// yields a frame or no whole line is left. `ascii`: every byte of `buf`
+    /// is known to be ASCII.
     #[inline]
-    fn parse<I: Input>(&mut self, buf: &mut I) -> Result<Progress, DecodeError> {
+    fn parse<I: Input>(&mut self, buf: &mut I, ascii: bool) -> Result<Progress, DecodeError> {
         if self.skip_lf {
             match buf.first() {
                 None => return Ok(Progress::NeedMore),
@@ -826,7 +846,11 @@ impl Parser {
                             // costs no copy.
                             buf.skip(pos + value_start);
                             let shared = buf.take(value_len);
-                            self.block.first = Str::from_utf8_lossy(shared);
+                            self.block.first = if ascii {
+                                Str::from_ascii(shared)
+                            } else {
+                                Str::from_utf8_lossy(shared)
+                            };
                             self.block.data = Data::One;
                             // `buf` now starts at this line's end, and the
                             // window's offsets no longer hold.
@@ -1128,6 +1152,51 @@ mod tests {
         decoder.handle_bytes(b"\n\n");
         let want = ["start", &"x".repeat(100), "yz", &"w".repeat(100)].concat();
         assert_eq!(events(&mut decoder), vec![ev("message", &want, "")]);
+    }
+
+    #[test]
+    fn a_long_line_is_vouched_ascii_only_when_every_piece_is() {
+        // A 3000-byte value in chunks that continue it, with one byte
+        // outside ASCII (a character split across two chunks, or a byte
+        // that is not UTF-8) in the first piece, in a held chunk, or in the
+        // chunk that ends the line; after a line of plain ASCII, so that
+        // nothing of what the decoder knew of that line carries over.
+        let plain: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut cases = vec![(plain.clone(), String::from_utf8(plain.clone()).unwrap())];
+        for at in [10, 700, 1459, 1460, 2990] {
+            let mut split = plain.clone();
+            split.splice(at..at + 2, "\u{e9}".bytes());
+            let text = String::from_utf8(split.clone()).unwrap();
+            cases.push((split, text));
+            let mut invalid = plain.clone();
+            invalid[at] = 0xff;
+            let text = String::from_utf8_lossy(&invalid).into_owned();
+            cases.push((invalid, text));
+        }
+        for (value, want) in cases {
+            let wire = [
+                b"data: ".to_vec(),
+                plain.clone(),
+                b"\n\ndata: ".to_vec(),
+                value,
+                b"\n\n".to_vec(),
+            ]
+            .concat();
+            for size in [64, 100, 1460] {
+                let mut decoder = Decoder::new();
+                let mut got = Vec::new();
+                for piece in wire.chunks(size) {
+                    decoder.handle_chunk(Bytes::copy_from_slice(piece));
+                    got.extend(events(&mut decoder));
+                }
+                let first = String::from_utf8(plain.clone()).unwrap();
+                assert_eq!(
+                    got,
+                    vec![ev("message", &first, ""), ev("message", &want, "")],
+                    "size {size}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! [`Str`]: an immutable UTF-8 string that is stored inline when short and
 //! otherwise shares a [`Bytes`] buffer.
 //!
-//! This module holds the crate's only `unsafe` code: two calls to
+//! This module's `unsafe` code is two calls to
 //! `core::str::from_utf8_unchecked`, each on bytes that were validated as
-//! UTF-8 when the `Str` was built and that cannot change afterwards.
+//! UTF-8 when the `Str` was built (or, for a decoded line, found to be all
+//! ASCII by the scan that searched it) and that cannot change afterwards.
 #![allow(unsafe_code)]
 
 use alloc::boxed::Box;
@@ -150,6 +151,14 @@ impl Str {
         } else {
             Str::from(String::from_utf8_lossy(&bytes).into_owned())
         }
+    }
+
+    /// Wraps bytes the caller has checked to be ASCII (and so UTF-8),
+    /// without checking them again; a debug build checks anyway.
+    #[inline]
+    pub(crate) fn from_ascii(ascii: Bytes) -> Str {
+        debug_assert!(ascii.is_ascii());
+        Str::from_valid_bytes(ascii)
     }
 
     /// Copies `bytes` into a new `Str`, replacing invalid UTF-8 as

@@ -5,7 +5,10 @@
 //! portable path (`--cfg sse_portable_scan`); this checks the two agree on
 //! inputs chosen to break them.
 
-use super::{Blocks, Portable, Sse2, Window, find_line_end_with};
+use super::{
+    Blocks, Portable, Sse2, Window, find_line_end_ascii, find_line_end_ascii_with,
+    find_line_end_with,
+};
 use alloc::vec;
 use alloc::vec::Vec;
 use proptest::prelude::*;
@@ -53,6 +56,30 @@ fn check_all(hay: &[u8]) {
             "find_line_end, start {start}, {hay:02x?}"
         );
 
+        // The fused search: the line end and whether the bytes before it
+        // are ASCII, from both block steps and from the build's own path
+        // (AVX2 where the CPU has it).
+        let plain_end = rest.iter().position(|&b| is_end(b));
+        let plain = (
+            plain_end,
+            rest[..plain_end.unwrap_or(rest.len())].is_ascii(),
+        );
+        assert_eq!(
+            find_line_end_ascii_with::<Sse2>(rest),
+            plain,
+            "find_line_end_ascii (SSE2), start {start}, {hay:02x?}"
+        );
+        assert_eq!(
+            find_line_end_ascii_with::<Portable>(rest),
+            plain,
+            "find_line_end_ascii (portable), start {start}, {hay:02x?}"
+        );
+        assert_eq!(
+            find_line_end_ascii(rest),
+            plain,
+            "find_line_end_ascii, start {start}, {hay:02x?}"
+        );
+
         let simd = Window::at_with::<Sse2>(hay, start);
         let portable = Window::at_with::<Portable>(hay, start);
         assert_eq!(simd, portable, "Window::at, start {start}, {hay:02x?}");
@@ -71,6 +98,21 @@ fn check_all(hay: &[u8]) {
                 Sse2::masks(block),
                 Portable::masks(block),
                 "masks, start {start}, {hay:02x?}"
+            );
+            assert_eq!(
+                Sse2::high_bits(block),
+                Portable::high_bits(block),
+                "high_bits, start {start}, {hay:02x?}"
+            );
+            assert_eq!(
+                Sse2::maybe_special(block),
+                Portable::maybe_special(block),
+                "maybe_special, start {start}, {hay:02x?}"
+            );
+            assert_eq!(
+                Portable::maybe_special(block),
+                block.iter().any(|&b| b <= b'\r' || b >= 0x80),
+                "maybe_special, start {start}, {hay:02x?}"
             );
         }
     }
@@ -107,11 +149,19 @@ fn filler() -> impl Strategy<Value = u8> {
 
 /// Dense inputs (line ends every few bytes), and sparse ones: no line end
 /// but for a few, at any position, so the searches cross every 16-byte block
-/// boundary and the hand-over to `memchr2`.
+/// boundary and the hand-over to `memchr2`; the sparse ones either of any
+/// bytes or of printable ASCII (the text of a long line, which the fused
+/// search skips 64 bytes at a time).
 fn haystack() -> impl Strategy<Value = Vec<u8>> {
     let dense = prop::collection::vec(byte(), 0..300);
-    let sparse = (
-        prop::collection::vec(filler(), 0..300),
+    prop_oneof![dense, sprinkled(filler()), sprinkled(0x0eu8..0x80)]
+}
+
+/// Up to 300 bytes of `filler` with up to four bytes of [`byte`] put in at
+/// any position.
+fn sprinkled(filler: impl Strategy<Value = u8>) -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop::collection::vec(filler, 0..300),
         prop::collection::vec((any::<prop::sample::Index>(), byte()), 0..4),
     )
         .prop_map(|(mut hay, ends)| {
@@ -122,8 +172,7 @@ fn haystack() -> impl Strategy<Value = Vec<u8>> {
                 }
             }
             hay
-        });
-    prop_oneof![dense, sparse]
+        })
 }
 
 proptest! {
@@ -166,17 +215,23 @@ fn simd_and_portable_scans_agree_on_edge_cases() {
         check_all(&[b; 150]);
     }
 
-    // One line end (and a CRLF, split or not) at each place, and last.
+    // One line end (and a CRLF, split or not) at each place, and last; and
+    // a byte outside ASCII, alone or before a line end, and a control byte.
     let lens: &[usize] = if miri {
         &[80]
     } else {
         &[1, 16, 17, 32, 63, 64, 65, 80, 128, 129, 200]
     };
     let fills: &[u8] = if miri { &[0x8d] } else { &[0x8d, b'a'] };
+    let ends: &[&[u8]] = if miri {
+        &[b"\r", b"\n", b"\r\n", b"\xc3\xa9\n"]
+    } else {
+        &[b"\r", b"\n", b"\r\n", b"\x80", b"\xc3\xa9\n", b"\x0b"]
+    };
     for &len in lens {
         for &fill in fills {
             for at in PLACES.into_iter().chain([len - 1]).filter(|&at| at < len) {
-                for end in [&b"\r"[..], b"\n", b"\r\n"] {
+                for &end in ends {
                     let mut hay = vec![fill; len];
                     let stop = (at + end.len()).min(len);
                     hay[at..stop].copy_from_slice(&end[..stop - at]);
