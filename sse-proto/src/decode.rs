@@ -682,13 +682,11 @@ impl Decoder {
 
     #[cold]
     fn move_cur_to_carry(&mut self) {
-        // What is left of a chunk is an unfinished line, just searched: if
-        // it is long, check it for ASCII while it is in cache, so that the
-        // chunks that continue it can vouch for the whole line.
+        // What is left of a chunk is an unfinished line, just searched:
+        // check it for ASCII while it is in cache, so that the chunks that
+        // continue it can vouch for the whole line.
         let cur = &self.cur;
-        self.carry_ascii = (self.carry.is_empty() || self.carry_ascii)
-            && cur.len() > SHARE_ABOVE
-            && cur.is_ascii();
+        self.carry_ascii = (self.carry.is_empty() || self.carry_ascii) && cur.is_ascii();
         self.carry.extend_from_slice(cur);
         self.cur = Bytes::new();
     }
