@@ -393,7 +393,11 @@ impl Decoder {
                 self.copy_held(end + 1);
                 let old_len = self.carry.len();
                 let mut rest = chunk;
-                self.carry.extend_from_slice(&rest.split_to(end + 1));
+                // Copied from the chunk and cut off it in place: splitting
+                // it into two shared halves would cost a reference count.
+                self.carry
+                    .extend_from_slice(rest.get(..end + 1).unwrap_or_default());
+                rest.advance(end + 1);
                 self.cur = rest;
                 // The line end just copied is the next one to find.
                 self.parser.scanned = old_len + end;
