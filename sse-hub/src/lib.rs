@@ -130,6 +130,9 @@ struct Shared {
     streams: tokio::runtime::Handle,
     /// The runtime that serves every other request (publishes above all).
     requests: tokio::runtime::Handle,
+    /// Event streams served by this hub's own HTTP/1.1 server now, and
+    /// how many of them run beside the publishes (see `serve::place_stream`).
+    streams_running: serve::StreamCount,
     /// Whether the backend follows the shared stream yet.
     following: std::sync::Once,
     /// The TLS handshake of every connection, with `--tls-cert`.
@@ -284,6 +287,7 @@ impl Hub {
             shutdown_tx,
             streams: tokio::runtime::Handle::current(),
             requests,
+            streams_running: serve::StreamCount::default(),
             following: std::sync::Once::new(),
             #[cfg(feature = "tls")]
             tls,

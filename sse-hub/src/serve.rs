@@ -6,6 +6,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -262,16 +263,27 @@ fn serve_at(
     Box::pin(async move {
         // The request loop's state (parsing, routing, responses) is
         // freed before the stream runs: a stream holds only its own.
-        let opened = Box::pin(requests(hub, socket, buf, peer, slot, place, first)).await;
+        let opened = Box::pin(requests(hub.clone(), socket, buf, peer, slot, place, first)).await;
         match opened {
             Some(Opened::Stream {
-                mut socket,
+                socket,
                 stream,
                 slot,
-            }) => {
-                stream.run(&mut socket).await;
-                drop(slot);
-            }
+            }) => match place_stream(&hub, socket, place, stream.is_live()) {
+                Some(StreamPlace::Here(mut socket, count)) => {
+                    stream.run(&mut socket).await;
+                    drop((slot, count));
+                }
+                Some(StreamPlace::Beside(socket, count)) => {
+                    hub.requests.spawn(async move {
+                        if let Ok(socket) = TcpStream::from_std(socket) {
+                            stream.run(&mut Conn::Plain(socket)).await;
+                        }
+                        drop((slot, count));
+                    });
+                }
+                None => {}
+            },
             #[cfg(feature = "tls")]
             Some(Opened::Http2 {
                 hub,
@@ -285,6 +297,93 @@ fn serve_at(
             None => {}
         }
     })
+}
+
+/// A new event stream runs beside the publishes (on the requests'
+/// runtime) while at most this many streams run in all...
+const FEW_STREAMS: usize = 4;
+
+/// ...and at most this many run there at once.
+const BESIDE_MAX: usize = 4;
+
+/// The event streams this hub's HTTP/1.1 server runs now, and how many of
+/// them run beside the publishes.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct StreamCount(Arc<StreamCounts>);
+
+#[derive(Debug, Default)]
+struct StreamCounts {
+    running: AtomicUsize,
+    beside: AtomicUsize,
+}
+
+impl StreamCount {
+    /// Counts a stream that starts now, and says whether it runs beside
+    /// the publishes: only if it `may` (a plain, live stream), while fewer
+    /// than [`FEW_STREAMS`] others run and fewer than [`BESIDE_MAX`] run
+    /// there.
+    fn enter(&self, may: bool) -> Counted {
+        let running = self.0.running.fetch_add(1, Ordering::AcqRel);
+        let beside = may
+            && running < FEW_STREAMS
+            && self
+                .0
+                .beside
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < BESIDE_MAX).then_some(n + 1)
+                })
+                .is_ok();
+        Counted {
+            count: self.clone(),
+            beside,
+        }
+    }
+}
+
+/// One running stream in a [`StreamCount`], until dropped.
+#[derive(Debug)]
+struct Counted {
+    count: StreamCount,
+    /// It runs beside the publishes.
+    beside: bool,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.count.0.running.fetch_sub(1, Ordering::AcqRel);
+        if self.beside {
+            self.count.0.beside.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Where an event stream runs.
+enum StreamPlace {
+    /// On the runtime its subscription was served on.
+    Here(Conn, Counted),
+    /// Beside the publishes: its socket, taken off the streams' runtime.
+    Beside(std::net::TcpStream, Counted),
+}
+
+/// Chooses where an event stream just opened runs. While the hub serves
+/// only a few streams, a plain one runs on the requests' runtime, beside
+/// the publishes: each publish then wakes its subscriber on the thread
+/// that took it, not a sleeping thread of the other runtime (one
+/// subscriber and sixteen pipelined publishers: a thread switch every
+/// four publishes otherwise). Only a `live` stream (no history to replay)
+/// goes there, at most [`BESIDE_MAX`] of them; its subscription was
+/// served where subscriptions are, so a flood of costly ones never reaches
+/// the publishes' threads. `None` when the socket could not be moved (it
+/// is closed).
+fn place_stream(hub: &Shared, socket: Conn, place: Place, live: bool) -> Option<StreamPlace> {
+    let counted = hub
+        .streams_running
+        .enter(live && place == Place::Streams && socket.is_plain());
+    if !counted.beside {
+        return Some(StreamPlace::Here(socket, counted));
+    }
+    let socket = socket.into_plain().ok()?.into_std().ok()?;
+    Some(StreamPlace::Beside(socket, counted))
 }
 
 /// What a connection's requests leave to serve, with the connection and
@@ -574,6 +673,28 @@ fn allowed(path: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn streams_go_beside_the_publishes_only_while_few_run() {
+        let count = StreamCount::default();
+        // A stream that may not (TLS, a replay, another runtime) never does.
+        assert!(!count.enter(false).beside);
+        // The first few that may, do, up to the cap...
+        let beside: Vec<Counted> = (0..BESIDE_MAX).map(|_| count.enter(true)).collect();
+        assert!(beside.iter().all(|c| c.beside));
+        // ...and no more while they run.
+        assert!(!count.enter(true).beside);
+        // Places come back when streams end.
+        drop(beside);
+        assert!(count.enter(true).beside);
+        // Once more than a few streams run, a new one stays where it is.
+        let others: Vec<Counted> = (0..FEW_STREAMS).map(|_| count.enter(false)).collect();
+        assert!(!count.enter(true).beside);
+        drop(others);
+        assert!(count.enter(true).beside);
+        assert_eq!(count.0.running.load(Ordering::Acquire), 0);
+        assert_eq!(count.0.beside.load(Ordering::Acquire), 0);
+    }
 
     /// Accepted connections send each event at once (no Nagle delay),
     /// whether they inherit the option from the listener or set it.

@@ -306,6 +306,12 @@ pub async fn open<S: AsyncWrite + Unpin>(
 }
 
 impl Stream {
+    /// Whether it starts with live events, no history to replay first
+    /// (a cheap stream to serve: only what is published now).
+    pub(crate) fn is_live(&self) -> bool {
+        matches!(self.subscriber.replay(), sse_proto::server::Replay::Live)
+    }
+
     /// Serves the body until it ends (the client goes away, the token
     /// expires, a lag, the shutdown).
     pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) {
