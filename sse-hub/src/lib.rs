@@ -130,8 +130,8 @@ struct Shared {
     streams: tokio::runtime::Handle,
     /// The runtime that serves every other request (publishes above all).
     requests: tokio::runtime::Handle,
-    /// Event streams served by this hub's own HTTP/1.1 server now, and
-    /// how many of them run beside the publishes (see `serve::place_stream`).
+    /// Event streams served by this hub's own HTTP/1.1 server now (see
+    /// `serve::place_stream`).
     streams_running: serve::StreamCount,
     /// Whether the backend follows the shared stream yet.
     following: std::sync::Once,

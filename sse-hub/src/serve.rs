@@ -300,42 +300,24 @@ fn serve_at(
 }
 
 /// A new event stream runs beside the publishes (on the requests'
-/// runtime) while at most this many streams run in all...
+/// runtime) only while fewer than this many streams run; so no more than
+/// this many ever run there at once.
 const FEW_STREAMS: usize = 4;
 
-/// ...and at most this many run there at once.
-const BESIDE_MAX: usize = 4;
-
-/// The event streams this hub's HTTP/1.1 server runs now, and how many of
-/// them run beside the publishes.
+/// The event streams this hub's HTTP/1.1 server runs now.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct StreamCount(Arc<StreamCounts>);
-
-#[derive(Debug, Default)]
-struct StreamCounts {
-    running: AtomicUsize,
-    beside: AtomicUsize,
-}
+pub(crate) struct StreamCount(Arc<AtomicUsize>);
 
 impl StreamCount {
     /// Counts a stream that starts now, and says whether it runs beside
-    /// the publishes: only if it `may` (a plain, live stream), while fewer
-    /// than [`FEW_STREAMS`] others run and fewer than [`BESIDE_MAX`] run
-    /// there.
+    /// the publishes: only if it `may` (a plain, live stream) and fewer
+    /// than [`FEW_STREAMS`] others run, those beside the publishes
+    /// included.
     fn enter(&self, may: bool) -> Counted {
-        let running = self.0.running.fetch_add(1, Ordering::AcqRel);
-        let beside = may
-            && running < FEW_STREAMS
-            && self
-                .0
-                .beside
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                    (n < BESIDE_MAX).then_some(n + 1)
-                })
-                .is_ok();
+        let running = self.0.fetch_add(1, Ordering::AcqRel);
         Counted {
             count: self.clone(),
-            beside,
+            beside: may && running < FEW_STREAMS,
         }
     }
 }
@@ -350,10 +332,7 @@ struct Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.count.0.running.fetch_sub(1, Ordering::AcqRel);
-        if self.beside {
-            self.count.0.beside.fetch_sub(1, Ordering::AcqRel);
-        }
+        self.count.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -371,7 +350,7 @@ enum StreamPlace {
 /// that took it, not a sleeping thread of the other runtime (one
 /// subscriber and sixteen pipelined publishers: a thread switch every
 /// four publishes otherwise). Only a `live` stream (no history to replay)
-/// goes there, at most [`BESIDE_MAX`] of them; its subscription was
+/// goes there, fewer than [`FEW_STREAMS`] of them; its subscription was
 /// served where subscriptions are, so a flood of costly ones never reaches
 /// the publishes' threads. `None` when the socket could not be moved (it
 /// is closed).
@@ -679,21 +658,20 @@ mod tests {
         let count = StreamCount::default();
         // A stream that may not (TLS, a replay, another runtime) never does.
         assert!(!count.enter(false).beside);
-        // The first few that may, do, up to the cap...
-        let beside: Vec<Counted> = (0..BESIDE_MAX).map(|_| count.enter(true)).collect();
+        // The first few that may, do...
+        let beside: Vec<Counted> = (0..FEW_STREAMS).map(|_| count.enter(true)).collect();
         assert!(beside.iter().all(|c| c.beside));
         // ...and no more while they run.
         assert!(!count.enter(true).beside);
         // Places come back when streams end.
         drop(beside);
         assert!(count.enter(true).beside);
-        // Once more than a few streams run, a new one stays where it is.
+        // Streams that run elsewhere count too.
         let others: Vec<Counted> = (0..FEW_STREAMS).map(|_| count.enter(false)).collect();
         assert!(!count.enter(true).beside);
         drop(others);
         assert!(count.enter(true).beside);
-        assert_eq!(count.0.running.load(Ordering::Acquire), 0);
-        assert_eq!(count.0.beside.load(Ordering::Acquire), 0);
+        assert_eq!(count.0.load(Ordering::Acquire), 0);
     }
 
     /// Accepted connections send each event at once (no Nagle delay),

@@ -1079,6 +1079,23 @@ mod tests {
         out
     }
 
+    /// The events of `wire` handed in as `size`-byte chunks, polled after
+    /// each; `check` sees the decoder after each chunk.
+    fn chunked(
+        wire: &[u8],
+        size: usize,
+        mut check: impl FnMut(&Decoder),
+    ) -> Vec<(String, String, String)> {
+        let mut decoder = Decoder::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(size) {
+            decoder.handle_chunk(Bytes::copy_from_slice(piece));
+            got.extend(events(&mut decoder));
+            check(&decoder);
+        }
+        got
+    }
+
     fn ev(t: &str, d: &str, id: &str) -> (String, String, String) {
         (t.into(), d.into(), id.into())
     }
@@ -1131,13 +1148,9 @@ mod tests {
         ]
         .concat();
         for size in [64, 100, 1460] {
-            let mut decoder = Decoder::new();
-            let mut got = Vec::new();
-            for piece in wire.chunks(size) {
-                decoder.handle_chunk(Bytes::copy_from_slice(piece));
-                got.extend(events(&mut decoder));
+            let got = chunked(&wire, size, |decoder| {
                 assert!(decoder.held.len() < HELD_MAX, "size {size}");
-            }
+            });
             let want = String::from_utf8(value.clone()).unwrap();
             assert_eq!(
                 got,
@@ -1185,12 +1198,7 @@ mod tests {
             ]
             .concat();
             for size in [64, 100, 1460] {
-                let mut decoder = Decoder::new();
-                let mut got = Vec::new();
-                for piece in wire.chunks(size) {
-                    decoder.handle_chunk(Bytes::copy_from_slice(piece));
-                    got.extend(events(&mut decoder));
-                }
+                let got = chunked(&wire, size, |_| {});
                 let first = String::from_utf8(plain.clone()).unwrap();
                 assert_eq!(
                     got,
