@@ -508,12 +508,12 @@ mod avx2 {
 #[inline]
 pub(crate) fn find_line_end_ascii_with<B: Blocks>(hay: &[u8]) -> (Option<usize>, bool) {
     let mut offset = 0;
+    // For the tail: padded with a byte that is plain ASCII.
+    let mut padded = [b' '; 64];
     while offset < hay.len() {
-        let mut padded = [b' '; 64];
         let block = match hay.get(offset..offset + 64).map(<&[u8; 64]>::try_from) {
             Some(Ok(block)) => block,
             _ => {
-                // The tail: padded with a byte that is plain ASCII.
                 let tail = hay.get(offset..).unwrap_or_default();
                 if let Some(dst) = padded.get_mut(..tail.len()) {
                     dst.copy_from_slice(tail);
