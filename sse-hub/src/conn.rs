@@ -32,6 +32,14 @@ impl Conn {
             tls @ Conn::Tls(_) => Err(tls),
         }
     }
+
+    /// The socket of a plain connection, taken off this runtime's event
+    /// loop so that another runtime can take it over
+    /// (`TcpStream::from_std`); `None` for TLS (its session cannot move) or
+    /// when the socket cannot be taken off (it is then closed).
+    pub(crate) fn detach(self) -> Option<std::net::TcpStream> {
+        self.into_plain().ok()?.into_std().ok()
+    }
 }
 
 impl AsyncRead for Conn {

@@ -361,8 +361,7 @@ fn place_stream(hub: &Shared, socket: Conn, place: Place, live: bool) -> Option<
     if !counted.beside {
         return Some(StreamPlace::Here(socket, counted));
     }
-    let socket = socket.into_plain().ok()?.into_std().ok()?;
-    Some(StreamPlace::Beside(socket, counted))
+    Some(StreamPlace::Beside(socket.detach()?, counted))
 }
 
 /// What a connection's requests leave to serve, with the connection and
@@ -454,12 +453,7 @@ async fn requests(
             if answers::flush(&mut socket, &mut outbox).await.is_err() {
                 return None;
             }
-            let Ok(socket) = socket.into_plain() else {
-                return None;
-            };
-            let Ok(socket) = socket.into_std() else {
-                return None;
-            };
+            let socket = socket.detach()?;
             let runtime = match wanted {
                 Place::Streams => &hub.streams,
                 Place::Requests => &hub.requests,
