@@ -130,6 +130,9 @@ struct Shared {
     streams: tokio::runtime::Handle,
     /// The runtime that serves every other request (publishes above all).
     requests: tokio::runtime::Handle,
+    /// Streams and other requests share one runtime ([`Hub::start`]):
+    /// nothing moves between "the two".
+    one_runtime: bool,
     /// Event streams served by this hub's own HTTP/1.1 server now (see
     /// `serve::place_stream`).
     streams_running: serve::StreamCount,
@@ -224,8 +227,7 @@ impl Hub {
     /// [`Error::Config`] for invalid settings, [`Error::Keys`] when a key
     /// cannot be loaded, [`Error::Backend`] when the backend cannot start.
     pub async fn start(config: Config) -> Result<Hub, Error> {
-        let current = tokio::runtime::Handle::current();
-        Hub::start_on(config, current).await
+        Hub::start_with(config, None).await
     }
 
     /// [`Hub::start`], serving every request other than event streams on
@@ -236,6 +238,15 @@ impl Hub {
     /// # Errors
     /// As [`Hub::start`].
     pub async fn start_on(config: Config, requests: tokio::runtime::Handle) -> Result<Hub, Error> {
+        Hub::start_with(config, Some(requests)).await
+    }
+
+    /// [`Hub::start_on`] with a runtime of its own for other requests, or
+    /// [`Hub::start`] without (`None`).
+    async fn start_with(
+        config: Config,
+        requests: Option<tokio::runtime::Handle>,
+    ) -> Result<Hub, Error> {
         let checked = config.check().map_err(Error::Config)?;
         let config = checked.config;
         #[cfg(feature = "tls")]
@@ -286,7 +297,8 @@ impl Hub {
             shutdown,
             shutdown_tx,
             streams: tokio::runtime::Handle::current(),
-            requests,
+            one_runtime: requests.is_none(),
+            requests: requests.unwrap_or_else(tokio::runtime::Handle::current),
             streams_running: serve::StreamCount::default(),
             following: std::sync::Once::new(),
             #[cfg(feature = "tls")]

@@ -357,7 +357,7 @@ enum StreamPlace {
 fn place_stream(hub: &Shared, socket: Conn, place: Place, live: bool) -> Option<StreamPlace> {
     let counted = hub
         .streams_running
-        .enter(live && place == Place::Streams && socket.is_plain());
+        .enter(live && place == Place::Streams && socket.is_plain() && !hub.one_runtime);
     if !counted.beside {
         return Some(StreamPlace::Here(socket, counted));
     }
@@ -446,10 +446,11 @@ async fn requests(
         } else {
             Place::Requests
         };
-        if wanted != place && socket.is_plain() {
+        if wanted != place && socket.is_plain() && !hub.one_runtime {
             // The other runtime's event loop takes the socket over (a TLS
-            // connection stays where it is: its session cannot move), after
-            // the answers that wait.
+            // connection stays where it is: its session cannot move; with
+            // one runtime for both, nothing moves), after the answers that
+            // wait.
             if answers::flush(&mut socket, &mut outbox).await.is_err() {
                 return None;
             }
