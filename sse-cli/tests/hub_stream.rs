@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::WAIT;
+use common::http::{client_ends, client_ends_left};
 use common::hub::Hub;
 use common::stream::{CACHE_CONTROL, comments};
 use sse_proto::Frame;
@@ -249,4 +250,30 @@ fn gzip_streams_flush_every_event_and_heartbeat() {
     assert_eq!(plain.header("content-encoding"), None);
     let identity = hub.subscribe("topic=z", &[("Accept-Encoding", "identity")]);
     assert_eq!(identity.header("content-encoding"), None);
+}
+
+#[test]
+fn a_stream_the_client_closes_is_reset_so_the_client_keeps_no_time_wait() {
+    let hub = Hub::start(&["--heartbeat", "0"]);
+    // Six streams: the first few run beside the publishes, the others on
+    // the streams' threads; both places close the same way.
+    let streams: Vec<_> = (0..6)
+        .map(|_| hub.subscribe("topic=leaving", &[]))
+        .collect();
+    let ports: Vec<u16> = streams
+        .iter()
+        .map(|s| s.conn.socket.local_addr().expect("local address").port())
+        .collect();
+    assert_eq!(client_ends(hub.addr.port(), &ports).len(), 6, "all open");
+    // The client closes first. Answered with a FIN, each of its ends would
+    // sit in TIME_WAIT for a minute; answered with a reset, they are gone.
+    drop(streams);
+    let left = client_ends_left(hub.addr.port(), &ports);
+    assert!(
+        left.is_empty(),
+        "client ends still held (port, state): {left:?}"
+    );
+    // The hub serves on.
+    let mut stream = hub.subscribe("topic=leaving", &[]);
+    hub.assert_delivers(&mut stream, "leaving", "still serving");
 }

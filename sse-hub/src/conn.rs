@@ -5,6 +5,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use sse_tokio::server::Closing;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -39,6 +40,27 @@ impl Conn {
     /// when the socket cannot be taken off (it is then closed).
     pub(crate) fn detach(self) -> Option<std::net::TcpStream> {
         self.into_plain().ok()?.into_std().ok()
+    }
+
+    /// Closes the connection after its stream, as `closing` says (the
+    /// stream has done a graceful close already, if that was the way):
+    /// on [`Closing::Reset`] (the client closed first) with a TCP reset,
+    /// so that the client's port is not held in `TIME_WAIT`.
+    pub(crate) fn close_as(self, closing: Closing) {
+        if closing == Closing::Reset {
+            // If it fails, the drop below is an ordinary close.
+            let _ = self.tcp().set_zero_linger();
+        }
+        drop(self);
+    }
+
+    /// The TCP socket (under TLS, for a TLS connection).
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(socket) => socket,
+            #[cfg(feature = "tls")]
+            Conn::Tls(tls) => tls.get_ref().0,
+        }
     }
 }
 

@@ -271,13 +271,16 @@ fn serve_at(
                 slot,
             }) => match place_stream(&hub, socket, place, stream.is_live()) {
                 Some(StreamPlace::Here(mut socket, count)) => {
-                    stream.run(&mut socket).await;
+                    let closing = stream.run(&mut socket).await;
+                    socket.close_as(closing);
                     drop((slot, count));
                 }
                 Some(StreamPlace::Beside(socket, count)) => {
                     hub.requests.spawn(async move {
                         if let Ok(socket) = TcpStream::from_std(socket) {
-                            stream.run(&mut Conn::Plain(socket)).await;
+                            let mut socket = Conn::Plain(socket);
+                            let closing = stream.run(&mut socket).await;
+                            socket.close_as(closing);
                         }
                         drop((slot, count));
                     });

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use sse_proto::http1::{Framing, RequestHead};
 use sse_tokio::server::{
-    BodyFraming, Broker, CACHE_CONTROL, Cursor, Encoding, Replay, ServeConfig, StreamConfig,
-    StreamEnd, Subscriber, Subscription, Tokio, TokioIo, serve_body, stream_response,
+    BodyFraming, Broker, CACHE_CONTROL, Closing, Cursor, Encoding, Replay, ServeConfig,
+    StreamConfig, StreamEnd, Subscriber, Subscription, Tokio, TokioIo, serve_body, stream_response,
 };
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::debug;
@@ -313,8 +313,9 @@ impl Stream {
     }
 
     /// Serves the body until it ends (the client goes away, the token
-    /// expires, a lag, the shutdown).
-    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) {
+    /// expires, a lag, the shutdown). Returns how the connection is to be
+    /// closed ([`Conn::close_as`](crate::conn::Conn::close_as)).
+    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) -> Closing {
         let Stream {
             subscriber,
             framing,
@@ -335,8 +336,10 @@ impl Stream {
         drop(presence);
         match end {
             Ok(StreamEnd::Expired) => debug!("a subscriber's token expired: stream closed"),
-            end => debug!("stream ended: {end:?}"),
+            ref end => debug!("stream ended: {end:?}"),
         }
+        // A socket error other than the client leaving: just drop it.
+        end.map_or(Closing::Abandon, StreamEnd::closing)
     }
 }
 

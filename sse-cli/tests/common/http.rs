@@ -352,3 +352,40 @@ pub async fn read_until(response: &mut reqwest::Response, seen: &mut String, nee
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
 }
+
+/// The client's ends of loopback connections to `hub_port` from `ports`
+/// that the kernel still holds, with their states (from `/proc/net/tcp`;
+/// `06` is `TIME_WAIT`).
+pub fn client_ends(hub_port: u16, ports: &[u16]) -> Vec<(u16, String)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("read /proc/net/tcp");
+    let port_of = |address: &str| {
+        address
+            .rsplit(':')
+            .next()
+            .and_then(|hex| u16::from_str_radix(hex, 16).ok())
+    };
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, remote, state) = (fields.get(1)?, fields.get(2)?, fields.get(3)?);
+            let local = port_of(local)?;
+            (ports.contains(&local) && port_of(remote) == Some(hub_port))
+                .then(|| (local, (*state).to_owned()))
+        })
+        .collect()
+}
+
+/// Waits (at most [`WAIT`](super::WAIT)) until the kernel holds none of the
+/// client's ends of the connections to `hub_port` from `ports`; what is
+/// still held then.
+pub fn client_ends_left(hub_port: u16, ports: &[u16]) -> Vec<(u16, String)> {
+    let deadline = Instant::now() + super::WAIT;
+    let mut left = client_ends(hub_port, ports);
+    while !left.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        left = client_ends(hub_port, ports);
+    }
+    left
+}

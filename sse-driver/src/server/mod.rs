@@ -26,10 +26,10 @@ use bytes::BytesMut;
 use sse_proto::http1::RequestParser;
 pub use sse_proto::http1::{HeadError, HeadLimits, RequestHead, Response};
 pub use sse_proto::server::{
-    BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Cursor, Encoding, Ended, LOST_EVENT_TYPE,
-    PublishError, Published, Replay, ReplayConfig, SHUTDOWN_GRACE, Selector, ServeConfig,
-    ServeError, Stats, StreamConfig, StreamEnd, SubscribeError, Subscriber, Subscription, Update,
-    stream_response,
+    BodyFraming, Broker, BrokerConfig, CACHE_CONTROL, Closing, Cursor, Encoding, Ended,
+    LOST_EVENT_TYPE, PublishError, Published, Replay, ReplayConfig, SHUTDOWN_GRACE, Selector,
+    ServeConfig, ServeError, Stats, StreamConfig, StreamEnd, SubscribeError, Subscriber,
+    Subscription, Update, stream_response,
 };
 use sse_proto::server::{StreamFeed, StreamWriter};
 
@@ -119,10 +119,13 @@ where
 /// connection over). `framing` and `encoding` must be
 /// the head's, as [`stream_response`] gave them.
 ///
-/// A stream that ends other than for the write timeout or a lag is closed
-/// gracefully (a TLS `close_notify`, a TCP `FIN`), waiting at most
-/// [`SHUTDOWN_GRACE`] for it; a socket that stopped taking bytes is just
-/// dropped.
+/// How the connection is closed follows [`StreamEnd::closing`]: a stream
+/// that ends with [`Closing::Graceful`] is closed here (a TLS
+/// `close_notify`, a TCP `FIN`), waiting at most [`SHUTDOWN_GRACE`] for
+/// it. Otherwise nothing is written or waited for, and the caller drops the
+/// transport; on [`Closing::Reset`] (the client closed first) a caller that
+/// holds the TCP socket resets it first (`set_zero_linger` in tokio), so
+/// that the client's port is not held in `TIME_WAIT`.
 ///
 /// # Errors
 /// As [`serve_stream`].
@@ -146,9 +149,10 @@ where
     // Unsubscribe before waiting on the socket's close.
     drop(stream);
     match result {
-        // A socket that took nothing for a while would not take a
-        // graceful close either (TLS writes one): just drop it.
-        Ok(end @ (StreamEnd::WriteTimeout | StreamEnd::Lagged)) => Ok(end),
+        // Closing::Abandon (a socket that took nothing for a while would
+        // not take a graceful close either) and Closing::Reset (the
+        // caller, who holds the socket, resets it): nothing to wait for.
+        Ok(end) if end.closing() != Closing::Graceful => Ok(end),
         Ok(end) => {
             let mut grace = runtime.timer(runtime.now() + SHUTDOWN_GRACE);
             let closing = close(io);

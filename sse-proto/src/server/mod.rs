@@ -50,8 +50,8 @@ pub use route::{Router, SubscriberKey, Subscription};
 pub use selector::{MAX_PATTERN_LEN, Pattern, PatternKind, Selector, SelectorError};
 #[cfg(feature = "broker")]
 pub use serve::{
-    Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd, StreamFeed,
-    WRITE_BACKLOG,
+    Closing, Feed, MAX_WRITE_SLICES, SHUTDOWN_GRACE, ServeConfig, ServeError, StreamEnd,
+    StreamFeed, WRITE_BACKLOG,
 };
 pub use stream::{BodyFraming, CACHE_CONTROL, Chunk, Encoding, StreamConfig, StreamWriter};
 

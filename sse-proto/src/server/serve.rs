@@ -162,6 +162,49 @@ pub enum StreamEnd {
     Expired,
 }
 
+impl StreamEnd {
+    /// How the connection is to be closed now that the stream has ended.
+    ///
+    /// ```
+    /// use sse_proto::server::{Closing, StreamEnd};
+    ///
+    /// assert_eq!(StreamEnd::Shutdown.closing(), Closing::Graceful);
+    /// assert_eq!(StreamEnd::WriteTimeout.closing(), Closing::Abandon);
+    /// assert_eq!(StreamEnd::ClientClosed.closing(), Closing::Reset);
+    /// ```
+    pub fn closing(self) -> Closing {
+        match self {
+            StreamEnd::Shutdown | StreamEnd::MaxLifetime | StreamEnd::Expired => Closing::Graceful,
+            StreamEnd::WriteTimeout | StreamEnd::Lagged => Closing::Abandon,
+            StreamEnd::ClientClosed => Closing::Reset,
+        }
+    }
+}
+
+/// How a connection is closed after its stream ended
+/// ([`StreamEnd::closing`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Closing {
+    /// Flush what is left, then close the writing side (a TLS
+    /// `close_notify`, a TCP `FIN`), waiting at most [`SHUTDOWN_GRACE`]
+    /// for it: the client is still reading and sees a clean end.
+    Graceful,
+    /// Drop the connection as it is: the client took no bytes for a while
+    /// (or fell behind), so a graceful close would only wait.
+    Abandon,
+    /// Reset the connection (a TCP `RST`: `SO_LINGER` of zero, then close;
+    /// just drop it where the transport cannot): the client closed its end
+    /// first. Answering its `FIN` with one of ours would leave the client's
+    /// side of the connection in `TIME_WAIT` for a minute, holding one of
+    /// its ports. A client that reconnects often, or a proxy that opens one
+    /// connection to the server per subscriber, runs out of ports that
+    /// way; a reset frees the port at once. Nothing is lost: a client that
+    /// closed its socket answers any byte still on its way with a reset
+    /// anyway. (A client that only shut down its writing side, and reads
+    /// on, sees the stream end with a reset rather than an end of file.)
+    Reset,
+}
+
 impl fmt::Display for StreamEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

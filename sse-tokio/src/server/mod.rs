@@ -20,7 +20,7 @@
 //! the broker ([`Ended::Lagged`]) without slowing anyone else.
 //!
 //! ```no_run
-//! use sse_tokio::server::{read_request, serve_stream, Broker, BrokerConfig, Cursor, ServeConfig, Subscription};
+//! use sse_tokio::server::{read_request, serve_stream, Broker, BrokerConfig, Closing, Cursor, ServeConfig, Subscription};
 //! use sse_tokio::rt::{Tokio, TokioIo};
 //! use std::time::Instant;
 //! use tokio::net::TcpListener;
@@ -36,7 +36,11 @@
 //!         let Ok((request, _body)) = read_request(&mut socket, Default::default()).await else { return };
 //!         let cursor = Cursor::from_last_event_id(request.last_event_id());
 //!         let subscriber = broker.subscribe(Subscription::new(["news"]), cursor, Instant::now());
-//!         let _ = serve_stream(&Tokio, &mut socket, &request, subscriber, &ServeConfig::new()).await;
+//!         let end = serve_stream(&Tokio, &mut socket, &request, subscriber, &ServeConfig::new()).await;
+//!         // The client closed first: a reset frees its port at once (see `Closing`).
+//!         if end.is_ok_and(|end| end.closing() == Closing::Reset) {
+//!             let _ = socket.into_inner().set_zero_linger();
+//!         }
 //!     });
 //! }
 //! # }
