@@ -184,6 +184,7 @@ impl StreamEnd {
 /// How a connection is closed after its stream ended
 /// ([`StreamEnd::closing`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Closing {
     /// Flush what is left, then close the writing side (a TLS
     /// `close_notify`, a TCP `FIN`), waiting at most [`SHUTDOWN_GRACE`]
