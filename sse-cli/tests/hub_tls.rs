@@ -174,25 +174,18 @@ fn a_client_without_h2_gets_http1_over_tls() {
 #[test]
 fn an_http1_tls_stream_the_client_closes_is_reset_too() {
     use std::io::{Read, Write};
-    use std::sync::Arc;
 
     use rustls::pki_types::ServerName;
-    use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+    use rustls::{ClientConnection, StreamOwned};
 
     let pki = Pki::new();
     let hub = https_hub(&pki);
-    let mut roots = RootCertStore::empty();
-    roots.add(pki.ca_der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    // No ALPN: the hub serves HTTP/1.1.
+    let config = common::pki::client_config(&pki.ca_der, &[]);
     let mut ports = Vec::new();
     for _ in 0..2 {
         let name = ServerName::try_from("localhost").unwrap();
-        let conn = ClientConnection::new(Arc::new(config.clone()), name).unwrap();
+        let conn = ClientConnection::new(config.clone(), name).unwrap();
         let tcp = std::net::TcpStream::connect(hub.addr).unwrap();
         tcp.set_read_timeout(Some(WAIT)).unwrap();
         ports.push(tcp.local_addr().unwrap().port());

@@ -4,11 +4,10 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use rustls::{ClientConnection, StreamOwned};
 
 /// Frame types.
 pub const DATA: u8 = 0x0;
@@ -48,17 +47,9 @@ pub struct H2 {
 impl H2 {
     /// Connects to `localhost:port`, trusting `ca`, and sends the preface.
     pub fn connect(port: u16, ca: &CertificateDer<'static>) -> H2 {
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec()];
+        let config = super::pki::client_config(ca, &[b"h2"]);
         let name = ServerName::try_from("localhost").unwrap();
-        let conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        let conn = ClientConnection::new(config, name).unwrap();
         let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
         tcp.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();

@@ -1,13 +1,14 @@
 //! Certificates for tests: a throwaway certificate authority and a
 //! certificate it signed for `localhost`, as PEM files (for `SSL_CERT_FILE`,
-//! `--tls-cert`/`--tls-key`) and as a rustls server configuration.
+//! `--tls-cert`/`--tls-key`) and as a rustls server configuration; and a
+//! rustls client configuration trusting such an authority.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
 
 /// A certificate authority made for one test, and a certificate it signed
 /// for `localhost`.
@@ -91,4 +92,19 @@ fn next() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A rustls client configuration (ring) that trusts `ca` alone and offers
+/// `alpn` (none: the server picks HTTP/1.1).
+pub fn client_config(ca: &CertificateDer<'static>, alpn: &[&[u8]]) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Arc::new(config)
 }
