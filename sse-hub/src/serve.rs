@@ -270,17 +270,14 @@ fn serve_at(
                 stream,
                 slot,
             }) => match place_stream(&hub, socket, place, stream.is_live()) {
-                Some(StreamPlace::Here(mut socket, count)) => {
-                    let closing = stream.run(&mut socket).await;
-                    socket.close_as(closing);
+                Some(StreamPlace::Here(socket, count)) => {
+                    stream.run(socket).await;
                     drop((slot, count));
                 }
                 Some(StreamPlace::Beside(socket, count)) => {
                     hub.requests.spawn(async move {
                         if let Ok(socket) = TcpStream::from_std(socket) {
-                            let mut socket = Conn::Plain(socket);
-                            let closing = stream.run(&mut socket).await;
-                            socket.close_as(closing);
+                            stream.run(Conn::Plain(socket)).await;
                         }
                         drop((slot, count));
                     });

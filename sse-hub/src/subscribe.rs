@@ -10,10 +10,11 @@ use sse_tokio::server::{
     BodyFraming, Broker, CACHE_CONTROL, Closing, Cursor, Encoding, Replay, ServeConfig,
     StreamConfig, StreamEnd, Subscriber, Subscription, Tokio, TokioIo, serve_body, stream_response,
 };
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tracing::debug;
 
 use super::auth::{Auth, AuthError, Role};
+use super::conn::Conn;
 use super::http::{Response, WholeRequest};
 use super::presence::Announced;
 use super::publish::MAX_TOPICS;
@@ -313,9 +314,9 @@ impl Stream {
     }
 
     /// Serves the body until it ends (the client goes away, the token
-    /// expires, a lag, the shutdown). Returns how the connection is to be
-    /// closed ([`Conn::close_as`](crate::conn::Conn::close_as)).
-    pub async fn run<S: AsyncRead + AsyncWrite + Unpin>(self, socket: &mut S) -> Closing {
+    /// expires, a lag, the shutdown), then closes the connection as the
+    /// end says ([`Conn::close_as`]).
+    pub async fn run(self, mut socket: Conn) {
         let Stream {
             subscriber,
             framing,
@@ -325,7 +326,7 @@ impl Stream {
         } = self;
         let end = serve_body(
             &Tokio,
-            &mut TokioIo::new(socket),
+            &mut TokioIo::new(&mut socket),
             framing,
             encoding,
             subscriber,
@@ -339,7 +340,7 @@ impl Stream {
             ref end => debug!("stream ended: {end:?}"),
         }
         // A socket error other than the client leaving: just drop it.
-        end.map_or(Closing::Abandon, StreamEnd::closing)
+        socket.close_as(end.map_or(Closing::Abandon, StreamEnd::closing));
     }
 }
 
