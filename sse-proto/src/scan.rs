@@ -449,7 +449,16 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn find_line_end_ascii(hay: &[u8]) -> (Option<usize>, bool) {
         let mut offset = 0;
-        for block in hay.chunks_exact(64) {
+        // Two blocks at a time while both are plain: one mask test for 128
+        // bytes.
+        for pair in hay.chunks_exact(128) {
+            // SAFETY: the caller's promise.
+            if unsafe { special_pair(pair) } {
+                break;
+            }
+            offset += 128;
+        }
+        for block in hay.get(offset..).unwrap_or_default().chunks_exact(64) {
             // SAFETY: the caller's promise.
             if unsafe { special(block) } {
                 break;
@@ -472,6 +481,42 @@ mod avx2 {
         let rest = hay.get(offset..).unwrap_or_default();
         let (end, ascii) = find_line_end_ascii_with::<Sse2>(rest);
         (end.map(|i| offset + i), ascii)
+    }
+
+    /// [`special`] for the first 128 bytes of `pair` (a shorter `pair`
+    /// counts as holding such a byte).
+    ///
+    /// # Safety
+    /// As [`find_line_end_ascii`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn special_pair(pair: &[u8]) -> bool {
+        let Some(pair) = pair.get(..128) else {
+            return true;
+        };
+        let above_cr = _mm256_set1_epi8(0x0e);
+        // SAFETY: AVX2 is enabled in this function and supported (the
+        // caller's promise); the four loads read the four 32-byte quarters
+        // of the 128 bytes of `pair`, at any alignment.
+        let mask = unsafe {
+            let p = pair.as_ptr();
+            let a = _mm256_loadu_si256(p.cast());
+            let b = _mm256_loadu_si256(p.add(32).cast());
+            let c = _mm256_loadu_si256(p.add(64).cast());
+            let d = _mm256_loadu_si256(p.add(96).cast());
+            // Signed compares: bytes from 0x80 up are negative.
+            _mm256_movemask_epi8(_mm256_or_si256(
+                _mm256_or_si256(
+                    _mm256_cmpgt_epi8(above_cr, a),
+                    _mm256_cmpgt_epi8(above_cr, b),
+                ),
+                _mm256_or_si256(
+                    _mm256_cmpgt_epi8(above_cr, c),
+                    _mm256_cmpgt_epi8(above_cr, d),
+                ),
+            ))
+        };
+        mask != 0
     }
 
     /// Whether the first 64 bytes of `block` hold a line end, a control
