@@ -139,9 +139,9 @@ pub struct Decoder {
     /// Total length of `held`.
     held_len: usize,
     /// Every byte of `carry` and `held` is known to be ASCII (when `carry`
-    /// is not empty; `false` means unknown). Set by the pass that searches a
-    /// chunk continuing a long line, so that the line's value, taken out of
-    /// `carry`, needs no UTF-8 check of its own.
+    /// is not empty; `false` means unknown). Set by the passes that search
+    /// a shared chunk or appended bytes continuing a long line, so that the
+    /// line's value, taken out of `carry`, needs no UTF-8 check of its own.
     carry_ascii: bool,
     /// The block's type and data were lent out by
     /// [`poll_event_ref`](Decoder::poll_event_ref) and still sit in the
@@ -239,6 +239,11 @@ const HELD_MAX: usize = 32;
 /// grow longer than this; then `memchr2` searches the rest.
 const WINDOWED_LINE: usize = 128;
 
+/// How long the start of a long line, not known to be ASCII, may be for
+/// the bytes that continue it to check it, so that they can tell whether
+/// the whole line is.
+const ASCII_CATCH_UP: usize = 2048;
+
 /// Values longer than this become views of a shared input chunk rather than
 /// inline copies.
 const SHARE_ABOVE: usize = crate::str::INLINE_CAP;
@@ -330,12 +335,48 @@ impl Decoder {
         }
         self.flush_cur_to_carry();
         self.copy_held(0);
-        let fully_scanned = self.parser.scanned == self.carry.len();
+        let old_len = self.carry.len();
+        let fully_scanned = self.parser.scanned == old_len;
+        if fully_scanned && old_len > WINDOWED_LINE {
+            self.append_to_long_line(bytes);
+            return;
+        }
         self.carry_ascii = false;
         self.carry.extend_from_slice(bytes);
         // A few bytes that end no line are scanned here too.
         if fully_scanned && bytes.len() < 16 && !bytes.iter().any(|&b| b == b'\n' || b == b'\r') {
             self.parser.scanned = self.carry.len();
+        }
+    }
+
+    /// [`append`](Decoder::append) when `carry` holds only an unfinished
+    /// long line, searched already (a short one is left to the windows of
+    /// the parse): one pass over the new bytes, while they are in cache,
+    /// finds where the line ends and whether it is ASCII, so that its value,
+    /// taken out of `carry`, needs no UTF-8 check of its own.
+    #[inline(never)]
+    fn append_to_long_line(&mut self, bytes: &[u8]) {
+        let old_len = self.carry.len();
+        let (line_end, ascii) = find_line_end_ascii(bytes);
+        // The line so far is known to be ASCII, or is checked now if it is
+        // still short (its start came after another line's end, in bytes
+        // not checked then): a line that is not ASCII is checked a few
+        // times at most.
+        let line_ascii = self.carry_ascii || (old_len <= ASCII_CATCH_UP && self.carry.is_ascii());
+        self.carry.extend_from_slice(bytes);
+        match line_end {
+            None => {
+                self.carry_ascii = line_ascii && ascii;
+                self.parser.scanned = self.carry.len();
+            }
+            Some(end) => {
+                // The flag covers all of `carry`: the lines after the end
+                // too (once per long line).
+                let after = bytes.get(end + 1..).unwrap_or_default();
+                self.carry_ascii = line_ascii && ascii && after.is_ascii();
+                // The line end just copied is the next one to find.
+                self.parser.scanned = old_len + end;
+            }
         }
     }
 
@@ -1096,6 +1137,82 @@ mod tests {
         got
     }
 
+    /// As [`chunked`], through `handle_bytes`.
+    fn copied(wire: &[u8], size: usize) -> Vec<(String, String, String)> {
+        let mut decoder = Decoder::new();
+        let mut got = Vec::new();
+        for piece in wire.chunks(size) {
+            decoder.handle_bytes(piece);
+            got.extend(events(&mut decoder));
+        }
+        got
+    }
+
+    #[test]
+    fn a_long_line_appended_in_pieces_is_searched_as_it_comes_and_known_ascii() {
+        let mut decoder = Decoder::new();
+        decoder.handle_bytes(b"id: 1\ndata: ");
+        for _ in 0..20 {
+            decoder.handle_bytes(&[b'x'; 100]);
+            assert_eq!(decoder.poll_frame(), Ok(None));
+        }
+        // Past its first 128 bytes, each piece of the line was searched and
+        // checked as it was copied in: nothing is left to search, and the
+        // line is known to be ASCII.
+        assert_eq!(decoder.parser.scanned, decoder.carry.len());
+        assert!(decoder.carry_ascii);
+        decoder.handle_bytes(b"x\n\ndata: \xff");
+        let event = decoder.poll_event().unwrap().unwrap();
+        assert_eq!((event.data().len(), event.id()), (2001, "1"));
+        assert_eq!(decoder.poll_frame(), Ok(None));
+        assert!(!decoder.carry_ascii, "the next line's start is not ASCII");
+    }
+
+    #[test]
+    fn the_short_lines_before_a_long_one_are_checked_before_it_is_vouched_ascii() {
+        // A long value, ASCII or with a byte outside it near its start or
+        // its end, after short lines that are ASCII or hold such a byte (in
+        // the id, the event type, a comment or an ignored field), after
+        // many of them, or after a long line: what the decoder knew of the
+        // bytes before the long line must not vouch for it, and its start
+        // is checked before the pieces that continue it can.
+        let plain: Vec<u8> = (0..2000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut values = vec![plain.clone()];
+        for at in [3, 150, 1990] {
+            let mut split = plain.clone();
+            split.splice(at..at + 2, "\u{e9}".bytes());
+            values.push(split);
+            let mut invalid = plain.clone();
+            invalid[at] = 0xff;
+            values.push(invalid);
+        }
+        let heads: [&[u8]; 6] = [
+            b"id: 1\n",
+            "id: \u{e9}\n".as_bytes(),
+            "event: \u{e9}t\u{e9}\n".as_bytes(),
+            b": \xff\n",
+            b"x\xff: y\n",
+            "id: \u{e9}\nevent: a\n".as_bytes(),
+        ];
+        for value in &values {
+            let want = String::from_utf8_lossy(value).into_owned();
+            for head in heads {
+                let long_before = [b"data: ".as_slice(), &plain, b"\n\n", head].concat();
+                for head in [head.to_vec(), head.repeat(200), long_before] {
+                    let wire = [head.as_slice(), b"data: ", value, b"\n\n"].concat();
+                    let mut decoder = Decoder::new();
+                    decoder.handle_bytes(&wire);
+                    let whole = events(&mut decoder);
+                    assert_eq!(whole.last().map(|e| e.1.as_str()), Some(want.as_str()));
+                    for size in [1, 64, 100, 333, 1460] {
+                        assert_eq!(chunked(&wire, size, |_| {}), whole, "size {size}");
+                        assert_eq!(copied(&wire, size), whole, "copied, size {size}");
+                    }
+                }
+            }
+        }
+    }
+
     fn ev(t: &str, d: &str, id: &str) -> (String, String, String) {
         (t.into(), d.into(), id.into())
     }
@@ -1175,7 +1292,8 @@ mod tests {
         // outside ASCII (a character split across two chunks, or a byte
         // that is not UTF-8) in the first piece, in a held chunk, or in the
         // chunk that ends the line; after a line of plain ASCII, so that
-        // nothing of what the decoder knew of that line carries over.
+        // nothing of what the decoder knew of that line carries over. Fed
+        // whole, in shared chunks and in copied pieces.
         let plain: Vec<u8> = (0..3000u32).map(|i| b'a' + (i % 26) as u8).collect();
         let mut cases = vec![(plain.clone(), String::from_utf8(plain.clone()).unwrap())];
         for at in [10, 700, 1459, 1460, 2990] {
@@ -1197,14 +1315,11 @@ mod tests {
                 b"\n\n".to_vec(),
             ]
             .concat();
-            for size in [64, 100, 1460] {
-                let got = chunked(&wire, size, |_| {});
-                let first = String::from_utf8(plain.clone()).unwrap();
-                assert_eq!(
-                    got,
-                    vec![ev("message", &first, ""), ev("message", &want, "")],
-                    "size {size}"
-                );
+            let first = String::from_utf8(plain.clone()).unwrap();
+            let expected = vec![ev("message", &first, ""), ev("message", &want, "")];
+            for size in [64, 100, 1460, wire.len()] {
+                assert_eq!(chunked(&wire, size, |_| {}), expected, "size {size}");
+                assert_eq!(copied(&wire, size), expected, "copied, size {size}");
             }
         }
     }
