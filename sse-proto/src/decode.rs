@@ -239,9 +239,9 @@ const HELD_MAX: usize = 32;
 /// grow longer than this; then `memchr2` searches the rest.
 const WINDOWED_LINE: usize = 128;
 
-/// How long the start of a long line, not known to be ASCII, may be for
-/// the bytes that continue it to check it, so that they can tell whether
-/// the whole line is.
+/// How many bytes before a long line's new bytes, not known to be ASCII,
+/// are checked so that the search of the new bytes can tell whether the
+/// whole line is (the line's start, and the short lines before it).
 const ASCII_CATCH_UP: usize = 2048;
 
 /// Values longer than this become views of a shared input chunk rather than
@@ -804,6 +804,9 @@ impl Parser {
             self.bom_pending = false;
         }
         let max_line = self.limits.max_line_len;
+        // How many bytes at the front of `buf` are known to be ASCII: all
+        // of them, or what the searches of long lines find.
+        let mut ascii_upto = if ascii { usize::MAX } else { 0 };
         // Bytes of `buf` consumed so far by this call: `buf` itself is
         // advanced once, when the call returns, not once per line.
         let mut pos = 0;
@@ -815,7 +818,7 @@ impl Parser {
             let found = loop {
                 if at - pos > WINDOWED_LINE {
                     // A long line: a SIMD search over the rest is faster.
-                    break find_line_end(buf.get(at..).unwrap_or_default()).map(|i| at + i);
+                    break search_long_line(buf, at, &mut ascii_upto);
                 }
                 if !win.covers(at) {
                     let tail = buf.get(at..).unwrap_or_default();
@@ -887,9 +890,12 @@ impl Parser {
                             // The first data line of a block, if long, is
                             // taken out of the buffer: the event's data then
                             // costs no copy.
+                            let value_end = pos + value_start + value_len;
+                            let known = ascii_upto >= value_end;
                             buf.skip(pos + value_start);
                             let shared = buf.take(value_len);
-                            self.block.first = if ascii {
+                            ascii_upto = ascii_upto.saturating_sub(value_end);
+                            self.block.first = if known {
                                 Str::from_ascii(shared)
                             } else {
                                 Str::from_utf8_lossy(shared)
@@ -1015,6 +1021,35 @@ impl Parser {
         block.data_len = 0;
         true
     }
+}
+
+/// Searches `buf[at..]` for the end of a long line. When every byte before
+/// `at` is known to be ASCII (the first `ascii_upto`), or the few that are
+/// not known yet prove to be (the short lines before a long one), the
+/// search checks the line for ASCII on the way and adds what it finds to
+/// `ascii_upto`, so that the line's value needs no UTF-8 check of its own.
+#[inline(never)]
+fn search_long_line(buf: &[u8], at: usize, ascii_upto: &mut usize) -> Option<usize> {
+    let rest = buf.get(at..).unwrap_or_default();
+    let known = *ascii_upto;
+    let unknown_before = known < at;
+    if rest.is_empty()
+        || known >= buf.len()
+        || (unknown_before
+            && !(at - known <= ASCII_CATCH_UP && buf.get(known..at).is_some_and(<[u8]>::is_ascii)))
+    {
+        // Nothing to learn: all known already, or the line is not ASCII.
+        return find_line_end(rest).map(|i| at + i);
+    }
+    let (end, ascii) = find_line_end_ascii(rest);
+    let upto = match (end, ascii) {
+        // Through the line end, itself ASCII.
+        (Some(i), true) => at + i + 1,
+        (None, true) => buf.len(),
+        (_, false) => at,
+    };
+    *ascii_upto = known.max(upto);
+    end.map(|i| at + i)
 }
 
 /// Splits the line `rest[..end]` into its field and the start of its value
