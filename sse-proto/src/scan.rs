@@ -387,8 +387,8 @@ pub(crate) fn find_line_end_ascii(hay: &[u8]) -> (Option<usize>, bool) {
 ))]
 mod avx2 {
     use core::arch::x86_64::{
-        __cpuid, __cpuid_count, _mm256_cmpgt_epi8, _mm256_loadu_si256, _mm256_movemask_epi8,
-        _mm256_or_si256, _mm256_set1_epi8, _xgetbv,
+        __cpuid, __cpuid_count, __m256i, _mm256_cmpgt_epi8, _mm256_loadu_si256,
+        _mm256_movemask_epi8, _mm256_or_si256, _mm256_set1_epi8, _xgetbv,
     };
     use core::sync::atomic::{AtomicU8, Ordering};
 
@@ -484,39 +484,22 @@ mod avx2 {
     }
 
     /// [`special`] for the first 128 bytes of `pair` (a shorter `pair`
-    /// counts as holding such a byte).
+    /// counts as holding such a byte): one mask test for two blocks.
     ///
     /// # Safety
     /// As [`find_line_end_ascii`].
     #[target_feature(enable = "avx2")]
     #[inline]
     unsafe fn special_pair(pair: &[u8]) -> bool {
-        let Some(pair) = pair.get(..128) else {
+        let (Some(Ok(first)), Some(Ok(second))) = (
+            pair.get(..64).map(<&[u8; 64]>::try_from),
+            pair.get(64..128).map(<&[u8; 64]>::try_from),
+        ) else {
             return true;
         };
-        let above_cr = _mm256_set1_epi8(0x0e);
-        // SAFETY: AVX2 is enabled in this function and supported (the
-        // caller's promise); the four loads read the four 32-byte quarters
-        // of the 128 bytes of `pair`, at any alignment.
-        let mask = unsafe {
-            let p = pair.as_ptr();
-            let a = _mm256_loadu_si256(p.cast());
-            let b = _mm256_loadu_si256(p.add(32).cast());
-            let c = _mm256_loadu_si256(p.add(64).cast());
-            let d = _mm256_loadu_si256(p.add(96).cast());
-            // Signed compares: bytes from 0x80 up are negative.
-            _mm256_movemask_epi8(_mm256_or_si256(
-                _mm256_or_si256(
-                    _mm256_cmpgt_epi8(above_cr, a),
-                    _mm256_cmpgt_epi8(above_cr, b),
-                ),
-                _mm256_or_si256(
-                    _mm256_cmpgt_epi8(above_cr, c),
-                    _mm256_cmpgt_epi8(above_cr, d),
-                ),
-            ))
-        };
-        mask != 0
+        // SAFETY: the caller's promise.
+        let flags = unsafe { _mm256_or_si256(flagged(first), flagged(second)) };
+        _mm256_movemask_epi8(flags) != 0
     }
 
     /// Whether the first 64 bytes of `block` hold a line end, a control
@@ -528,24 +511,37 @@ mod avx2 {
     #[target_feature(enable = "avx2")]
     #[inline]
     unsafe fn special(block: &[u8]) -> bool {
-        let Some(block) = block.get(..64) else {
+        let Some(Ok(block)) = block.get(..64).map(<&[u8; 64]>::try_from) else {
             return true;
         };
+        // SAFETY: the caller's promise.
+        _mm256_movemask_epi8(unsafe { flagged(block) }) != 0
+    }
+
+    /// The bytes of `block` up to CR or from 0x80, as the set bytes of a
+    /// vector (its two 32-byte halves compared, then joined).
+    ///
+    /// # Safety
+    /// As [`find_line_end_ascii`].
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    unsafe fn flagged(block: &[u8; 64]) -> __m256i {
         let above_cr = _mm256_set1_epi8(0x0e);
         // SAFETY: AVX2 is enabled in this function and supported (the
         // caller's promise); the two loads read the two 32-byte halves of
         // the 64 bytes of `block`, at any alignment.
-        let mask = unsafe {
+        let (a, b) = unsafe {
             let p = block.as_ptr();
-            let a = _mm256_loadu_si256(p.cast());
-            let b = _mm256_loadu_si256(p.add(32).cast());
-            // Signed compares: bytes from 0x80 up are negative.
-            _mm256_movemask_epi8(_mm256_or_si256(
-                _mm256_cmpgt_epi8(above_cr, a),
-                _mm256_cmpgt_epi8(above_cr, b),
-            ))
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(32).cast()),
+            )
         };
-        mask != 0
+        // Signed compares: bytes from 0x80 up are negative.
+        _mm256_or_si256(
+            _mm256_cmpgt_epi8(above_cr, a),
+            _mm256_cmpgt_epi8(above_cr, b),
+        )
     }
 }
 
