@@ -140,8 +140,10 @@ pub struct Decoder {
     held_len: usize,
     /// Every byte of `carry` and `held` is known to be ASCII (when `carry`
     /// is not empty; `false` means unknown). Set by the passes that search
-    /// a shared chunk or appended bytes continuing a long line, so that the
-    /// line's value, taken out of `carry`, needs no UTF-8 check of its own.
+    /// a shared chunk or appended bytes continuing a long line (the bytes
+    /// after the line's end included), and by the check of a chunk's
+    /// unfinished line as it moves into `carry`, so that the line's value,
+    /// taken out of `carry`, needs no UTF-8 check of its own.
     carry_ascii: bool,
     /// The block's type and data were lent out by
     /// [`poll_event_ref`](Decoder::poll_event_ref) and still sit in the
@@ -236,13 +238,26 @@ const SHARE_CHUNK_MIN: usize = 64;
 const HELD_MAX: usize = 32;
 
 /// Lines are walked through 64-byte windows of line-end bitmasks until they
-/// grow longer than this; then `memchr2` searches the rest.
+/// grow longer than this; then a SIMD search goes over the rest (checking
+/// it for ASCII too when what precedes is known to be, see
+/// `search_long_line`). Bytes appended to an unfinished line longer than
+/// this are searched as they come (`append_to_long_line`).
 const WINDOWED_LINE: usize = 128;
 
 /// How many bytes before a long line's new bytes, not known to be ASCII,
-/// are checked so that the search of the new bytes can tell whether the
-/// whole line is (the line's start, and the short lines before it).
+/// are checked at most so that the search of the new bytes can tell
+/// whether the whole line is (the line's start, and the short lines before
+/// it): see [`catch_up_limit`].
 const ASCII_CATCH_UP: usize = 2048;
+
+/// How many bytes not known to be ASCII may be checked before `new` bytes
+/// of a long line: 2 KiB, and no more than four times `new`, so that the
+/// checks repeated for a line that is not ASCII, coming in small pieces,
+/// cost a bounded multiple of what arrives.
+#[inline]
+fn catch_up_limit(new: usize) -> usize {
+    ASCII_CATCH_UP.min(new.saturating_mul(4))
+}
 
 /// Values longer than this become views of a shared input chunk rather than
 /// inline copies.
@@ -359,21 +374,23 @@ impl Decoder {
         let old_len = self.carry.len();
         let (line_end, ascii) = find_line_end_ascii(bytes);
         // The line so far is known to be ASCII, or is checked now if it is
-        // still short (its start came after another line's end, in bytes
-        // not checked then): a line that is not ASCII is checked a few
-        // times at most.
-        let line_ascii = self.carry_ascii || (old_len <= ASCII_CATCH_UP && self.carry.is_ascii());
+        // short (its start came after another line's end, in bytes not
+        // checked then) and these bytes are ASCII: no more than a few times
+        // the bytes appended, and 2 KiB, are checked per call.
+        let line_ascii = ascii
+            && (self.carry_ascii
+                || (old_len <= catch_up_limit(bytes.len()) && self.carry.is_ascii()));
         self.carry.extend_from_slice(bytes);
         match line_end {
             None => {
-                self.carry_ascii = line_ascii && ascii;
+                self.carry_ascii = line_ascii;
                 self.parser.scanned = self.carry.len();
             }
             Some(end) => {
                 // The flag covers all of `carry`: the lines after the end
                 // too (once per long line).
                 let after = bytes.get(end + 1..).unwrap_or_default();
-                self.carry_ascii = line_ascii && ascii && after.is_ascii();
+                self.carry_ascii = line_ascii && after.is_ascii();
                 // The line end just copied is the next one to find.
                 self.parser.scanned = old_len + end;
             }
@@ -1036,7 +1053,8 @@ fn search_long_line(buf: &[u8], at: usize, ascii_upto: &mut usize) -> Option<usi
     if rest.is_empty()
         || known >= buf.len()
         || (unknown_before
-            && !(at - known <= ASCII_CATCH_UP && buf.get(known..at).is_some_and(<[u8]>::is_ascii)))
+            && !(at - known <= catch_up_limit(rest.len())
+                && buf.get(known..at).is_some_and(<[u8]>::is_ascii)))
     {
         // Nothing to learn: all known already, or the line is not ASCII.
         return find_line_end(rest).map(|i| at + i);
@@ -1187,15 +1205,17 @@ mod tests {
     fn a_long_line_appended_in_pieces_is_searched_as_it_comes_and_known_ascii() {
         let mut decoder = Decoder::new();
         decoder.handle_bytes(b"id: 1\ndata: ");
-        for _ in 0..20 {
+        for piece in 0..20 {
             decoder.handle_bytes(&[b'x'; 100]);
+            if piece >= 2 {
+                // Past its first 128 bytes, each piece of the line is
+                // searched and checked as it is copied in: nothing is left
+                // for the poll to search, and the line is known to be ASCII.
+                assert_eq!(decoder.parser.scanned, decoder.carry.len());
+                assert!(decoder.carry_ascii);
+            }
             assert_eq!(decoder.poll_frame(), Ok(None));
         }
-        // Past its first 128 bytes, each piece of the line was searched and
-        // checked as it was copied in: nothing is left to search, and the
-        // line is known to be ASCII.
-        assert_eq!(decoder.parser.scanned, decoder.carry.len());
-        assert!(decoder.carry_ascii);
         decoder.handle_bytes(b"x\n\ndata: \xff");
         let event = decoder.poll_event().unwrap().unwrap();
         assert_eq!((event.data().len(), event.id()), (2001, "1"));
@@ -1379,6 +1399,22 @@ mod tests {
                 assert_eq!(copied(&wire, size), expected, "copied, size {size}");
             }
         }
+    }
+
+    #[test]
+    fn appended_pieces_of_a_long_line_count_against_the_line_limit() {
+        // Past 128 bytes the pieces are searched as they are copied in, and
+        // the poll has nothing left to search: the limit still holds.
+        let mut decoder = Decoder::with_limits(Limits::default().max_line_len(1000));
+        decoder.handle_bytes(b"data: ");
+        let mut polls = Vec::new();
+        for _ in 0..12 {
+            decoder.handle_bytes(&[b'x'; 100]);
+            polls.push(decoder.poll_frame());
+        }
+        let limit = Err(DecodeError::LineTooLong { limit: 1000 });
+        assert_eq!(polls.iter().position(|p| *p == limit), Some(9), "{polls:?}");
+        assert!(polls.iter().take(9).all(|p| *p == Ok(None)));
     }
 
     #[test]
