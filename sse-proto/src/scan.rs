@@ -12,12 +12,13 @@
 //! the decoder's tests on the portable path); otherwise the portable one.
 //! Tests compile both and compare them.
 //!
-//! A chunk that continues a long line is searched by
+//! The bytes of a long line (a chunk or appended bytes that continue one,
+//! or the rest of a line that parsing found long) are searched by
 //! [`find_line_end_ascii`], which also tells whether the bytes it passed are
 //! all ASCII, so that the finished line needs no UTF-8 check of its own. It
-//! skips 64 bytes at a time with one compare per byte while they are
-//! printable ASCII, with AVX2 when the CPU has it (checked once, at run
-//! time, with `cpuid`: the build itself targets the x86_64 baseline).
+//! skips 64 bytes at a time (128 with AVX2) with one compare per byte while
+//! they are printable ASCII, with AVX2 when the CPU has it (checked once, at
+//! run time, with `cpuid`: the build itself targets the x86_64 baseline).
 //!
 //! This module holds `unsafe` code of the crate: SSE2 intrinsics, which are
 //! part of the x86_64 baseline and compiled in only when the build enables
@@ -358,8 +359,8 @@ pub(crate) fn find_line_end_with<B: Blocks>(hay: &[u8]) -> Option<usize> {
 
 /// The index of the first CR or LF in `hay`, and whether every byte before
 /// it (every byte of `hay`, if it holds none) is ASCII: one pass that
-/// settles both, for a chunk that continues a long line (the line's value
-/// then needs no UTF-8 check of its own when it is all ASCII).
+/// settles both, for the bytes of a long line (the line's value then needs
+/// no UTF-8 check of its own when it is all ASCII).
 #[inline]
 pub(crate) fn find_line_end_ascii(hay: &[u8]) -> (Option<usize>, bool) {
     #[cfg(all(
@@ -440,9 +441,9 @@ mod avx2 {
         unsafe { _xgetbv(0) }
     }
 
-    /// [`super::find_line_end_ascii`] with AVX2: 64-byte blocks are
-    /// skipped while every byte is printable ASCII (above CR, below 0x80);
-    /// the first other block and the tail go to the SSE2 steps.
+    /// [`super::find_line_end_ascii`] with AVX2: 128 bytes, then 64, are
+    /// skipped at a time while every byte is printable ASCII (above CR,
+    /// below 0x80); the first other block and the tail go to the SSE2 steps.
     ///
     /// # Safety
     /// The CPU and the operating system must support AVX2 ([`available`]).
