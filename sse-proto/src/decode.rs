@@ -247,16 +247,17 @@ const WINDOWED_LINE: usize = 128;
 /// How many bytes before a long line's new bytes, not known to be ASCII,
 /// are checked at most so that the search of the new bytes can tell
 /// whether the whole line is (the line's start, and the short lines before
-/// it): see [`catch_up_limit`].
+/// it): see [`caught_up_ascii`].
 const ASCII_CATCH_UP: usize = 2048;
 
-/// How many bytes not known to be ASCII may be checked before `new` bytes
-/// of a long line: 2 KiB, and no more than four times `new`, so that the
-/// checks repeated for a line that is not ASCII, coming in small pieces,
-/// cost a bounded multiple of what arrives.
+/// Whether `unknown`, bytes before `new` bytes of a long line that are not
+/// known to be ASCII, are checked and found ASCII: only if they are at most
+/// 2 KiB and four times `new`, so that the checks repeated for a line that
+/// is not ASCII, coming in small pieces, cost a bounded multiple of what
+/// arrives.
 #[inline]
-fn catch_up_limit(new: usize) -> usize {
-    ASCII_CATCH_UP.min(new.saturating_mul(4))
+fn caught_up_ascii(unknown: &[u8], new: usize) -> bool {
+    unknown.len() <= ASCII_CATCH_UP.min(new.saturating_mul(4)) && unknown.is_ascii()
 }
 
 /// Values longer than this become views of a shared input chunk rather than
@@ -377,9 +378,7 @@ impl Decoder {
         // short (its start came after another line's end, in bytes not
         // checked then) and these bytes are ASCII: no more than a few times
         // the bytes appended, and 2 KiB, are checked per call.
-        let line_ascii = ascii
-            && (self.carry_ascii
-                || (old_len <= catch_up_limit(bytes.len()) && self.carry.is_ascii()));
+        let line_ascii = ascii && (self.carry_ascii || caught_up_ascii(&self.carry, bytes.len()));
         self.carry.extend_from_slice(bytes);
         match line_end {
             None => {
@@ -1049,14 +1048,10 @@ impl Parser {
 fn search_long_line(buf: &[u8], at: usize, ascii_upto: &mut usize) -> Option<usize> {
     let rest = buf.get(at..).unwrap_or_default();
     let known = *ascii_upto;
-    let unknown_before = known < at;
-    if rest.is_empty()
-        || known >= buf.len()
-        || (unknown_before
-            && !(at - known <= catch_up_limit(rest.len())
-                && buf.get(known..at).is_some_and(<[u8]>::is_ascii)))
-    {
-        // Nothing to learn: all known already, or the line is not ASCII.
+    let unknown = buf.get(known..at).unwrap_or_default();
+    if rest.is_empty() || known >= buf.len() || !caught_up_ascii(unknown, rest.len()) {
+        // Nothing to learn: all known already, or what precedes the rest
+        // is not ASCII (or too much of it is unknown to check now).
         return find_line_end(rest).map(|i| at + i);
     }
     let (end, ascii) = find_line_end_ascii(rest);
